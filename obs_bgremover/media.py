@@ -1,0 +1,159 @@
+"""Readers and writers for the files the command-line front ends work on.
+
+Images, folders of images and videos come in as RGB uint8 frames (the layout the model takes), each
+with the name its output is saved under; alpha mattes go out as 8-bit single-channel PNGs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import av
+import cv2
+import numpy as np
+
+from obs_bgremover.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+ACCEPTED = (
+    f"an image ({', '.join(IMAGE_SUFFIXES)}), a folder of images, "
+    "or a video FFmpeg can decode (.mp4, .mov, .mkv, .webm, ...)"
+)
+
+
+class FrameSource(Protocol):
+    """Frames to process in order, each with the name its output is saved under."""
+
+    @property
+    def count(self) -> int | None:
+        """How many frames, where known before decoding (for progress)."""
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]: ...
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """RGB uint8 pixels of an image file.
+
+    Decoding from bytes rather than with ``cv2.imread`` keeps non-ASCII paths working on Windows.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise InputError(f"cannot read image {path}: {err.strerror or err}") from err
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"cannot read image {path}: not an image OpenCV can decode")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Still images, one frame each, named after the file's stem."""
+
+    paths: tuple[Path, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for path in self.paths:
+            yield path.stem, read_image(path)
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    """The frames of a video's first video stream, decoded by PyAV, named 00000, 00001, ..."""
+
+    path: Path
+    count: int | None
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for index, frame in enumerate(container.decode(stream)):
+                    yield f"{index:05d}", frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as err:
+            raise InputError(f"cannot decode video {self.path}: {err}") from err
+
+
+def _is_image(path: Path) -> bool:
+    """Whether OpenCV recognises the file's signature (its content, not its extension)."""
+    return cv2.haveImageReader(str(path))
+
+
+def _image_folder(folder: Path) -> ImageFiles:
+    paths = tuple(
+        sorted(
+            path
+            for path in folder.iterdir()
+            if path.is_file()
+            and path.suffix.lower() in IMAGE_SUFFIXES
+            and not path.name.startswith(".")
+        )
+    )
+    if not paths:
+        raise InputError(f"folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    stems = [path.stem for path in paths]
+    clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if clashes:
+        raise InputError(
+            f"folder {folder} has several images named {', '.join(clashes)}; "
+            "their outputs would overwrite each other"
+        )
+    unreadable = [path.name for path in paths if not _is_image(path)]
+    if unreadable:
+        raise InputError(f"folder {folder}: not images OpenCV can decode: {', '.join(unreadable)}")
+    return ImageFiles(paths)
+
+
+def _video_file(path: Path) -> VideoFile:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} has no video stream; expected {ACCEPTED}")
+            stream = container.streams.video[0]
+            if next(container.decode(stream), None) is None:
+                raise InputError(f"video {path} has no frames")
+            return VideoFile(path, stream.frames or None)
+    except av.FFmpegError as err:
+        raise InputError(
+            f"cannot read {path} ({err.strerror or err}); expected {ACCEPTED}"
+        ) from err
+
+
+def open_frames(path: str | os.PathLike[str]) -> FrameSource:
+    """The frames of an image, a folder of images or a video.
+
+    Everything that can be checked cheaply is checked here, before a caller writes anything, so
+    a bad input fails fast and leaves no partial output behind. A file is told apart by its content
+    (OpenCV's signature check for images, then PyAV's probe for video), not by its extension.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _image_folder(path)
+    if not path.is_file():
+        raise InputError(f"input {path} does not exist")
+    if _is_image(path):
+        return ImageFiles((path,))
+    return _video_file(path)
+
+
+def write_alpha_png(path: str | os.PathLike[str], alpha: np.ndarray) -> None:
+    """Write an alpha matte as an 8-bit single-channel PNG (encoded in memory, then written, for
+    the same Windows path reason as `read_image`)."""
+    if alpha.dtype != np.uint8 or alpha.ndim != 2:
+        raise InputError(
+            f"alpha for {path} must be a uint8 array of shape (height, width), "
+            f"got {alpha.dtype} array of shape {alpha.shape}"
+        )
+    ok, data = cv2.imencode(".png", alpha)
+    if not ok:
+        raise InputError(f"cannot encode alpha for {path} as PNG")
+    data.tofile(path)

@@ -1,0 +1,180 @@
+"""Measure matting quality on the shared evaluation data, through the same code as
+`obs-bgremover matte`: frames from `open_frames`, alpha from `Pipeline.process`.
+
+Every number is averaged over whole folders, so that no single image decides it:
+
+- mIoU: IoU of alpha > 127 against the ground-truth mask > 127, per image, averaged.
+- boundary IoU: the same IoU counted only within 5 px of the ground-truth edge (the band is the
+  mask's edge dilated by a 5 px disk), per image, averaged; where the mask has no edge the image
+  is left out.
+- flicker: mean |alpha(t) - alpha(t-1)| / 255 * 1000 over all pixels and frame pairs of a clip,
+  then averaged over clips. Lower is steadier.
+
+Portraits are stills, so each gets a fresh pipeline; a DAVIS sequence or a talking-head clip is
+one stream, processed in order through one pipeline. The last line printed is one JSON object
+holding every number.
+
+    python scripts/evaluate.py [--only portraits|davis|flicker] [--limit N] [--model ...] [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from itertools import islice, pairwise
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from obs_bgremover.cli import add_model_arguments, model_from_args
+from obs_bgremover.media import open_frames
+from obs_bgremover.model import MattingModel
+from obs_bgremover.pipeline import Pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+BOUNDARY_PX = 5
+EDGE_KERNEL = np.ones((3, 3), np.uint8)
+BAND_DISK = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BOUNDARY_PX + 1,) * 2)
+
+
+def iou(predicted: np.ndarray, truth: np.ndarray) -> float:
+    union = np.count_nonzero(predicted | truth)
+    return np.count_nonzero(predicted & truth) / union if union else 1.0
+
+
+def boundary_band(truth: np.ndarray) -> np.ndarray:
+    """Pixels within BOUNDARY_PX of the mask's edge, where hair and halos decide quality."""
+    edge = cv2.morphologyEx(truth.astype(np.uint8), cv2.MORPH_GRADIENT, EDGE_KERNEL)
+    return cv2.dilate(edge, BAND_DISK) > 0
+
+
+def read_mask(path: Path) -> np.ndarray:
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise SystemExit(f"cannot read mask {path}")
+    return mask > 127
+
+
+def matte(
+    model: MattingModel,
+    frames: Iterable[tuple[str, np.ndarray]],
+    ms: list[float],
+    *,
+    stills: bool,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Alpha for each frame, its time appended to `ms`. A stream shares one pipeline, in order;
+    stills get a fresh pipeline each, as nothing carries over between unrelated images."""
+    pipeline = Pipeline(model)
+    for name, frame in frames:
+        if stills:
+            pipeline = Pipeline(model)
+        start = time.perf_counter()
+        alpha = pipeline.process(frame)
+        ms.append(1000 * (time.perf_counter() - start))
+        yield name, alpha
+
+
+def score(alphas: Iterable[tuple[str, np.ndarray]], masks: Path) -> tuple[list[float], list[float]]:
+    """Per-image IoU and boundary IoU of the alphas against ``masks/<name>.png``."""
+    ious, boundary_ious = [], []
+    for name, alpha in alphas:
+        person = alpha > 127
+        truth = read_mask(masks / f"{name}.png")
+        ious.append(iou(person, truth))
+        band = boundary_band(truth)
+        if band.any():
+            boundary_ious.append(iou(person & band, truth & band))
+    return ious, boundary_ious
+
+
+def summary(label: str, ious: list[float], boundary_ious: list[float]) -> dict[str, float | int]:
+    """The averages of one folder, also printed as a table row."""
+    row = {
+        "frames": len(ious),
+        "miou": round(float(np.mean(ious)), 4),
+        "boundary_iou": round(float(np.mean(boundary_ious)), 4),
+    }
+    print(
+        f"{label:<26}{row['frames']:>5} frames  mIoU {row['miou']:.4f}  "
+        f"boundary IoU {row['boundary_iou']:.4f}"
+    )
+    return row
+
+
+def evaluate_portraits(model: MattingModel, data: Path, limit: int | None, ms: list[float]) -> dict:
+    folder = data / "portraits-dev"
+    frames = islice(open_frames(folder / "images"), limit)
+    return summary("portraits-dev", *score(matte(model, frames, ms, stills=True), folder / "masks"))
+
+
+def evaluate_davis(model: MattingModel, data: Path, limit: int | None, ms: list[float]) -> dict:
+    all_ious: list[float] = []
+    all_boundary_ious: list[float] = []
+    sequences = {}
+    for sequence in sorted(path for path in (data / "davis-person").iterdir() if path.is_dir()):
+        frames = islice(open_frames(sequence / "frames"), limit)
+        ious, boundary_ious = score(matte(model, frames, ms, stills=False), sequence / "masks")
+        sequences[sequence.name] = summary(f"davis {sequence.name}", ious, boundary_ious)
+        all_ious += ious
+        all_boundary_ious += boundary_ious
+    return {**summary("davis (all frames)", all_ious, all_boundary_ious), "sequences": sequences}
+
+
+def evaluate_flicker(model: MattingModel, data: Path, limit: int | None, ms: list[float]) -> dict:
+    clips = {}
+    for clip in sorted((data / "talking-heads").glob("*.mp4")):
+        frames = islice(open_frames(clip), limit)
+        alphas = (alpha for _, alpha in matte(model, frames, ms, stills=False))
+        changes = [
+            np.abs(current.astype(np.int16) - previous).mean() / 255 * 1000
+            for previous, current in pairwise(alphas)
+        ]
+        clips[clip.name] = round(float(np.mean(changes)), 3)
+        print(f"{'flicker ' + clip.name:<26}{len(changes) + 1:>5} frames  {clips[clip.name]:.3f}")
+    result = {"mean": round(float(np.mean(list(clips.values()))), 3), "clips": clips}
+    print(f"{'flicker (mean of clips)':<26}{len(clips):>5} clips   {result['mean']:.3f}")
+    return result
+
+
+EVALUATIONS = {
+    "portraits": evaluate_portraits,
+    "davis": evaluate_davis,
+    "flicker": evaluate_flicker,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_arguments(parser)
+    parser.add_argument("--only", choices=EVALUATIONS, help="run one evaluation only")
+    parser.add_argument("--limit", type=int, help="first N images / frames of each folder or clip")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REPO.parent / "shared" / "data",
+        help="evaluation data folder (default: %(default)s)",
+    )
+    args = parser.parse_args()
+    model = model_from_args(args)
+    ms: list[float] = []
+    names = [args.only] if args.only else list(EVALUATIONS)
+    results = {name: EVALUATIONS[name](model, args.data, args.limit, ms) for name in names}
+    report = {
+        "model": str(model.path),
+        "provider": model.provider,
+        "settings": {
+            key: value for key, value in asdict(model.settings).items() if value is not None
+        },
+        "ms_per_frame_median": round(statistics.median(ms), 1),
+        **results,
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

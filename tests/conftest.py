@@ -1,0 +1,137 @@
+"""Shared fixtures: the real model, the shared evaluation data, and small real files made on the fly
+(ONNX graphs with a chosen interface, H.264 videos) for the cases the real files cannot show."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _missing(what: str) -> None:
+    """Fail under CI, where everything must be present; skip on a developer's machine."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing (required when CI is set)")
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The evaluation data beside the checkout (../shared/data)."""
+    path = REPO.parent / "shared" / "data"
+    if not path.is_dir():
+        _missing(f"shared data folder {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The real general model, as shipped in models/."""
+    path = REPO / "models" / "bgremover-general.onnx"
+    if not path.is_file():
+        _missing(f"model {path} (built by scripts/build_matting_model.py)")
+    return path
+
+
+def build_graph(
+    path: Path,
+    *,
+    frame_name: str = "frame",
+    frame_type: int = TensorProto.UINT8,
+    frame_shape: Sequence[int | str] = ("height", "width", 3),
+    alpha_name: str = "alpha",
+    alpha_type: int = TensorProto.UINT8,
+    alpha_rank: int = 2,
+    threshold_type: int = TensorProto.FLOAT,
+    required_threshold: bool = False,
+) -> Path:
+    """Save a tiny real ONNX graph: alpha = mean(frame over channels) * 2 * threshold, with the
+    knob ``threshold`` (default 0.5, so the default output is the channel mean) and every part of
+    the interface replaceable to make a wrong one."""
+    frame = helper.make_tensor_value_info(frame_name, frame_type, list(frame_shape))
+    threshold = helper.make_tensor_value_info("threshold", threshold_type, [])
+    alpha_shape = ["height", "width", 1][:alpha_rank]
+    alpha = helper.make_tensor_value_info(alpha_name, alpha_type, alpha_shape)
+    threshold_dtype = helper.tensor_dtype_to_np_dtype(threshold_type)
+    initializers = [numpy_helper.from_array(np.array([2], np.int64), "axes")]
+    if not required_threshold:
+        initializers.append(numpy_helper.from_array(np.array(0.5, threshold_dtype), "threshold"))
+    nodes = [
+        helper.make_node("Cast", [frame_name], ["pixels"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["pixels", "axes"], ["mean"], keepdims=alpha_rank == 3),
+        helper.make_node("Cast", ["threshold"], ["threshold_f"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["threshold_f", "threshold_f"], ["gain"]),
+        helper.make_node("Mul", ["mean", "gain"], ["scaled"]),
+        helper.make_node("Cast", ["scaled"], [alpha_name], to=alpha_type),
+    ]
+    graph = helper.make_graph(nodes, "stand-in", [frame, threshold], [alpha], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture
+def make_graph(tmp_path: Path) -> Callable[..., Path]:
+    """`build_graph` writing into this test's tmp_path."""
+
+    def make(name: str = "graph.onnx", **interface: object) -> Path:
+        return build_graph(tmp_path / name, **interface)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def stand_in_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A graph with the real interface whose output is known exactly (the channel mean), for
+    checking that knob values reach the graph."""
+    return build_graph(tmp_path_factory.mktemp("models") / "bgremover-general.onnx")
+
+
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
+    """Encode RGB uint8 frames as a real H.264 video with PyAV."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def synthetic_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
+    """Deterministic RGB frames with some structure (a gradient and a moving square)."""
+    frames = []
+    for index in range(count):
+        frame = np.zeros((height, width, 3), np.uint8)
+        frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)
+        frame[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+        frame[8:24, 4 + 4 * index : 20 + 4 * index, 2] = 255
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture
+def frames() -> list[np.ndarray]:
+    """Five 64x48 RGB frames: the content of the `video` fixture before encoding."""
+    return synthetic_frames(5)
+
+
+@pytest.fixture
+def video(tmp_path: Path, frames: list[np.ndarray]) -> Path:
+    """A real five-frame 64x48 H.264 MP4."""
+    return write_video(tmp_path / "clip.mp4", frames)

@@ -1,0 +1,129 @@
+"""The ``obs-bgremover`` command end to end: real files in, real PNGs out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_bgremover import __version__
+from obs_bgremover.cli import main
+
+
+def read_alpha(path: Path) -> np.ndarray:
+    alpha = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert alpha is not None, f"{path} is not a readable PNG"
+    return alpha
+
+
+def matte(*args: object) -> int:
+    return main(["matte", *map(str, args)])
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"obs-bgremover {__version__}"
+
+
+def test_python_dash_m_runs_the_command(repo_root: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    result = subprocess.run(
+        [sys.executable, "-m", "obs_bgremover", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert result.stdout.strip() == f"obs-bgremover {__version__}"
+
+
+def test_matte_image(tmp_path: Path, model_path: Path, frames, capsys) -> None:
+    image = tmp_path / "portrait.jpg"
+    cv2.imwrite(str(image), frames[0])
+    out = tmp_path / "out"
+    assert matte(image, "-o", out, "--model", model_path, "--device", "cpu") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["portrait.png"]
+    alpha = read_alpha(out / "portrait.png")
+    assert alpha.dtype == np.uint8 and alpha.shape == (48, 64)
+    summary = capsys.readouterr().out
+    assert "wrote 1 alpha PNGs" in summary and "CPUExecutionProvider" in summary
+    assert "ms/frame median" in summary
+
+
+def test_matte_folder(tmp_path: Path, model_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    sizes = {"c": (40, 30), "a": (48, 64), "b": (61, 77)}
+    for name, (height, width) in sizes.items():
+        cv2.imwrite(str(folder / f"{name}.png"), np.full((height, width, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    assert matte(folder, "-o", out, "--model", model_path) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    for name, size in sizes.items():
+        alpha = read_alpha(out / f"{name}.png")
+        assert alpha.dtype == np.uint8 and alpha.shape == size
+
+
+def test_matte_video(tmp_path: Path, model_path: Path, video: Path) -> None:
+    out = tmp_path / "out"
+    assert matte(video, "-o", out, "--model", model_path) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"0000{i}.png" for i in range(5)]
+    assert {read_alpha(p).shape for p in out.iterdir()} == {(48, 64)}
+
+
+def test_matte_sample(tmp_path: Path, model_path: Path) -> None:
+    out = tmp_path / "out"
+    assert matte("--sample", "-o", out, "--model", model_path) == 0
+    written = sorted(out.iterdir())
+    assert len(written) == 70 and written[-1].name == "00069.png"
+    assert read_alpha(written[0]).shape == (480, 854)
+
+
+def test_knob_flags_reach_the_graph(tmp_path: Path, stand_in_model: Path) -> None:
+    image = tmp_path / "grey.png"
+    cv2.imwrite(str(image), np.full((4, 6, 3), 100, np.uint8))
+    assert matte(image, "-o", tmp_path / "out", "--model", stand_in_model, "--threshold", 0.25) == 0
+    np.testing.assert_array_equal(read_alpha(tmp_path / "out" / "grey.png"), 50)
+
+
+@pytest.mark.parametrize("bad", ["text_as_video", "unknown_model", "empty_folder"])
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, model_path: Path, video: Path, bad: str, capsys
+) -> None:
+    args = {
+        "text_as_video": [tmp_path / "fake.mp4", "--model", model_path],
+        "unknown_model": [video, "--model", "portrait"],
+        "empty_folder": [tmp_path / "empty", "--model", model_path],
+    }[bad]
+    (tmp_path / "fake.mp4").write_text("this is not a video\n")
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    assert matte(*args, "-o", out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("obs-bgremover: error: ") and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_output_into_the_input_folder_is_refused(tmp_path: Path, model_path: Path, capsys) -> None:
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.full((8, 8, 3), 90, np.uint8))
+    before = image.read_bytes()
+    for given in (tmp_path, image):
+        assert matte(given, "-o", tmp_path, "--model", model_path) == 2
+        assert "holds the input" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"] and image.read_bytes() == before
+
+
+def test_input_and_sample_are_exclusive(tmp_path: Path, video: Path) -> None:
+    with pytest.raises(SystemExit) as caught:
+        matte(video, "--sample", "-o", tmp_path / "out")
+    assert caught.value.code == 2
+    with pytest.raises(SystemExit):
+        matte("-o", tmp_path / "out")

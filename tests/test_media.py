@@ -1,0 +1,136 @@
+"""Reading images, folders and videos through the real decoders, and writing alpha PNGs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.media import open_frames, read_image, write_alpha_png
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_read_image_gives_rgb(tmp_path: Path) -> None:
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    image = read_image(write_png(tmp_path / "red.png", rgb))
+    assert image.dtype == np.uint8 and image.shape == (4, 5, 3)
+    np.testing.assert_array_equal(image, rgb)
+
+
+def test_unreadable_image_is_named(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture")
+    with pytest.raises(InputError, match="cannot read image .*fake.png"):
+        read_image(fake)
+
+
+def test_image_is_one_frame_named_after_its_stem(tmp_path: Path, frames) -> None:
+    source = open_frames(write_png(tmp_path / "portrait.jpg", frames[0]))
+    assert source.count == 1
+    [(name, frame)] = list(source)
+    assert name == "portrait" and frame.shape == (48, 64, 3)
+
+
+def test_folder_gives_its_images_in_sorted_order(tmp_path: Path, frames) -> None:
+    for name in ("b.PNG", "a.jpg", "c.Jpeg", "d.bmp", "e.webp"):
+        write_png(tmp_path / name, frames[0])
+    (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / "sub").mkdir()
+    source = open_frames(tmp_path)
+    assert source.count == 5
+    assert [name for name, _ in source] == ["a", "b", "c", "d", "e"]
+
+
+def test_empty_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(InputError, match=f"folder {tmp_path} has no images"):
+        open_frames(tmp_path)
+
+
+def test_folder_with_a_fake_image_names_it(tmp_path: Path, frames) -> None:
+    write_png(tmp_path / "a.png", frames[0])
+    (tmp_path / "b.png").write_text("not a picture")
+    with pytest.raises(InputError, match="not images OpenCV can decode: b.png"):
+        open_frames(tmp_path)
+
+
+def test_folder_with_clashing_names_is_refused(tmp_path: Path, frames) -> None:
+    write_png(tmp_path / "a.png", frames[0])
+    write_png(tmp_path / "a.jpg", frames[0])
+    with pytest.raises(InputError, match="several images named a"):
+        open_frames(tmp_path)
+
+
+def test_video_frames_are_numbered(video: Path, frames) -> None:
+    source = open_frames(video)
+    decoded = list(source)
+    assert [name for name, _ in decoded] == ["00000", "00001", "00002", "00003", "00004"]
+    assert source.count in (5, None)
+    for (_, frame), original in zip(decoded, frames, strict=True):
+        assert frame.dtype == np.uint8 and frame.shape == (48, 64, 3)
+        # lossy H.264, but the colours must come back in RGB order
+        assert np.abs(frame.astype(int) - original).mean() < 10
+
+
+def test_video_is_recognised_by_content_not_extension(video: Path) -> None:
+    renamed = shutil.copy(video, video.with_suffix(".dat"))
+    assert len(list(open_frames(renamed))) == 5
+
+
+def test_text_file_named_like_a_video_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "clip.mp4"
+    fake.write_text("this is not a video\n" * 20)
+    with pytest.raises(InputError, match="cannot read .*clip.mp4") as caught:
+        open_frames(fake)
+    assert "expected an image (.png, .jpg" in str(caught.value)
+    assert "or a video" in str(caught.value)
+
+
+def test_audio_without_video_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sound.wav"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000, layout="mono")
+        samples = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), np.int16), format="s16", layout="mono"
+        )
+        samples.sample_rate = 8000
+        container.mux(stream.encode(samples))
+        container.mux(stream.encode())
+    with pytest.raises(InputError, match="has no video stream"):
+        open_frames(path)
+
+
+def test_missing_input_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="input .*missing.mp4 does not exist"):
+        open_frames(tmp_path / "missing.mp4")
+
+
+def test_alpha_png_is_single_channel_uint8(tmp_path: Path) -> None:
+    alpha = np.arange(48 * 64, dtype=np.uint32).reshape(48, 64).astype(np.uint8)
+    write_alpha_png(tmp_path / "alpha.png", alpha)
+    written = cv2.imread(str(tmp_path / "alpha.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint8 and written.shape == (48, 64)
+    np.testing.assert_array_equal(written, alpha)
+
+
+def test_alpha_png_refuses_wrong_arrays(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"got float32 array of shape \(4, 4\)"):
+        write_alpha_png(tmp_path / "alpha.png", np.zeros((4, 4), np.float32))
+    assert not (tmp_path / "alpha.png").exists()
+
+
+def test_davis_sequence_reads_as_a_sorted_folder(shared_data: Path) -> None:
+    source = open_frames(shared_data / "davis-person" / "lucia" / "frames")
+    assert source.count == 70
+    name, frame = next(iter(source))
+    assert name == "00000" and frame.shape == (480, 854, 3)

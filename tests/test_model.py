@@ -1,0 +1,151 @@
+"""Loading models by name or path, choosing providers, and the checks on graphs and frames."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+from obs_bgremover.errors import InputError, ModelError
+from obs_bgremover.model import (
+    MODELS_ENV,
+    PROVIDERS,
+    MattingModel,
+    MattingSettings,
+    available_devices,
+    resolve_model_path,
+    select_providers,
+)
+
+
+@pytest.fixture(scope="module")
+def model(model_path: Path) -> MattingModel:
+    return MattingModel(model_path, device="cpu")
+
+
+def test_named_model_is_found_through_the_environment(
+    tmp_path: Path, stand_in_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(stand_in_model, tmp_path / "bgremover-landscape.onnx")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    assert resolve_model_path("landscape") == tmp_path / "bgremover-landscape.onnx"
+    model = MattingModel("landscape", device="cpu")
+    assert model.name == "landscape"
+    assert model.path == tmp_path / "bgremover-landscape.onnx"
+
+
+def test_unknown_name_lists_the_valid_names() -> None:
+    with pytest.raises(ModelError, match="unknown model 'portrait'") as caught:
+        MattingModel("portrait")
+    assert "general" in str(caught.value) and "landscape" in str(caught.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "model.onnx"
+    with pytest.raises(ModelError, match="no such file") as caught:
+        MattingModel(missing)
+    assert str(missing) in str(caught.value)
+
+
+def test_folder_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="is not a file"):
+        MattingModel(tmp_path)
+
+
+def test_corrupt_file_is_named(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelError, match="cannot load model") as caught:
+        MattingModel(corrupt)
+    assert str(corrupt) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("interface", "message"),
+    [
+        ({"frame_name": "image"}, "has no input 'frame'"),
+        ({"frame_type": TensorProto.FLOAT}, r"input 'frame' must be .*got tensor\(float\)"),
+        (
+            {"frame_shape": (1, "height", "width", 3)},
+            r"input 'frame' must be .*\[height, width, 3\]",
+        ),
+        ({"frame_shape": ("height", "width", 4)}, r"got tensor\(uint8\) \['height', 'width', 4\]"),
+        ({"alpha_name": "mask"}, "has no output 'alpha'"),
+        ({"alpha_type": TensorProto.FLOAT}, r"output 'alpha' must be .*got tensor\(float\)"),
+        ({"alpha_rank": 3}, r"output 'alpha' must be .*\[height, width\]"),
+        ({"required_threshold": True}, "threshold have no default value"),
+        ({"threshold_type": TensorProto.DOUBLE}, r"knob 'threshold' must be a float32 scalar"),
+    ],
+)
+def test_wrong_interface_says_expected_and_got(make_graph, interface: dict, message: str) -> None:
+    path = make_graph(**interface)
+    with pytest.raises(ModelError, match=message) as caught:
+        MattingModel(path, device="cpu")
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("frame", "got"),
+    [
+        (np.zeros((48, 64, 3), np.float32), "float32 array of shape (48, 64, 3)"),
+        (np.zeros((48, 64), np.uint8), "uint8 array of shape (48, 64)"),
+        (np.zeros((48, 64, 4), np.uint8), "uint8 array of shape (48, 64, 4)"),
+        (np.zeros((0, 64, 3), np.uint8), "uint8 array of shape (0, 64, 3)"),
+        ([[[0, 0, 0]]], "got list"),
+    ],
+)
+def test_wrong_frame_says_expected_and_got(model: MattingModel, frame, got: str) -> None:
+    with pytest.raises(InputError, match=r"\(height, width, 3\)") as caught:
+        model(frame)
+    assert got in str(caught.value)
+
+
+def test_alpha_is_uint8_of_the_frame_size(model: MattingModel) -> None:
+    frame = np.random.default_rng(1).integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    alpha = model(frame)
+    assert alpha.dtype == np.uint8
+    assert alpha.shape == (97, 131)
+
+
+def test_views_give_the_same_alpha_as_copies(model: MattingModel) -> None:
+    frame = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    mirrored = frame[:, ::-1]
+    assert not mirrored.flags.c_contiguous
+    np.testing.assert_array_equal(model(mirrored), model(np.ascontiguousarray(mirrored)))
+
+
+def test_knobs_reach_the_graph_and_undeclared_ones_are_left_out(stand_in_model: Path) -> None:
+    frame = np.full((4, 6, 3), 100, np.uint8)
+    model = MattingModel(stand_in_model, device="cpu")
+    np.testing.assert_array_equal(model(frame), 100)  # the graph's own threshold, 0.5
+    halved = model.with_settings(MattingSettings(threshold=0.25, band=3.0))
+    np.testing.assert_array_equal(halved(frame), 50)
+    np.testing.assert_array_equal(model(frame), 100)
+    assert halved.settings.threshold == 0.25 and model.settings == MattingSettings()
+
+
+def test_cpu_is_always_available_and_last() -> None:
+    assert "cpu" in available_devices()
+    assert select_providers("cpu") == ["CPUExecutionProvider"]
+    assert select_providers("auto")[-1] == "CPUExecutionProvider"
+
+
+def test_model_reports_the_provider_that_runs_it(model: MattingModel) -> None:
+    assert model.provider == "CPUExecutionProvider"
+
+
+def test_unavailable_device_names_the_available_ones() -> None:
+    missing = [device for device in PROVIDERS if device not in available_devices()]
+    if not missing:
+        pytest.skip("every execution provider is available here")
+    with pytest.raises(ModelError, match=f"device '{missing[0]}' .* is not available") as caught:
+        select_providers(missing[0])
+    assert "available: " in str(caught.value) and "cpu" in str(caught.value)
+
+
+def test_unknown_device_lists_the_devices(model_path: Path) -> None:
+    with pytest.raises(ModelError, match="unknown device 'tpu': expected one of auto, tensorrt"):
+        MattingModel(model_path, device="tpu")
