@@ -1,0 +1,117 @@
+"""VideoSink: a real talking-head clip in, a real encoded file out, checked by decoding it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.media import open_frames
+from obs_bgremover.video_sink import VideoSink
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data: Path) -> Path:
+    return shared_data / "talking-heads" / "speaker1.mp4"
+
+
+def frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    return [frame for _, frame in list(open_frames(path))[:limit]]
+
+
+def probe(path: Path) -> tuple[av.video.stream.VideoStream, float, list[str], float]:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = [stream.codec_context.name for stream in container.streams.audio]
+        count = sum(1 for _ in container.decode(video=0))
+        return video, float(video.average_rate), audio, count
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_keeps_size_frame_rate_frames_and_sound(clip: Path, tmp_path: Path, suffix: str) -> None:
+    source = frames(clip)
+    out = tmp_path / f"render{suffix}"
+    with VideoSink(out, clip) as sink:
+        for frame in source:
+            sink.write(255 - frame)
+    with av.open(str(clip)) as original:
+        rate = float(original.streams.video[0].average_rate)
+        height, width = source[0].shape[:2]
+        duration = original.duration / 1e6
+    video, out_rate, audio, count = probe(out)
+    assert (video.height, video.width) == (height, width)
+    assert out_rate == pytest.approx(rate, rel=1e-3)
+    assert count == len(source)
+    assert len(audio) == 1
+    with av.open(str(out)) as rendered:
+        assert rendered.duration / 1e6 == pytest.approx(duration, abs=0.1)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary left behind
+
+
+def test_frames_are_the_ones_written(clip: Path, tmp_path: Path) -> None:
+    source = frames(clip, 10)
+    out = tmp_path / "inverted.mp4"
+    with VideoSink(out, clip) as sink:
+        for frame in source:
+            sink.write(255 - frame)
+    decoded = frames(out)
+    assert len(decoded) == 10
+    error = np.abs(decoded[5].astype(int) - (255 - source[5]).astype(int)).mean()
+    assert error < 4  # lossy H.264 at CRF 18
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".mov"])
+def test_transparent_video_keeps_alpha(clip: Path, tmp_path: Path, suffix: str) -> None:
+    source = frames(clip, 5)
+    out = tmp_path / f"cutout{suffix}"
+    with VideoSink(out, clip, transparent=True) as sink:
+        for frame in source:
+            alpha = np.zeros(frame.shape[:2], np.uint8)
+            alpha[:, : frame.shape[1] // 2] = 255
+            sink.write(np.dstack([frame, alpha]))
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        decoder = av.codec.CodecContext.create(
+            "libvpx-vp9" if suffix == ".webm" else stream.codec_context.name, "r")
+        packet = next(p for p in container.demux(stream) if p.size)
+        (frame,) = decoder.decode(packet)
+        alpha = frame.to_ndarray(format="rgba")[..., 3]
+    width = alpha.shape[1]
+    assert alpha[:, : width // 2 - 8].mean() > 250
+    assert alpha[:, width // 2 + 8 :].mean() < 5
+
+
+def test_unsupported_container_is_refused_before_anything_is_written(clip: Path,
+                                                                     tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"\.mp4.*\.mov|\.mov.*\.webm"):
+        VideoSink(tmp_path / "cutout.mp4", clip, transparent=True)
+    with pytest.raises(InputError, match="avi"):
+        VideoSink(tmp_path / "render.avi", clip)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_render_leaves_no_file(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "render.mp4"
+    with pytest.raises(RuntimeError), VideoSink(out, clip) as sink:
+        sink.write(frames(clip, 1)[0])
+        raise RuntimeError("decoder died")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_frame_shape_is_named_and_the_sink_goes_on(clip: Path, tmp_path: Path) -> None:
+    sink = VideoSink(tmp_path / "render.mp4", clip)
+    with pytest.raises(InputError, match="uint8"):
+        sink.write(np.zeros((4, 4), np.float32))
+    sink.write(frames(clip, 1)[0])
+    sink.close()
+    assert (tmp_path / "render.mp4").is_file()
+
+
+def test_closing_without_frames_is_an_error_and_leaves_nothing(clip: Path,
+                                                               tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no frames"):
+        VideoSink(tmp_path / "render.mp4", clip).close()
+    assert list(tmp_path.iterdir()) == []
