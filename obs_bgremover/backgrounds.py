@@ -1,0 +1,255 @@
+"""The built-in backgrounds and the loaders for the user's own: images, looping videos and the
+background spec string every front end accepts.
+
+A spec is ``NAME`` (a built-in, see `list_backgrounds`), ``FILE`` (an image or a video),
+``blur[:STRENGTH]``, ``color:#RRGGBB`` or ``transparent``. Everything that can be wrong with one
+(an unknown name, an unreadable file, a bad colour) is found when it is opened, as an
+`InputError`, before any frame is processed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from obs_bgremover.composite import (
+    Background,
+    BlurBackground,
+    ColorBackground,
+    ImageBackground,
+    TransparentBackground,
+    check_fit_mode,
+    fit,
+)
+from obs_bgremover.errors import InputError
+from obs_bgremover.media import read_image
+
+ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
+
+# Built-in name -> file in ASSETS, made by scripts/make_backgrounds.py: four images, three videos.
+BUILTIN = {
+    "studio": "studio.jpg",
+    "bokeh": "bokeh.jpg",
+    "waves": "waves.jpg",
+    "dusk": "dusk.jpg",
+    "flow": "flow.mp4",
+    "bokeh-drift": "bokeh-drift.mp4",
+    "gradient-shift": "gradient-shift.mp4",
+}
+
+SPEC_FORMS = "NAME, FILE, blur[:STRENGTH], color:#RRGGBB or transparent"
+FILE_KINDS = "an image OpenCV can decode (.jpg, .png, ...) or a video FFmpeg can decode (.mp4, ...)"
+
+# How far ahead of the stream the decoder thread may run, in frames.
+QUEUE_FRAMES = 8
+# Presentation times closer than this are equal (guards against float rounding).
+EPSILON = 1e-6
+
+
+def list_backgrounds() -> list[str]:
+    """The built-in background names, images first."""
+    return list(BUILTIN)
+
+
+def parse_color(value: str) -> tuple[int, int, int]:
+    """(red, green, blue) of a ``#RRGGBB`` string."""
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise InputError(f"colour {value!r} is not of the form #RRGGBB (for example #00B140)")
+    return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def parse_strength(value: str) -> int:
+    """A blur strength: a whole number in 1..100."""
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise InputError(f"blur strength {value!r} is not a whole number in 1..100")
+    return int(value)
+
+
+def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Background:
+    """An image or a looping video background from a file, told apart by its content."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"background file {path} does not exist; expected {FILE_KINDS}")
+    if cv2.haveImageReader(str(path)):
+        try:
+            return ImageBackground(read_image(path), fit_mode)
+        except InputError as err:
+            raise InputError(f"{err}; expected {FILE_KINDS}") from err
+    return LoopingVideo(path, fit_mode=fit_mode)
+
+
+def parse_background(spec: str, fit_mode: str = "cover") -> Background:
+    """The background a spec string names (see the module docstring). The caller closes it
+    (``with parse_background(spec) as background: ...``): a video holds a decoder thread."""
+    spec = spec.strip()
+    kind, _, value = spec.partition(":")
+    if spec == "transparent":
+        return TransparentBackground()
+    if kind == "blur":
+        return BlurBackground(parse_strength(value)) if value else BlurBackground()
+    if kind == "color":
+        return ColorBackground(parse_color(value))
+    if spec in BUILTIN:
+        return open_file(ASSETS / BUILTIN[spec], fit_mode)
+    if not Path(spec).is_file():
+        raise InputError(
+            f"background {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file; "
+            f"expected {SPEC_FORMS}"
+        )
+    return open_file(spec, fit_mode)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A decoded frame and its time on the decoder's endless timeline (loop k adds k periods)."""
+
+    time: float
+    image: np.ndarray
+
+
+def _probe(path: Path) -> tuple[float, float]:
+    """(first presentation time, loop period) of a video's first video stream, in seconds.
+
+    The period runs from the first frame's start to the last frame's end, read from the
+    packets (demuxing without decoding is cheap), so a loop has no gap and no repeated frame.
+    One frame is decoded too, so that a file FFmpeg opens but cannot decode fails here.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} has no video stream; expected {FILE_KINDS}")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or 25
+            starts, ends = [], []
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    starts.append(packet.pts)
+                    ends.append(
+                        packet.pts + (packet.duration or round(1 / rate / packet.time_base))
+                    )
+            if not starts:
+                raise InputError(f"video {path} has no frames; expected {FILE_KINDS}")
+            container.seek(0)
+            if next(container.decode(stream), None) is None:
+                raise InputError(f"video {path} has no frames; expected {FILE_KINDS}")
+            return float(min(starts) * stream.time_base), float(
+                (max(ends) - min(starts)) * stream.time_base
+            )
+    except av.FFmpegError as err:
+        raise InputError(
+            f"cannot use background {path} ({err.strerror or err}); expected {FILE_KINDS}"
+        ) from err
+
+
+class LoopingVideo(Background):
+    """A video played in an endless seamless loop, decoded ahead on its own thread.
+
+    The decoder thread keeps up to `QUEUE_FRAMES` frames ready, already fitted to the size last
+    asked for, so the compositing thread only picks one. A frame is chosen by presentation time,
+    not by count, so the video plays at its own speed whatever the camera's frame rate; times
+    are taken modulo the loop period. Times are expected to increase, as a stream's do: an earlier
+    time is reached by playing on to the same point of the next loop.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: tuple[int, int] | None = None,
+        fit_mode: str = "cover",
+    ) -> None:
+        self.path = Path(path)
+        self.fit_mode = check_fit_mode(fit_mode)
+        self._start, self.period = _probe(self.path)
+        self._size = size
+        self._queue: queue.Queue[_Frame | Exception] = queue.Queue(QUEUE_FRAMES)
+        self._stop = threading.Event()
+        self._current: _Frame | None = None
+        self._next: _Frame | None = None
+        self._clock = (0.0, 0.0)  # last time asked for, and where it fell on the endless timeline
+        self._thread = threading.Thread(
+            target=self._decode, name=f"LoopingVideo({self.path.name})", daemon=True
+        )
+        self._thread.start()
+
+    def _decode(self) -> None:
+        """The decoder thread: decode, fit, queue, and start over at the end, until closed.
+        A failure goes into the queue, for the compositing thread to raise."""
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                offset = -self._start
+                while not self._stop.is_set():
+                    for frame in container.decode(stream):
+                        image = frame.to_ndarray(format="rgb24")
+                        size = self._size
+                        if size is not None:
+                            image = fit(image, size, self.fit_mode)
+                        if not self._put(_Frame(offset + float(frame.time), image)):
+                            return
+                    offset += self.period
+                    container.seek(0)
+        except Exception as err:  # noqa: BLE001 - handed to the caller's thread, not swallowed
+            self._put(err)
+
+    def _put(self, item: _Frame | Exception) -> bool:
+        """Queue an item, waiting while the queue is full; False once closed."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _take(self) -> _Frame:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    raise InputError(f"video {self.path} is closed") from None
+                continue
+            if isinstance(item, Exception):
+                raise InputError(f"cannot decode video {self.path}: {item}") from item
+            return item
+
+    def frame_at(self, t: float, size: tuple[int, int]) -> np.ndarray:
+        """The RGB frame showing at ``t`` seconds, fitted to ``size`` = (width, height)."""
+        self._size = size
+        last_t, last_position = self._clock
+        step = (t - last_t) % self.period
+        if step > self.period - EPSILON:
+            step = 0.0
+        position = last_position + step
+        self._clock = (t, position)
+        if self._current is None:
+            self._current = self._take()
+        while True:
+            if self._next is None:
+                self._next = self._take()
+            if self._next.time > position + EPSILON:
+                break
+            self._current, self._next = self._next, None
+        image = self._current.image
+        if image.shape[:2] != (size[1], size[0]):
+            # Decoded before the size changed: fit it here, once.
+            image = fit(image, size, self.fit_mode)
+            self._current = _Frame(self._current.time, image)
+        return image
+
+    def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
+        return self.frame_at(t, (frame.shape[1], frame.shape[0]))
+
+    def close(self) -> None:
+        """Stop the decoder thread and wait for it."""
+        self._stop.set()
+        self._thread.join()

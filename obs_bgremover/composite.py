@@ -1,0 +1,367 @@
+"""Put the person over a new background: fit modes, background kinds, blend and edge colours.
+
+This is the composite stage of the one flow (source -> matte -> temporal -> composite -> sink). It
+runs once per frame, so every full-resolution step is 8-bit OpenCV work into buffers reused from
+frame to frame; anything that needs floats (the blurs behind the background blur and the
+foreground colour estimate) runs at a reduced working resolution or on the pixels of the soft
+band only. Frames are RGB uint8 (height, width, 3), alphas uint8 (height, width), 255 = person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from obs_bgremover.errors import InputError
+
+FIT_MODES = ("cover", "contain", "stretch")
+
+# Lines of the reduced resolution the foreground colour estimate works at: enough for its blurs to
+# see the local colours on each side of an edge, few enough that its float maths stays cheap.
+ESTIMATE_HEIGHT = 180
+# Blur-fusion box sizes of Forte & Pitie (2021), stated for a 1080-line image: a wide pass that
+# finds the colours on each side of the edge, then a narrow one that sharpens them.
+FUSION_KERNELS_1080 = (90, 6)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), bilinear when enlarging (soft and fast)."""
+    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def shrink(image: np.ndarray, height: int) -> np.ndarray:
+    """The image reduced to ``height`` lines (aspect kept), by exact 2:1 area halvings, then one
+    small bilinear step; an image no taller than ``height`` is returned as it is. OpenCV's 2:1
+    area reduction is a fast path; a direct 4:1 or 6:1 area reduction costs several times as
+    much, and this runs on every frame."""
+    if image.shape[0] <= height:
+        return image
+    while image.shape[0] // 2 >= height:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def check_fit_mode(mode: str) -> str:
+    """The mode, if it is one of `FIT_MODES`; an `InputError` naming it otherwise."""
+    if mode not in FIT_MODES:
+        raise InputError(f"fit mode {mode!r} is not one of {', '.join(FIT_MODES)}")
+    return mode
+
+
+def fit(image: np.ndarray, size: tuple[int, int], mode: str = "cover") -> np.ndarray:
+    """An RGB image resized to ``size`` = (width, height).
+
+    ``cover`` fills the frame and crops the overflow evenly (no bars, nothing distorted),
+    ``contain`` shows the whole image with black bars, ``stretch`` distorts it to fit.
+    """
+    width, height = size
+    image_height, image_width = image.shape[:2]
+    check_fit_mode(mode)
+    if mode == "cover":
+        # Crop to the frame's aspect first, so the resize only touches pixels that are kept.
+        if image_width * height > width * image_height:
+            keep = max(1, round(image_height * width / height))
+            left = (image_width - keep) // 2
+            image = image[:, left : left + keep]
+        else:
+            keep = max(1, round(image_width * height / width))
+            top = (image_height - keep) // 2
+            image = image[top : top + keep]
+    elif mode == "contain":
+        scale = min(width / image_width, height / image_height)
+        inner = (
+            min(width, max(1, round(image_width * scale))),
+            min(height, max(1, round(image_height * scale))),
+        )
+        top, left = (height - inner[1]) // 2, (width - inner[0]) // 2
+        return cv2.copyMakeBorder(
+            _resize(image, inner),
+            top,
+            height - inner[1] - top,
+            left,
+            width - inner[0] - left,
+            cv2.BORDER_CONSTANT,
+            value=(0, 0, 0),
+        )
+    return _resize(np.ascontiguousarray(image), size)
+
+
+class Background:
+    """What to show behind the person. A kind implements `plate`; those that hold resources
+    (a decoder thread) also override `close`. Every background is a context manager, so a front
+    end can open any of them the same way."""
+
+    def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray | None:
+        """The RGB uint8 picture, of the frame's size, to show behind the person at ``t``
+        seconds into the stream; None where the output keeps the matte as its alpha channel."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the background holds (nothing, unless a kind says otherwise)."""
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ImageBackground(Background):
+    """A still picture. It is fitted once per output size, so a frame only pays for the blend."""
+
+    def __init__(self, image: np.ndarray, fit_mode: str = "cover") -> None:
+        self.image = image
+        self.fit_mode = check_fit_mode(fit_mode)
+        self._fitted: np.ndarray | None = None
+
+    def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
+        if self._fitted is None or self._fitted.shape != frame.shape:
+            self._fitted = fit(self.image, (frame.shape[1], frame.shape[0]), self.fit_mode)
+        return self._fitted
+
+
+class ColorBackground(Background):
+    """One solid colour, given as (red, green, blue) in 0..255."""
+
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        if len(rgb) != 3 or not all(0 <= value <= 255 for value in rgb):
+            raise InputError(f"colour {rgb!r} must be three values (red, green, blue) in 0..255")
+        self.rgb = tuple(rgb)
+        self._plate: np.ndarray | None = None
+
+    def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
+        if self._plate is None or self._plate.shape != frame.shape:
+            self._plate = np.empty_like(frame)
+            self._plate[:] = self.rgb
+        return self._plate
+
+
+class TransparentBackground(Background):
+    """No background: the output is RGBA with the matte as its alpha channel, for OBS or an
+    editor to put over anything."""
+
+    def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> None:
+        return None
+
+
+class BlurBackground(Background):
+    """The camera's own background, blurred, with no halo of the person around them.
+
+    A plain blur of the frame would smear the person's colours into the background around them.
+    Instead this is a normalised convolution: the frame weighted by "is background" and that
+    weight are blurred separately and divided, so each background pixel becomes an average of
+    background pixels only, and the area behind the person is filled from around them. It runs
+    at a resolution where the blur is a few pixels wide and is scaled up, which a blur survives.
+    """
+
+    def __init__(self, strength: int = 50) -> None:
+        if not 1 <= strength <= 100:
+            raise InputError(f"blur strength {strength} is not in 1..100")
+        self.strength = strength
+        self._plate: np.ndarray | None = None
+
+    def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
+        height, width = alpha.shape
+        # Strength 100 is a Gaussian whose sigma is 4% of the frame height (43 px at 1080 lines).
+        sigma = self.strength / 100 * height / 25
+        # Work where the blur is 3 pixels wide: cheap, and still smooth once scaled back up.
+        small_height = max(8, round(height * min(1.0, 3.0 / sigma)))
+        image = shrink(frame, small_height).astype(np.float32)
+        person = shrink(alpha, small_height)
+        # Grow the person by a working pixel so the soft fringe, a mix of both, counts as person.
+        person = cv2.dilate(person, np.ones((3, 3), np.uint8))
+        weight = (255 - person).astype(np.float32) * (1 / 255)
+        blur_sigma = sigma * small_height / height
+        total = cv2.GaussianBlur(image * weight[..., None], (0, 0), blur_sigma)
+        coverage = cv2.GaussianBlur(weight, (0, 0), blur_sigma)[..., None]
+        # Where no background is near, the quotient means nothing, but the person covers
+        # those pixels (their alpha is 255), so it never shows.
+        blurred = total / np.maximum(coverage, 1e-3)
+        if self._plate is None or self._plate.shape != frame.shape:
+            self._plate = np.empty_like(frame)
+        blurred = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
+        return cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
+
+
+def _sample(layers: tuple[np.ndarray, ...], xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
+    """Bilinear samples (n, channels) of small float images at n points given in their pixel
+    coordinates. The points are laid out as rows of 1024, since remap's maps must stay below
+    32767 columns."""
+    count = len(xs)
+    rows = -(-count // 1024)
+    maps = np.zeros((2, rows * 1024), np.float32)
+    maps[0, :count], maps[1, :count] = xs, ys
+    map_x, map_y = maps.reshape(2, rows, 1024)
+    return [
+        cv2.remap(layer, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(
+            rows * 1024, -1
+        )[:count]
+        for layer in layers
+    ]
+
+
+def estimate_foreground(
+    frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The frame with the colours of the soft band (0 < alpha < 255) replaced by an estimate of
+    the person's own colour, so the old background does not show through hair once it is put over
+    a new one: blur-fusion foreground estimation ("Approximate fast foreground colour
+    estimation", Forte & Pitie 2021).
+
+    Each pass takes the local foreground colour as the alpha-weighted average of nearby pixels,
+    the local background colour as the (1 - alpha)-weighted average, and corrects the foreground
+    by what the compositing equation leaves over at the pixel. The two passes (a wide one that
+    finds the colours on each side of the edge, a narrow one that sharpens them) run at about
+    `ESTIMATE_HEIGHT` lines, where they are cheap; the final correction, which needs the real
+    pixel and its alpha, runs at full resolution on the band's pixels only. Pixels outside the
+    band are the frame's own. ``out`` (the frame's shape) is written and returned when given, so
+    a caller can reuse one buffer.
+    """
+    if out is None:
+        out = frame.copy()
+    else:
+        np.copyto(out, frame)
+    band = cv2.findNonZero(cv2.inRange(alpha, 1, 254))
+    if band is None:
+        return out
+    xs, ys = band.reshape(-1, 2).T
+    height, width = alpha.shape
+    image = shrink(frame, ESTIMATE_HEIGHT).astype(np.float32) * (1 / 255)
+    weight = shrink(alpha, ESTIMATE_HEIGHT).astype(np.float32)[..., None] * (1 / 255)
+    scale = image.shape[0] / height
+    wide, narrow = (max(3, round(k * image.shape[0] / 1080)) for k in FUSION_KERNELS_1080)
+    # Wide pass, with the frame as both first guesses; blur(image * (1 - a)) is
+    # blur(image) - blur(image * a), which saves a product and a blur.
+    spread = cv2.blur(weight, (wide, wide))[..., None]
+    front = cv2.blur(image * weight, (wide, wide))
+    local_fg = front / (spread + 1e-5)
+    local_bg = (cv2.blur(image, (wide, wide)) - front) / (1 - spread + 1e-5)
+    foreground = local_fg + weight * (image - weight * local_fg - (1 - weight) * local_bg)
+    np.clip(foreground, 0, 1, out=foreground)
+    # Narrow pass, from the wide pass's foreground and local background.
+    spread = cv2.blur(weight, (narrow, narrow))[..., None]
+    local_fg = cv2.blur(foreground * weight, (narrow, narrow)) / (spread + 1e-5)
+    local_bg = cv2.blur(local_bg * (1 - weight), (narrow, narrow)) / (1 - spread + 1e-5)
+    # The final correction at the band's pixels, with the local colours sampled bilinearly.
+    fg, bg = _sample((local_fg, local_bg), (xs + 0.5) * scale - 0.5, (ys + 0.5) * scale - 0.5)
+    index = ys * width + xs
+    flat = out.reshape(-1, 3)
+    pixel = flat[index].astype(np.float32) * (1 / 255)
+    band_alpha = alpha.reshape(-1)[index].astype(np.float32)[:, None] * (1 / 255)
+    colour = fg + band_alpha * (pixel - band_alpha * fg - (1 - band_alpha) * bg)
+    flat[index] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+class Blender:
+    """``foreground * alpha + background * (1 - alpha)`` in 8-bit OpenCV arithmetic.
+
+    Each product is rounded to 8 bits before the sum, so a result is within 1 of the exact blend
+    and exact where alpha is 0 or 255. The scratch buffers live in the object and are reused
+    while the frame size stays the same: allocating four full frames per call costs more than
+    the arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self._scratch: tuple[np.ndarray, ...] = ()
+
+    def __call__(
+        self, foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray
+    ) -> np.ndarray:
+        if not self._scratch or self._scratch[0].shape != foreground.shape:
+            self._scratch = tuple(np.empty_like(foreground) for _ in range(4))
+        weight, inverse, front, back = self._scratch
+        cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGB, weight)
+        cv2.bitwise_not(weight, inverse)
+        cv2.multiply(foreground, weight, front, scale=1 / 255)
+        cv2.multiply(background, inverse, back, scale=1 / 255)
+        return cv2.add(front, back)
+
+
+@dataclass(frozen=True)
+class CompositeSettings:
+    """How the person is put over the background, as one object every front end passes down."""
+
+    decontaminate: bool = True
+    """Replace the old background's colour in the soft edge (hair) by the person's own."""
+    light_wrap: float = 0.0
+    """0..1: how much of the new background's light spills over the person's edge; 0 is off."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.light_wrap <= 1:
+            raise InputError(f"light wrap {self.light_wrap} is not in 0..1")
+
+
+def _check(frame: np.ndarray, alpha: np.ndarray) -> None:
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(
+            f"frame must be a uint8 array of shape (height, width, 3), "
+            f"got {frame.dtype} array of shape {frame.shape}"
+        )
+    if alpha.dtype != np.uint8 or alpha.shape != frame.shape[:2]:
+        raise InputError(
+            f"alpha must be a uint8 array of shape {frame.shape[:2]}, "
+            f"got {alpha.dtype} array of shape {alpha.shape}"
+        )
+
+
+class Compositor:
+    """Composites the frames of one stream over one background.
+
+    Make one per stream: it keeps buffers (and the background keeps its fitted picture) from
+    frame to frame, which is what makes a frame cost a few milliseconds. The background stays
+    the caller's to close.
+    """
+
+    def __init__(self, background: Background, settings: CompositeSettings | None = None) -> None:
+        self.background = background
+        self.settings = settings or CompositeSettings()
+        self._blend = Blender()
+        self._wrap_blend = Blender()
+        self._foreground: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0) -> np.ndarray:
+        """The composite of an RGB frame and its alpha at ``t`` seconds into the stream: RGB
+        uint8, or RGBA uint8 (alpha = the matte) for a transparent background."""
+        _check(frame, alpha)
+        foreground = frame
+        if self.settings.decontaminate:
+            if self._foreground is None or self._foreground.shape != frame.shape:
+                self._foreground = np.empty_like(frame)
+            foreground = estimate_foreground(frame, alpha, self._foreground)
+        plate = self.background.plate(frame, alpha, t)
+        if plate is None:
+            rgba = cv2.cvtColor(foreground, cv2.COLOR_RGB2RGBA)
+            rgba[..., 3] = alpha
+            return rgba
+        if self.settings.light_wrap:
+            foreground = self._light_wrap(foreground, plate, alpha)
+        return self._blend(foreground, plate, alpha)
+
+    def _light_wrap(
+        self, foreground: np.ndarray, plate: np.ndarray, alpha: np.ndarray
+    ) -> np.ndarray:
+        """The foreground with the blurred background's colour mixed into its edge, as light
+        from behind spills round a person; computed at a sixteenth of the pixels."""
+        height, width = alpha.shape
+        small_height = max(8, height // 4)
+        glow = shrink(plate, small_height)
+        person = shrink(alpha, small_height)
+        reach = max(3, small_height // 20) | 1
+        glow = cv2.blur(glow, (reach, reach))
+        edge = cv2.blur(255 - person, (reach, reach)).astype(np.float32) * person
+        edge = np.clip(edge * (self.settings.light_wrap / 255), 0, 255).astype(np.uint8)
+        return self._wrap_blend(
+            _resize(glow, (width, height)), foreground, _resize(edge, (width, height))
+        )

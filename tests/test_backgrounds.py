@@ -1,0 +1,152 @@
+"""The built-in backgrounds, the spec parser and the looping video, through the real decoders."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import synthetic_frames, write_video
+
+from obs_bgremover.backgrounds import (
+    ASSETS,
+    BUILTIN,
+    LoopingVideo,
+    list_backgrounds,
+    parse_background,
+)
+from obs_bgremover.composite import (
+    BlurBackground,
+    ColorBackground,
+    ImageBackground,
+    TransparentBackground,
+)
+from obs_bgremover.errors import InputError
+
+FPS = 25  # write_video's rate: the five-frame clip lasts 0.2 s
+
+
+def nearest(image: np.ndarray, frames: list[np.ndarray]) -> int:
+    """Index of the source frame an (H.264-decoded, resized) image looks most like."""
+    size = (image.shape[1], image.shape[0])
+    return int(np.argmin([np.abs(cv2.resize(f, size).astype(int) - image).mean() for f in frames]))
+
+
+def decoder_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("LoopingVideo")]
+
+
+def test_builtins_are_four_images_and_three_videos() -> None:
+    names = list_backgrounds()
+    assert names == list(BUILTIN) and len(names) == 7
+    suffixes = sorted(Path(BUILTIN[name]).suffix for name in names)
+    assert suffixes == [".jpg"] * 4 + [".mp4"] * 3
+    assert all((ASSETS / BUILTIN[name]).is_file() for name in names)
+    assert sum((ASSETS / BUILTIN[name]).stat().st_size for name in names) < 5_000_000
+
+
+@pytest.mark.parametrize("name", list(BUILTIN))
+def test_every_builtin_gives_a_plate_of_the_frame_size(name: str) -> None:
+    frame = np.zeros((180, 320, 3), np.uint8)
+    with parse_background(name) as background:
+        plate = background.plate(frame, frame[..., 0], 0.5)
+    assert plate.shape == frame.shape and plate.dtype == np.uint8
+    assert plate.std() > 1  # a picture, not a flat fill
+
+
+@pytest.mark.parametrize("name", [n for n in BUILTIN if BUILTIN[n].endswith(".mp4")])
+def test_builtin_videos_loop_without_a_seam(name: str) -> None:
+    with av.open(str(ASSETS / BUILTIN[name])) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    steps = [cv2.absdiff(a, b).mean() for a, b in zip(frames, frames[1:], strict=False)]
+    seam = cv2.absdiff(frames[0], frames[-1]).mean()
+    assert seam <= 2 * np.median(steps) + 0.5
+    with LoopingVideo(ASSETS / BUILTIN[name]) as video:
+        assert 6 <= video.period <= 8
+
+
+def test_simple_specs() -> None:
+    assert isinstance(parse_background("transparent"), TransparentBackground)
+    assert parse_background("blur").strength == 50
+    blur = parse_background("blur:80")
+    assert isinstance(blur, BlurBackground) and blur.strength == 80
+    colour = parse_background("color:#00b140")
+    assert isinstance(colour, ColorBackground) and colour.rgb == (0, 0xB1, 0x40)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("color:#12345", r"colour '#12345' is not of the form #RRGGBB"),
+        ("color:blue?", r"colour 'blue\?' is not of the form #RRGGBB"),
+        ("blur:0", r"blur strength '0' is not a whole number in 1..100"),
+        ("blur:soft", r"blur strength 'soft' is not a whole number in 1..100"),
+        ("beach", r"background 'beach' is neither a built-in \(studio, .*\) nor a file; expected"),
+    ],
+)
+def test_bad_specs_are_named(
+    spec: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=message):
+        parse_background(spec)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_file_is_read_once_at_any_size(tmp_path: Path) -> None:
+    path = tmp_path / "wall.png"
+    cv2.imwrite(str(path), np.full((37, 91, 3), (10, 20, 30), np.uint8))
+    background = parse_background(str(path), "stretch")
+    assert isinstance(background, ImageBackground) and background.image.shape == (37, 91, 3)
+    plate = background.plate(np.zeros((50, 60, 3), np.uint8), np.zeros((50, 60), np.uint8), 0)
+    assert plate.shape == (50, 60, 3) and (plate == (30, 20, 10)).all()  # BGR file, RGB plate
+
+
+@pytest.mark.parametrize("name", ["fake.png", "fake.jpg", "notes.mp4"])
+def test_unreadable_file_is_named_with_what_is_accepted(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("not a picture, not a video")
+    with pytest.raises(InputError, match=f"{name}.*expected an image .* or a video"):
+        parse_background(str(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert decoder_threads() == []
+
+
+def test_truncated_jpeg_is_named(tmp_path: Path) -> None:
+    source = (ASSETS / "studio.jpg").read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(source[:200])
+    with pytest.raises(InputError, match="cut.jpg.*expected an image"):
+        parse_background(str(path))
+
+
+def test_video_frames_are_chosen_by_time_and_wrap(tmp_path: Path) -> None:
+    frames = synthetic_frames(5)
+    with LoopingVideo(write_video(tmp_path / "clip.mp4", frames, FPS)) as video:
+        assert video.period == pytest.approx(0.2)
+        seen = [nearest(video.frame_at(t, (64, 48)), frames) for t in (0.0, 0.05, 0.1, 0.19)]
+        assert seen == [0, 1, 2, 4]
+        # Past the end it starts again, and a jump of whole periods lands on the same frame.
+        assert nearest(video.frame_at(0.21, (64, 48)), frames) == 0
+        assert nearest(video.frame_at(0.45, (64, 48)), frames) == 1
+        assert nearest(video.frame_at(10.13, (64, 48)), frames) == 3
+
+
+def test_video_frames_have_the_requested_size_even_when_it_changes(tmp_path: Path) -> None:
+    frames = synthetic_frames(5)
+    with LoopingVideo(write_video(tmp_path / "clip.mp4", frames, FPS)) as video:
+        assert video.frame_at(0.0, (32, 24)).shape == (24, 32, 3)
+        assert video.frame_at(0.04, (100, 30)).shape == (30, 100, 3)
+        for step in range(20):  # through several loops at a camera's 30 fps
+            assert video.frame_at(0.1 + step / 30, (128, 72)).shape == (72, 128, 3)
+
+
+def test_video_thread_stops_on_close(tmp_path: Path) -> None:
+    video = LoopingVideo(write_video(tmp_path / "clip.mp4", synthetic_frames(5), FPS))
+    assert decoder_threads() == ["LoopingVideo(clip.mp4)"]
+    video.frame_at(0.0, (64, 48))
+    video.close()
+    assert decoder_threads() == []

@@ -1,0 +1,178 @@
+"""Compositing through real pixels: fit modes, every background kind, the mask-aware blur, the
+foreground colour estimate, and a real portrait with its human-drawn mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_bgremover.composite import (
+    BlurBackground,
+    ColorBackground,
+    CompositeSettings,
+    Compositor,
+    ImageBackground,
+    TransparentBackground,
+    estimate_foreground,
+    fit,
+)
+from obs_bgremover.errors import InputError
+from obs_bgremover.media import read_image
+
+RED, BLUE, GREEN = (220, 30, 30), (30, 40, 220), (0, 255, 0)
+
+
+def ramp(width: int = 100, height: int = 50) -> np.ndarray:
+    """An image whose red channel is its column number, so a fit shows which columns it kept."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[..., 0] = np.arange(width, dtype=np.uint8)
+    image[..., 1] = 128
+    return image
+
+
+def disc_scene(size: int = 200, radius: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """A red 'person' disc on a blue background, and its hard matte."""
+    alpha = np.zeros((size, size), np.uint8)
+    cv2.circle(alpha, (size // 2, size // 2), radius, 255, -1)
+    frame = np.empty((size, size, 3), np.uint8)
+    frame[:] = BLUE
+    frame[alpha > 0] = RED
+    return frame, alpha
+
+
+def test_cover_fills_the_frame_and_crops_the_sides_evenly() -> None:
+    fitted = fit(ramp(), (60, 60), "cover")
+    assert fitted.shape == (60, 60, 3)
+    # A 2:1 image in a square keeps its middle half: columns 25..74.
+    assert abs(int(fitted[30, 0, 0]) - 25) <= 2 and abs(int(fitted[30, -1, 0]) - 74) <= 2
+    assert (fitted[..., 1] == 128).all()  # no bars
+
+
+def test_contain_shows_everything_with_bars() -> None:
+    fitted = fit(ramp(), (60, 60), "contain")
+    assert fitted.shape == (60, 60, 3)
+    assert (fitted[:15] == 0).all() and (fitted[45:] == 0).all()  # bars above and below
+    assert (fitted[15:45, :, 1] == 128).all()
+    assert fitted[30, 0, 0] <= 2 and fitted[30, -1, 0] >= 97  # every column is there
+
+
+def test_stretch_keeps_every_column_without_bars() -> None:
+    fitted = fit(ramp(), (60, 90), "stretch")
+    assert fitted.shape == (90, 60, 3)
+    assert (fitted[..., 1] == 128).all()
+    assert fitted[45, 0, 0] <= 2 and fitted[45, -1, 0] >= 97
+
+
+def test_unknown_fit_mode_is_named() -> None:
+    with pytest.raises(InputError, match="fit mode 'fill' is not one of cover, contain, stretch"):
+        ImageBackground(ramp(), "fill")
+
+
+def test_image_background_is_fitted_once_per_size() -> None:
+    background = ImageBackground(ramp())
+    frame = np.zeros((40, 40, 3), np.uint8)
+    alpha = np.zeros((40, 40), np.uint8)
+    first = background.plate(frame, alpha, 0.0)
+    assert background.plate(frame, alpha, 1.0) is first
+    assert background.plate(np.zeros((20, 30, 3), np.uint8), alpha, 2.0).shape == (20, 30, 3)
+
+
+def test_colour_shows_where_alpha_is_zero_and_the_frame_where_it_is_full() -> None:
+    frame, alpha = disc_scene()
+    out = Compositor(ColorBackground(GREEN))(frame, alpha)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert (out[alpha == 0] == GREEN).all()
+    assert (out[alpha == 255] == RED).all()
+
+
+def test_soft_alpha_blends_within_one_level() -> None:
+    frame = np.full((4, 256, 3), 200, np.uint8)
+    alpha = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
+    settings = CompositeSettings(decontaminate=False)
+    out = Compositor(ColorBackground((0, 0, 0)), settings)(frame, alpha)
+    exact = 200 * alpha.astype(np.float64) / 255
+    assert np.abs(out[..., 0] - exact).max() <= 1
+
+
+def test_transparent_gives_rgba_with_the_matte_as_alpha() -> None:
+    frame, alpha = disc_scene()
+    settings = CompositeSettings(decontaminate=False)
+    out = Compositor(TransparentBackground(), settings)(frame, alpha)
+    assert out.shape == (*alpha.shape, 4) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 3], alpha)
+    np.testing.assert_array_equal(out[..., :3], frame)
+
+
+def test_wrong_frame_or_alpha_is_named() -> None:
+    compositor = Compositor(ColorBackground(GREEN))
+    frame, alpha = disc_scene()
+    with pytest.raises(InputError, match="frame must be a uint8 array .* got float32"):
+        compositor(frame.astype(np.float32), alpha)
+    with pytest.raises(InputError, match=r"alpha must be a uint8 array of shape \(200, 200\)"):
+        compositor(frame, alpha[:100])
+
+
+def test_portrait_over_an_image_shows_background_and_person_where_the_mask_says(
+    shared_data: Path,
+) -> None:
+    folder = shared_data / "portraits-dev"
+    frame = read_image(folder / "images" / "00015.jpg")
+    mask = cv2.imread(str(folder / "masks" / "00015.png"), cv2.IMREAD_GRAYSCALE)
+    background = ImageBackground(read_image(Path("obs_bgremover/assets/backgrounds/dusk.jpg")))
+    plate = background.plate(frame, mask, 0.0)
+    kernel = np.ones((15, 15), np.uint8)
+    sure_person = cv2.erode(mask, kernel) == 255
+    sure_background = cv2.dilate(mask, kernel) == 0
+    # The hard human mask, and a softened one, as a model's matte would be.
+    for alpha in (mask, cv2.GaussianBlur(mask, (0, 0), 1.5)):
+        out = Compositor(background)(frame, alpha)
+        assert np.abs(out[sure_background].astype(int) - plate[sure_background]).max() <= 1
+        assert np.abs(out[sure_person].astype(int) - frame[sure_person]).max() <= 1
+
+
+def test_blur_does_not_bleed_the_person_into_the_background() -> None:
+    frame, alpha = disc_scene()
+    plate = BlurBackground(100).plate(frame, alpha, 0.0)
+    ring = (cv2.dilate(alpha, np.ones((9, 9), np.uint8)) > 0) & (alpha == 0)
+    assert plate[ring][:, 0].max() < 60 and plate[ring][:, 2].min() > 180  # blue, not purple
+    # A plain blur of the same strength would have smeared the red out there.
+    plain = cv2.GaussianBlur(frame, (0, 0), 200 / 25)
+    assert plain[ring][:, 0].max() > 100
+
+
+def test_blur_strength_is_checked() -> None:
+    with pytest.raises(InputError, match="blur strength 0 is not in 1..100"):
+        BlurBackground(0)
+
+
+def test_decontamination_moves_band_colours_to_the_person() -> None:
+    # Red person on the left, blue background on the right, a 16-pixel soft edge between.
+    height, width, band_width = 360, 640, 16
+    edge = np.clip((width / 2 - np.arange(width)) / band_width * 255 + 127.5, 0, 255)
+    alpha = np.tile(edge.astype(np.uint8), (height, 1))
+    a = alpha[..., None] / 255
+    frame = np.round(a * RED + (1 - a) * BLUE).astype(np.uint8)
+    foreground = estimate_foreground(frame, alpha)
+    band = (alpha > 25) & (alpha < 230)
+    before = np.linalg.norm(frame[band].astype(float) - RED, axis=1).mean()
+    after = np.linalg.norm(foreground[band].astype(float) - RED, axis=1).mean()
+    assert after < 0.5 * before
+    outside = (alpha == 0) | (alpha == 255)
+    np.testing.assert_array_equal(foreground[outside], frame[outside])
+
+
+def test_light_wrap_tints_only_the_edge_of_the_person() -> None:
+    frame, alpha = disc_scene(radius=70)
+    plain = Compositor(ColorBackground(GREEN), CompositeSettings(decontaminate=False))
+    wrapped = Compositor(
+        ColorBackground(GREEN), CompositeSettings(decontaminate=False, light_wrap=1.0)
+    )
+    difference = np.abs(wrapped(frame, alpha).astype(int) - plain(frame, alpha)).sum(axis=2)
+    edge = (alpha == 255) & (cv2.erode(alpha, np.ones((5, 5), np.uint8)) == 0)
+    core = cv2.erode(alpha, np.ones((61, 61), np.uint8)) == 255
+    assert difference[edge].mean() > 20
+    assert difference[core].max() == 0
+    assert difference[alpha == 0].max() == 0
