@@ -1,27 +1,326 @@
-"""The synchronous pipeline: one call per frame, in order.
+"""The pipeline every front end runs: frames in, mattes out, in a synchronous and a live flavour.
 
-Every front end that works through a file (the ``matte`` command, the render worker, the evaluation
-script) runs frames through this one object, so they all produce the same alpha for the same input.
-The flow is source -> matte -> temporal -> composite -> sink; the front end owns the source and the
-sink, the pipeline owns everything in between and any state carried from frame to frame.
+The flow is source -> matte -> temporal -> composite -> sink; the front end owns the source and
+the sink, the pipeline owns everything in between and any state carried from frame to frame.
+`Pipeline` does one frame per call, in order: the ``matte`` command, the render worker and the
+evaluation script use it, so they all produce the same alpha for the same input. `LivePipeline`
+runs that same `Pipeline` on a thread of its own for the OBS filter and the virtual camera, whose
+callers must never wait for the network.
+
+Every result carries the frame its alpha belongs to, so the compositing step (and anything else
+downstream) blends each matte with its own frame rather than with a newer one it was not computed
+for; only the live pipeline's ``low_latency`` mode pairs a newer frame with an older matte, and its
+results say so.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import cv2
 import numpy as np
 
+from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
+from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, thumbnail
+
+# ``skip_static`` counts the picture as still while at most STATIC_FRACTION of the thumbnail's
+# pixels changed by more than STATIC_LEVELS grey levels since the network last ran: a gesture
+# covering a few hundred full-size pixels still wakes it, sensor noise does not.
+STATIC_LEVELS = 8
+STATIC_FRACTION = 0.001
+
+# The live statistics average over this many recent results: about a second of video.
+STATS_WINDOW = 30
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a pipeline does besides the model's own knobs, passed down as one object."""
+
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    every_n: int = field(
+        default=1,
+        metadata={"help": "run the network on every N-th frame only, reusing its matte in between"},
+    )
+    skip_static: bool = field(
+        default=False,
+        metadata={"help": "reuse the last matte instead of running the network on a still picture"},
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.every_n, int) or self.every_n < 1:
+            raise BgRemoverError(f"every_n must be a whole number, at least 1, got {self.every_n}")
+
+
+@dataclass(frozen=True)
+class Matte:
+    """One frame's result: the alpha together with the frame it belongs to."""
+
+    frame: np.ndarray
+    alpha: np.ndarray
+    fresh: bool
+    """True when the network ran on this very frame; False when its alpha was reused from an
+    earlier frame (``every_n``, ``skip_static``) and only smoothed."""
+    matte_ms: float
+    temporal_ms: float
+
+
+def _is_still(thumb: np.ndarray, reference: np.ndarray) -> bool:
+    changed = np.count_nonzero(cv2.absdiff(thumb, reference) > STATIC_LEVELS)
+    return changed <= STATIC_FRACTION * thumb.size
 
 
 class Pipeline:
     """Turns the frames of one stream, in order, into alpha mattes.
 
-    Make one per stream: state that belongs to a stream lives in this object, never in globals.
+    Make one per stream: state that belongs to a stream (the temporal smoothing, the last network
+    alpha) lives in this object, never in globals. Temporal smoothing is on by default, so every
+    front end and the quality figures measure the same thing.
     """
 
-    def __init__(self, model: MattingModel) -> None:
+    def __init__(
+        self, model: MattingModel, settings: PipelineSettings = PipelineSettings()
+    ) -> None:
         self.model = model
+        self.settings = settings
+        self.network_calls = 0
+        self._smoother = TemporalSmoother(settings.temporal)
+        self._needs_thumbnail = settings.temporal.enabled or settings.skip_static
+        self._alpha: np.ndarray | None = None
+        self._alpha_frame_shape: tuple[int, ...] = ()
+        self._alpha_thumbnail: np.ndarray | None = None
+        self._frames_since_network = 0
+
+    def reset(self) -> None:
+        """Start afresh, e.g. at a scene cut: the next frame goes through the network and nothing
+        of the previous frames is blended into its matte."""
+        self._smoother.reset()
+        self._alpha = None
+
+    def _can_reuse(self, frame: np.ndarray) -> bool:
+        """Whether the last network alpha fits this frame: same shape and type as the frame the
+        network last accepted. Anything else goes to the model, which checks and reports it."""
+        return (
+            self._alpha is not None
+            and isinstance(frame, np.ndarray)
+            and frame.dtype == np.uint8
+            and frame.shape == self._alpha_frame_shape
+        )
+
+    def run(self, frame: np.ndarray) -> Matte:
+        """The matte of the next RGB uint8 frame of the stream, with the frame and timings."""
+        start = time.perf_counter()
+        thumb = None
+        fresh = True
+        if self._can_reuse(frame):
+            thumb = thumbnail(frame) if self._needs_thumbnail else None
+            fresh = not (
+                self._frames_since_network < self.settings.every_n
+                or (self.settings.skip_static and _is_still(thumb, self._alpha_thumbnail))
+            )
+        if fresh:
+            self._alpha = self.model(frame)
+            self.network_calls += 1
+            self._alpha_frame_shape = frame.shape
+            if thumb is None and self._needs_thumbnail:
+                thumb = thumbnail(frame)
+            self._alpha_thumbnail = thumb
+            self._frames_since_network = 0
+        self._frames_since_network += 1
+        matted = time.perf_counter()
+        alpha = self._alpha if thumb is None else self._smoother(self._alpha, thumb)
+        done = time.perf_counter()
+        return Matte(frame, alpha, fresh, 1000 * (matted - start), 1000 * (done - matted))
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Alpha (uint8, height x width) for the next RGB uint8 frame of the stream."""
-        return self.model(frame)
+        return self.run(frame).alpha
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """The newest finished matte of a `LivePipeline`.
+
+    ``frame`` is the frame to show with ``alpha``. By default it is the frame the alpha was computed
+    for (``index == alpha_index``). In ``low_latency`` mode it is the newest submitted frame and the
+    alpha may be an older frame's (``alpha_index < index``): less delay, but the matte trails fast
+    motion.
+    """
+
+    frame: np.ndarray
+    alpha: np.ndarray
+    index: int
+    """Submission number of ``frame`` (0 for the first frame submitted)."""
+    alpha_index: int
+    """Submission number of the frame ``alpha`` was computed from."""
+    fresh: bool
+    """Whether the network ran on the alpha's frame (see `Matte.fresh`)."""
+    latency_ms: float
+    """From the submission of the alpha's frame to its matte being ready."""
+
+    @property
+    def aligned(self) -> bool:
+        return self.index == self.alpha_index
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """A snapshot of a `LivePipeline`'s health; times are averages over recent results."""
+
+    fps: float
+    matte_ms: float
+    temporal_ms: float
+    latency_ms: float
+    submitted: int
+    processed: int
+    dropped: int
+    """Frames replaced by a newer one before the worker got to them."""
+    network_calls: int
+    errors: int
+    low_latency: bool
+
+
+class LivePipeline:
+    """A `Pipeline` on its own thread: `submit` a frame, take the `latest` result, never wait.
+
+    Made for callers on a render or capture thread (the OBS filter, the virtual camera) that must
+    keep their frame rate whatever the network costs. The input queue holds one frame: a frame
+    submitted while another still waits replaces it (the newest frame wins and the stale one counts
+    as dropped), so the delay never grows. An exception on the worker is kept and raised by the
+    caller's next `latest`, and the worker carries on with the next frame; it never takes the host
+    down and is never lost. Use it as a context manager, or call `close`, to stop the thread.
+    """
+
+    def __init__(
+        self,
+        model: MattingModel,
+        settings: PipelineSettings = PipelineSettings(),
+        *,
+        low_latency: bool = False,
+    ) -> None:
+        self.low_latency = low_latency
+        self._pipeline = Pipeline(model, settings)
+        self._lock = threading.Condition()
+        self._waiting: tuple[int, np.ndarray, float] | None = None
+        self._newest: tuple[int, np.ndarray] | None = None
+        self._result: LiveResult | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self._submitted = self._processed = self._dropped = self._errors = 0
+        self._recent: deque[tuple[float, Matte, float]] = deque(maxlen=STATS_WINDOW)
+        self._thread = threading.Thread(target=self._work, name="obs-bgremover-live", daemon=True)
+        self._thread.start()
+
+    def submit(self, frame: np.ndarray) -> None:
+        """Queue an RGB uint8 frame for matting and return at once.
+
+        The frame is copied, so the caller may reuse its buffer (OBS staging surfaces, capture
+        buffers) as soon as this returns. A bad frame is reported by a later `latest`.
+        """
+        copy = np.array(frame, copy=True)
+        with self._lock:
+            if self._closed:
+                raise BgRemoverError("cannot submit a frame: the live pipeline is closed")
+            index = self._submitted
+            self._submitted += 1
+            if self._waiting is not None:
+                self._dropped += 1
+            self._waiting = (index, copy, time.perf_counter())
+            self._newest = (index, copy)
+            self._lock.notify()
+
+    def latest(self) -> LiveResult | None:
+        """The newest finished result (None before the first), without waiting for inference.
+
+        Raises the exception a frame caused on the worker, once, if one happened since the last
+        call.
+        """
+        with self._lock:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            result, newest = self._result, self._newest
+        if (
+            self.low_latency
+            and result is not None
+            and newest is not None
+            and newest[0] > result.index
+            and newest[1].shape[:2] == result.alpha.shape
+        ):
+            index, frame = newest
+            return LiveResult(
+                frame, result.alpha, index, result.alpha_index, result.fresh, result.latency_ms
+            )
+        return result
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            recent = list(self._recent)
+            counts = (self._submitted, self._processed, self._dropped)
+            errors = self._errors
+        span = recent[-1][0] - recent[0][0] if len(recent) > 1 else 0.0
+
+        def mean(values: list[float]) -> float:
+            return float(np.mean(values)) if values else 0.0
+
+        return LiveStats(
+            fps=(len(recent) - 1) / span if span > 0 else 0.0,
+            matte_ms=mean([matte.matte_ms for _, matte, _ in recent]),
+            temporal_ms=mean([matte.temporal_ms for _, matte, _ in recent]),
+            latency_ms=mean([latency for _, _, latency in recent]),
+            submitted=counts[0],
+            processed=counts[1],
+            dropped=counts[2],
+            network_calls=self._pipeline.network_calls,
+            errors=errors,
+            low_latency=self.low_latency,
+        )
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._waiting is None and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                index, frame, submitted = self._waiting
+                self._waiting = None
+            try:
+                matte = self._pipeline.run(frame)
+            except Exception as error:  # handed to the caller by latest(); the worker goes on
+                with self._lock:
+                    self._errors += 1
+                    self._error = self._error or error
+                continue
+            ready = time.perf_counter()
+            latency_ms = 1000 * (ready - submitted)
+            with self._lock:
+                self._processed += 1
+                self._recent.append((ready, matte, latency_ms))
+                self._result = LiveResult(
+                    matte.frame, matte.alpha, index, index, matte.fresh, latency_ms
+                )
+
+    def close(self) -> None:
+        """Stop the worker and wait for it: a frame in inference finishes, a waiting one is
+        dropped. Calling it again does nothing."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        self._thread.join()
+
+    def __enter__(self) -> LivePipeline:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -14,7 +14,12 @@ Portraits are stills, so each gets a fresh pipeline; a DAVIS sequence or a talki
 one stream, processed in order through one pipeline. The last line printed is one JSON object
 holding every number.
 
-    python scripts/evaluate.py [--only portraits|davis|flicker] [--limit N] [--model ...] [...]
+Temporal smoothing runs with the pipeline's defaults, as in the product; ``--no-temporal`` turns it
+off and ``--temporal-strength`` / ``--motion-threshold`` change it (``--motion-threshold inf`` is a
+plain moving average), so smoothed and unsmoothed figures come from the same script.
+
+    python scripts/evaluate.py [--only portraits|davis|flicker] [--limit N] [--no-temporal]
+                               [--model ...] [...]
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import numpy as np
 from obs_bgremover.cli import add_model_arguments, model_from_args
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
-from obs_bgremover.pipeline import Pipeline
+from obs_bgremover.pipeline import Pipeline, PipelineSettings
+from obs_bgremover.temporal import TemporalSettings
 
 REPO = Path(__file__).resolve().parents[1]
 BOUNDARY_PX = 5
@@ -62,6 +68,7 @@ def read_mask(path: Path) -> np.ndarray:
 
 def matte(
     model: MattingModel,
+    settings: PipelineSettings,
     frames: Iterable[tuple[str, np.ndarray]],
     ms: list[float],
     *,
@@ -69,10 +76,10 @@ def matte(
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Alpha for each frame, its time appended to `ms`. A stream shares one pipeline, in order;
     stills get a fresh pipeline each, as nothing carries over between unrelated images."""
-    pipeline = Pipeline(model)
+    pipeline = Pipeline(model, settings)
     for name, frame in frames:
         if stills:
-            pipeline = Pipeline(model)
+            pipeline = Pipeline(model, settings)
         start = time.perf_counter()
         alpha = pipeline.process(frame)
         ms.append(1000 * (time.perf_counter() - start))
@@ -106,30 +113,52 @@ def summary(label: str, ious: list[float], boundary_ious: list[float]) -> dict[s
     return row
 
 
-def evaluate_portraits(model: MattingModel, data: Path, limit: int | None, ms: list[float]) -> dict:
+def evaluate_portraits(
+    model: MattingModel,
+    settings: PipelineSettings,
+    data: Path,
+    limit: int | None,
+    ms: list[float],
+) -> dict:
     folder = data / "portraits-dev"
     frames = islice(open_frames(folder / "images"), limit)
-    return summary("portraits-dev", *score(matte(model, frames, ms, stills=True), folder / "masks"))
+    return summary(
+        "portraits-dev", *score(matte(model, settings, frames, ms, stills=True), folder / "masks")
+    )
 
 
-def evaluate_davis(model: MattingModel, data: Path, limit: int | None, ms: list[float]) -> dict:
+def evaluate_davis(
+    model: MattingModel,
+    settings: PipelineSettings,
+    data: Path,
+    limit: int | None,
+    ms: list[float],
+) -> dict:
     all_ious: list[float] = []
     all_boundary_ious: list[float] = []
     sequences = {}
     for sequence in sorted(path for path in (data / "davis-person").iterdir() if path.is_dir()):
         frames = islice(open_frames(sequence / "frames"), limit)
-        ious, boundary_ious = score(matte(model, frames, ms, stills=False), sequence / "masks")
+        ious, boundary_ious = score(
+            matte(model, settings, frames, ms, stills=False), sequence / "masks"
+        )
         sequences[sequence.name] = summary(f"davis {sequence.name}", ious, boundary_ious)
         all_ious += ious
         all_boundary_ious += boundary_ious
     return {**summary("davis (all frames)", all_ious, all_boundary_ious), "sequences": sequences}
 
 
-def evaluate_flicker(model: MattingModel, data: Path, limit: int | None, ms: list[float]) -> dict:
+def evaluate_flicker(
+    model: MattingModel,
+    settings: PipelineSettings,
+    data: Path,
+    limit: int | None,
+    ms: list[float],
+) -> dict:
     clips = {}
     for clip in sorted((data / "talking-heads").glob("*.mp4")):
         frames = islice(open_frames(clip), limit)
-        alphas = (alpha for _, alpha in matte(model, frames, ms, stills=False))
+        alphas = (alpha for _, alpha in matte(model, settings, frames, ms, stills=False))
         changes = [
             np.abs(current.astype(np.int16) - previous).mean() / 255 * 1000
             for previous, current in pairwise(alphas)
@@ -159,17 +188,40 @@ def main() -> None:
         default=REPO.parent / "shared" / "data",
         help="evaluation data folder (default: %(default)s)",
     )
+    temporal = parser.add_argument_group("temporal smoothing (default: the pipeline's own)")
+    temporal.add_argument("--no-temporal", action="store_true", help="turn temporal smoothing off")
+    temporal.add_argument(
+        "--temporal-strength",
+        dest="strength",
+        type=float,
+        default=TemporalSettings.strength,
+        metavar="F",
+        help="share of the previous matte kept where the frame is still (default: %(default)s)",
+    )
+    temporal.add_argument(
+        "--motion-threshold",
+        type=float,
+        default=TemporalSettings.motion_threshold,
+        metavar="F",
+        help="grey-level change at which a pixel counts as moving; inf gives a plain moving "
+        "average (default: %(default)s)",
+    )
     args = parser.parse_args()
     model = model_from_args(args)
+    strength = 0.0 if args.no_temporal else args.strength
+    settings = PipelineSettings(temporal=TemporalSettings(strength, args.motion_threshold))
     ms: list[float] = []
     names = [args.only] if args.only else list(EVALUATIONS)
-    results = {name: EVALUATIONS[name](model, args.data, args.limit, ms) for name in names}
+    results = {
+        name: EVALUATIONS[name](model, settings, args.data, args.limit, ms) for name in names
+    }
     report = {
         "model": str(model.path),
         "provider": model.provider,
         "settings": {
             key: value for key, value in asdict(model.settings).items() if value is not None
         },
+        "temporal": asdict(settings.temporal),
         "ms_per_frame_median": round(statistics.median(ms), 1),
         **results,
     }

@@ -1,7 +1,9 @@
-"""The synchronous pipeline on real frames with the real model."""
+"""The synchronous and live pipelines on real frames with the real model."""
 
 from __future__ import annotations
 
+import threading
+import time
 from itertools import islice
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import numpy as np
 import pytest
 
 from obs_bgremover.cli import SAMPLE
+from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
-from obs_bgremover.pipeline import Pipeline
+from obs_bgremover.pipeline import LivePipeline, LiveResult, Pipeline, PipelineSettings
+from obs_bgremover.temporal import TemporalSettings
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +40,153 @@ def test_real_portraits_are_cut_out(model: MattingModel, shared_data: Path) -> N
         truth = cv2.imread(str(folder / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) > 127
         ious.append((person & truth).sum() / (person | truth).sum())
     assert np.mean(ious) > 0.8
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data: Path) -> list[np.ndarray]:
+    """Ten consecutive real frames (DAVIS 'lucia', 854x480)."""
+    folder = shared_data / "davis-person" / "lucia" / "frames"
+    return [frame for _, frame in islice(open_frames(folder), 10)]
+
+
+def wait_for(live: LivePipeline, index: int, timeout: float = 30.0) -> LiveResult:
+    """Poll until the result of submission `index` (or a later one) is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = live.latest()
+        if result is not None and result.alpha_index >= index:
+            return result
+        time.sleep(0.002)
+    raise AssertionError(f"no result for frame {index} within {timeout} s")
+
+
+def live_threads() -> int:
+    return sum(thread.name == "obs-bgremover-live" for thread in threading.enumerate())
+
+
+def test_results_carry_their_frame(model: MattingModel, clip: list[np.ndarray]) -> None:
+    pipeline = Pipeline(model)
+    for frame in clip[:3]:
+        matte = pipeline.run(frame)
+        assert matte.frame is frame and matte.fresh
+        assert matte.alpha.shape == frame.shape[:2]
+    assert pipeline.network_calls == 3
+
+
+def test_smoothing_is_on_by_default(model: MattingModel, clip: list[np.ndarray]) -> None:
+    default = Pipeline(model)
+    smoothed = [default.process(frame) for frame in clip[:2]]
+    off = Pipeline(model, PipelineSettings(temporal=TemporalSettings(strength=0)))
+    raw = [off.process(frame) for frame in clip[:2]]
+    assert np.array_equal(smoothed[0], raw[0])
+    assert not np.array_equal(smoothed[1], raw[1])
+
+
+def test_every_second_frame_halves_the_network_calls(
+    model: MattingModel, clip: list[np.ndarray]
+) -> None:
+    pipeline = Pipeline(model, PipelineSettings(every_n=2))
+    fresh = [pipeline.run(frame).fresh for frame in clip]
+    assert pipeline.network_calls == len(clip) // 2
+    assert fresh == [True, False] * (len(clip) // 2)
+
+
+def test_a_still_picture_skips_the_network(model: MattingModel, clip: list[np.ndarray]) -> None:
+    pipeline = Pipeline(model, PipelineSettings(skip_static=True))
+    mattes = [pipeline.run(frame) for frame in [clip[0]] * 4]
+    assert pipeline.network_calls == 1
+    assert [matte.fresh for matte in mattes] == [True, False, False, False]
+    assert pipeline.run(clip[9]).fresh
+    pipeline.reset()
+    assert pipeline.run(clip[9]).fresh
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(BgRemoverError, match="every_n"):
+        PipelineSettings(every_n=0)
+
+
+def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[np.ndarray]) -> None:
+    """Frame by frame, with nothing dropped, the live pipeline gives the sync one's mattes."""
+    sync = Pipeline(model)
+    expected = [sync.process(frame) for frame in clip[:4]]
+    with LivePipeline(model) as live:
+        for index, frame in enumerate(clip[:4]):
+            live.submit(frame)
+            result = wait_for(live, index)
+            assert result.index == result.alpha_index == index and result.aligned
+            assert np.array_equal(result.frame, frame)
+            assert np.array_equal(result.alpha, expected[index])
+        stats = live.stats()
+    assert stats.processed == stats.submitted == 4 and stats.dropped == 0
+    assert stats.latency_ms > 0 and stats.matte_ms > 0 and stats.temporal_ms > 0
+
+
+def test_submit_never_waits_for_inference(model: MattingModel, clip: list[np.ndarray]) -> None:
+    start = time.perf_counter()
+    for frame in clip[:3]:
+        model(frame)
+    inference = (time.perf_counter() - start) / 3
+    frames = [clip[index % len(clip)] for index in range(20)]
+    with LivePipeline(model) as live:
+        start = time.perf_counter()
+        for frame in frames:
+            live.submit(frame)
+        submitting = time.perf_counter() - start
+        result = wait_for(live, 19)
+        stats = live.stats()
+    assert submitting < 20 * inference / 10  # twenty submits cost less than two inferences
+    # One frame in inference and one waiting at most; every other frame was dropped, not queued.
+    assert stats.submitted - stats.processed - stats.dropped == 0
+    assert stats.dropped >= 20 - 3
+    assert result.index == 19 and np.array_equal(result.frame, frames[19])
+
+
+def test_low_latency_pairs_the_newest_frame_with_the_last_matte(
+    model: MattingModel, clip: list[np.ndarray]
+) -> None:
+    with LivePipeline(model, low_latency=True) as live:
+        live.submit(clip[0])
+        wait_for(live, 0)
+        for frame in clip[1:5]:
+            live.submit(frame)
+        result = live.latest()
+        assert live.stats().low_latency
+    assert result is not None and result.index == 4 and result.alpha_index < 4
+    assert not result.aligned and np.array_equal(result.frame, clip[4])
+
+
+def test_worker_errors_reach_the_caller(model: MattingModel, clip: list[np.ndarray]) -> None:
+    with LivePipeline(model) as live:
+        live.submit(clip[0].astype(np.float32))
+        deadline = time.monotonic() + 30
+        with pytest.raises(InputError, match="uint8"):
+            while time.monotonic() < deadline:
+                live.latest()
+                time.sleep(0.002)
+        assert live.latest() is None  # raised once, then cleared
+        live.submit(clip[1])
+        assert np.array_equal(wait_for(live, 1).frame, clip[1])
+        assert live.stats().errors == 1
+
+
+def test_close_joins_the_worker(model: MattingModel, clip: list[np.ndarray]) -> None:
+    before = live_threads()
+    live = LivePipeline(model)
+    live.submit(clip[0])
+    assert live_threads() == before + 1
+    live.close()
+    live.close()
+    assert live_threads() == before
+    with pytest.raises(BgRemoverError, match="closed"):
+        live.submit(clip[1])
+
+
+def test_live_every_second_frame_halves_the_network_calls(
+    model: MattingModel, clip: list[np.ndarray]
+) -> None:
+    with LivePipeline(model, PipelineSettings(every_n=2)) as live:
+        for index, frame in enumerate(clip):
+            live.submit(frame)
+            wait_for(live, index)
+        assert live.stats().network_calls == len(clip) // 2
