@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent
 VENV_DIR = REPO_ROOT / ".venv"
-DEMO_OUTPUT = Path("out") / "sample-alpha"
+DEMO_OUTPUT = Path("out") / "sample-bokeh-drift.mp4"
 MIN_PYTHON = (3, 10)
 PYTEST_NO_TESTS = 5
 
@@ -146,12 +146,13 @@ def run_tests(pytest_args: Sequence[str]) -> int:
 
 def run_demo() -> None:
     """Run the main job on the built-in sample, so a new user sees it work end to end."""
-    step("Running the demo: alpha mattes for the built-in sample clip")
+    step("Running the demo: the built-in sample clip over the built-in 'bokeh-drift' background")
     program = venv_bin("obs-bgremover")
     if not program.exists():
         raise InstallError(f"{program} is missing; the install did not create the command.")
-    run([program, "matte", "--sample", "-o", DEMO_OUTPUT], "the demo")
-    print(f"\nDemo output (one 8-bit alpha PNG per frame): {REPO_ROOT / DEMO_OUTPUT}")
+    run([program, "replace", "--sample", "--background", "bokeh-drift", "-o", DEMO_OUTPUT],
+        "the demo")
+    print(f"\nDemo output (the sample with its background replaced): {REPO_ROOT / DEMO_OUTPUT}")
 
 
 def print_next_steps() -> None:

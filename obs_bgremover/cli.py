@@ -16,10 +16,13 @@ from dataclasses import fields
 from pathlib import Path
 
 from obs_bgremover import __version__
+from obs_bgremover.backgrounds import BUILTIN, list_backgrounds, parse_background
+from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, TransparentBackground
 from obs_bgremover.errors import BgRemoverError, InputError
-from obs_bgremover.media import open_frames, write_alpha_png
+from obs_bgremover.media import ImageFiles, VideoFile, open_frames, write_alpha_png, write_image
 from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
 from obs_bgremover.pipeline import Pipeline
+from obs_bgremover.video_sink import VideoSink, video_format
 
 PROG = "obs-bgremover"
 SAMPLE = Path(__file__).parent / "assets" / "sample.mp4"
@@ -82,6 +85,92 @@ def run_matte(args: argparse.Namespace) -> int:
     return 0
 
 
+class Progress:
+    """One self-rewriting status line on a terminal (frames, percent, fps, time left); silent
+    when stderr is not a terminal, so logs and CI output stay clean."""
+
+    def __init__(self, what: str, total: int | None) -> None:
+        self.what, self.total = what, total
+        self.enabled = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        fps = self.done / elapsed if elapsed > 0 else 0.0
+        line = f"\r{self.what} {self.done}/{self.total or '?'}"
+        if self.total:
+            left = (self.total - self.done) / fps if fps else 0.0
+            line += f" {100 * self.done / self.total:3.0f}% {fps:5.1f} fps, {left:4.0f} s left"
+        print(line, end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.enabled and self.done:
+            print(file=sys.stderr)
+
+
+def run_replace(args: argparse.Namespace) -> int:
+    """Put the person of an image or a video over a new background.
+
+    Everything that can fail on bad input (the input, the background, the output's format, the
+    model) is opened before the first frame is written; a video is written under a temporary
+    name and renamed only when complete.
+    """
+    source_path = SAMPLE if args.sample else args.input
+    source = open_frames(source_path)
+    if not isinstance(source, (VideoFile, ImageFiles)) or (
+        isinstance(source, ImageFiles) and source.count != 1
+    ):
+        raise InputError(f"replace takes one image or one video, not the folder {source_path}")
+    with parse_background(args.background, args.fit) as background:
+        transparent = isinstance(background, TransparentBackground)
+        is_video = isinstance(source, VideoFile)
+        if is_video:
+            video_format(args.output, transparent)  # refuse a bad container before any work
+        settings = CompositeSettings(decontaminate=not args.no_decontaminate)
+        pipeline = Pipeline(model_from_args(args), compositor=Compositor(background, settings))
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        progress = Progress("replace", source.count)
+        if is_video:
+            with VideoSink(args.output, source_path, transparent) as sink:
+                for index, (_, frame) in enumerate(source):
+                    sink.write(pipeline.run(frame, float(index / source.rate)).composite)
+                    progress.step()
+        else:
+            ((_, frame),) = source
+            write_image(args.output, pipeline.run(frame).composite)
+            progress.step()
+        progress.finish()
+    print(f"wrote {args.output} ({progress.done} frame{'s' if progress.done != 1 else ''}, "
+          f"{pipeline.model.provider})")
+    return 0
+
+
+def run_backgrounds(args: argparse.Namespace) -> int:
+    """List the built-in backgrounds and the other forms --background takes."""
+    for name in list_backgrounds():
+        kind = "video" if BUILTIN[name].endswith(".mp4") else "image"
+        print(f"{name:16} built-in {kind}")
+    print(f"{'FILE':16} an image or a video file of your own (loops)")
+    print(f"{'blur[:STRENGTH]':16} the camera's own background, blurred (strength 1-100)")
+    print(f"{'color:#RRGGBB':16} a solid colour")
+    print(f"{'transparent':16} no background: PNG or WebM/MOV with alpha")
+    return 0
+
+
+def _add_source(command: argparse.ArgumentParser, what: str) -> None:
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("input", nargs="?", type=Path, metavar="INPUT", help=what)
+    source.add_argument(
+        "--sample",
+        action="store_true",
+        help="use the bundled sample clip (DAVIS 'lucia', CC BY 4.0) instead of INPUT",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Real-time AI background removal for OBS Studio."
@@ -95,15 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the alpha matte (255 = person) of every frame as an 8-bit PNG: "
         "<stem>.png for images, 00000.png, 00001.png, ... for a video.",
     )
-    source = matte.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "input", nargs="?", type=Path, metavar="INPUT", help="image, folder of images or video"
-    )
-    source.add_argument(
-        "--sample",
-        action="store_true",
-        help="use the bundled sample clip (DAVIS 'lucia', CC BY 4.0) instead of INPUT",
-    )
+    _add_source(matte, "image, folder of images or video")
     matte.add_argument(
         "-o",
         "--output",
@@ -114,6 +195,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(matte)
     matte.set_defaults(run=run_matte)
+
+    replace = commands.add_parser(
+        "replace",
+        help="put the person of an image or a video over a new background",
+        description="Replace the background of an image (PNG/JPEG out; PNG for transparent) or "
+        "a video (frame rate, size and sound kept; WebM or MOV for transparent).",
+    )
+    _add_source(replace, "image or video")
+    replace.add_argument(
+        "-b",
+        "--background",
+        required=True,
+        metavar="SPEC",
+        help="a built-in name (see 'obs-bgremover backgrounds'), an image or video FILE, "
+        "blur[:STRENGTH], color:#RRGGBB or transparent",
+    )
+    replace.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT", help="output image or video"
+    )
+    replace.add_argument(
+        "--fit", choices=FIT_MODES, default="cover",
+        help="how an image or video background fills the frame (default: %(default)s)",
+    )
+    replace.add_argument(
+        "--no-decontaminate",
+        action="store_true",
+        help="skip the edge colour clean-up that keeps the old background out of hair",
+    )
+    add_model_arguments(replace)
+    replace.set_defaults(run=run_replace)
+
+    backgrounds = commands.add_parser("backgrounds", help="list the built-in backgrounds")
+    backgrounds.set_defaults(run=run_backgrounds)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +72,8 @@ class VideoFile:
 
     path: Path
     count: int | None
+    rate: Fraction
+    """Frames per second, for the time of each frame."""
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         try:
@@ -121,7 +124,7 @@ def _video_file(path: Path) -> VideoFile:
             stream = container.streams.video[0]
             if next(container.decode(stream), None) is None:
                 raise InputError(f"video {path} has no frames")
-            return VideoFile(path, stream.frames or None)
+            return VideoFile(path, stream.frames or None, stream.average_rate or Fraction(25))
     except av.FFmpegError as err:
         raise InputError(
             f"cannot read {path} ({err.strerror or err}); expected {ACCEPTED}"
@@ -145,15 +148,40 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
     return _video_file(path)
 
 
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write a grey, RGB or RGBA uint8 image in the format its extension names.
+
+    The image is encoded in memory first (then written, which also keeps non-ASCII paths
+    working on Windows), so a failure leaves no file behind; transparency needs PNG or WebP.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or channels not in (1, 3, 4):
+        raise InputError(
+            f"image for {path} must be uint8 grey, RGB or RGBA, "
+            f"got {image.dtype} array of shape {image.shape}"
+        )
+    if suffix not in IMAGE_OUTPUTS:
+        raise InputError(f"cannot write an image to {path.name}: use {', '.join(IMAGE_OUTPUTS)}")
+    if channels == 4 and suffix not in (".png", ".webp"):
+        raise InputError(f"{path.name}: a transparent image needs .png or .webp")
+    conversion = {1: None, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[channels]
+    pixels = image if conversion is None else cv2.cvtColor(image, conversion)
+    ok, data = cv2.imencode(suffix, pixels)
+    if not ok:
+        raise InputError(f"cannot encode an image as {suffix} for {path}")
+    data.tofile(path)
+
+
 def write_alpha_png(path: str | os.PathLike[str], alpha: np.ndarray) -> None:
-    """Write an alpha matte as an 8-bit single-channel PNG (encoded in memory, then written, for
-    the same Windows path reason as `read_image`)."""
+    """Write an alpha matte as an 8-bit single-channel PNG."""
     if alpha.dtype != np.uint8 or alpha.ndim != 2:
         raise InputError(
             f"alpha for {path} must be a uint8 array of shape (height, width), "
             f"got {alpha.dtype} array of shape {alpha.shape}"
         )
-    ok, data = cv2.imencode(".png", alpha)
-    if not ok:
-        raise InputError(f"cannot encode alpha for {path} as PNG")
-    data.tofile(path)
+    write_image(path, alpha)

@@ -24,6 +24,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from obs_bgremover.composite import Compositor
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
 from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, thumbnail
@@ -68,6 +69,10 @@ class Matte:
     earlier frame (``every_n``, ``skip_static``) and only smoothed."""
     matte_ms: float
     temporal_ms: float
+    composite: np.ndarray | None = None
+    """The frame over the new background (RGB, or RGBA when transparent); None without a
+    compositor."""
+    composite_ms: float = 0.0
 
 
 def _is_still(thumb: np.ndarray, reference: np.ndarray) -> bool:
@@ -84,10 +89,14 @@ class Pipeline:
     """
 
     def __init__(
-        self, model: MattingModel, settings: PipelineSettings = PipelineSettings()
+        self,
+        model: MattingModel,
+        settings: PipelineSettings = PipelineSettings(),
+        compositor: Compositor | None = None,
     ) -> None:
         self.model = model
         self.settings = settings
+        self.compositor = compositor
         self.network_calls = 0
         self._smoother = TemporalSmoother(settings.temporal)
         self._needs_thumbnail = settings.temporal.enabled or settings.skip_static
@@ -112,8 +121,10 @@ class Pipeline:
             and frame.shape == self._alpha_frame_shape
         )
 
-    def run(self, frame: np.ndarray) -> Matte:
-        """The matte of the next RGB uint8 frame of the stream, with the frame and timings."""
+    def run(self, frame: np.ndarray, t: float = 0.0) -> Matte:
+        """The matte of the next RGB uint8 frame of the stream, with the frame and timings, and
+        its composite when the pipeline has a compositor (``t``: the frame's time in seconds,
+        which picks a video background's frame)."""
         start = time.perf_counter()
         thumb = None
         fresh = True
@@ -134,8 +145,11 @@ class Pipeline:
         self._frames_since_network += 1
         matted = time.perf_counter()
         alpha = self._alpha if thumb is None else self._smoother(self._alpha, thumb)
+        smoothed = time.perf_counter()
+        composite = None if self.compositor is None else self.compositor(frame, alpha, t)
         done = time.perf_counter()
-        return Matte(frame, alpha, fresh, 1000 * (matted - start), 1000 * (done - matted))
+        return Matte(frame, alpha, fresh, 1000 * (matted - start), 1000 * (smoothed - matted),
+                     composite, 1000 * (done - smoothed))
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Alpha (uint8, height x width) for the next RGB uint8 frame of the stream."""

@@ -1,0 +1,117 @@
+"""`obs-bgremover replace` end to end: real model, real files in, real files out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from obs_bgremover.cli import main
+from obs_bgremover.media import read_image
+
+GREEN = (0, 177, 64)
+
+
+@pytest.fixture(scope="module")
+def portrait(shared_data: Path) -> tuple[Path, np.ndarray]:
+    image = shared_data / "portraits-dev" / "images" / "00015.jpg"
+    mask = cv2.imread(str(shared_data / "portraits-dev" / "masks" / "00015.png"), 0) > 127
+    return image, mask
+
+
+def inner(mask: np.ndarray, pixels: int = 12) -> np.ndarray:
+    """The mask shrunk by a few pixels: where the answer does not depend on the exact edge."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((2 * pixels + 1,) * 2, np.uint8)) > 0
+
+
+def test_image_shows_the_new_background_behind_the_person(portrait, tmp_path: Path) -> None:
+    image, truth = portrait
+    out = tmp_path / "green.png"
+    assert main(["replace", str(image), "-b", "color:#00B140", "-o", str(out)]) == 0
+    result, original = read_image(out), read_image(image)
+    background = inner(~truth)
+    person = inner(truth)
+    on_green = np.all(np.abs(result.astype(int) - GREEN) <= 8, axis=2)
+    assert on_green[background].mean() > 0.97
+    unchanged = np.abs(result.astype(int) - original).max(axis=2) <= 8
+    assert unchanged[person].mean() > 0.97
+
+
+def test_transparent_image_is_rgba_with_the_matte(portrait, tmp_path: Path) -> None:
+    image, truth = portrait
+    out = tmp_path / "cutout.png"
+    assert main(["replace", str(image), "-b", "transparent", "-o", str(out)]) == 0
+    rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape[2] == 4
+    assert (rgba[..., 3][inner(truth)] == 255).mean() > 0.97
+    assert (rgba[..., 3][inner(~truth)] == 0).mean() > 0.97
+
+
+def test_video_keeps_frame_rate_size_frames_and_sound(shared_data: Path, tmp_path: Path) -> None:
+    clip = shared_data / "talking-heads" / "speaker2.mp4"
+    out = tmp_path / "render.mp4"
+    assert main(["replace", str(clip), "-b", "flow", "-o", str(out)]) == 0
+    with av.open(str(clip)) as original, av.open(str(out)) as rendered:
+        a, b = original.streams.video[0], rendered.streams.video[0]
+        assert (b.width, b.height) == (a.width, a.height)
+        assert float(b.average_rate) == pytest.approx(float(a.average_rate), rel=1e-3)
+        assert len(rendered.streams.audio) == 1
+        assert rendered.duration / 1e6 == pytest.approx(original.duration / 1e6, abs=0.1)
+        count = sum(1 for _ in rendered.decode(video=0))
+    with av.open(str(clip)) as original:
+        assert count == sum(1 for _ in original.decode(video=0))
+
+
+def test_sample_renders_with_a_builtin_background(tmp_path: Path) -> None:
+    out = tmp_path / "sample.webm"
+    assert main(["replace", "--sample", "-b", "transparent", "-o", str(out)]) == 0
+    with av.open(str(out)) as rendered:
+        assert rendered.streams.video[0].metadata.get("alpha_mode") == "1"
+
+
+@pytest.mark.parametrize(
+    ("background", "message"),
+    [
+        ("color:#12345", "#RRGGBB"),
+        ("color:blue?", "#RRGGBB"),
+        ("no-such-background", "no-such-background"),
+        ("blur:0", "blur"),
+    ],
+)
+def test_bad_background_is_named_and_nothing_is_written(
+    portrait, tmp_path: Path, capsys: pytest.CaptureFixture[str], background: str, message: str
+) -> None:
+    image, _ = portrait
+    out = tmp_path / "out" / "result.png"
+    assert main(["replace", str(image), "-b", background, "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_undecodable_video_background_is_refused(portrait, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    image, _ = portrait
+    fake = tmp_path / "loop.mp4"
+    fake.write_text("not a video")
+    out = tmp_path / "result.png"
+    assert main(["replace", str(image), "-b", str(fake), "-o", str(out)]) == 2
+    assert "loop.mp4" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_transparent_video_into_mp4_is_refused_before_work(shared_data: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    clip = shared_data / "talking-heads" / "speaker2.mp4"
+    out = tmp_path / "cutout.mp4"
+    assert main(["replace", str(clip), "-b", "transparent", "-o", str(out)]) == 2
+    assert ".webm" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_is_not_a_replace_input(shared_data: Path, tmp_path: Path, capsys) -> None:
+    folder = shared_data / "davis-person" / "lucia" / "frames"
+    assert main(["replace", str(folder), "-b", "dusk", "-o", str(tmp_path / "x.png")]) == 2
+    assert "folder" in capsys.readouterr().err
