@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from obs_bgremover import __version__
+from obs_bgremover import __version__, camera, render
 from obs_bgremover.backgrounds import BUILTIN, list_backgrounds, parse_background
 from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, TransparentBackground
 from obs_bgremover.errors import BgRemoverError, InputError
@@ -225,6 +225,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(replace)
     replace.set_defaults(run=run_replace)
+
+    cam = commands.add_parser(
+        "camera",
+        help="feed a virtual camera (Zoom, Meet, Discord) from a webcam, with a new background",
+        description="Send the webcam's picture, with a new background, to a virtual camera "
+        "until Ctrl-C; see docs/virtual-camera.md.",
+    )
+    cam.add_argument("--input", default="0", metavar="0|/dev/videoN|FILE",
+                     help="webcam index or device, or a video file to loop (default: %(default)s)")
+    cam.add_argument("--size", default="1280x720", metavar="WxH", help="default: %(default)s")
+    cam.add_argument("--fps", type=float, default=30.0, help="default: %(default)s")
+    cam.add_argument("-b", "--background", default="blur", metavar="SPEC",
+                     help="as for 'replace', except transparent (default: %(default)s)")
+    cam.add_argument("--backend", choices=("auto", *camera.BACKEND_NAMES), default="auto",
+                     help="virtual camera backend (default: the first that opens)")
+    cam.add_argument("--virtual-device", metavar="NAME", help="e.g. /dev/video10")
+    cam.add_argument("--config", type=Path, metavar="FILE",
+                     help="TOML or JSON file (background, matting knobs) applied when it changes")
+    cam.add_argument("--preview", action="store_true", help="show a window (q quits)")
+    cam.add_argument("--duration", type=float, metavar="SECONDS",
+                     help="stop after SECONDS and report fps, latency and CPU use")
+    add_model_arguments(cam)
+    cam.set_defaults(run=camera.run)
+
+    render_command = commands.add_parser(
+        "render",
+        help="render a clip (first 10 s) or a preview frame through the render queue",
+        description="Queue a render job and wait for it: a video (the first --max-seconds, "
+        "scaled to fit 1920x1080, sound kept) or, with --preview-at, one frame as a composite "
+        "PNG and a cut-out PNG with alpha. See docs/render.md.",
+    )
+    render_command.add_argument("input", type=Path, metavar="INPUT", help="video, or image for "
+                                "a preview; paths must be visible to the workers")
+    render_command.add_argument("-b", "--background", required=True, metavar="SPEC",
+                                help="as for 'replace'")
+    render_command.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                                help=".mp4 (.webm or .mov for transparent); .png for a preview")
+    render_command.add_argument("--preview-at", type=float, metavar="SECONDS",
+                                help="render one frame at SECONDS instead of the video")
+    render_command.add_argument("--max-seconds", type=float, default=render.MAX_SECONDS,
+                                metavar="S", help="cut videos to S seconds (default: %(default)s)")
+    render_command.add_argument("--fit", choices=FIT_MODES, default="cover",
+                                help="how an image or video background fills the frame")
+    render_command.add_argument("--no-decontaminate", action="store_true",
+                                help="skip the edge colour clean-up")
+    render_command.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
+                                help="queue to use (default: %(default)s)")
+    add_model_arguments(render_command)
+    render_command.set_defaults(run=render.run_render)
+
+    worker = commands.add_parser("worker", help="serve the render queue (a huey consumer)")
+    worker.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
+                        help="queue to serve (default: %(default)s)")
+    worker.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="jobs run at once (default: %(default)s)")
+    worker.add_argument("--lease", type=float, default=render.LEASE_S, metavar="SECONDS",
+                        help="a job whose worker is silent this long is run again elsewhere "
+                        "(default: %(default)s)")
+    worker.set_defaults(run=render.run_worker)
+
+    jobs = commands.add_parser("jobs", help="list the render queue's jobs")
+    jobs.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
+                      help="queue to list (default: %(default)s)")
+    jobs.set_defaults(run=render.run_jobs)
 
     backgrounds = commands.add_parser("backgrounds", help="list the built-in backgrounds")
     backgrounds.set_defaults(run=run_backgrounds)

@@ -69,8 +69,11 @@ class VideoSink:
     """
 
     def __init__(self, path: str | os.PathLike[str], source: str | os.PathLike[str],
-                 transparent: bool = False) -> None:
+                 transparent: bool = False, seconds: float | None = None) -> None:
+        """``seconds``: where the source's sound is cut, for a render of its first seconds only
+        (None: all of it)."""
         self.path = Path(path)
+        self._seconds = seconds
         self._format = video_format(self.path, transparent)
         self._channels = 4 if transparent else 3
         self._temporary = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
@@ -130,12 +133,17 @@ class VideoSink:
         self._mux_audio_until(self._frames / self._rate)
 
     def _mux_audio_until(self, seconds: float | None) -> None:
-        """Interleave the source's audio up to the video written so far (all of it at the end)."""
+        """Interleave the source's audio up to the video written so far (all the rest at the
+        end); nothing that starts at or after the cut, if there is one."""
         if self._audio is None:
             return
         for packet in self._audio_packets:
             if packet.dts is None:
                 continue
+            start = packet.time_base * packet.dts
+            if self._seconds is not None and start >= self._seconds:
+                self._audio_packets = iter(())
+                return
             if self._transcode_audio:
                 for decoded in packet.decode():
                     decoded.pts = None
@@ -143,7 +151,7 @@ class VideoSink:
             else:
                 packet.stream = self._audio
                 self._output.mux(packet)
-            if seconds is not None and packet.time_base * packet.dts >= seconds:
+            if seconds is not None and start >= seconds:
                 return
 
     def close(self) -> None:

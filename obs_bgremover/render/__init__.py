@@ -1,0 +1,41 @@
+"""Render mode: offline renders of a clip or a preview frame, through a huey task queue.
+
+`job` holds the renders as plain functions, `probe` the input checks, `queue` the choice of
+SQLite or Redis, `tasks` the jobs on the queue (status, leases, exactly-once results) and
+`commands` the ``render``, ``worker`` and ``jobs`` commands. Front ends (the command line, the
+OBS "Render clip" button) use the names below.
+"""
+
+from obs_bgremover.render.commands import run_jobs, run_render, run_worker
+from obs_bgremover.render.job import (
+    MAX_SECONDS,
+    MAX_SIZE,
+    RenderResult,
+    RenderSettings,
+    render_preview,
+    render_video,
+)
+from obs_bgremover.render.probe import ACCEPTED, MediaInfo, probe
+from obs_bgremover.render.queue import SQLITE, data_dir, open_huey
+from obs_bgremover.render.tasks import LEASE_S, JobRecord, RenderQueue
+
+__all__ = [
+    "ACCEPTED",
+    "LEASE_S",
+    "MAX_SECONDS",
+    "MAX_SIZE",
+    "SQLITE",
+    "JobRecord",
+    "MediaInfo",
+    "RenderQueue",
+    "RenderResult",
+    "RenderSettings",
+    "data_dir",
+    "open_huey",
+    "probe",
+    "render_preview",
+    "render_video",
+    "run_jobs",
+    "run_render",
+    "run_worker",
+]

@@ -1,0 +1,146 @@
+"""What the ``render``, ``worker`` and ``jobs`` commands do, once ``cli`` has parsed them.
+
+``render`` only queues a job and waits for it, so a render behaves the same whether a worker on
+this machine, one on a render box, or the command itself does the work: when no worker serves the
+queue, ``render`` runs a huey consumer in its own process until its job is finished (it says so),
+rather than starting a background worker that would outlive it unasked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+
+from huey.consumer import Consumer
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.model import MattingSettings
+from obs_bgremover.render.job import RenderSettings
+from obs_bgremover.render.queue import describe, open_huey
+from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
+
+# How often ``render`` looks at its job's record.
+POLL_S = 0.2
+# The longest an idle worker waits between looks at an SQLite queue (huey backs off up to this).
+IDLE_POLL_S = 1.0
+
+
+def _settings(args: argparse.Namespace) -> RenderSettings:
+    matting = MattingSettings(**{knob.name: getattr(args, knob.name)
+                                 for knob in fields(MattingSettings)})
+    return RenderSettings(args.background, args.fit, args.max_seconds, args.model, args.device,
+                          matting, not args.no_decontaminate)
+
+
+def _keep(queue: RenderQueue, stop: threading.Event, announce: bool) -> None:
+    """Reclaim dead workers' jobs (and, for a ``worker``, announce it), a few times per lease,
+    until stopped."""
+    while True:
+        if announce:
+            queue.announce()
+        for record in queue.reclaim():
+            logging.getLogger(__name__).warning(
+                "job %s: its worker stopped reporting; queued again as attempt %d",
+                record.id, record.attempt)
+        if stop.wait(queue.lease_s / 4):
+            if announce:
+                queue.retire()
+            return
+
+
+@contextmanager
+def _serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consumer]:
+    """A huey consumer (for the caller to start) and its keeper thread, which stops when the
+    block ends. Only a ``worker`` announces itself: a ``render`` serving its own job stops when
+    that job is done, so others must not count on it."""
+    consumer = queue.huey.create_consumer(workers=workers, periodic=False, max_delay=IDLE_POLL_S)
+    stop = threading.Event()
+    keeper = threading.Thread(target=_keep, args=(queue, stop, announce), daemon=True)
+    keeper.start()
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        keeper.join()
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Serve the queue until interrupted: Ctrl+C lets the running jobs finish, SIGTERM does not
+    (their leases run out and another worker runs them again)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    queue = RenderQueue(open_huey(args.queue), args.lease)
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    print(f"worker {queue.name}: {args.workers} thread(s) on the {describe(queue.huey)}",
+          flush=True)
+    with _serving(queue, args.workers, announce=True) as consumer:
+        consumer.run()
+    return 0
+
+
+def _progress_line(record: JobRecord) -> str:
+    return f"\rjob {record.id} ({record.kind}): {record.status} {100 * record.progress:3.0f}%"
+
+
+def _wait(queue: RenderQueue, job_id: str) -> JobRecord:
+    """Poll the job's record until it is finished, keeping a progress line on a terminal."""
+    tty = sys.stderr.isatty()
+    while True:
+        record = queue.get(job_id)
+        if tty:
+            print(_progress_line(record), end="", file=sys.stderr, flush=True)
+        if record.status in FINISHED:
+            if tty:
+                print(file=sys.stderr)
+            return record
+        time.sleep(POLL_S)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """Queue a preview (``--preview-at``) or video job and wait for it."""
+    queue = RenderQueue(open_huey(args.queue))
+    kind = "video" if args.preview_at is None else "preview"
+    record = queue.submit(kind, args.input, args.output, _settings(args), args.preview_at or 0.0)
+    print(f"queued job {record.id} ({kind}) on the {describe(queue.huey)}", flush=True)
+    if queue.workers():
+        record = _wait(queue, record.id)
+    else:
+        print("no worker is serving the queue: rendering in this process", flush=True)
+        with _serving(queue, workers=1, announce=False) as consumer:
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+            consumer.start()
+            # The consumer installs handlers for a main loop this command does not run; put the
+            # usual ones back so Ctrl+C still stops the wait.
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            try:
+                record = _wait(queue, record.id)
+            finally:
+                consumer.stop(graceful=record.status in FINISHED)
+    if record.status == "failed":
+        raise InputError(f"job {record.id} failed: {record.error}")
+    print(record.result)
+    return 0
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    """List the queue's jobs, oldest first."""
+    queue = RenderQueue(open_huey(args.queue))
+    records = queue.jobs()
+    if not records:
+        print(f"no jobs on the {describe(queue.huey)}")
+        return 0
+    print(f"{'ID':12}  {'KIND':7}  {'STATUS':7}  {'DONE':>4}  INPUT / ERROR")
+    for record in records:
+        print(f"{record.id:12}  {record.kind:7}  {record.status:7}  "
+              f"{100 * record.progress:3.0f}%  {record.input}")
+        if record.error:
+            print(f"{'':37}{record.error}")
+    return 0

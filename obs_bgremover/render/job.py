@@ -1,0 +1,190 @@
+"""The two render jobs as plain functions: a preview (one frame) and a video (the first seconds).
+
+They are the body of the queue's tasks (`obs_bgremover.render.tasks`), but know nothing of a
+queue, so they can be called and tested directly. Each reads top to bottom: check the input, open
+the background, the model and the sink, loop over frames, report progress. The limits of render
+mode live here: a video is cut to `RenderSettings.max_seconds` and anything larger than
+1920x1080 is scaled down to fit (aspect kept); the result says when either happened.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from obs_bgremover.backgrounds import parse_background
+from obs_bgremover.composite import (
+    FIT_MODES,
+    Background,
+    CompositeSettings,
+    Compositor,
+    TransparentBackground,
+    check_fit_mode,
+    fit,
+)
+from obs_bgremover.errors import InputError
+from obs_bgremover.media import VideoFile, read_image, write_image
+from obs_bgremover.model import MattingModel, MattingSettings
+from obs_bgremover.pipeline import Pipeline
+from obs_bgremover.render.probe import MediaInfo, probe
+from obs_bgremover.video_sink import VideoSink
+
+MAX_SECONDS = 10.0
+MAX_SIZE = (1920, 1080)
+# Opaque renders are MP4/H.264 (what every editor and browser plays); transparent ones need a
+# codec with alpha.
+VIDEO_OUTPUTS = {False: (".mp4",), True: (".webm", ".mov")}
+
+Progress = Callable[[float], None]
+"""Called with the fraction done, 0..1, as the render goes."""
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Everything a render job needs besides its files, as one object (and one queue message)."""
+
+    background: str
+    """A background spec: built-in name, FILE, blur[:STRENGTH], color:#RRGGBB or transparent."""
+    fit: str = FIT_MODES[0]
+    max_seconds: float = MAX_SECONDS
+    model: str = "general"
+    device: str = "auto"
+    matting: MattingSettings = field(default_factory=MattingSettings)
+    decontaminate: bool = True
+
+    def __post_init__(self) -> None:
+        check_fit_mode(self.fit)
+        if not self.max_seconds > 0:
+            raise InputError(f"the length limit must be positive, got {self.max_seconds} s")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render wrote, and what it changed about the input on the way."""
+
+    outputs: tuple[Path, ...]
+    frames: int
+    size: tuple[int, int]
+    """Output (width, height)."""
+    seconds: float
+    """Length of the output video; 0 for a preview."""
+    notes: tuple[str, ...] = ()
+    """One sentence per limit applied: scaled to fit, cut to the first seconds."""
+
+    @property
+    def summary(self) -> str:
+        files = ", ".join(str(path) for path in self.outputs)
+        return "; ".join([f"wrote {files} ({self.size[0]}x{self.size[1]})", *self.notes])
+
+
+def fit_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:
+    """The output size for an input: no larger than ``limit`` (aspect kept, never enlarged), in
+    even numbers of pixels because 4:2:0 video (H.264, VP9) stores colour per 2x2 block."""
+    scale = min(1.0, limit[0] / width, limit[1] / height)
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def _size_note(info: MediaInfo, size: tuple[int, int]) -> tuple[str, ...]:
+    if info.width <= MAX_SIZE[0] and info.height <= MAX_SIZE[1]:
+        return ()
+    return (f"scaled from {info.width}x{info.height} to {size[0]}x{size[1]} to fit "
+            f"{MAX_SIZE[0]}x{MAX_SIZE[1]}",)
+
+
+def _pipeline(settings: RenderSettings, background: Background) -> Pipeline:
+    model = MattingModel(settings.model, settings.device, settings.matting)
+    composite = CompositeSettings(decontaminate=settings.decontaminate)
+    return Pipeline(model, compositor=Compositor(background, composite))
+
+
+def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
+                 settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
+    """Render the first ``settings.max_seconds`` of a video over the background: MP4/H.264 with
+    the source's frame rate and sound, or WebM VP9 / ProRes 4444 MOV with alpha for
+    ``transparent``. The file appears only when complete; a bad input leaves nothing behind."""
+    input, output = Path(input), Path(output)
+    info = probe(input, until=settings.max_seconds)
+    size = fit_size(info.width, info.height)
+    limit = math.ceil(settings.max_seconds * info.rate - 1e-6)
+    expected = limit if info.duration is None else min(limit, round(info.duration * info.rate))
+    with parse_background(settings.background, settings.fit) as background:
+        transparent = isinstance(background, TransparentBackground)
+        if output.suffix.lower() not in VIDEO_OUTPUTS[transparent]:
+            kind = "a transparent video" if transparent else "a video"
+            raise InputError(f"cannot render {kind} to {output.name}: use "
+                             f"{' or '.join(VIDEO_OUTPUTS[transparent])}")
+        pipeline = _pipeline(settings, background)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        frames = 0
+        with VideoSink(output, input, transparent, float(limit / info.rate)) as sink:
+            source = VideoFile(input, None, info.rate)
+            for _, frame in source:
+                if frames == limit:
+                    break
+                if frame.shape[1::-1] != size:
+                    frame = fit(frame, size, "stretch")
+                sink.write(pipeline.run(frame, float(frames / info.rate)).composite)
+                frames += 1
+                if progress is not None:
+                    progress(min(1.0, frames / expected))
+            if info.duration is not None and frames < expected - 1:
+                raise InputError(f"{input} is damaged: only {frames} of {expected} frames decode")
+    seconds = float(frames / info.rate)
+    notes = _size_note(info, size)
+    if info.duration is not None and info.duration > settings.max_seconds:
+        notes += (f"cut to the first {seconds:g} s of {info.duration:.1f} s",)
+    return RenderResult((output,), frames, size, seconds, notes)
+
+
+def _frame_at(info: MediaInfo, at: float) -> np.ndarray:
+    """The RGB frame of a video showing at ``at`` seconds: seek to the key frame before it,
+    then decode forward."""
+    if at < 0 or (info.duration is not None and at >= info.duration):
+        length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
+        raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
+    try:
+        with av.open(str(info.path)) as container:
+            stream = container.streams.video[0]
+            container.seek(int(at / stream.time_base), stream=stream, backward=True)
+            half_frame = 0.5 / float(info.rate)
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time + half_frame >= at:
+                    return frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as err:
+        raise InputError(f"cannot decode {info.path} at {at:g} s: {err}") from err
+    raise InputError(f"{info.path} has no frame at {at:g} s")
+
+
+def cutout_path(output: Path) -> Path:
+    """Where a preview's cut-out (the person alone, PNG with alpha) goes, beside the composite."""
+    return output.with_name(f"{output.stem}-cutout.png")
+
+
+def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str], at: float,
+                   settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
+    """Render one frame (of a video at ``at`` seconds, or an image) as two PNGs: ``output``, the
+    person over the background, and `cutout_path` (``output``), the person alone with alpha."""
+    input, output = Path(input), Path(output)
+    if output.suffix.lower() != ".png":
+        raise InputError(f"cannot write a preview to {output.name}: use .png")
+    info = probe(input, images=True, until=at + 1)
+    frame = read_image(input) if info.kind == "image" else _frame_at(info, at)
+    size = fit_size(info.width, info.height)
+    if frame.shape[1::-1] != size:
+        frame = fit(frame, size, "stretch")
+    with parse_background(settings.background, settings.fit) as background:
+        matte = _pipeline(settings, background).run(frame, at)
+    cutout = Compositor(TransparentBackground(),
+                        CompositeSettings(decontaminate=settings.decontaminate))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_image(output, matte.composite)
+    write_image(cutout_path(output), cutout(matte.frame, matte.alpha))
+    if progress is not None:
+        progress(1.0)
+    return RenderResult((output, cutout_path(output)), 1, size, 0.0, _size_note(info, size))

@@ -1,0 +1,178 @@
+"""Decide by its content, before any work, whether a file can be rendered.
+
+A render queue takes files from users who drag in whatever they have, and a worker may run on
+another machine, so every check happens in the task, on the bytes: the name's extension is never
+trusted. A file is accepted when FFmpeg finds one of the common containers with a common video
+codec that decodes (or, for a preview, a PNG or JPEG image); anything else fails with a message
+that lists what is accepted. A damaged or truncated file fails here too, so a render never starts
+on a file that would stop half way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from obs_bgremover.errors import InputError
+
+# FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
+# the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
+CONTAINERS = {"mov": "MP4/MOV/M4V", "mp4": "MP4/MOV/M4V", "matroska": "MKV/WebM", "avi": "AVI"}
+CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg", "prores", "dnxhd")
+ACCEPTED = (
+    "a video in MP4, MOV, M4V, MKV, WebM or AVI (codecs: "
+    + ", ".join(CODECS)
+    + "), or a PNG or JPEG image for a preview"
+)
+
+# Leading bytes of the accepted files, to tell "damaged" from "not a video at all" when FFmpeg
+# cannot open a file: an MP4 cut before its index (the 'moov' box) does not open, but it still
+# starts like an MP4.
+SIGNATURES = (
+    (4, b"ftyp", "MP4/MOV"),
+    (0, b"\x1a\x45\xdf\xa3", "MKV/WebM"),
+    (8, b"AVI ", "AVI"),
+)
+IMAGES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
+
+# Packets may end this much before the duration a container declares without the file counting as
+# truncated (rounding of the declared duration, an audio stream that runs a little longer).
+END_SLACK_S = 0.25
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a render needs to know about an accepted input."""
+
+    path: Path
+    kind: str
+    """``video`` or ``image``."""
+    format: str
+    """The container (``MP4/MOV/M4V``, ``MKV/WebM``, ``AVI``) or image type (``png``, ``jpeg``)."""
+    codec: str
+    width: int
+    height: int
+    rate: Fraction | None = None
+    duration: float | None = None
+    """Seconds of video, as the file declares it; None for an image or when unknown."""
+    audio: bool = False
+
+
+def _signature(head: bytes) -> str | None:
+    for offset, magic, name in SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    return None
+
+
+def _image(path: Path, head: bytes) -> MediaInfo | None:
+    """The image's size, if the file is a PNG or JPEG that decodes."""
+    for magic, kind in IMAGES:
+        if head.startswith(magic):
+            try:
+                with av.open(str(path)) as container:
+                    frame = next(container.decode(video=0))
+            except (av.FFmpegError, StopIteration) as err:
+                raise InputError(f"{path} is a damaged {kind.upper()} image ({err})") from err
+            return MediaInfo(path, "image", kind, kind, frame.width, frame.height)
+    return None
+
+
+def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
+    """Seconds of video the file declares: the video stream's own length where the container
+    states it (an audio track may run longer), else the container's."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return float(container.duration / av.time_base) if container.duration else None
+
+
+def _check_complete(container: av.container.InputContainer, stream: av.VideoStream, path: Path,
+                    until: float) -> None:
+    """Fail when the video's packets stop before the declared duration (or ``until`` seconds,
+    all a render reads): the file was cut short, e.g. by an interrupted download or copy. Only
+    packets are read, nothing is decoded, so this costs little more than reading the file."""
+    declared = _duration(container, stream)
+    if declared is None:
+        return
+    expected = min(declared, until)
+    end = 0.0
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.time_base is None:
+            continue
+        end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        if end >= expected:
+            return
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    if end - start < expected - END_SLACK_S:
+        raise InputError(
+            f"{path} is truncated: its video stops after {end - start:.2f} s of the "
+            f"{declared:.2f} s it declares"
+        )
+
+
+def probe(path: str | os.PathLike[str], *, images: bool = False,
+          until: float = float("inf")) -> MediaInfo:
+    """Check that ``path`` is an accepted, complete video (or, with ``images``, a PNG or JPEG) and
+    describe it; an `InputError` says what is wrong and what is accepted otherwise.
+
+    ``until``: the seconds a render will read; damage after that point does not matter.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input {path} does not exist")
+    with path.open("rb") as file:
+        head = file.read(16)
+    image = _image(path, head)
+    if image is not None:
+        if not images:
+            raise InputError(
+                f"{path} is a still {image.format.upper()} image: a video render needs "
+                f"a video (a preview takes an image); accepted: {ACCEPTED}"
+            )
+        return image
+    try:
+        with av.open(str(path)) as container:
+            demuxers = set(container.format.name.split(","))
+            names = sorted({CONTAINERS[name] for name in demuxers & CONTAINERS.keys()})
+            if not names:
+                raise InputError(
+                    f"{path} is {container.format.long_name or container.format.name}, "
+                    f"which is not accepted; accepted: {ACCEPTED}"
+                )
+            if not container.streams.video:
+                raise InputError(f"{path} has no video stream; accepted: {ACCEPTED}")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            if codec not in CODECS:
+                raise InputError(
+                    f"{path} holds {codec} video, which is not accepted; accepted: {ACCEPTED}"
+                )
+            if next(container.decode(stream), None) is None:
+                raise InputError(f"{path} has no video frames")
+            container.seek(0)
+            _check_complete(container, stream, path, until)
+            return MediaInfo(
+                path,
+                "video",
+                names[0],
+                codec,
+                stream.codec_context.width,
+                stream.codec_context.height,
+                stream.average_rate or stream.guessed_rate or Fraction(25),
+                _duration(container, stream),
+                bool(container.streams.audio),
+            )
+    except av.FFmpegError as err:
+        kind = _signature(head)
+        if kind is not None:
+            raise InputError(
+                f"{path} is a damaged or truncated {kind} file ({err.strerror or err})"
+            ) from err
+        raise InputError(
+            f"{path} is not a video or image FFmpeg can read ({err.strerror or err}); "
+            f"accepted: {ACCEPTED}"
+        ) from err

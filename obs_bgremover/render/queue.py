@@ -1,0 +1,62 @@
+"""Which queue render jobs go through: an SQLite file on this machine, or a Redis server.
+
+SQLite needs nothing installed or running, so it is the default: one file in the user's data
+folder, shared by every worker and ``render`` command on this machine, which keeps queued jobs
+and their status across restarts. Workers on several machines need a server they can all reach,
+so ``redis://HOST:PORT/DB`` gives the same queue on Redis. Both are huey storages; nothing else in
+the render package knows which one it runs on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+import redis
+from huey import Huey, RedisHuey, SqliteHuey
+
+from obs_bgremover.errors import InputError
+
+APP = "obs-bgremover"
+DATA_ENV = "OBS_BGREMOVER_DATA"
+SQLITE = "sqlite"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+QUEUE_FORMS = "sqlite or redis://HOST[:PORT][/DB]"
+
+
+def data_dir() -> Path:
+    """The folder of the SQLite queue: ``$OBS_BGREMOVER_DATA`` if set, else the user's data
+    folder (``~/.local/share/obs-bgremover`` on Linux, ``%LOCALAPPDATA%`` on Windows, ...)."""
+    override = os.environ.get(DATA_ENV)
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def open_huey(spec: str = SQLITE) -> Huey:
+    """A huey instance for a ``--queue`` value: ``sqlite`` or a Redis URL.
+
+    A Redis server is contacted here, so an unreachable one is reported before anything is
+    queued. Huey's own result store is off: a job's status and result live in the job record
+    (see `obs_bgremover.render.tasks`), which ``jobs`` can list.
+    """
+    if spec == SQLITE:
+        folder = data_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(APP, filename=str(folder / "queue.db"), results=False)
+    if spec.startswith(REDIS_SCHEMES):
+        huey = RedisHuey(APP, url=spec, results=False)
+        try:
+            huey.storage.conn.ping()
+        except redis.RedisError as err:
+            raise InputError(f"cannot reach the Redis queue {spec}: {err}") from err
+        return huey
+    raise InputError(f"queue {spec!r} is not one of: {QUEUE_FORMS}")
+
+
+def describe(huey: Huey) -> str:
+    """Where a queue lives, for messages: the SQLite file or the Redis server."""
+    if isinstance(huey, SqliteHuey):
+        return f"SQLite queue {huey.storage.filename}"
+    params = huey.storage.pool.connection_kwargs
+    where = params.get("path") or f"{params.get('host')}:{params.get('port')}/{params.get('db')}"
+    return f"Redis queue {where}"

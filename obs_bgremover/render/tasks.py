@@ -1,0 +1,237 @@
+"""Render jobs on a huey queue: submit, run, list, and recover the jobs of dead workers.
+
+Huey hands each queued message to exactly one worker, but takes it off the queue when the worker
+starts, so a worker killed mid-task (SIGKILL, a power cut) would lose the job. Hence a job record
+beside the message, kept in the queue's own storage (so status survives restarts and is shared by
+every machine on a Redis queue):
+
+* the worker running a job renews a lease in the record as it reports progress; a worker
+  (`RenderQueue.reclaim`, run by every worker every few seconds) that finds a running job whose
+  lease ran out queues it again as the next attempt, the first one to claim that attempt only;
+* every attempt renders into a staging folder of its own beside the output and moves the files
+  into place when done, so two attempts never write the same file and a failure leaves nothing;
+* the first attempt to finish claims the job's done marker atomically; the record is written
+  from that claim, and a later or late attempt finds it and stops. So each job's effect (its
+  output files, its "done") happens once, however many workers run and die.
+
+A worker's clock decides when another worker's lease ran out: machines sharing a Redis queue
+need clocks that agree to well within the lease (NTP does that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from huey import Huey
+from huey.constants import EmptyData
+
+from obs_bgremover.errors import BgRemoverError, InputError
+from obs_bgremover.model import MattingSettings
+from obs_bgremover.render.job import RenderResult, RenderSettings, render_preview, render_video
+
+KINDS = ("preview", "video")
+STATUSES = ("queued", "running", "done", "failed")
+FINISHED = ("done", "failed")
+# How long a running job stays claimed without news from its worker; a worker reports several
+# times within it. Long enough that a busy machine never loses a live job, short enough that a
+# dead worker's job restarts soon.
+LEASE_S = 30.0
+# At most this long between progress reports (and lease renewals) from a running job.
+REPORT_S = 1.0
+
+
+class Superseded(Exception):
+    """This attempt's lease ran out and the job was handed to another attempt: stop quietly."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as ``jobs`` lists it and as the worker that runs it sees it."""
+
+    id: str
+    kind: str
+    input: str
+    output: str
+    settings: RenderSettings
+    at: float = 0.0
+    """Seconds into the video, for a preview."""
+    status: str = "queued"
+    progress: float = 0.0
+    error: str = ""
+    result: str = ""
+    """What was written and which limits were applied (`RenderResult.summary`)."""
+    attempt: int = 1
+    worker: str = ""
+    lease_until: float = 0.0
+    created: float = field(default_factory=time.time)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> JobRecord:
+        values = json.loads(data)
+        settings = values.pop("settings")
+        settings["matting"] = MattingSettings(**settings["matting"])
+        return cls(settings=RenderSettings(**settings), **values)
+
+
+def worker_name() -> str:
+    """This process, as job records and ``jobs`` name it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def staging_dir(record: JobRecord) -> Path:
+    """The folder one attempt renders into, hidden beside the output."""
+    return Path(record.output).parent / f".obs-bgremover-{record.id}-{record.attempt}"
+
+
+class RenderQueue:
+    """The render jobs of one huey queue; make one per process and queue.
+
+    ``lease_s`` is how long this process's running jobs stay claimed without a report.
+    """
+
+    def __init__(self, huey: Huey, lease_s: float = LEASE_S) -> None:
+        self.huey = huey
+        self.lease_s = lease_s
+        self.name = worker_name()
+        self._task = huey.task(name="render")(self.run)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _put(self, record: JobRecord) -> None:
+        self.huey.storage.put_data(f"job:{record.id}", record.to_json())
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job's record, or None for an unknown id."""
+        data = self.huey.storage.peek_data(f"job:{job_id}")
+        return None if data is EmptyData else JobRecord.from_json(data)
+
+    def jobs(self) -> list[JobRecord]:
+        """Every job of this queue, oldest first."""
+        records = [JobRecord.from_json(value)
+                   for key, value in self.huey.storage.result_items().items()
+                   if key.startswith("job:")]
+        return sorted(records, key=lambda record: record.created)
+
+    # -- submitting ---------------------------------------------------------------------------
+
+    def submit(self, kind: str, input: str | os.PathLike[str], output: str | os.PathLike[str],
+               settings: RenderSettings, at: float = 0.0) -> JobRecord:
+        """Queue a job and return its record. Paths are made absolute: a worker runs elsewhere."""
+        if kind not in KINDS:
+            raise InputError(f"job kind {kind!r} is not one of {', '.join(KINDS)}")
+        record = JobRecord(uuid.uuid4().hex[:12], kind, str(Path(input).resolve()),
+                           str(Path(output).resolve()), settings, at)
+        self._put(record)
+        self._task(record.id, record.attempt)
+        return record
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, job_id: str, attempt: int) -> None:
+        """The huey task: run one attempt of a job, unless it is finished or superseded."""
+        record = self.get(job_id)
+        done = self.huey.storage.peek_data(f"done:{job_id}")
+        if done is not EmptyData:
+            self._put(JobRecord.from_json(done))  # a finisher died before writing the record
+            return
+        if record is None or record.status in FINISHED or record.attempt != attempt:
+            return
+        record = replace(record, status="running", worker=self.name, progress=0.0,
+                         lease_until=time.time() + self.lease_s)
+        self._put(record)
+        staging = staging_dir(record)
+        try:
+            result = self._render(record, staging / Path(record.output).name)
+            finals = tuple(Path(record.output).parent / path.name for path in result.outputs)
+            for staged, final in zip(result.outputs, finals, strict=True):
+                os.replace(staged, final)
+            result = replace(result, outputs=finals)
+            finished = replace(record, status="done", progress=1.0, result=result.summary)
+            if self.huey.storage.put_if_empty(f"done:{job_id}", finished.to_json()):
+                self._put(finished)
+        except Superseded:
+            return
+        except BgRemoverError as err:
+            self._put(replace(record, status="failed", error=str(err)))
+        except Exception as err:
+            self._put(replace(record, status="failed", error=f"internal error: {err!r}"))
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _render(self, record: JobRecord, staged: Path) -> RenderResult:
+        """Run the job's render function, reporting progress (and renewing the lease) through
+        the record at most every `REPORT_S` seconds."""
+        last = time.monotonic()
+
+        def report(fraction: float) -> None:
+            nonlocal last
+            if time.monotonic() - last < min(REPORT_S, self.lease_s / 4) and fraction < 1:
+                return
+            last = time.monotonic()
+            current = self.get(record.id)
+            if current is None or current.attempt != record.attempt:
+                raise Superseded(record.id)
+            self._put(replace(current, progress=fraction, lease_until=time.time() + self.lease_s))
+
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        if record.kind == "preview":
+            return render_preview(record.input, staged, record.at, record.settings, report)
+        return render_video(record.input, staged, record.settings, report)
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    def reclaim(self) -> list[JobRecord]:
+        """Queue again every running job whose lease ran out (its worker died) as its next
+        attempt, and return them. Several workers may call this at once: an attempt is
+        reclaimed by one of them only."""
+        now = time.time()
+        reclaimed = []
+        for record in self.jobs():
+            if record.status != "running" or record.lease_until > now:
+                continue
+            if not self.huey.storage.put_if_empty(f"reclaim:{record.id}:{record.attempt}",
+                                                  self.name.encode()):
+                continue
+            shutil.rmtree(staging_dir(record), ignore_errors=True)
+            retry = replace(record, status="queued", progress=0.0, worker="",
+                            attempt=record.attempt + 1)
+            self._put(retry)
+            self._task(retry.id, retry.attempt)
+            reclaimed.append(retry)
+        return reclaimed
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def announce(self) -> None:
+        """Say this process is serving the queue for the next lease period, so a ``render``
+        command knows a worker will take its job."""
+        until = json.dumps({"until": time.time() + self.lease_s}).encode()
+        self.huey.storage.put_data(f"worker:{self.name}", until)
+
+    def retire(self) -> None:
+        """Say this process no longer serves the queue."""
+        self.huey.storage.delete_data(f"worker:{self.name}")
+
+    def workers(self) -> list[str]:
+        """The workers serving the queue now; forgets those whose announcement ran out."""
+        now = time.time()
+        alive = []
+        for key, value in self.huey.storage.result_items().items():
+            if not key.startswith("worker:"):
+                continue
+            if json.loads(value)["until"] > now:
+                alive.append(key.removeprefix("worker:"))
+            else:
+                self.huey.storage.delete_data(key)
+        return alive

@@ -1,0 +1,372 @@
+"""`obs-bgremover camera` end to end: a DAVIS clip played as the webcam, the real model and
+decoders, and a recording sink with `pyvirtualcam.Camera`'s interface (the one fake: no
+v4l2loopback device exists here).
+
+One run of the command is shared by several tests (it costs seconds); each test checks one
+property of it. A subprocess run checks Ctrl-C, and `main` checks every error message.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import write_video
+
+from obs_bgremover import camera
+from obs_bgremover.cli import build_parser, main
+
+GREEN = (0, 177, 64)
+BLUE = (0, 0, 255)
+FPS = 30
+SIZE = "854x480"
+# The shared run: its length, and when the test rewrites its config file.
+RUN_SECONDS = 5.0
+CONFIG_CHANGE_AT = 3.0
+# Every STORE_EVERY-th frame sent is kept whole; every frame is kept as a thumbnail.
+STORE_EVERY = 4
+THUMB = (107, 60)
+# How far behind its schedule the recording sink still catches up, in seconds.
+CATCH_UP = 0.5
+# Composites of the first source frames after the clip's loop point: the point is a cut, which the
+# temporal smoothing takes a few frames to follow (the feet fade for a moment).
+AFTER_CUT = 6
+
+
+class RecordingSink:
+    """A virtual camera that keeps what it is sent, with `pyvirtualcam.Camera`'s interface.
+
+    `sleep_until_next_frame` keeps the average rate, as pyvirtualcam's adaptive sleep aims to:
+    deadlines lie 1/fps apart on one schedule, and a frame sent late is followed by shorter
+    sleeps until the schedule is met again (up to `CATCH_UP` seconds behind it)."""
+
+    def __init__(
+        self, width: int, height: int, fps: float, *, device: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        self.width, self.height, self.fps = width, height, fps
+        self.device = device or "recorder"
+        self.backend = backend or "record"
+        self.times: list[float] = []
+        self.thumbs: list[np.ndarray] = []
+        self.frames: dict[int, np.ndarray] = {}
+        self.closed = False
+        self._due = 0.0
+
+    def send(self, frame: np.ndarray) -> None:
+        assert not self.closed
+        assert frame.shape == (self.height, self.width, 3) and frame.dtype == np.uint8
+        if not self.times:
+            self._due = time.perf_counter()
+        if len(self.times) % STORE_EVERY == 0:
+            self.frames[len(self.times)] = frame.copy()
+        self.thumbs.append(cv2.resize(frame, THUMB, interpolation=cv2.INTER_AREA))
+        self.times.append(time.perf_counter())
+
+    def sleep_until_next_frame(self) -> None:
+        self._due += 1 / self.fps
+        delay = self._due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        elif delay < -CATCH_UP:
+            self._due = time.perf_counter()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> RecordingSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LoggingSink(RecordingSink):
+    """A `RecordingSink` for a subprocess: it writes open, send and close events, one JSON
+    line each, to the file named as its device."""
+
+    def __init__(self, width: int, height: int, fps: float, **names: str | None) -> None:
+        super().__init__(width, height, fps, **names)
+        self._log = open(self.device, "a", buffering=1)  # noqa: SIM115 - closed by close()
+        self._write("open")
+
+    def _write(self, event: str) -> None:
+        self._log.write(json.dumps({"event": event, "time": time.perf_counter()}) + "\n")
+
+    def send(self, frame: np.ndarray) -> None:
+        self._write("send")
+
+    def close(self) -> None:
+        self._write("close")
+        self._log.close()
+
+
+class NoDevice:
+    """A backend that fails as pyvirtualcam's does when no virtual camera is installed."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found")
+
+
+# Registries for subprocesses and `main`, picked by $OBS_BGREMOVER_CAMERA_SINKS.
+LOGGING_SINKS = {"record": LoggingSink}
+NO_BACKENDS = {"v4l2loopback": NoDevice}
+
+
+@dataclass
+class Sequence:
+    clip: Path
+    frames: np.ndarray
+    """The source frames, RGB, as the clip holds them."""
+    person: np.ndarray
+    """Ground truth, boolean, per frame."""
+
+
+def _inner(mask: np.ndarray, pixels: int = 12) -> np.ndarray:
+    """The mask shrunk by a few pixels: where the answer does not depend on the exact edge."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((2 * pixels + 1,) * 2, np.uint8)) > 0
+
+
+@pytest.fixture(scope="module")
+def lucia(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Sequence:
+    """DAVIS 'lucia' encoded as a 30 fps MP4, its decoded frames and its masks."""
+    folder = shared_data / "davis-person" / "lucia"
+    names = sorted(path.name for path in (folder / "frames").glob("*.jpg"))
+    frames = [cv2.imread(str(folder / "frames" / name))[..., ::-1] for name in names]
+    clip = write_video(tmp_path_factory.mktemp("camera") / "lucia.mp4", frames, fps=FPS)
+    capture = cv2.VideoCapture(str(clip))
+    decoded = [frame[..., ::-1] for ok, frame in iter(capture.read, (False, None)) if ok]
+    capture.release()
+    masks = [cv2.imread(str(folder / "masks" / n.replace(".jpg", ".png")), 0) for n in names]
+    return Sequence(clip, np.stack(decoded), np.stack(masks) > 127)
+
+
+def _args(*argv: object) -> object:
+    return build_parser().parse_args(["camera", *map(str, argv)])
+
+
+def _run(
+    sink_box: list[RecordingSink], *argv: object, timers: tuple[threading.Timer, ...] = ()
+) -> int:
+    """Run the command in this process with a recording sink, put into ``sink_box``; the
+    ``timers`` start when the sink opens (the source is open then, the first frame is near)."""
+
+    def open_recorder(*args: object, **kwargs: object) -> RecordingSink:
+        sink_box.append(RecordingSink(*args, **kwargs))
+        for timer in timers:
+            timer.start()
+        return sink_box[-1]
+
+    return camera.run(_args(*argv), sinks={"record": open_recorder})
+
+
+@dataclass
+class Run:
+    sink: RecordingSink
+    status: int
+    changed_at: float
+    """When the config file was rewritten (perf_counter)."""
+    threads_after: list[str]
+
+
+@pytest.fixture(scope="module")
+def green_then_blue(lucia: Sequence, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The camera on the clip for `RUN_SECONDS`, over green, then over blue from a config
+    change made `CONFIG_CHANGE_AT` seconds in."""
+    config = tmp_path_factory.mktemp("config") / "camera.json"
+    config.write_text(json.dumps({"background": "color:#00B140"}))
+    changed: list[float] = []
+
+    def change() -> None:
+        config.write_text(json.dumps({"background": "color:#0000FF", "threshold": 0.6}))
+        changed.append(time.perf_counter())
+
+    timer = threading.Timer(CONFIG_CHANGE_AT, change)
+    box: list[RecordingSink] = []
+    status = _run(
+        box, "--input", lucia.clip, "--size", SIZE, "--fps", FPS, "--config", config,
+        "--duration", RUN_SECONDS, timers=(timer,),
+    )
+    timer.join()
+    return Run(box[0], status, changed[0], [t.name for t in threading.enumerate()])
+
+
+def _source_index(frame: np.ndarray, lucia: Sequence) -> int:
+    """Which source frame a composite shows: the one whose person it matches best."""
+    small = cv2.resize(frame, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).astype(int)
+    errors = []
+    for source, person in zip(lucia.frames, lucia.person, strict=True):
+        inside = cv2.resize(_inner(person).astype(np.uint8), small.shape[1::-1]) > 0
+        shrunk = cv2.resize(source, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        errors.append(np.abs(small[inside] - shrunk[inside]).mean())
+    return int(np.argmin(errors))
+
+
+def _share_of(frame: np.ndarray, colour: tuple[int, int, int], where: np.ndarray) -> float:
+    return float(np.all(np.abs(frame.astype(int) - colour) <= 8, axis=2)[where].mean())
+
+
+def test_runs_for_the_duration_and_exits_0(green_then_blue: Run) -> None:
+    times = green_then_blue.sink.times
+    assert green_then_blue.status == 0
+    assert RUN_SECONDS - 1.5 < times[-1] - times[0] < RUN_SECONDS
+
+
+def test_frames_reaching_the_sink_carry_the_new_background(
+    green_then_blue: Run, lucia: Sequence
+) -> None:
+    sink = green_then_blue.sink
+    before = [i for i in sink.frames if sink.times[i] < green_then_blue.changed_at and i > 15]
+    assert len(before) >= 10
+    for i in before[:: max(1, len(before) // 8)]:
+        frame = sink.frames[i]
+        k = _source_index(frame, lucia)
+        assert _share_of(frame, GREEN, _inner(~lucia.person[k])) > 0.95, f"frame {i} (source {k})"
+        unchanged = np.abs(frame.astype(int) - lucia.frames[k]).max(axis=2) <= 12
+        if k >= AFTER_CUT:
+            assert unchanged[_inner(lucia.person[k])].mean() > 0.95, f"frame {i} (source {k})"
+
+
+def test_pacing_holds_the_requested_fps(green_then_blue: Run) -> None:
+    times = np.array(green_then_blue.sink.times)
+    window = times[times > times[0] + 1.0]  # after the first second
+    fps = (len(window) - 1) / (window[-1] - window[0])
+    assert fps == pytest.approx(FPS, rel=0.05)
+
+
+def test_config_change_takes_effect_within_a_second(green_then_blue: Run) -> None:
+    sink, changed_at = green_then_blue.sink, green_then_blue.changed_at
+    blue = [_share_of(thumb, BLUE, np.ones(thumb.shape[:2], bool)) > 0.2 for thumb in sink.thumbs]
+    first = blue.index(True)
+    assert sink.times[first] - changed_at < 1.0
+    assert all(blue[first:]), "every frame after the change shows the new background"
+    assert not any(blue[:first])
+
+
+def test_everything_is_released(green_then_blue: Run) -> None:
+    assert green_then_blue.sink.closed
+    assert not [name for name in green_then_blue.threads_after if name.startswith("obs-bgremover")]
+
+
+def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Path) -> None:
+    """The clip (1 s long) vanishes before its end and comes back 0.6 s later: the camera keeps
+    sending the last picture meanwhile, retries without spinning, and plays on once it returns."""
+    clip = write_video(tmp_path / "short.mp4", list(lucia.frames[:30]), fps=FPS)
+    away = tmp_path / "away.mp4"
+    box: list[RecordingSink] = []
+    timers = (
+        threading.Timer(0.5, clip.rename, [away]),
+        threading.Timer(1.6, away.rename, [clip]),
+    )
+    cpu = time.process_time()
+    status = _run(box, "--input", clip, "--size", SIZE, "--background", "color:#00B140",
+                  "--duration", 3.5, timers=timers)
+    for timer in timers:
+        timer.join()
+    assert status == 0
+    sink = box[0]
+    times = np.array(sink.times)
+    thumbs = np.stack(sink.thumbs)
+    moving = np.any(thumbs[1:] != thumbs[:-1], axis=(1, 2, 3))
+    still = moving[(times[1:] > times[0] + 1.25) & (times[1:] < times[0] + 1.55)]
+    assert not still.any(), "while the clip is away the last picture is repeated"
+    assert moving[times[1:] > times[0] + 2.5].sum() >= 5, "the clip plays again"
+    assert len(times) > 0.9 * 3.5 * FPS, "the virtual camera keeps its rate meanwhile"
+    assert time.process_time() - cpu < 3.5 * 2, "no core was kept busy"
+
+
+def test_ctrl_c_exits_0_and_releases_everything(lucia: Sequence, tmp_path: Path) -> None:
+    log = tmp_path / "sink.jsonl"
+    env = {
+        **os.environ,
+        camera.SINKS_ENV: "test_camera:LOGGING_SINKS",
+        "PYTHONPATH": str(Path(__file__).parent),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "obs_bgremover", "camera", "--input", str(lucia.clip),
+         "--size", SIZE, "--virtual-device", str(log), "-b", "color:#00B140"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+            not log.exists() or log.read_text().count('"send"') < 15
+        ):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events[0] == "open" and events[-1] == "close" and events.count("send") >= 15
+    assert "sent" in out and "fps" in out
+
+
+def _error(capsys: pytest.CaptureFixture[str], *argv: object) -> str:
+    assert main(["camera", *map(str, argv)]) != 0
+    return capsys.readouterr().err
+
+
+def test_no_webcam_at_that_index(capsys: pytest.CaptureFixture[str]) -> None:
+    message = _error(capsys, "--input", 7)
+    assert "no webcam at index 7" in message and "--input" in message
+
+
+def test_a_device_that_gives_no_frames_is_called_busy(capsys: pytest.CaptureFixture[str]) -> None:
+    message = _error(capsys, "--input", "/dev/null")
+    assert "busy" in message and "close that app" in message
+
+
+def test_unsupported_size(capsys: pytest.CaptureFixture[str], lucia: Sequence) -> None:
+    message = _error(capsys, "--input", lucia.clip, "--size", "0x0")
+    assert "unsupported size 0x0" in message and "1280x720" in message
+
+
+def test_no_virtual_camera_backend(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(camera.SINKS_ENV, "test_camera:NO_BACKENDS")
+    message = _error(capsys, "--input", lucia.clip, "--size", SIZE)
+    assert "no virtual camera could be opened" in message
+    assert "No v4l2 loopback device found" in message
+    assert "modprobe v4l2loopback" in message
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or bool(glob.glob("/dev/video*")),
+    reason="shows pyvirtualcam's own failure on a Linux machine without video devices",
+)
+def test_no_v4l2loopback_with_the_real_virtual_cameras(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence
+) -> None:
+    message = _error(capsys, "--input", lucia.clip, "--size", SIZE)
+    assert "v4l2loopback" in message and "sudo modprobe v4l2loopback" in message
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--backend", "v4l2loopback" if sys.platform != "linux" else "obs"], "not available"),
+        (["--background", "transparent"], "no alpha channel"),
+        (["--preview"], "--preview needs OpenCV with a GUI"),
+    ],
+)
+def test_other_errors_name_their_fix(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, argv: list[str], expected: str
+) -> None:
+    if argv == ["--preview"] and not re.search(r"GUI: +NONE", cv2.getBuildInformation()):
+        pytest.skip("this OpenCV has a GUI")
+    assert expected in _error(capsys, "--input", lucia.clip, "--size", SIZE, *argv)

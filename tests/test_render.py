@@ -1,0 +1,323 @@
+"""Render mode end to end: real huey consumers (in the ``render`` command's process, and
+``obs-bgremover worker`` processes on a real redis-server), real clips, real output files.
+
+Renders are kept small (short clips, low resolution, low frame rates) so the file runs in well
+under a minute and a half on two cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import _missing, synthetic_frames
+
+from obs_bgremover import cli
+from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render.queue import DATA_ENV
+
+GREEN = (0x00, 0xB1, 0x40)
+AUDIO_RATE = 44100
+
+
+@pytest.fixture(autouse=True)
+def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own SQLite queue."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv(DATA_ENV, str(folder))
+    return folder
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_seconds: float = 0.0,
+               options: dict[str, str] | None = None) -> Path:
+    """An H.264 MP4 of the frames at ``fps``, with an AAC tone of ``audio_seconds``."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", options=options or {}) as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = container.add_stream("aac", rate=AUDIO_RATE) if audio_seconds else None
+        for frame in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(video.encode())
+        if audio is not None:
+            samples = np.arange(int(audio_seconds * AUDIO_RATE)) / AUDIO_RATE
+            tone = (0.2 * np.sin(2 * np.pi * 440 * samples)).astype(np.float32)
+            for start in range(0, tone.size, 1024):
+                chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], "fltp", "mono")
+                chunk.sample_rate, chunk.pts = AUDIO_RATE, start
+                container.mux(audio.encode(chunk))
+            container.mux(audio.encode())
+    return path
+
+
+def talking_frames(shared_data: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """The first frames of a real talking head, resized."""
+    frames = []
+    with av.open(str(shared_data / "talking-heads" / "speaker5.mp4")) as container:
+        for frame in container.decode(video=0):
+            frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), size))
+            if len(frames) == count:
+                return frames
+    raise AssertionError("speaker5.mp4 is shorter than expected")
+
+
+def describe(path: Path) -> dict[str, object]:
+    """What a player sees in a video: size, frame rate, frame count, durations, audio."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video)]
+        audio_end = 0.0
+        if audio is not None:
+            container.seek(0)
+            for packet in container.demux(audio):
+                if packet.pts is not None:
+                    audio_end = max(audio_end,
+                                    float((packet.pts + packet.duration) * packet.time_base))
+        return {
+            "size": (video.codec_context.width, video.codec_context.height),
+            "rate": video.average_rate,
+            "frames": frames,
+            "duration": len(frames) / video.average_rate,
+            "audio_end": audio_end if audio is not None else None,
+            "codec": video.codec_context.name,
+        }
+
+
+def render(*args: str) -> int:
+    return cli.main(["render", *args, "--device", "cpu"])
+
+
+def top_corners(image: np.ndarray) -> list[np.ndarray]:
+    """The top corners' RGB: background in a talking head (the bottom ones are the jacket)."""
+    return [image[2, x, :3].astype(int) for x in (2, -3)]
+
+
+def assert_no_leftovers(folder: Path, expected: set[str]) -> None:
+    """Only the expected files, and no staging folders or temporary files, are in ``folder``."""
+    assert {path.name for path in folder.iterdir()} == expected
+
+
+def test_sqlite_render_of_a_talking_head(shared_data: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    source = shared_data / "talking-heads" / "speaker5.mp4"
+    output = tmp_path / "out" / "speaker.mp4"
+    assert render(str(source), "-b", "color:#00B140", "-o", str(output)) == 0
+    printed = capsys.readouterr().out
+    assert "rendering in this process" in printed
+    assert f"wrote {output} (524x524)" in printed and "scaled" not in printed
+    result, original = describe(output), describe(source)
+    assert result["codec"] == "h264"
+    assert result["size"] == original["size"] == (524, 524)
+    assert result["rate"] == original["rate"] == 25
+    assert len(result["frames"]) == len(original["frames"])
+    assert result["audio_end"] == pytest.approx(original["audio_end"], abs=0.05)
+    for frame in result["frames"][:: len(result["frames"]) // 4]:
+        for corner in top_corners(frame):
+            assert np.abs(corner - GREEN).max() < 20, corner
+    assert_no_leftovers(output.parent, {"speaker.mp4"})
+    # The status outlives the process that rendered: a new queue on the same file lists it.
+    assert cli.main(["jobs"]) == 0
+    listing = capsys.readouterr().out
+    assert "done" in listing and "100%" in listing and str(source) in listing
+
+
+def test_preview_gives_a_composite_and_a_cutout(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "talking-heads" / "speaker5.mp4"
+    output = tmp_path / "preview.png"
+    assert render(str(source), "-b", "color:#00B140", "-o", str(output), "--preview-at",
+                  "2.5") == 0
+    composite = cv2.imread(str(output), cv2.IMREAD_UNCHANGED)
+    cutout = cv2.imread(str(tmp_path / "preview-cutout.png"), cv2.IMREAD_UNCHANGED)
+    assert composite.shape == (524, 524, 3)
+    assert cutout.shape == (524, 524, 4)
+    for corner in top_corners(composite[..., ::-1]):
+        assert np.abs(corner - GREEN).max() < 20
+    alpha = cutout[..., 3]
+    assert alpha[:5, :5].max() == 0 and alpha[262, 262] == 255
+    assert_no_leftovers(tmp_path, {"data", "preview.png", "preview-cutout.png"})
+
+
+def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    frames = talking_frames(shared_data, 25, (320, 240))
+    source = write_clip(tmp_path / "long.mp4", frames * 5, fps=5, audio_seconds=25.0)
+    output = tmp_path / "cut.mp4"
+    assert render(str(source), "-b", "studio", "-o", str(output)) == 0
+    assert "cut to the first 10 s of 25.0 s" in capsys.readouterr().out
+    result = describe(output)
+    assert len(result["frames"]) == 50 and result["duration"] == 10
+    assert result["size"] == (320, 240) and result["rate"] == 5
+    # Audio is copied packet by packet: it may run on by the packet that crosses 10 s (23 ms).
+    assert result["audio_end"] == pytest.approx(10, abs=0.1)
+
+
+def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_clip(tmp_path / "uhd.mp4", synthetic_frames(3, 2160, 3840), fps=25)
+    output = tmp_path / "fit.mp4"
+    assert render(str(source), "-b", "blur", "-o", str(output)) == 0
+    assert "scaled from 3840x2160 to 1920x1080 to fit 1920x1080" in capsys.readouterr().out
+    result = describe(output)
+    assert result["size"] == (1920, 1080) and len(result["frames"]) == 3
+
+
+def test_transparent_output_is_webm_with_alpha(shared_data: Path, tmp_path: Path) -> None:
+    source = write_clip(tmp_path / "clip.mp4", talking_frames(shared_data, 5, (160, 120)), fps=5)
+    output = tmp_path / "alpha.webm"
+    assert render(str(source), "-b", "transparent", "-o", str(output)) == 0
+    with av.open(str(output)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "vp9"
+        assert stream.metadata.get("alpha_mode") == "1"
+
+
+def _text(path: Path) -> Path:
+    path.write_text("this is a shopping list, not a video\n" * 20)
+    return path
+
+
+def _cut_in_half(source: Path, path: Path) -> Path:
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _gif(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("gif", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb8"
+        for frame in synthetic_frames(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp, data: _text(tmp / "notes.mp4"), "is not a video or image FFmpeg can read"),
+        # An MP4 written front to back has its index at the end: cut, it does not open.
+        (lambda tmp, data: _cut_in_half(write_clip(tmp / "whole.mp4", synthetic_frames(20), 5),
+                                        tmp / "cut.mp4"),
+         "is a damaged or truncated MP4/MOV file"),
+        # A "fast start" MP4 has its index first: cut, it opens, but its frames stop early.
+        (lambda tmp, data: _cut_in_half(
+            write_clip(tmp / "whole.mp4", talking_frames(data, 60, (160, 120)), 10,
+                       options={"movflags": "faststart"}), tmp / "cut.mp4"),
+         "is truncated: its video stops after"),
+        (lambda tmp, data: _gif(tmp / "clip.gif"), "(GIF), which is not accepted"),
+    ],
+    ids=["text-named-mp4", "truncated-mp4", "truncated-faststart-mp4", "gif"],
+)
+def test_bad_inputs_fail_with_their_message_and_no_output(
+    make: object, message: str, shared_data: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = make(tmp_path, shared_data)
+    output = tmp_path / "out" / "result.mp4"
+    output.parent.mkdir()
+    assert render(str(source), "-b", "studio", "-o", str(output)) == 2
+    error = capsys.readouterr().err
+    assert message in error and "failed" in error
+    if "truncated" not in message:
+        assert "accepted: a video in MP4, MOV, M4V, MKV, WebM or AVI" in error
+    assert_no_leftovers(output.parent, set())
+    assert cli.main(["jobs"]) == 0
+    assert "failed" in capsys.readouterr().out
+
+
+# -- Redis: several worker processes, one killed --------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port, persisting nothing."""
+    server = shutil.which("redis-server")
+    if server is None:
+        _missing("redis-server (python3 install.py --test installs it)")
+    port = _free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                open_huey(url)
+                break
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "obs_bgremover", "worker", "--queue", url, "--lease", "3"],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+
+
+def test_redis_workers_finish_every_job_once_when_one_is_killed(
+    redis_url: str, shared_data: Path, tmp_path: Path
+) -> None:
+    source = write_clip(tmp_path / "clip.mp4", talking_frames(shared_data, 40, (320, 240)), 10)
+    out = tmp_path / "out"
+    workers = [_worker(redis_url, tmp_path / f"worker{n}.log") for n in (1, 2)]
+    try:
+        queue = RenderQueue(open_huey(redis_url))
+        settings = RenderSettings("color:#00B140", device="cpu")
+        ids = [queue.submit("video", source, out / f"job{n}.mp4", settings).id for n in range(3)]
+        victim = workers[0]
+        deadline = time.monotonic() + 60
+        while True:  # wait until the first worker is in the middle of a job
+            running = [record for record in queue.jobs() if record.status == "running"
+                       and record.worker.endswith(f":{victim.pid}") and record.progress > 0]
+            if running:
+                break
+            assert time.monotonic() < deadline, "the first worker never started a job"
+            time.sleep(0.05)
+        killed = running[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        while not all(queue.get(job).status == "done" for job in ids):
+            assert time.monotonic() < deadline, [queue.get(job) for job in ids]
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(10)
+    records = {job: queue.get(job) for job in ids}
+    assert records[killed.id].attempt == 2
+    assert records[killed.id].worker.endswith(f":{workers[1].pid}")
+    assert all(record.attempt == 1 for job, record in records.items() if job != killed.id)
+    done = [key for key in queue.huey.storage.result_items() if key.startswith("done:")]
+    assert sorted(done) == sorted(f"done:{job}" for job in ids)
+    assert_no_leftovers(out, {f"job{n}.mp4" for n in range(3)})
+    for n in range(3):
+        assert len(describe(out / f"job{n}.mp4")["frames"]) == 40
