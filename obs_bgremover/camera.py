@@ -469,6 +469,8 @@ class SceneSettings:
 
     background: str = "blur"
     matting: MattingSettings = field(default_factory=MattingSettings)
+    model: str = "general"
+    """A built-in model name or the path of an .onnx file."""
 
 
 def open_background(spec: str) -> Background:
@@ -510,28 +512,33 @@ class Scene:
 
 
 def read_config(path: Path, base: SceneSettings) -> SceneSettings:
-    """``base`` with what a TOML (``.toml``) or JSON file sets: ``background`` (a spec) and any
-    of the matting knobs (``threshold``, ``band``, ``edge_radius``, ``edge_strength``,
-    ``edge_eps``). A key removed from the file goes back to its flag's value."""
+    """``base`` with what a TOML (``.toml``) or JSON file sets: ``background`` (a spec),
+    ``model`` (a name or path) and any of the matting knobs (``threshold``, ``band``,
+    ``edge_radius``, ``edge_strength``, ``edge_eps``). A key removed from the file goes back to
+    its flag's value."""
     try:
         text = path.read_text(encoding="utf-8")
         values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (OSError, ValueError) as err:  # tomllib and json errors are ValueErrors
         raise InputError(f"cannot read config file {path}: {err}") from err
     knobs = {knob.name for knob in fields(MattingSettings)}
-    if not isinstance(values, dict) or set(values) - knobs - {"background"}:
-        unknown = sorted(set(values) - knobs - {"background"}) if isinstance(values, dict) else []
+    names = {"background", "model"}
+    if not isinstance(values, dict) or set(values) - knobs - names:
+        unknown = sorted(set(values) - knobs - names) if isinstance(values, dict) else []
         raise InputError(
-            f"config file {path} must be a table of background and {', '.join(sorted(knobs))}"
-            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            f"config file {path} must be a table of background, model and "
+            f"{', '.join(sorted(knobs))}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
     for name in knobs & set(values):
         if not isinstance(values[name], (int, float)) or isinstance(values[name], bool):
             raise InputError(f"config file {path}: {name} must be a number, got {values[name]!r}")
-    if not isinstance(values.get("background", ""), str):
-        raise InputError(f"config file {path}: background must be a string (a spec)")
+    for name in names & set(values):
+        if not isinstance(values[name], str):
+            raise InputError(f"config file {path}: {name} must be a string, got {values[name]!r}")
     matting = replace(base.matting, **{name: float(values[name]) for name in knobs & set(values)})
-    return SceneSettings(values.get("background", base.background), matting)
+    return SceneSettings(
+        values.get("background", base.background), matting, values.get("model", base.model)
+    )
 
 
 class ConfigWatcher:
@@ -573,6 +580,8 @@ class CameraSettings:
     fps: float = 30.0
     backend: str = "auto"
     virtual_device: str | None = None
+    device: str = "auto"
+    """Where the network runs (an ONNX Runtime execution provider, see `MattingModel`)."""
     scene: SceneSettings = field(default_factory=SceneSettings)
     config: Path | None = None
     preview: bool = False
@@ -595,7 +604,8 @@ def settings_from_args(args: argparse.Namespace) -> CameraSettings:
         fps=args.fps,
         backend=args.backend,
         virtual_device=args.virtual_device,
-        scene=SceneSettings(args.background, matting),
+        device=args.device,
+        scene=SceneSettings(args.background, matting, args.model),
         config=args.config,
         preview=args.preview,
         duration=args.duration,
@@ -764,15 +774,23 @@ def _apply_config(running: _Running) -> None:
     settings = running.settings
     try:
         wanted = read_config(settings.config, settings.scene)
+        if wanted.model != running.current.model:
+            # Loaded before anything changes: a bad model leaves the camera as it was.
+            model = MattingModel(wanted.model, settings.device)
+            running.feed.replace(LivePipeline(model.with_settings(wanted.matting)))
+            running.model = model
+        elif wanted.matting != running.current.matting:
+            running.feed.replace(LivePipeline(running.model.with_settings(wanted.matting)))
         if wanted.background != running.current.background:
             running.scene.change(wanted.background)
-        if wanted.matting != running.current.matting:
-            running.feed.replace(LivePipeline(running.model.with_settings(wanted.matting)))
     except BgRemoverError as err:
         running.status.note(f"camera: {err}; keeping the current settings")
         return
     running.current = wanted
-    running.status.note(f"camera: applied {settings.config} (background {wanted.background})")
+    running.status.note(
+        f"camera: applied {settings.config} (background {wanted.background}, "
+        f"model {running.model.name})"
+    )
 
 
 def _status_text(running: _Running, meter: Meter) -> str:
@@ -825,18 +843,19 @@ def _loop(running: _Running, meter: Meter, watcher: ConfigWatcher | None) -> Non
 
 def serve(
     settings: CameraSettings,
-    model: MattingModel,
     sinks: SinkRegistry,
-    status: TextIO = sys.stderr,
+    status: TextIO | None = None,
 ) -> Summary:
     """Run the camera until ``settings.duration`` is over, the preview is quit, or Ctrl-C;
     everything opened (preview, background, pipeline thread, capture thread and device, virtual
     camera) is released on the way out, whatever the way. Errors opening anything are raised
     before the first frame is sent."""
     meter = Meter()
-    line = StatusLine(status)
+    line = StatusLine(sys.stderr if status is None else status)
     watcher = ConfigWatcher(settings.config) if settings.config else None
     scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
+    model = MattingModel(scene_settings.model, settings.device)
+    line.note(f"camera: matting with {model.name} on {model.provider}")
     try:
         with ExitStack() as stack:
             preview = stack.enter_context(Preview()) if settings.preview else None
@@ -873,6 +892,5 @@ def run(args: argparse.Namespace, sinks: SinkRegistry | None = None) -> int:
     sinks = sinks_from_environment() if sinks is None else sinks
     # The errors raised here say what OpenCV's warnings about a missing device would.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    model = MattingModel(args.model, args.device)
-    print(f"camera: {serve(settings, model, sinks)} ({model.provider})")
+    print(f"camera: {serve(settings, sinks)}")
     return 0
