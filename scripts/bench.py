@@ -8,7 +8,11 @@ compositor over that background kind, exactly what `replace` does per frame. Var
 in turn, round-robin within each size, so a noisy shared machine slows them alike. After warm-up
 runs, the median and the 90th percentile are reported; the last line printed is one JSON object.
 
-    python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50]
+With ``--render``, it also times the render worker's job on a 10 s 1080p30 clip (the sample,
+scaled up and looped) with the image background: the seconds a user waits for a render, and the
+real-time factor (render time over clip length; 1.0 renders as fast as the clip plays).
+
+    python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--render]
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -29,6 +36,7 @@ from obs_bgremover.composite import Compositor
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
 from obs_bgremover.pipeline import Pipeline
+from obs_bgremover.render import RenderSettings, render_video
 
 SIZES = ((1280, 720), (1920, 1080))
 BACKGROUNDS = {"image": "studio", "video": "flow", "blur": "blur", "color": "color:#00B140"}
@@ -53,11 +61,32 @@ def summary(ms: list[float]) -> dict[str, float]:
     }
 
 
+def time_render(sample: list[np.ndarray], args: argparse.Namespace) -> dict[str, float]:
+    """Seconds to render a 10 s 1080p30 clip through the render job, as the worker runs it."""
+    with tempfile.TemporaryDirectory() as folder:
+        clip = Path(folder) / "clip.mp4"
+        with av.open(str(clip), "w") as container:
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+            for index in range(300):
+                frame = cv2.resize(sample[index % len(sample)], (1920, 1080))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode(None))
+        settings = RenderSettings(BACKGROUNDS["image"], model=args.model, device=args.device)
+        start = time.perf_counter()
+        result = render_video(clip, Path(folder) / "render.mp4", settings)
+        seconds = time.perf_counter() - start
+    print(f"render of a 10 s 1080p30 clip: {seconds:.1f} s ({result.frames} frames), "
+          f"real-time factor {seconds / result.seconds:.2f}")
+    return {"seconds": round(seconds, 1), "real_time_factor": round(seconds / result.seconds, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser, device="cpu")
     parser.add_argument("--runs", type=int, default=50, help="timed calls per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first")
+    parser.add_argument("--render", action="store_true", help="also time a 10 s 1080p30 render")
     args = parser.parse_args()
     model = model_from_args(args)
     _, sample = next(iter(open_frames(SAMPLE)))
@@ -84,6 +113,8 @@ def main() -> None:
             report[f"{width}x{height} {name}"] = result
             print(f"{width}x{height} {name:12} median {result['median_ms']:6.1f} ms, "
                   f"p90 {result['p90_ms']:6.1f} ms")
+    if args.render:
+        report["render 10 s 1080p30"] = time_render([f for _, f in open_frames(SAMPLE)], args)
     print(json.dumps(report))
 
 
