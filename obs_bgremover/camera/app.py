@@ -1,0 +1,333 @@
+"""The virtual-camera front end: a webcam (or a looping video file) in, a virtual camera out.
+
+The flow is the project's one flow, spread over three threads so that no stage waits for another:
+
+- the capture thread reads the webcam (or plays the file at its own frame rate), converts each
+  frame to RGB at the output size and submits it to the `LivePipeline`;
+- the pipeline's own thread mattes the newest frame (the network: 15-25 ms for 720p on a CPU);
+- the main thread takes the newest matte, composites it, sends it to the virtual camera and
+  sleeps until the next frame is due, so the virtual camera runs at ``--fps`` whatever the
+  network costs; when no new matte is ready it sends the last composite again.
+
+Compositing runs on the main thread, after `LivePipeline.latest`, and not on the pipeline's
+thread: with edge decontamination it costs about 10 ms for 720p, which on the pipeline's thread
+would lengthen every matte by half and lower the rate of new mattes, while on the main thread it
+overlaps with the next matte on another core, is paid once per new matte (not per frame sent),
+and lets a background change from the config file swap the compositor without touching the
+pipeline. The capture thread never composites or waits for the network, so capture never stalls.
+
+Virtual cameras are reached through ``sinks``: a mapping of backend names to classes with the
+interface of `pyvirtualcam.Camera` (see `Sink`). The real mapping, `virtual_cameras`, holds
+pyvirtualcam's backends for this operating system. Tests pass a recording sink instead; a
+subprocess picks one with the environment variable ``OBS_BGREMOVER_CAMERA_SINKS=module:name``
+(a mapping like `virtual_cameras`'s), the one test hook, documented in docs/virtual-camera.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from obs_bgremover.camera.capture import Capture, Source, parse_source
+from obs_bgremover.camera.report import Meter, StatusLine, Summary
+from obs_bgremover.camera.scene import (
+    ConfigWatcher,
+    Scene,
+    SceneSettings,
+    next_builtin,
+    read_config,
+)
+from obs_bgremover.camera.sinks import (
+    DeviceError,
+    Sink,
+    SinkRegistry,
+    open_sink,
+    parse_size,
+    sinks_from_environment,
+)
+from obs_bgremover.errors import BgRemoverError, InputError
+from obs_bgremover.model import MattingModel, MattingSettings
+from obs_bgremover.pipeline import LivePipeline, LiveResult, LiveStats
+
+# How long the main thread waits between looks for the very first matte, in seconds.
+STARTUP_POLL = 0.01
+
+# Capture times kept to measure latency: a few frames more than the pipeline can hold back.
+CAPTURE_MEMORY = 64
+
+
+QUIT_KEYS = (ord("q"), 27)  # q and Esc
+NEXT_BACKGROUND_KEY = ord("b")
+
+
+class LiveFeed:
+    """The door from the capture thread into the live pipeline, which the config file may
+    replace (new matting knobs) while frames flow; it also remembers when each frame was
+    captured, so latency is measured from the camera, not from the pipeline's queue."""
+
+    def __init__(self, pipeline: LivePipeline) -> None:
+        self._lock = threading.Lock()
+        self._pipeline = pipeline
+        self._captured: dict[int, float] = {}
+        self._submitted = 0
+
+    def submit(self, frame: np.ndarray, captured: float) -> None:
+        with self._lock:
+            self._pipeline.submit(frame)
+            self._captured[self._submitted] = captured
+            self._captured.pop(self._submitted - CAPTURE_MEMORY, None)
+            self._submitted += 1
+
+    def latest(self) -> tuple[LiveResult, float] | None:
+        """The newest result and the capture time of its frame (None before the first)."""
+        with self._lock:
+            result = self._pipeline.latest()
+            if result is None:
+                return None
+            return result, self._captured.get(result.index, time.perf_counter())
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            return self._pipeline.stats()
+
+    def replace(self, pipeline: LivePipeline) -> None:
+        """Send the frames to ``pipeline`` from now on, and close the old one."""
+        with self._lock:
+            old, self._pipeline = self._pipeline, pipeline
+            self._captured.clear()
+            self._submitted = 0
+        old.close()
+
+    def close(self) -> None:
+        self._pipeline.close()
+
+    def __enter__(self) -> LiveFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """Everything ``obs-bgremover camera`` was asked to do, passed down as one object."""
+
+    source: Source
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 30.0
+    backend: str = "auto"
+    virtual_device: str | None = None
+    device: str = "auto"
+    """Where the network runs (an ONNX Runtime execution provider, see `MattingModel`)."""
+    scene: SceneSettings = field(default_factory=SceneSettings)
+    config: Path | None = None
+    preview: bool = False
+    duration: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fps <= 120:
+            raise InputError(f"--fps {self.fps:g} is not in 1..120")
+        if self.duration is not None and self.duration <= 0:
+            raise InputError(f"--duration {self.duration:g} must be above 0 seconds")
+
+
+def settings_from_args(args: argparse.Namespace) -> CameraSettings:
+    """The settings the ``camera`` subcommand's flags describe, checked."""
+    knobs = {knob.name: getattr(args, knob.name) for knob in fields(MattingSettings)}
+    matting = MattingSettings(**knobs)
+    return CameraSettings(
+        source=parse_source(args.input),
+        size=parse_size(args.size),
+        fps=args.fps,
+        backend=args.backend,
+        virtual_device=args.virtual_device,
+        device=args.device,
+        scene=SceneSettings(args.background, matting, args.model),
+        config=args.config,
+        preview=args.preview,
+        duration=args.duration,
+    )
+
+
+class Preview:
+    """A window showing what the virtual camera gets: q or Esc stops the camera, b steps through
+    the built-in backgrounds. It needs an OpenCV built with a GUI, which the headless wheel this
+    project installs is not; opening says so instead of failing later."""
+
+    TITLE = "obs-bgremover camera"
+
+    def __init__(self) -> None:
+        try:
+            cv2.namedWindow(self.TITLE)
+        except cv2.error as err:
+            raise DeviceError(
+                "--preview needs OpenCV with a GUI, and this one has none "
+                "(opencv-python-headless); run 'pip uninstall opencv-python-headless' and "
+                "'pip install opencv-python' in this environment, or leave out --preview"
+            ) from err
+
+    def show(self, frame: np.ndarray) -> int:
+        """Show an RGB frame; the key pressed meanwhile (-1 for none)."""
+        cv2.imshow(self.TITLE, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        return cv2.waitKey(1)
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.TITLE)
+
+    def __enter__(self) -> Preview:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class _Running:
+    """The parts of a running camera that the main loop drives."""
+
+    settings: CameraSettings
+    model: MattingModel
+    scene: Scene
+    feed: LiveFeed
+    capture: Capture
+    sink: Sink
+    preview: Preview | None
+    status: StatusLine
+    current: SceneSettings
+
+
+def _apply_config(running: _Running) -> None:
+    """Apply the changed config file: a new background and/or a pipeline with the new knobs.
+    A bad file is reported and the camera keeps what it shows."""
+    settings = running.settings
+    try:
+        wanted = read_config(settings.config, settings.scene)
+        if wanted.model != running.current.model:
+            # Loaded before anything changes: a bad model leaves the camera as it was.
+            model = MattingModel(wanted.model, settings.device)
+            running.feed.replace(LivePipeline(model.with_settings(wanted.matting)))
+            running.model = model
+        elif wanted.matting != running.current.matting:
+            running.feed.replace(LivePipeline(running.model.with_settings(wanted.matting)))
+        if wanted.background != running.current.background:
+            running.scene.change(wanted.background)
+    except BgRemoverError as err:
+        running.status.note(f"camera: {err}; keeping the current settings")
+        return
+    running.current = wanted
+    running.status.note(
+        f"camera: applied {settings.config} (background {wanted.background}, "
+        f"model {running.model.name})"
+    )
+
+
+def _status_text(running: _Running, meter: Meter) -> str:
+    sink = running.sink
+    text = (
+        f"camera {meter.fps():4.1f} fps -> {sink.backend} {sink.device} | latency "
+        f"{meter.latency_ms():3.0f} ms | network {running.feed.stats().fps:4.1f} fps "
+        f"({running.model.provider}) | {running.scene.spec}"
+    )
+    return text + (f" | {running.capture.waiting}" if running.capture.waiting else "")
+
+
+def _handle_key(running: _Running, key: int) -> bool:
+    """Act on a preview key; False when it asks to stop."""
+    if key in QUIT_KEYS:
+        return False
+    if key == NEXT_BACKGROUND_KEY:
+        running.scene.change(next_builtin(running.scene.spec))
+    return True
+
+
+def _loop(running: _Running, meter: Meter, watcher: ConfigWatcher | None) -> None:
+    """Composite the newest matte (or repeat the last composite) and send it, once per frame
+    period, until the duration is over or the preview asks to stop."""
+    duration = running.settings.duration
+    started = time.perf_counter()
+    shown: LiveResult | None = None
+    composite: np.ndarray | None = None
+    while duration is None or time.perf_counter() - started < duration:
+        running.capture.check()
+        if watcher is not None and watcher.changed():
+            _apply_config(running)
+        latest = running.feed.latest()
+        captured = None
+        if latest is not None and latest[0] is not shown:
+            shown, captured = latest
+            composite = running.scene.compositor(shown.frame, shown.alpha, captured - started)
+        if composite is None:
+            time.sleep(STARTUP_POLL)
+            continue
+        running.sink.send(composite)
+        meter.sent(captured)
+        running.status.update(_status_text(running, meter))
+        if running.preview is not None and not _handle_key(
+            running, running.preview.show(composite)
+        ):
+            return
+        running.sink.sleep_until_next_frame()
+
+
+def serve(
+    settings: CameraSettings,
+    sinks: SinkRegistry,
+    status: TextIO | None = None,
+) -> Summary:
+    """Run the camera until ``settings.duration`` is over, the preview is quit, or Ctrl-C;
+    everything opened (preview, background, pipeline thread, capture thread and device, virtual
+    camera) is released on the way out, whatever the way. Errors opening anything are raised
+    before the first frame is sent."""
+    meter = Meter()
+    line = StatusLine(sys.stderr if status is None else status)
+    watcher = ConfigWatcher(settings.config) if settings.config else None
+    scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
+    model = MattingModel(scene_settings.model, settings.device)
+    line.note(f"camera: matting with {model.name} on {model.provider}")
+    try:
+        with ExitStack() as stack:
+            preview = stack.enter_context(Preview()) if settings.preview else None
+            scene = stack.enter_context(Scene(scene_settings.background))
+            pipeline = LivePipeline(model.with_settings(scene_settings.matting))
+            feed = stack.enter_context(LiveFeed(pipeline))
+            capture = stack.enter_context(
+                Capture(settings.source, settings.size, settings.fps, feed.submit)
+            )
+            sink = stack.enter_context(
+                open_sink(
+                    sinks, settings.backend, settings.size, settings.fps, settings.virtual_device
+                )
+            )
+            line.note(f"camera: {settings.source} -> {sink.backend} {sink.device}; Ctrl-C stops")
+            capture.start()
+            running = _Running(
+                settings, model, scene, feed, capture, sink, preview, line, scene_settings
+            )
+            _loop(running, meter, watcher)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the camera is meant to stop: the with block has released it all
+    finally:
+        line.finish()
+    return meter.summary()
+
+
+def run(args: argparse.Namespace, sinks: SinkRegistry | None = None) -> int:
+    """``obs-bgremover camera``: serve the virtual camera, then print what reached it.
+
+    ``sinks`` replaces the virtual cameras (tests); by default they come from
+    `sinks_from_environment`. A stop by Ctrl-C is a success (exit status 0)."""
+    settings = settings_from_args(args)
+    sinks = sinks_from_environment() if sinks is None else sinks
+    # The errors raised here say what OpenCV's warnings about a missing device would.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    print(f"camera: {serve(settings, sinks)}")
+    return 0

@@ -1,0 +1,121 @@
+"""What the camera reports: a live status line on the terminal, and a summary (fps, latency,
+CPU) at every stop.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TextIO
+
+# How often the status line is redrawn, in seconds.
+STATUS_EVERY = 0.5
+
+
+# Latencies the summary's median and 95th percentile are taken over: five minutes at 30 fps.
+LATENCY_MEMORY = 9000
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What reached the virtual camera, measured from the first frame sent to the last."""
+
+    frames: int
+    seconds: float
+    fps: float
+    new_fps: float
+    """Frames with a new matte per second; the others repeat the last composite."""
+    latency_ms: float
+    """Median time from the capture of a frame to its composite being sent."""
+    latency_p95_ms: float
+    cpu_percent: float
+    """Process CPU time over wall time, all threads: 100 is one core busy."""
+
+    def __str__(self) -> str:
+        return (
+            f"sent {self.frames} frames in {self.seconds:.1f} s: {self.fps:.2f} fps "
+            f"({self.new_fps:.1f} with a new matte); camera -> virtual camera latency "
+            f"{self.latency_ms:.0f} ms median, {self.latency_p95_ms:.0f} ms 95th percentile; "
+            f"CPU {self.cpu_percent:.0f}% of one core"
+        )
+
+
+class Meter:
+    """Counts the frames sent to the virtual camera, for the status line and the summary."""
+
+    def __init__(self) -> None:
+        self.frames = self.new_frames = 0
+        self._start: tuple[float, float] | None = None  # wall and CPU clocks at the first send
+        self._last = 0.0
+        self._recent: deque[float] = deque(maxlen=31)
+        self._latencies: deque[float] = deque(maxlen=LATENCY_MEMORY)
+
+    def sent(self, captured: float | None) -> None:
+        """Count a frame just sent; ``captured``: when its camera frame was read, for a new
+        composite (None for a repeated one)."""
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now, time.process_time()
+        self.frames += 1
+        self._last = now
+        self._recent.append(now)
+        if captured is not None:
+            self.new_frames += 1
+            self._latencies.append(1000 * (now - captured))
+
+    def fps(self) -> float:
+        """Frames sent per second over about the last second."""
+        recent = self._recent
+        span = recent[-1] - recent[0] if len(recent) > 1 else 0.0
+        return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def latency_ms(self) -> float:
+        recent = list(self._latencies)[-30:]
+        return statistics.median(recent) if recent else 0.0
+
+    def summary(self) -> Summary:
+        if self._start is None or self.frames < 2:
+            return Summary(self.frames, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        wall, cpu = self._start
+        seconds = self._last - wall
+        latencies = sorted(self._latencies)
+        return Summary(
+            frames=self.frames,
+            seconds=seconds,
+            fps=(self.frames - 1) / seconds,
+            new_fps=(self.new_frames - 1) / seconds,
+            latency_ms=statistics.median(latencies),
+            latency_p95_ms=latencies[int(0.95 * (len(latencies) - 1))],
+            cpu_percent=100 * (time.process_time() - cpu) / (time.perf_counter() - wall),
+        )
+
+
+class StatusLine:
+    """One self-rewriting line on a terminal, redrawn at most every `STATUS_EVERY` seconds;
+    notes (a lost webcam, a bad config file) go on lines of their own, terminal or not."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._drawn = 0.0
+        self._width = 0
+
+    def update(self, text: str) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self._drawn < STATUS_EVERY:
+            return
+        self._drawn = now
+        print(f"\r{text.ljust(self._width)}", end="", file=self.stream, flush=True)
+        self._width = len(text)
+
+    def note(self, text: str) -> None:
+        if self._width:
+            print(file=self.stream)
+            self._width, self._drawn = 0, 0.0
+        print(text, file=self.stream, flush=True)
+
+    def finish(self) -> None:
+        if self._width:
+            print(file=self.stream, flush=True)

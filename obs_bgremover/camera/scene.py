@@ -1,0 +1,133 @@
+"""What may change while the camera runs: the background and the matting settings, set by the
+flags and then by a config file watched for changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from obs_bgremover.backgrounds import BUILTIN, parse_background
+from obs_bgremover.composite import Background, Compositor, TransparentBackground
+from obs_bgremover.errors import InputError
+from obs_bgremover.model import MattingSettings
+
+# How often the config file's modification time is checked, in seconds.
+CONFIG_POLL = 0.25
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """What may change while the camera runs: set by the flags, then by ``--config``."""
+
+    background: str = "blur"
+    matting: MattingSettings = field(default_factory=MattingSettings)
+    model: str = "general"
+    """A built-in model name or the path of an .onnx file."""
+
+
+def open_background(spec: str) -> Background:
+    """The background a spec names, refusing ``transparent``: a virtual camera has no alpha."""
+    background = parse_background(spec)
+    if isinstance(background, TransparentBackground):
+        raise InputError(
+            "a virtual camera has no alpha channel, so 'transparent' cannot be shown; use a "
+            "colour such as color:#00B140 and key it out in the receiving app"
+        )
+    return background
+
+
+class Scene:
+    """The background and its compositor, swapped when the config file or the preview's key
+    changes the background; used by the main thread only."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self._background = open_background(spec)
+        self.compositor = Compositor(self._background)
+
+    def change(self, spec: str) -> None:
+        """Show ``spec`` from the next composite on; the old background stays if it fails."""
+        background = open_background(spec)
+        old, self._background = self._background, background
+        self.compositor = Compositor(background)
+        self.spec = spec
+        old.close()
+
+    def close(self) -> None:
+        self._background.close()
+
+    def __enter__(self) -> Scene:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_config(path: Path, base: SceneSettings) -> SceneSettings:
+    """``base`` with what a TOML (``.toml``) or JSON file sets: ``background`` (a spec),
+    ``model`` (a name or path) and any of the matting knobs (``threshold``, ``band``,
+    ``edge_radius``, ``edge_strength``, ``edge_eps``). A key removed from the file goes back to
+    its flag's value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as err:  # tomllib and json errors are ValueErrors
+        raise InputError(f"cannot read config file {path}: {err}") from err
+    knobs = {knob.name for knob in fields(MattingSettings)}
+    names = {"background", "model"}
+    if not isinstance(values, dict) or set(values) - knobs - names:
+        unknown = sorted(set(values) - knobs - names) if isinstance(values, dict) else []
+        raise InputError(
+            f"config file {path} must be a table of background, model and "
+            f"{', '.join(sorted(knobs))}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+    for name in knobs & set(values):
+        if not isinstance(values[name], (int, float)) or isinstance(values[name], bool):
+            raise InputError(f"config file {path}: {name} must be a number, got {values[name]!r}")
+    for name in names & set(values):
+        if not isinstance(values[name], str):
+            raise InputError(f"config file {path}: {name} must be a string, got {values[name]!r}")
+    matting = replace(base.matting, **{name: float(values[name]) for name in knobs & set(values)})
+    return SceneSettings(
+        values.get("background", base.background), matting, values.get("model", base.model)
+    )
+
+
+class ConfigWatcher:
+    """Notices changes of the config file by polling its modification time and size (cheap,
+    and the same on every operating system) at most every `CONFIG_POLL` seconds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen = self._stamp()
+        self._checked = time.perf_counter()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def changed(self) -> bool:
+        """Whether the file changed since the last call that said so (a deleted file is no
+        change: the camera keeps what it has)."""
+        now = time.perf_counter()
+        if now - self._checked < CONFIG_POLL:
+            return False
+        self._checked = now
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen:
+            return False
+        self._seen = stamp
+        return True
+
+
+def next_builtin(spec: str) -> str:
+    """The built-in background after ``spec`` (the first one after anything else)."""
+    names = list(BUILTIN)
+    return names[(names.index(spec) + 1) % len(names)] if spec in names else names[0]

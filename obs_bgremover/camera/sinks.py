@@ -1,0 +1,142 @@
+"""Virtual cameras: the sink interface (`pyvirtualcam.Camera`'s), the real backends of each
+operating system, and the one error a user sees when none opens, with the fix for their system.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Protocol
+
+import numpy as np
+
+from obs_bgremover.errors import BgRemoverError, InputError
+
+SINKS_ENV = "OBS_BGREMOVER_CAMERA_SINKS"
+
+# pyvirtualcam's backends by the operating system (platform.system()) that has them.
+BACKENDS = {
+    "Windows": ("obs", "unitycapture"),
+    "Darwin": ("obs",),
+    "Linux": ("v4l2loopback",),
+}
+BACKEND_NAMES = ("obs", "unitycapture", "v4l2loopback")
+
+# How to get a virtual camera on each system, quoted when none can be opened.
+INSTALL_FIX = {
+    "Linux": "install and load v4l2loopback: 'sudo apt install v4l2loopback-dkms' (or your "
+    "distribution's package), then 'sudo modprobe v4l2loopback exclusive_caps=1 "
+    "card_label=\"obs-bgremover\"'",
+    "Windows": "install OBS Studio 26 or newer (its Virtual Camera comes with it), or install "
+    "Unity Capture (github.com/schellingb/UnityCapture) and use --backend unitycapture",
+    "Darwin": "install OBS Studio 26.1 or newer, start it, click 'Start Virtual Camera' once, "
+    "then stop it and quit OBS; macOS then lists the OBS Virtual Camera",
+}
+
+# Virtual cameras take even sizes (their YUV 4:2:0 formats halve the colour resolution), and no
+# backend takes more than 4K.
+SIZE_LIMITS = (16, 4096)
+
+
+class DeviceError(BgRemoverError):
+    """A webcam or a virtual camera cannot be used; the message says how to fix it."""
+
+
+class Sink(Protocol):
+    """A virtual camera, with the part of `pyvirtualcam.Camera`'s interface the camera uses.
+
+    A sink class is called as ``Sink(width, height, fps, device=..., backend=...)`` and raises
+    when it cannot open (pyvirtualcam raises RuntimeError naming each backend's reason).
+    """
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def backend(self) -> str: ...
+
+    def send(self, frame: np.ndarray) -> None:
+        """Show an RGB uint8 frame of the sink's size."""
+
+    def sleep_until_next_frame(self) -> None:
+        """Sleep until the next frame is due at the sink's frame rate."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Sink: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> object: ...
+
+
+SinkClass = Callable[..., Sink]
+SinkRegistry = Mapping[str, SinkClass]
+
+
+def virtual_cameras(system: str | None = None) -> dict[str, SinkClass]:
+    """pyvirtualcam's backends on this operating system (or ``system``), in the order ``auto``
+    tries them; each is `pyvirtualcam.Camera` itself, which already is a `Sink`."""
+    import pyvirtualcam  # here, so the rest of the package works where it cannot be imported
+
+    return {name: pyvirtualcam.Camera for name in BACKENDS.get(system or platform.system(), ())}
+
+
+def sinks_from_environment() -> SinkRegistry:
+    """The sinks named by ``$OBS_BGREMOVER_CAMERA_SINKS`` (``module:name``), else the real ones.
+
+    The variable exists for tests that run the command in a subprocess: there is no other way
+    to hand a child process a recording sink."""
+    spec = os.environ.get(SINKS_ENV)
+    if not spec:
+        return virtual_cameras()
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise InputError(f"{SINKS_ENV}={spec!r} names no sink mapping ({err})") from err
+
+
+def open_sink(
+    sinks: SinkRegistry, backend: str, size: tuple[int, int], fps: float, device: str | None
+) -> Sink:
+    """The first sink of ``sinks`` that opens (or the one ``backend`` names), like
+    `pyvirtualcam.Camera` does with its backends, but with every failure and the fix for this
+    operating system in one error."""
+    system = platform.system()
+    fix = INSTALL_FIX.get(system, "no virtual camera backend is known for this system")
+    if backend != "auto" and backend not in sinks:
+        raise DeviceError(
+            f"virtual camera backend {backend!r} is not available on {system} (available: "
+            f"{', '.join(sinks) or 'none'}); to get one, {fix}"
+        )
+    failures = []
+    for name in list(sinks) if backend == "auto" else [backend]:
+        try:
+            return sinks[name](size[0], size[1], fps, device=device, backend=name)
+        except Exception as err:  # backends raise what they like; every reason is reported
+            failures.append(f"{name}: {str(err).removeprefix(f'{name!r} backend: ')}")
+    reasons = "; ".join(failures) or f"no virtual camera backend exists on {system}"
+    raise DeviceError(f"no virtual camera could be opened ({reasons}); to fix it, {fix}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """(width, height) of a ``WIDTHxHEIGHT`` string that a virtual camera can take."""
+    match = re.fullmatch(r"(\d+)x(\d+)", text.strip())
+    low, high = SIZE_LIMITS
+    if match is None:
+        raise InputError(f"size {text!r} is not of the form WIDTHxHEIGHT (for example 1280x720)")
+    width, height = int(match[1]), int(match[2])
+    if not (low <= width <= high and low <= height <= high) or width % 2 or height % 2:
+        raise InputError(
+            f"unsupported size {text}: virtual cameras take even widths and heights from {low} "
+            f"to {high}; try 1280x720, 1920x1080 or 640x480"
+        )
+    return width, height
