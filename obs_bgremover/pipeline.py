@@ -224,6 +224,7 @@ class LivePipeline:
         self._newest: tuple[int, np.ndarray] | None = None
         self._result: LiveResult | None = None
         self._error: BaseException | None = None
+        self._reset = False
         self._closed = False
         self._submitted = self._processed = self._dropped = self._errors = 0
         self._recent: deque[tuple[float, Matte, float]] = deque(maxlen=STATS_WINDOW)
@@ -247,6 +248,12 @@ class LivePipeline:
             self._waiting = (index, copy, time.perf_counter())
             self._newest = (index, copy)
             self._lock.notify()
+
+    def reset(self) -> None:
+        """Mark a cut in the stream (a looping file restarting, a webcam reopened): the next frame
+        submitted is matted afresh, with nothing of the earlier frames smoothed into it."""
+        with self._lock:
+            self._reset = True
 
     def latest(self) -> LiveResult | None:
         """The newest finished result (None before the first), without waiting for inference.
@@ -304,7 +311,10 @@ class LivePipeline:
                     return
                 index, frame, submitted = self._waiting
                 self._waiting = None
+                reset, self._reset = self._reset, False
             try:
+                if reset:
+                    self._pipeline.reset()
                 matte = self._pipeline.run(frame)
             except Exception as error:  # handed to the caller by latest(); the worker goes on
                 with self._lock:

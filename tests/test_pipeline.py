@@ -122,6 +122,19 @@ def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[n
     assert stats.latency_ms > 0 and stats.matte_ms > 0 and stats.temporal_ms > 0
 
 
+def test_live_reset_starts_the_matte_afresh(model: MattingModel, clip: list[np.ndarray]) -> None:
+    """After a cut (a looping file restarting), the next matte is the network's own, with
+    nothing of the frames before it smoothed in."""
+    with LivePipeline(model) as live:
+        for index, frame in enumerate(clip[:3]):
+            live.submit(frame)
+            wait_for(live, index)
+        live.reset()
+        live.submit(clip[0])
+        result = wait_for(live, 3)
+    assert np.array_equal(result.alpha, model(clip[0]))
+
+
 def test_submit_never_waits_for_inference(model: MattingModel, clip: list[np.ndarray]) -> None:
     start = time.perf_counter()
     for frame in clip[:3]:

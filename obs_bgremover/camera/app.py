@@ -99,6 +99,11 @@ class LiveFeed:
         with self._lock:
             return self._pipeline.stats()
 
+    def cut(self) -> None:
+        """The source was reopened: start the matte afresh (see `LivePipeline.reset`)."""
+        with self._lock:
+            self._pipeline.reset()
+
     def replace(self, pipeline: LivePipeline) -> None:
         """Send the frames to ``pipeline`` from now on, and close the old one."""
         with self._lock:
@@ -300,7 +305,7 @@ def serve(
             pipeline = LivePipeline(model.with_settings(scene_settings.matting))
             feed = stack.enter_context(LiveFeed(pipeline))
             capture = stack.enter_context(
-                Capture(settings.source, settings.size, settings.fps, feed.submit)
+                Capture(settings.source, settings.size, settings.fps, feed.submit, feed.cut)
             )
             sink = stack.enter_context(
                 open_sink(

@@ -152,7 +152,8 @@ class Backoff:
 
 class Capture:
     """Reads a source on a thread of its own and hands each frame (RGB at the output size,
-    with the time it was read) to ``on_frame``.
+    with the time it was read) to ``on_frame``; ``on_cut`` is told when the source was reopened
+    (a file looping, a webcam back), so what follows is not smoothed into what came before.
 
     A webcam paces itself (a read waits for its next frame); a file is played at its own frame
     rate and reopened at its end, so it loops. When reading fails (a webcam unplugged, a file
@@ -166,11 +167,13 @@ class Capture:
         size: tuple[int, int],
         fps: float,
         on_frame: Callable[[np.ndarray, float], None],
+        on_cut: Callable[[], None] = lambda: None,
     ) -> None:
         self.source, self.size, self.fps = source, size, fps
         self.waiting: str | None = None
         """Why no frames arrive right now (the source is lost), for the status line."""
         self._on_frame = on_frame
+        self._on_cut = on_cut
         self._capture, self._pending = open_capture(source, size, fps)
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -217,6 +220,7 @@ class Capture:
             try:
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
                 self.waiting = None
+                self._on_cut()
                 return
             except BgRemoverError as err:
                 delay = backoff.next()
