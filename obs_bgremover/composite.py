@@ -194,26 +194,7 @@ class BlurBackground(Background):
         return cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
 
 
-def _sample(layers: tuple[np.ndarray, ...], xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
-    """Bilinear samples (n, channels) of small float images at n points given in their pixel
-    coordinates. The points are laid out as rows of 1024, since remap's maps must stay below
-    32767 columns."""
-    count = len(xs)
-    rows = -(-count // 1024)
-    maps = np.zeros((2, rows * 1024), np.float32)
-    maps[0, :count], maps[1, :count] = xs, ys
-    map_x, map_y = maps.reshape(2, rows, 1024)
-    return [
-        cv2.remap(layer, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(
-            rows * 1024, -1
-        )[:count]
-        for layer in layers
-    ]
-
-
-def estimate_foreground(
-    frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
+class ForegroundEstimator:
     """The frame with the colours of the soft band (0 < alpha < 255) replaced by an estimate of
     the person's own colour, so the old background does not show through hair once it is put over
     a new one: blur-fusion foreground estimation ("Approximate fast foreground colour
@@ -225,43 +206,126 @@ def estimate_foreground(
     finds the colours on each side of the edge, a narrow one that sharpens them) run at about
     `ESTIMATE_HEIGHT` lines, where they are cheap; the final correction, which needs the real
     pixel and its alpha, runs at full resolution on the band's pixels only. Pixels outside the
-    band are the frame's own. ``out`` (the frame's shape) is written and returned when given, so
-    a caller can reuse one buffer.
+    band are the frame's own.
+
+    It runs on every composited frame, so the maths is OpenCV calls into buffers the object keeps
+    from frame to frame: numpy's temporaries and its broadcasting of one channel over three cost
+    several times the arithmetic. Make one per stream.
     """
-    if out is None:
-        out = frame.copy()
-    else:
-        np.copyto(out, frame)
-    band = cv2.findNonZero(cv2.inRange(alpha, 1, 254))
-    if band is None:
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        """A scratch array of ``shape``, kept under ``name``. The band's pixel count changes every
+        frame, so the first dimension only grows: a longer buffer is sliced, not reallocated."""
+        buffer = self._buffers.get(name)
+        if (
+            buffer is None
+            or buffer.dtype != dtype
+            or buffer.shape[1:] != shape[1:]
+            or buffer.shape[0] < shape[0]
+        ):
+            buffer = self._buffers[name] = np.empty(shape, dtype)
+        return buffer[: shape[0]]
+
+    def __call__(
+        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The estimate for an RGB frame and its alpha, written into ``out`` (the frame's shape)
+        when given, so a caller can reuse one buffer, and returned."""
+        if out is None:
+            out = frame.copy()
+        else:
+            np.copyto(out, frame)
+        # numpy lists the true entries of a bool array several times faster than
+        # cv2.findNonZero scans a mask, or numpy the nonzero bytes of one.
+        band = cv2.inRange(alpha, 1, 254, self._buffer("band", alpha.shape, np.uint8))
+        index = np.flatnonzero(np.not_equal(band, 0, out=self._buffer("in_band", band.shape, bool)))
+        count = len(index)
+        if not count:
+            return out
+        local_fg, local_bg = self._local_colours(frame, alpha)
+        # The band's pixels are laid out as rows of 1024 (remap's maps must stay below 32767
+        # columns), the last row padded; the padding is computed along and never written back.
+        rows = -(-count // 1024)
+        shape = (rows, 1024, 3)
+        # Sample the local colours bilinearly at the band's pixel centres.
+        scale = local_fg.shape[0] / alpha.shape[0]
+        maps = []
+        ys = index // alpha.shape[1]
+        xs = index - ys * alpha.shape[1]  # np.divmod takes ten times as long
+        for name, coordinate in (("map_x", xs), ("map_y", ys)):
+            grid = self._buffer(name, shape[:2])
+            flat = grid.reshape(-1)
+            flat[count:] = 0
+            np.multiply(coordinate, scale, out=flat[:count])
+            flat[:count] += 0.5 * scale - 0.5
+            maps.append(grid)
+        fg, bg, step = (self._buffer(name, shape) for name in ("fg", "bg", "step"))
+        for small, sampled in ((local_fg, fg), (local_bg, bg)):
+            cv2.remap(small, *maps, cv2.INTER_LINEAR, sampled, cv2.BORDER_REPLICATE)
+        # Each pixel as one 3-byte item: gathering and scattering those is several times faster
+        # than indexing the rows of an (n, 3) array.
+        pixels = _triples(out)
+        pixel = self._buffer("pixel", shape, np.uint8)
+        np.take(pixels, index, out=_triples(pixel)[:count])
+        weight = self._buffer("alpha", shape[:2], np.uint8)
+        np.take(alpha.reshape(-1), index, out=weight.reshape(-1)[:count])
+        weight = cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB, self._buffer("alpha3", shape, np.uint8))
+        # colour = fg + a * (pixel - a * fg - (1 - a) * bg) = fg + a * (pixel - bg - a * (fg - bg))
+        cv2.subtract(fg, bg, step)
+        cv2.multiply(step, weight, step, scale=1 / 255, dtype=cv2.CV_32F)
+        cv2.subtract(pixel, bg, bg, dtype=cv2.CV_32F)
+        cv2.subtract(bg, step, bg)
+        cv2.multiply(bg, weight, bg, scale=1 / 255, dtype=cv2.CV_32F)
+        cv2.add(fg, bg, pixel, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+        pixels[index] = _triples(pixel)[:count]
         return out
-    xs, ys = band.reshape(-1, 2).T
-    height, width = alpha.shape
-    image = shrink(frame, ESTIMATE_HEIGHT).astype(np.float32) * (1 / 255)
-    weight = shrink(alpha, ESTIMATE_HEIGHT).astype(np.float32)[..., None] * (1 / 255)
-    scale = image.shape[0] / height
-    wide, narrow = (max(3, round(k * image.shape[0] / 1080)) for k in FUSION_KERNELS_1080)
-    # Wide pass, with the frame as both first guesses; blur(image * (1 - a)) is
-    # blur(image) - blur(image * a), which saves a product and a blur.
-    spread = cv2.blur(weight, (wide, wide))[..., None]
-    front = cv2.blur(image * weight, (wide, wide))
-    local_fg = front / (spread + 1e-5)
-    local_bg = (cv2.blur(image, (wide, wide)) - front) / (1 - spread + 1e-5)
-    foreground = local_fg + weight * (image - weight * local_fg - (1 - weight) * local_bg)
-    np.clip(foreground, 0, 1, out=foreground)
-    # Narrow pass, from the wide pass's foreground and local background.
-    spread = cv2.blur(weight, (narrow, narrow))[..., None]
-    local_fg = cv2.blur(foreground * weight, (narrow, narrow)) / (spread + 1e-5)
-    local_bg = cv2.blur(local_bg * (1 - weight), (narrow, narrow)) / (1 - spread + 1e-5)
-    # The final correction at the band's pixels, with the local colours sampled bilinearly.
-    fg, bg = _sample((local_fg, local_bg), (xs + 0.5) * scale - 0.5, (ys + 0.5) * scale - 0.5)
-    index = ys * width + xs
-    flat = out.reshape(-1, 3)
-    pixel = flat[index].astype(np.float32) * (1 / 255)
-    band_alpha = alpha.reshape(-1)[index].astype(np.float32)[:, None] * (1 / 255)
-    colour = fg + band_alpha * (pixel - band_alpha * fg - (1 - band_alpha) * bg)
-    flat[index] = np.clip(colour * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out
+
+    def _local_colours(self, frame: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The narrow pass's local foreground and background colours (0..255 floats) at about
+        `ESTIMATE_HEIGHT` lines. The weight is blurred as one channel and only then spread to
+        three, as OpenCV's products and quotients need equal channel counts."""
+        small = shrink(frame, ESTIMATE_HEIGHT)
+        names = ("image", "weight", "spread", "front", "total", "local_fg", "local_bg", "scratch")
+        image, weight, spread, front, total, fg, bg, scratch = (
+            self._buffer(name, small.shape) for name in names
+        )
+        plane = self._buffer("plane", small.shape[:2])
+        spread_plane = self._buffer("spread_plane", small.shape[:2])
+        np.copyto(image, small)
+        np.multiply(shrink(alpha, ESTIMATE_HEIGHT), 1 / 255, out=plane)
+        cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB, weight)
+        wide, narrow = (max(3, round(k * small.shape[0] / 1080)) for k in FUSION_KERNELS_1080)
+        # Wide pass, with the frame as both first guesses; blur(image * (1 - a)) is
+        # blur(image) - blur(image * a), which saves a product and a blur.
+        cv2.cvtColor(cv2.blur(plane, (wide, wide), spread_plane), cv2.COLOR_GRAY2RGB, spread)
+        cv2.blur(cv2.multiply(image, weight, scratch), (wide, wide), front)
+        cv2.blur(image, (wide, wide), total)
+        # Weighted sums over their weights; the 1e-5 keeps them finite where no weight is near.
+        cv2.divide(front, np.add(spread, 1e-5, out=scratch), fg)
+        cv2.subtract(total, front, total)
+        cv2.divide(total, np.subtract(1 + 1e-5, spread, out=scratch), bg)
+        # foreground = fg + a * (image - a * fg - (1 - a) * bg), clipped to 0..255, into image.
+        cv2.multiply(cv2.subtract(fg, bg, scratch), weight, scratch)
+        cv2.subtract(cv2.subtract(image, bg, image), scratch, image)
+        cv2.add(fg, cv2.multiply(image, weight, image), image)
+        np.clip(image, 0, 255, out=image)
+        # Narrow pass, from the wide pass's foreground and local background.
+        cv2.cvtColor(cv2.blur(plane, (narrow, narrow), spread_plane), cv2.COLOR_GRAY2RGB, spread)
+        cv2.blur(cv2.multiply(image, weight, scratch), (narrow, narrow), front)
+        cv2.divide(front, np.add(spread, 1e-5, out=scratch), fg)
+        cv2.multiply(bg, np.subtract(1, weight, out=scratch), scratch)
+        cv2.blur(scratch, (narrow, narrow), total)
+        cv2.divide(total, np.subtract(1 + 1e-5, spread, out=scratch), bg)
+        return fg, bg
+
+
+def _triples(image: np.ndarray) -> np.ndarray:
+    """The pixels of a contiguous (..., 3) uint8 array as a flat view of 3-byte items; an error,
+    not a copy whose writes would be lost, for an array that is not contiguous."""
+    return np.reshape(image, (-1, 3), copy=False).view("V3").reshape(-1)
 
 
 class Blender:
@@ -329,6 +393,7 @@ class Compositor:
         self.settings = settings or CompositeSettings()
         self._blend = Blender()
         self._wrap_blend = Blender()
+        self._estimate = ForegroundEstimator()
         self._foreground: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0) -> np.ndarray:
@@ -339,7 +404,7 @@ class Compositor:
         if self.settings.decontaminate:
             if self._foreground is None or self._foreground.shape != frame.shape:
                 self._foreground = np.empty_like(frame)
-            foreground = estimate_foreground(frame, alpha, self._foreground)
+            foreground = self._estimate(frame, alpha, self._foreground)
         plate = self.background.plate(frame, alpha, t)
         if plate is None:
             rgba = cv2.cvtColor(foreground, cv2.COLOR_RGB2RGBA)

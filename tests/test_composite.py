@@ -14,9 +14,9 @@ from obs_bgremover.composite import (
     ColorBackground,
     CompositeSettings,
     Compositor,
+    ForegroundEstimator,
     ImageBackground,
     TransparentBackground,
-    estimate_foreground,
     fit,
 )
 from obs_bgremover.errors import InputError
@@ -155,13 +155,27 @@ def test_decontamination_moves_band_colours_to_the_person() -> None:
     alpha = np.tile(edge.astype(np.uint8), (height, 1))
     a = alpha[..., None] / 255
     frame = np.round(a * RED + (1 - a) * BLUE).astype(np.uint8)
-    foreground = estimate_foreground(frame, alpha)
+    foreground = ForegroundEstimator()(frame, alpha)
     band = (alpha > 25) & (alpha < 230)
     before = np.linalg.norm(frame[band].astype(float) - RED, axis=1).mean()
     after = np.linalg.norm(foreground[band].astype(float) - RED, axis=1).mean()
     assert after < 0.5 * before
     outside = (alpha == 0) | (alpha == 255)
     np.testing.assert_array_equal(foreground[outside], frame[outside])
+
+
+def test_foreground_estimator_reuses_its_buffers_across_frames() -> None:
+    # Its scratch buffers are kept and only grow, so a frame after a bigger one, or of another
+    # size, must come out as it does from a fresh estimator.
+    estimator = ForegroundEstimator()
+    scenes = [disc_scene(size, radius) for size, radius in ((300, 120), (200, 30), (120, 40))]
+    for frame, alpha in scenes:
+        soft = cv2.GaussianBlur(alpha, (0, 0), 4)
+        out = np.zeros_like(frame)
+        assert estimator(frame, soft, out) is out
+        np.testing.assert_array_equal(out, ForegroundEstimator()(frame, soft))
+    frame, alpha = scenes[0]
+    np.testing.assert_array_equal(estimator(frame, alpha), frame)  # a hard matte has no band
 
 
 def test_light_wrap_tints_only_the_edge_of_the_person() -> None:
