@@ -147,6 +147,23 @@ def install_redis_server() -> None:
     run(["apt-get", "install", "-y", "redis-server"], "installing redis-server")
 
 
+def install_obs_studio() -> None:
+    """Install OBS Studio and Xvfb with apt-get if either is missing: the OBS filter's end-to-end
+    tests start a real OBS on a virtual display. Without root or apt-get this only says so; those
+    tests then skip (fail when CI is set)."""
+    missing = [package for package, program in (("obs-studio", "obs"), ("xvfb", "Xvfb"))
+               if not shutil.which(program)]
+    if not missing:
+        return
+    step(f"Installing {' and '.join(missing)} (the OBS filter tests run a real OBS under Xvfb)")
+    if not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print(f"    skipped: this needs root and apt-get; install {' '.join(missing)} yourself "
+              f"(e.g. sudo apt-get install {' '.join(missing)})")
+        return
+    run(["apt-get", "update"], "apt-get update")
+    run(["apt-get", "install", "-y", *missing], f"installing {' and '.join(missing)}")
+
+
 def run_tests(pytest_args: Sequence[str]) -> int:
     """Run the whole suite and return pytest's exit code; "no tests collected" counts as failure."""
     step("Running the test suite")
@@ -225,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         install_package(dev=args.dev or args.test)
         if args.test:
             install_redis_server()
+            install_obs_studio()
             code = run_tests(pytest_args)
             if code != 0:
                 return code

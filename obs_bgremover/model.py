@@ -122,6 +122,9 @@ def _session_options(providers: list[str]) -> ort.SessionOptions:
     # The guided filters' covariances of flat regions reach denormal floats, which cost x86
     # CPUs a hundredfold; flushing them to zero changes no output pixel.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    # Idle worker threads would otherwise spin between frames, taking a core from OBS's own
+    # renderer: inside OBS this halved the process's CPU use and removed its skipped frames.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # DirectML refuses sessions with memory patterns enabled.
     options.enable_mem_pattern = PROVIDERS["directml"] not in providers
     return options

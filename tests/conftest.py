@@ -3,24 +3,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import av
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from support import missing, synthetic_frames, write_video
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _missing(what: str) -> None:
-    """Fail under CI, where everything must be present; skip on a developer's machine."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing (required when CI is set)")
-    pytest.skip(f"{what} is missing")
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +25,7 @@ def shared_data() -> Path:
     """The evaluation data beside the checkout (../shared/data)."""
     path = REPO.parent / "shared" / "data"
     if not path.is_dir():
-        _missing(f"shared data folder {path}")
+        missing(f"shared data folder {path}")
     return path
 
 
@@ -42,7 +34,7 @@ def model_path() -> Path:
     """The real general model, as shipped in models/."""
     path = REPO / "models" / "bgremover-general.onnx"
     if not path.is_file():
-        _missing(f"model {path} (built by scripts/build_matting_model.py)")
+        missing(f"model {path} (built by scripts/build_matting_model.py)")
     return path
 
 
@@ -99,30 +91,6 @@ def stand_in_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A graph with the real interface whose output is known exactly (the channel mean), for
     checking that knob values reach the graph."""
     return build_graph(tmp_path_factory.mktemp("models") / "bgremover-general.onnx")
-
-
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
-    """Encode RGB uint8 frames as a real H.264 video with PyAV."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
-def synthetic_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
-    """Deterministic RGB frames with some structure (a gradient and a moving square)."""
-    frames = []
-    for index in range(count):
-        frame = np.zeros((height, width, 3), np.uint8)
-        frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)
-        frame[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
-        frame[8:24, 4 + 4 * index : 20 + 4 * index, 2] = 255
-        frames.append(frame)
-    return frames
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import synthetic_frames, write_video
+from support import synthetic_frames, write_video
 
 from obs_bgremover.backgrounds import (
     ASSETS,

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import write_video
+from support import write_video
 
 from obs_bgremover import camera
 from obs_bgremover.cli import build_parser, main

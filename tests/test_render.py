@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import _missing, synthetic_frames
+from support import missing, synthetic_frames
 
 from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
@@ -252,7 +252,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     """A throw-away redis-server on a free loopback port, persisting nothing."""
     server = shutil.which("redis-server")
     if server is None:
-        _missing("redis-server (python3 install.py --test installs it)")
+        missing("redis-server (python3 install.py --test installs it)")
     port = _free_port()
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

@@ -1,0 +1,243 @@
+"""The part of libobs the filter uses, bound with ctypes.
+
+Why ctypes and not ``obspython``: Python's SWIG binding cannot register a source
+(``obs_register_source`` and ``struct obs_source_info`` are not exposed) and rejects every buffer
+that ``gs_stagesurface_map`` and ``gs_texture_set_image`` need. So the filter talks to libobs
+directly, and every function it calls is declared here, once, with its ``argtypes`` and
+``restype`` (64-bit pointers are truncated to C ints otherwise). Nothing outside ``obs/`` imports
+this module.
+
+The library is opened lazily by `lib()`, so this module imports (and its constants and structure
+can be checked) on a machine without OBS.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char_p,
+    c_double,
+    c_float,
+    c_int,
+    c_int64,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_void_p,
+)
+from pathlib import Path
+
+# enum obs_source_type
+OBS_SOURCE_TYPE_FILTER = 1
+# output_flags
+OBS_SOURCE_VIDEO = 1 << 0
+OBS_SOURCE_SRGB = 1 << 15
+# enum gs_color_format
+GS_R8 = 2
+GS_RGBA = 3
+# enum gs_zstencil_format
+GS_ZS_NONE = 0
+# texture flags
+GS_DYNAMIC = 1 << 1
+# enum gs_blend_type
+GS_BLEND_ZERO = 0
+GS_BLEND_ONE = 1
+# gs_clear flags
+GS_CLEAR_COLOR = 1 << 0
+# enum obs_allow_direct_render
+OBS_ALLOW_DIRECT_RENDERING = 1
+# enum obs_base_effect
+OBS_EFFECT_DEFAULT = 0
+# enum obs_combo_type / obs_combo_format / obs_path_type
+OBS_COMBO_TYPE_LIST = 2
+OBS_COMBO_FORMAT_STRING = 3
+OBS_PATH_FILE = 0
+# blog levels
+LOG_ERROR = 100
+LOG_WARNING = 200
+LOG_INFO = 300
+LOG_DEBUG = 400
+
+# Callback signatures of struct obs_source_info (libobs/obs-source.h).
+GET_NAME = CFUNCTYPE(c_void_p, c_void_p)  # returns a const char* we keep alive
+CREATE = CFUNCTYPE(c_void_p, c_void_p, c_void_p)
+DESTROY = CFUNCTYPE(None, c_void_p)
+GET_SIZE = CFUNCTYPE(c_uint32, c_void_p)
+GET_DEFAULTS = CFUNCTYPE(None, c_void_p)
+GET_PROPERTIES = CFUNCTYPE(c_void_p, c_void_p)
+UPDATE = CFUNCTYPE(None, c_void_p, c_void_p)
+VOID_DATA = CFUNCTYPE(None, c_void_p)
+VIDEO_TICK = CFUNCTYPE(None, c_void_p, c_float)
+VIDEO_RENDER = CFUNCTYPE(None, c_void_p, c_void_p)
+
+
+class ObsSourceInfo(Structure):
+    """The prefix of ``struct obs_source_info`` up to ``video_render``, field by field.
+
+    libobs copies only ``size`` bytes and zeroes the rest, and the struct only ever grows at its
+    end, so this prefix stays valid on newer OBS versions.
+    """
+
+    _fields_ = [
+        ("id", c_char_p),
+        ("type", c_int),
+        ("output_flags", c_uint32),
+        ("get_name", GET_NAME),
+        ("create", CREATE),
+        ("destroy", DESTROY),
+        ("get_width", GET_SIZE),
+        ("get_height", GET_SIZE),
+        ("get_defaults", GET_DEFAULTS),
+        ("get_properties", GET_PROPERTIES),
+        ("update", UPDATE),
+        ("activate", VOID_DATA),
+        ("deactivate", VOID_DATA),
+        ("show", VOID_DATA),
+        ("hide", VOID_DATA),
+        ("video_tick", VIDEO_TICK),
+        ("video_render", VIDEO_RENDER),
+    ]
+
+
+class Vec4(Structure):
+    """``struct vec4``: four floats, 16-byte aligned in C; libobs copies it by value."""
+
+    _fields_ = [("x", c_float), ("y", c_float), ("z", c_float), ("w", c_float)]
+
+
+P = c_void_p
+U8P = POINTER(c_uint8)
+
+# name -> (restype, argtypes)
+_SIGNATURES: dict[str, tuple[object, list[object]]] = {
+    "blog": (None, [c_int, c_char_p, c_char_p]),
+    "bfree": (None, [P]),
+    "obs_register_source_s": (None, [POINTER(ObsSourceInfo), c_size_t]),
+    "obs_get_version_string": (c_char_p, []),
+    # sources and filters
+    "obs_filter_get_target": (P, [P]),
+    "obs_filter_get_parent": (P, [P]),
+    "obs_source_get_base_width": (c_uint32, [P]),
+    "obs_source_get_base_height": (c_uint32, [P]),
+    "obs_source_get_name": (c_char_p, [P]),
+    "obs_source_skip_video_filter": (None, [P]),
+    "obs_source_process_filter_begin": (c_bool, [P, c_int, c_int]),
+    "obs_source_process_filter_end": (None, [P, P, c_uint32, c_uint32]),
+    "obs_get_base_effect": (P, [c_int]),
+    "obs_enter_graphics": (None, []),
+    "obs_leave_graphics": (None, []),
+    # settings
+    "obs_data_get_string": (c_char_p, [P, c_char_p]),
+    "obs_data_get_int": (c_int64, [P, c_char_p]),
+    "obs_data_get_double": (c_double, [P, c_char_p]),
+    "obs_data_set_default_string": (None, [P, c_char_p, c_char_p]),
+    "obs_data_set_default_int": (None, [P, c_char_p, c_int64]),
+    # properties
+    "obs_properties_create": (P, []),
+    "obs_properties_add_list": (P, [P, c_char_p, c_char_p, c_int, c_int]),
+    "obs_property_list_add_string": (c_size_t, [P, c_char_p, c_char_p]),
+    "obs_properties_add_color": (P, [P, c_char_p, c_char_p]),
+    "obs_properties_add_path": (P, [P, c_char_p, c_char_p, c_int, c_char_p, c_char_p]),
+    # texrender
+    "gs_texrender_create": (P, [c_int, c_int]),
+    "gs_texrender_destroy": (None, [P]),
+    "gs_texrender_reset": (None, [P]),
+    "gs_texrender_begin": (c_bool, [P, c_uint32, c_uint32]),
+    "gs_texrender_end": (None, [P]),
+    "gs_texrender_get_texture": (P, [P]),
+    # staging
+    "gs_stagesurface_create": (P, [c_uint32, c_uint32, c_int]),
+    "gs_stagesurface_destroy": (None, [P]),
+    "gs_stage_texture": (None, [P, P]),
+    "gs_stagesurface_map": (c_bool, [P, POINTER(U8P), POINTER(c_uint32)]),
+    "gs_stagesurface_unmap": (None, [P]),
+    # textures
+    "gs_texture_create": (P, [c_uint32, c_uint32, c_int, c_uint32, POINTER(U8P), c_uint32]),
+    "gs_texture_destroy": (None, [P]),
+    "gs_texture_set_image": (None, [P, U8P, c_uint32, c_bool]),
+    # drawing state
+    "gs_clear": (None, [c_uint32, POINTER(Vec4), c_float, c_uint8]),
+    "gs_ortho": (None, [c_float, c_float, c_float, c_float, c_float, c_float]),
+    "gs_blend_state_push": (None, []),
+    "gs_blend_state_pop": (None, []),
+    "gs_blend_function": (None, [c_int, c_int]),
+    "gs_draw_sprite": (None, [P, c_uint32, c_uint32, c_uint32]),
+    # effects
+    "gs_effect_create_from_file": (P, [c_char_p, POINTER(c_char_p)]),
+    "gs_effect_destroy": (None, [P]),
+    "gs_effect_get_param_by_name": (P, [P, c_char_p]),
+    "gs_effect_set_texture": (None, [P, P]),
+    "gs_effect_set_vec4": (None, [P, POINTER(Vec4)]),
+    "gs_effect_loop": (c_bool, [P, c_char_p]),
+}
+
+
+def _library_names() -> list[str]:
+    """Where libobs lives per platform (its soname on Linux, the DLL on Windows, the framework
+    binary on macOS)."""
+    if sys.platform.startswith("win"):
+        return ["obs.dll", "obs"]
+    if sys.platform == "darwin":
+        return [
+            "@rpath/libobs.framework/libobs",
+            "/Applications/OBS.app/Contents/Frameworks/libobs.framework/libobs",
+        ]
+    return ["libobs.so.0", "libobs.so"]
+
+
+def _load() -> ctypes.CDLL:
+    errors = []
+    for name in _library_names():
+        try:
+            library = ctypes.CDLL(name)
+        except OSError as error:
+            errors.append(f"{name}: {error}")
+            continue
+        for function, (restype, argtypes) in _SIGNATURES.items():
+            binding = getattr(library, function)
+            binding.restype = restype
+            binding.argtypes = argtypes
+        return library
+    raise OSError("cannot load libobs (" + "; ".join(errors) + ")")
+
+
+_LIB: ctypes.CDLL | None = None
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded libobs, with every function the filter uses declared. Raises OSError outside
+    OBS (no libobs on the library path)."""
+    global _LIB
+    if _LIB is None:
+        _LIB = _load()
+    return _LIB
+
+
+def log(level: int, message: str) -> None:
+    """Write to OBS's log through ``blog``: ``print`` from a render callback goes nowhere useful
+    and ``script_log`` from there shows as "[Unknown Script]"."""
+    try:
+        lib().blog(level, b"[obs-bgremover] %s", message.encode("utf-8", "replace"))
+    except OSError:
+        print(f"[obs-bgremover] {message}", file=sys.stderr)
+
+
+def vec4(x: float, y: float, z: float, w: float) -> Vec4:
+    """A `Vec4` at a 16-byte aligned address: libobs copies ``struct vec4`` with SSE loads that
+    fault on the 8-byte alignment ctypes gives a plain structure."""
+    buffer = ctypes.create_string_buffer(32)
+    offset = (-ctypes.addressof(buffer)) % 16
+    value = Vec4.from_buffer(buffer, offset)
+    value.x, value.y, value.z, value.w = x, y, z, w
+    value._buffer = buffer  # keeps the memory alive as long as the value
+    return value
+
+
+def effect_path(name: str) -> Path:
+    """The absolute path of one of our ``.effect`` shaders."""
+    return Path(__file__).resolve().parent / "effects" / name

@@ -1,0 +1,66 @@
+"""The file users add in OBS under Tools > Scripts: it registers the "Background Remover" filter.
+
+OBS runs this with its own Python (on Linux the system ``libpython3.x`` it was built against) and
+no virtual environment, so the project's environment is put on ``sys.path`` first: the
+``.venv`` at the root of the checkout this file lives in. Registration happens once per process
+(`filter.register` keeps its state on ``sys``), so reloading the script is harmless.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _add_environment() -> None:
+    """Put the checkout and its venv's site-packages first on sys.path (idempotent)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [
+        REPO_ROOT / ".venv" / "lib" / version / "site-packages",
+        REPO_ROOT / ".venv" / "Lib" / "site-packages",  # Windows
+        REPO_ROOT,
+    ]
+    for path in reversed(candidates):
+        if path.is_dir() and str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+
+_add_environment()
+
+import obspython as obs  # noqa: E402  (only exists inside OBS)
+
+from obs_bgremover import __version__  # noqa: E402
+from obs_bgremover.obs import filter as bg_filter  # noqa: E402
+
+_error: str | None = None
+try:
+    bg_filter.register()
+except Exception as exc:  # shown in the description instead of failing the whole script
+    _error = f"{type(exc).__name__}: {exc}"
+    obs.script_log(obs.LOG_ERROR, f"obs-bgremover: cannot register the filter: {_error}")
+
+
+def _engine() -> str:
+    """Which model and execution provider a filter gets, e.g. "general on CPUExecutionProvider"."""
+    try:
+        model = bg_filter.shared_model("general", "auto")
+        return f"model {model.name} on {model.provider}"
+    except Exception as exc:
+        return f"model unavailable ({exc})"
+
+
+def script_description() -> str:
+    """Shown in Tools > Scripts: version, model and execution provider, or what went wrong."""
+    status = f"<b>Error:</b> {_error}" if _error else _engine()
+    return (
+        f"<h3>obs-bgremover {__version__}</h3>"
+        "<p>Adds the <b>Background Remover</b> video filter: right-click a source, Filters, +.</p>"
+        f"<p>{status}</p>"
+    )
+
+
+def script_unload() -> None:
+    """Stop the filters' worker threads before OBS finalises Python."""
+    bg_filter.shutdown()

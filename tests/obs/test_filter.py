@@ -1,0 +1,141 @@
+"""End to end in real OBS: the filter, added over obs-websocket to a real portrait, replaces the
+ground-truth background region with the chosen colour, keeps the person, keeps OBS at its frame
+rate, and leaves cleanly.
+
+The tests in this module share one OBS and run in order (the last one shuts it down).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_bgremover.obs.filter import FILTER_ID
+
+SCENE = "Portrait scene"
+SOURCE = "Portrait"
+FILTER = "Background Remover"
+PORTRAIT = "00015"
+GREEN = (0, 255, 0)
+GREEN_OBS = 0xFF00FF00  # 0xAABBGGRR
+SHOT_WIDTH = 640
+MATTE_TIMEOUT = 20.0
+# Screenshot pixels are compared after JPEG-free PNG transfer, but scaling and the soft edge of
+# the matte still move values a little; these are generous on purpose.
+COLOR_TOLERANCE = 40
+SHARE_REQUIRED = 0.95
+
+
+
+def screenshot(obs_studio, name: str = SOURCE) -> np.ndarray:
+    """An RGB screenshot of a source, SHOT_WIDTH wide (OBS keeps the aspect ratio)."""
+    reply = obs_studio.client.get_source_screenshot(name, "png", SHOT_WIDTH, None, -1)
+    data = base64.b64decode(reply.image_data.split(",", 1)[1])
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def regions(mask_file: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels well inside the background and well inside the person, at ``size`` (w, h): the
+    ground truth eroded so the edge, where any matte is soft, is left out."""
+    truth = cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
+    truth = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
+    kernel = np.ones((25, 25), np.uint8)
+    person = cv2.erode((truth > 127).astype(np.uint8), kernel) > 0
+    background = cv2.erode((truth <= 127).astype(np.uint8), kernel) > 0
+    return background, person
+
+
+def close_share(image: np.ndarray, where: np.ndarray, expected: np.ndarray) -> float:
+    """Share of the pixels at ``where`` within COLOR_TOLERANCE of ``expected`` on every
+    channel (``expected``: one colour, or an image of the same size)."""
+    expected = expected[where] if expected.ndim == 3 else expected
+    diff = np.abs(image[where].astype(np.int16) - np.asarray(expected, np.int16))
+    return float(np.mean(np.all(diff <= COLOR_TOLERANCE, axis=-1)))
+
+
+@pytest.fixture(scope="module")
+def portrait(shared_data: Path) -> tuple[Path, Path]:
+    folder = shared_data / "portraits-dev"
+    image, mask = folder / "images" / f"{PORTRAIT}.jpg", folder / "masks" / f"{PORTRAIT}.png"
+    for path in (image, mask):
+        if not path.is_file():
+            pytest.fail(f"{path} is missing from the shared data")
+    return image, mask
+
+
+@pytest.fixture(scope="module")
+def scene(obs_studio, portrait: tuple[Path, Path]) -> np.ndarray:
+    """The portrait in a scene of its own, shown on program; returns its unfiltered screenshot."""
+    client = obs_studio.client
+    client.create_scene(SCENE)
+    client.create_input(SCENE, SOURCE, "image_source", {"file": str(portrait[0])}, True)
+    client.set_current_program_scene(SCENE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        shot = screenshot(obs_studio)
+        if shot.std() > 10:  # the picture has loaded (not a blank frame)
+            return shot
+        time.sleep(0.1)
+    pytest.fail("the image source never showed the portrait")
+
+
+def test_script_loaded_and_registered_the_filter(obs_studio) -> None:
+    log = obs_studio.log_text()
+    assert "Loaded python script: script.py" in log, "OBS did not load the script"
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_filter_replaces_background_and_keeps_person(obs_studio, scene, portrait) -> None:
+    original = scene
+    height, width = original.shape[:2]
+    background, person = regions(portrait[1], (width, height))
+    assert background.sum() > 1000 and person.sum() > 1000
+
+    obs_studio.client.create_source_filter(
+        SOURCE, FILTER, FILTER_ID.decode(), {"background": "color", "color": GREEN_OBS}
+    )
+    filters = obs_studio.client.get_source_filter_list(SOURCE).filters
+    assert [f["filterKind"] for f in filters] == [FILTER_ID.decode()]
+
+    deadline = time.monotonic() + MATTE_TIMEOUT
+    shot = screenshot(obs_studio)
+    while time.monotonic() < deadline:
+        shot = screenshot(obs_studio)
+        if close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED:
+            break
+        time.sleep(0.2)
+    green = close_share(shot, background, np.array(GREEN))
+    kept = close_share(shot, person, original)
+    assert green >= SHARE_REQUIRED, f"only {green:.1%} of the background turned green"
+    assert kept >= SHARE_REQUIRED, f"only {kept:.1%} of the person is unchanged"
+    # The person did not turn green: the check above could not pass on a plain green screen.
+    assert close_share(shot, person, np.array(GREEN)) < 0.05
+
+
+def test_obs_keeps_its_frame_rate(obs_studio) -> None:
+    client = obs_studio.client
+    before = client.get_stats()
+    time.sleep(3.0)  # a measurement window, not a wait for a condition
+    after = client.get_stats()
+    skipped = after.render_skipped_frames - before.render_skipped_frames
+    rendered = after.render_total_frames - before.render_total_frames
+    assert after.active_fps > 20, f"OBS renders at {after.active_fps:.1f} fps"
+    assert rendered > 60, f"only {rendered} frames rendered in 3 s"
+    assert skipped <= 0.05 * max(rendered, 1), f"{skipped} of {rendered} frames skipped"
+
+
+def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
+    client = obs_studio.client
+    client.remove_source_filter(SOURCE, FILTER)
+    assert client.get_source_filter_list(SOURCE).filters == []
+    code = obs_studio.stop()
+    log = obs_studio.log_text()
+    assert code == 0, f"OBS exited with {code}:\n{log[-3000:]}"
+    assert "Traceback" not in log, log[-3000:]
+    assert "Number of memory leaks: 0" in log, log[-3000:]

@@ -1,0 +1,44 @@
+"""Helpers the tests share that are not fixtures: real media made on the fly, and the rule for
+missing dependencies. A module of its own, since ``conftest`` is not importable by name once
+there is more than one (tests/ and tests/obs/ each have theirs)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+
+def missing(what: str) -> None:
+    """Fail under CI, where everything must be present; skip on a developer's machine."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing (required when CI is set)")
+    pytest.skip(f"{what} is missing")
+
+
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
+    """Encode RGB uint8 frames as a real H.264 video with PyAV."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def synthetic_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
+    """Deterministic RGB frames with some structure (a gradient and a moving square)."""
+    frames = []
+    for index in range(count):
+        frame = np.zeros((height, width, 3), np.uint8)
+        frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)
+        frame[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+        frame[8:24, 4 + 4 * index : 20 + 4 * index, 2] = 255
+        frames.append(frame)
+    return frames
