@@ -161,6 +161,27 @@ def run_backgrounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_background_arguments(command: argparse.ArgumentParser) -> None:
+    """--background, --fit and --no-decontaminate, spelled the same for every command."""
+    command.add_argument(
+        "-b",
+        "--background",
+        required=True,
+        metavar="SPEC",
+        help="a built-in name (see 'obs-bgremover backgrounds'), an image or video FILE, "
+        "blur[:STRENGTH], color:#RRGGBB or transparent",
+    )
+    command.add_argument(
+        "--fit", choices=FIT_MODES, default="cover",
+        help="how an image or video background fills the frame (default: %(default)s)",
+    )
+    command.add_argument(
+        "--no-decontaminate",
+        action="store_true",
+        help="skip the edge colour clean-up that keeps the old background out of hair",
+    )
+
+
 def _add_source(command: argparse.ArgumentParser, what: str) -> None:
     source = command.add_mutually_exclusive_group(required=True)
     source.add_argument("input", nargs="?", type=Path, metavar="INPUT", help=what)
@@ -204,25 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_source(replace, "image or video")
     replace.add_argument(
-        "-b",
-        "--background",
-        required=True,
-        metavar="SPEC",
-        help="a built-in name (see 'obs-bgremover backgrounds'), an image or video FILE, "
-        "blur[:STRENGTH], color:#RRGGBB or transparent",
-    )
-    replace.add_argument(
         "-o", "--output", type=Path, required=True, metavar="OUT", help="output image or video"
     )
-    replace.add_argument(
-        "--fit", choices=FIT_MODES, default="cover",
-        help="how an image or video background fills the frame (default: %(default)s)",
-    )
-    replace.add_argument(
-        "--no-decontaminate",
-        action="store_true",
-        help="skip the edge colour clean-up that keeps the old background out of hair",
-    )
+    _add_background_arguments(replace)
     add_model_arguments(replace)
     replace.set_defaults(run=run_replace)
 
@@ -258,18 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render_command.add_argument("input", type=Path, metavar="INPUT", help="video, or image for "
                                 "a preview; paths must be visible to the workers")
-    render_command.add_argument("-b", "--background", required=True, metavar="SPEC",
-                                help="as for 'replace'")
     render_command.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                                 help=".mp4 (.webm or .mov for transparent); .png for a preview")
     render_command.add_argument("--preview-at", type=float, metavar="SECONDS",
                                 help="render one frame at SECONDS instead of the video")
     render_command.add_argument("--max-seconds", type=float, default=render.MAX_SECONDS,
                                 metavar="S", help="cut videos to S seconds (default: %(default)s)")
-    render_command.add_argument("--fit", choices=FIT_MODES, default="cover",
-                                help="how an image or video background fills the frame")
-    render_command.add_argument("--no-decontaminate", action="store_true",
-                                help="skip the edge colour clean-up")
+    _add_background_arguments(render_command)
     render_command.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                                 help="queue to use (default: %(default)s)")
     add_model_arguments(render_command)
