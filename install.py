@@ -190,10 +190,12 @@ def print_next_steps() -> None:
     """Tell the user how to use what was installed, without needing to activate anything."""
     rel_bin = venv_bin("obs-bgremover").relative_to(REPO_ROOT)
     activate = "Scripts\\activate" if os.name == "nt" else "source .venv/bin/activate"
+    script = REPO_ROOT / "obs_bgremover" / "obs" / "script.py"
     print(
         "\nDone. From the project root:\n"
         f"    {rel_bin} --help\n"
-        f"or activate the environment first ({activate}) and run: obs-bgremover --help"
+        f"or activate the environment first ({activate}) and run: obs-bgremover --help\n"
+        f"In OBS Studio, add this script under Tools > Scripts:\n    {script}"
     )
 
 
