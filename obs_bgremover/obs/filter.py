@@ -36,10 +36,11 @@ import numpy as np
 
 from obs_bgremover.backgrounds import BUILTIN, open_file
 from obs_bgremover.errors import BgRemoverError
-from obs_bgremover.model import MattingModel
+from obs_bgremover.model import MODEL_NAMES, MattingModel, MattingSettings, available_devices
 from obs_bgremover.obs import libobs
 from obs_bgremover.obs.libobs import lib, log, vec4
-from obs_bgremover.pipeline import LivePipeline
+from obs_bgremover.pipeline import LivePipeline, PipelineSettings
+from obs_bgremover.temporal import TemporalSettings
 
 FILTER_ID = b"obs_bgremover_filter"
 DISPLAY_NAME = b"Background Remover"
@@ -63,6 +64,26 @@ DEFAULT_KIND = "builtin"
 DEFAULT_BUILTIN = "studio"
 DEFAULT_COLOR = 0xFF40B100  # OBS stores colours as 0xAABBGGRR: this is #00B140, chroma green.
 
+MODEL_LABELS = {"general": "General (portrait)", "landscape": "Landscape (wide shots)"}
+DEVICE_LABELS = {"auto": "Auto", "tensorrt": "TensorRT", "cuda": "CUDA", "directml": "DirectML",
+                 "coreml": "CoreML", "cpu": "CPU"}
+DEFAULT_MODEL = "general"
+DEFAULT_DEVICE = "auto"
+
+# The matting knobs' defaults are the values stored in both graphs (scripts/
+# build_matting_model.py, KNOBS; a test compares them with the .onnx files), so the filter's
+# untouched sliders give exactly what every other front end gives.
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_EDGE_RADIUS = 24.0
+DEFAULT_SMOOTHING = TemporalSettings().strength
+DEFAULT_EVERY_N = PipelineSettings().every_n
+
+# Slider ranges: (min, max, step).
+THRESHOLD_RANGE = (0.05, 0.95, 0.01)
+EDGE_RADIUS_RANGE = (4.0, 64.0, 1.0)
+SMOOTHING_RANGE = (0.0, 0.99, 0.01)  # 1 would freeze the matte (TemporalSettings refuses it)
+EVERY_N_RANGE = (1, 4, 1)
+
 # Where the registration survives a script reload: the module is run again in the same
 # interpreter, and libobs refuses to register the same id twice.
 _STATE_ATTR = "_obs_bgremover_filter_state"
@@ -76,8 +97,12 @@ class FilterSettings:
     color: int = DEFAULT_COLOR
     builtin: str = DEFAULT_BUILTIN
     image: str = ""
-    model: str = "general"
-    device: str = "auto"
+    model: str = DEFAULT_MODEL
+    device: str = DEFAULT_DEVICE
+    threshold: float = DEFAULT_THRESHOLD
+    edge_radius: float = DEFAULT_EDGE_RADIUS
+    smoothing: float = DEFAULT_SMOOTHING
+    every_n: int = DEFAULT_EVERY_N
 
     def background_rgb(self) -> tuple[int, int, int]:
         """(red, green, blue) of the colour setting (stored by OBS as 0xAABBGGRR)."""
@@ -93,6 +118,30 @@ class FilterSettings:
             return self.image
         return None
 
+    def matting(self) -> MattingSettings:
+        """The graph's knobs: what changes without reloading the model."""
+        return MattingSettings(threshold=self.threshold, edge_radius=self.edge_radius)
+
+    def pipeline(self) -> PipelineSettings:
+        """What the live pipeline does around the network (smoothing, every N-th frame)."""
+        return PipelineSettings(temporal=TemporalSettings(strength=self.smoothing),
+                                every_n=self.every_n)
+
+    def engine(self) -> tuple[str, str]:
+        """(model, device): a change of either loads another model."""
+        return (self.model, self.device)
+
+    def describe(self) -> str:
+        """One log line's worth, so OBS's log shows what the filter actually runs with."""
+        return (f"threshold {self.threshold:.2f}, edge {self.edge_radius:.0f} px, "
+                f"smoothing {self.smoothing:.2f}, network every {self.every_n} frame(s)")
+
+
+def _clamp(value: float, bounds: tuple[float, float, float]) -> float:
+    """``value`` inside a slider's range: settings typed into a scene file or sent over the
+    websocket bypass the slider."""
+    return min(max(value, bounds[0]), bounds[1])
+
 
 def read_settings(data: int) -> FilterSettings:
     """The filter's settings from an ``obs_data_t``, unknown values replaced by defaults."""
@@ -102,13 +151,24 @@ def read_settings(data: int) -> FilterSettings:
         value = obs.obs_data_get_string(data, name)
         return value.decode("utf-8", "replace") if value else ""
 
+    def number(name: bytes, bounds: tuple[float, float, float]) -> float:
+        return _clamp(float(obs.obs_data_get_double(data, name)), bounds)
+
     kind = text(b"background")
     builtin = text(b"builtin")
+    model = text(b"model")
+    device = text(b"device")
     return FilterSettings(
         kind=kind if kind in KINDS else DEFAULT_KIND,
         color=int(obs.obs_data_get_int(data, b"color")) & 0xFFFFFFFF,
         builtin=builtin if builtin in BUILTIN_IMAGES else DEFAULT_BUILTIN,
         image=text(b"image"),
+        model=model if model in MODEL_NAMES else DEFAULT_MODEL,
+        device=device if device in DEVICE_LABELS else DEFAULT_DEVICE,
+        threshold=number(b"threshold", THRESHOLD_RANGE),
+        edge_radius=number(b"edge_radius", EDGE_RADIUS_RANGE),
+        smoothing=number(b"smoothing", SMOOTHING_RANGE),
+        every_n=int(_clamp(int(obs.obs_data_get_int(data, b"every_n")), EVERY_N_RANGE)),
     )
 
 
@@ -132,6 +192,10 @@ class Filter:
         self.source = source
         self.settings = FilterSettings()
         self.pipeline: LivePipeline | None = None
+        # Held by `render` for a whole frame and by `_swap_pipeline` for the swap only, so a
+        # pipeline replaced from the UI thread is never closed under a frame still using it.
+        self.pipeline_lock = threading.Lock()
+        self.pipeline_since = 0.0  # when the current pipeline started (perf_counter)
         self.size = (0, 0)
         self.texrender: int | None = None
         self.stages: list[int] = []
@@ -144,7 +208,10 @@ class Filter:
         self.mask_tex: int | None = None
         self.background_tex: int | None = None
         self.background_for: tuple[str | None, tuple[int, int]] | None = None
-        self.shown_index = -1
+        # The pipeline and index of the matte in our textures: a new pipeline numbers its
+        # results from 0 again, and until its first one the previous matte stays on screen
+        # rather than the unfiltered input flashing up at every settings change.
+        self.shown: tuple[LivePipeline, int] | None = None
         self.failed = False  # set after a render error, so one bad frame is logged once
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
         self.timed_frames = 0
@@ -152,21 +219,43 @@ class Filter:
     # settings ---------------------------------------------------------------------------------
 
     def update(self, settings: FilterSettings) -> None:
-        """Apply new settings: (re)start the pipeline when the model changes; the background
-        texture is rebuilt on the graphics thread at the next frame."""
+        """Apply new settings live. The background texture is rebuilt on the graphics thread
+        at the next frame; a change of the knobs, the smoothing or every-N starts a new
+        pipeline on the same loaded model (the smoothing state belongs to the old settings);
+        a change of model or device loads that model (shared between instances). A failure
+        leaves the filter passing its input through, with one line in OBS's log: this runs in
+        OBS's callbacks, which must not raise."""
         old = self.settings
         self.settings = settings
         self.failed = False
-        if self.pipeline is None or (old.model, old.device) != (settings.model, settings.device):
+        unchanged = (old.engine(), old.matting(), old.pipeline()) == (
+            settings.engine(), settings.matting(), settings.pipeline())
+        if self.pipeline is not None and unchanged:
+            return
+        try:
+            model = shared_model(*settings.engine())
+            live = LivePipeline(model.with_settings(settings.matting()), settings.pipeline())
+        except Exception as error:
             self.close_pipeline()
-            model = shared_model(settings.model, settings.device)
-            self.pipeline = LivePipeline(model)
-            log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}")
+            log(libobs.LOG_ERROR, f"passing the input through: {type(error).__name__}: {error}")
+            return
+        self._swap_pipeline(live)
+        log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
+                             f"{settings.describe()}")
+
+    def _swap_pipeline(self, live: LivePipeline | None) -> None:
+        """Make ``live`` the pipeline, then stop the old one outside the lock (stopping waits
+        for a frame in inference, which must not hold up the render thread)."""
+        with self.pipeline_lock:
+            old, self.pipeline = self.pipeline, live
+            self.pipeline_since = time.perf_counter()
+            if live is None:
+                self.shown = None  # passing through: no stale matte once a pipeline is back
+        if old is not None:
+            old.close()
 
     def close_pipeline(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.close()
-            self.pipeline = None
+        self._swap_pipeline(None)
 
     # graphics ---------------------------------------------------------------------------------
 
@@ -234,7 +323,7 @@ class Filter:
             raise BgRemoverError(f"cannot create GPU objects for {width}x{height}")
         self.free_stages = list(self.stages)
         self.pending.clear()
-        self.shown_index = -1
+        self.shown = None
         self.size = (width, height)
 
     def _render_input(self, width: int, height: int) -> bool:
@@ -301,12 +390,16 @@ class Filter:
             self._time("submit", start)
 
     def _upload_result(self) -> bool:
-        """Upload the newest matte and its frame if they are new; False before the first one or
-        when it belongs to another resolution."""
+        """Upload the newest matte and its frame if they are new; False while the textures
+        hold no matte of this resolution (before the first one, after a resize)."""
         result = self.pipeline.latest()
         if result is None or result.alpha.shape != (self.size[1], self.size[0]):
-            return False
-        if result.index != self.shown_index:
+            return self.shown is not None
+        if self.shown is None or self.shown[0] is not self.pipeline:
+            log(libobs.LOG_INFO, f"new settings shown after "
+                                 f"{1000 * (time.perf_counter() - self.pipeline_since):.0f} ms")
+            self.shown = None
+        if self.shown is None or result.index != self.shown[1]:
             obs = lib()
             rgba = cv2.cvtColor(result.frame, cv2.COLOR_RGB2RGBA)
             alpha = np.ascontiguousarray(result.alpha)
@@ -314,7 +407,7 @@ class Filter:
                                      rgba.strides[0], False)
             obs.gs_texture_set_image(self.mask_tex, alpha.ctypes.data_as(POINTER(c_uint8)),
                                      alpha.strides[0], False)
-            self.shown_index = result.index
+            self.shown = (self.pipeline, result.index)
         return True
 
     def _ensure_background(self) -> int | None:
@@ -365,6 +458,10 @@ class Filter:
     def render(self) -> None:
         """One frame: see the module's docstring. Passes the input through until a matte is
         ready."""
+        with self.pipeline_lock:
+            self._render_frame()
+
+    def _render_frame(self) -> None:
         obs = lib()
         target = obs.obs_filter_get_target(self.source)
         width = obs.obs_source_get_base_width(target) if target else 0
@@ -526,25 +623,64 @@ def _get_defaults(settings: int) -> None:
     obs.obs_data_set_default_int(settings, b"color", DEFAULT_COLOR)
     obs.obs_data_set_default_string(settings, b"builtin", DEFAULT_BUILTIN.encode())
     obs.obs_data_set_default_string(settings, b"image", b"")
+    obs.obs_data_set_default_string(settings, b"model", DEFAULT_MODEL.encode())
+    obs.obs_data_set_default_string(settings, b"device", DEFAULT_DEVICE.encode())
+    obs.obs_data_set_default_double(settings, b"threshold", DEFAULT_THRESHOLD)
+    obs.obs_data_set_default_double(settings, b"edge_radius", DEFAULT_EDGE_RADIUS)
+    obs.obs_data_set_default_double(settings, b"smoothing", DEFAULT_SMOOTHING)
+    obs.obs_data_set_default_int(settings, b"every_n", DEFAULT_EVERY_N)
+
+
+def _add_list(props: int, name: str, label: str, choices: dict[str, str]) -> int:
+    """A drop-down of string values, shown by their labels."""
+    obs = lib()
+    prop = obs.obs_properties_add_list(props, name.encode(), label.encode(),
+                                       libobs.OBS_COMBO_TYPE_LIST,
+                                       libobs.OBS_COMBO_FORMAT_STRING)
+    for value, text in choices.items():
+        obs.obs_property_list_add_string(prop, text.encode(), value.encode())
+    return prop
+
+
+def _add_slider(props: int, name: str, label: str, bounds: tuple[float, float, float],
+                tooltip: str) -> None:
+    """A float slider (an int one when every bound is whole and typed int) with a tooltip."""
+    obs = lib()
+    if all(isinstance(bound, int) for bound in bounds):
+        prop = obs.obs_properties_add_int_slider(props, name.encode(), label.encode(), *bounds)
+    else:
+        prop = obs.obs_properties_add_float_slider(props, name.encode(), label.encode(),
+                                                   *map(float, bounds))
+    obs.obs_property_set_long_description(prop, tooltip.encode())
+
+
+def _add_matting_properties(props: int) -> None:
+    """Model, device and the knobs worth turning live; the devices listed are only those
+    this onnxruntime build has (plus Auto), so a pick cannot fail for lack of a provider."""
+    _add_list(props, "model", "Model", MODEL_LABELS)
+    devices = [DEFAULT_DEVICE, *available_devices()]
+    _add_list(props, "device", "Device", {d: DEVICE_LABELS[d] for d in devices})
+    _add_slider(props, "threshold", "Threshold", THRESHOLD_RANGE,
+                "How sure the network must be that a pixel is the person: higher cuts closer.")
+    _add_slider(props, "edge_radius", "Edge softness (px)", EDGE_RADIUS_RANGE,
+                "Radius of the filter that makes the edge follow the picture (hair, shoulders).")
+    _add_slider(props, "smoothing", "Temporal smoothing", SMOOTHING_RANGE,
+                "Share of the previous matte kept where the picture is still: less flicker; "
+                "moving parts always take the new matte.")
+    _add_slider(props, "every_n", "Run the network every N frames", EVERY_N_RANGE,
+                "Higher saves CPU/GPU; the matte is reused (and smoothed) in between.")
 
 
 @_guarded(None)
 def _get_properties(key: int | None) -> int | None:
     obs = lib()
     props = obs.obs_properties_create()
-    kinds = obs.obs_properties_add_list(props, b"background", b"Background",
-                                        libobs.OBS_COMBO_TYPE_LIST,
-                                        libobs.OBS_COMBO_FORMAT_STRING)
-    for value, label in KINDS.items():
-        obs.obs_property_list_add_string(kinds, label.encode(), value.encode())
+    _add_list(props, "background", "Background", KINDS)
     obs.obs_properties_add_color(props, b"color", b"Colour")
-    builtins = obs.obs_properties_add_list(props, b"builtin", b"Built-in image",
-                                           libobs.OBS_COMBO_TYPE_LIST,
-                                           libobs.OBS_COMBO_FORMAT_STRING)
-    for name in BUILTIN_IMAGES:
-        obs.obs_property_list_add_string(builtins, name.encode(), name.encode())
+    _add_list(props, "builtin", "Built-in image", {name: name for name in BUILTIN_IMAGES})
     obs.obs_properties_add_path(props, b"image", b"Image file", libobs.OBS_PATH_FILE,
                                 IMAGE_FILTER.encode(), None)
+    _add_matting_properties(props)
     return props
 
 

@@ -137,12 +137,16 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "obs_data_get_double": (c_double, [P, c_char_p]),
     "obs_data_set_default_string": (None, [P, c_char_p, c_char_p]),
     "obs_data_set_default_int": (None, [P, c_char_p, c_int64]),
+    "obs_data_set_default_double": (None, [P, c_char_p, c_double]),
     # properties
     "obs_properties_create": (P, []),
     "obs_properties_add_list": (P, [P, c_char_p, c_char_p, c_int, c_int]),
     "obs_property_list_add_string": (c_size_t, [P, c_char_p, c_char_p]),
     "obs_properties_add_color": (P, [P, c_char_p, c_char_p]),
     "obs_properties_add_path": (P, [P, c_char_p, c_char_p, c_int, c_char_p, c_char_p]),
+    "obs_properties_add_int_slider": (P, [P, c_char_p, c_char_p, c_int, c_int, c_int]),
+    "obs_properties_add_float_slider": (P, [P, c_char_p, c_char_p, c_double, c_double, c_double]),
+    "obs_property_set_long_description": (None, [P, c_char_p]),
     # texrender
     "gs_texrender_create": (P, [c_int, c_int]),
     "gs_texrender_destroy": (None, [P]),

@@ -1,6 +1,6 @@
 """End to end in real OBS: the filter, added over obs-websocket to a real portrait, replaces the
-ground-truth background region with the chosen colour, keeps the person, keeps OBS at its frame
-rate, and leaves cleanly.
+ground-truth background region with the chosen colour, keeps the person, takes new matting
+settings and another model live, keeps OBS at its frame rate, and leaves cleanly.
 
 The tests in this module share one OBS and run in order (the last one shuts it down).
 """
@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from obs_bgremover.obs.filter import FILTER_ID
+from obs_bgremover.model import MODEL_NAMES, PROVIDERS, available_devices, resolve_model_path
+from obs_bgremover.obs.filter import DEFAULT_EDGE_RADIUS, DEFAULT_THRESHOLD, FILTER_ID
 
 SCENE = "Portrait scene"
 SOURCE = "Portrait"
@@ -29,8 +30,9 @@ MATTE_TIMEOUT = 20.0
 # the matte still move values a little; these are generous on purpose.
 COLOR_TOLERANCE = 40
 SHARE_REQUIRED = 0.95
-
-
+# The threshold that must visibly shrink the person, and by how much (share of its pixels).
+HIGH_THRESHOLD = 0.95
+SHRINK_REQUIRED = 0.02
 
 def screenshot(obs_studio, name: str = SOURCE) -> np.ndarray:
     """An RGB screenshot of a source, SHOT_WIDTH wide (OBS keeps the aspect ratio)."""
@@ -116,6 +118,102 @@ def test_filter_replaces_background_and_keeps_person(obs_studio, scene, portrait
     assert kept >= SHARE_REQUIRED, f"only {kept:.1%} of the person is unchanged"
     # The person did not turn green: the check above could not pass on a plain green screen.
     assert close_share(shot, person, np.array(GREEN)) < 0.05
+
+
+def person_pixels(obs_studio) -> int:
+    """How many screenshot pixels are not the green background: the person as the matte cuts it."""
+    shot = screenshot(obs_studio).astype(np.int16)
+    green = np.all(np.abs(shot - np.array(GREEN, np.int16)) <= COLOR_TOLERANCE, axis=-1)
+    return int(np.count_nonzero(~green))
+
+
+def poll_person(obs_studio, done) -> int:
+    """Person pixel counts until ``done(count)`` holds or MATTE_TIMEOUT passes; the last count."""
+    deadline = time.monotonic() + MATTE_TIMEOUT
+    count = person_pixels(obs_studio)
+    while not done(count) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = person_pixels(obs_studio)
+    return count
+
+
+def poll_shot(obs_studio, done) -> np.ndarray:
+    """Screenshots until ``done(shot)`` holds or MATTE_TIMEOUT passes; the last one."""
+    deadline = time.monotonic() + MATTE_TIMEOUT
+    shot = screenshot(obs_studio)
+    while not done(shot) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        shot = screenshot(obs_studio)
+    return shot
+
+
+def test_filter_defaults_are_the_graphs_own() -> None:
+    """The sliders start where every other front end starts: at the knob values stored in
+    each graph (read with onnx, a development dependency)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    for name in MODEL_NAMES:
+        graph = onnx.load(str(resolve_model_path(name))).graph
+        stored = {init.name: float(numpy_helper.to_array(init)) for init in graph.initializer
+                  if init.name in ("threshold", "edge_radius")}
+        assert stored == {"threshold": DEFAULT_THRESHOLD, "edge_radius": DEFAULT_EDGE_RADIUS}, name
+
+
+def test_threshold_applies_live(obs_studio, scene) -> None:
+    client = obs_studio.client
+    baseline = person_pixels(obs_studio)
+    client.set_source_filter_settings(SOURCE, FILTER, {"threshold": HIGH_THRESHOLD}, True)
+    shrunk = poll_person(obs_studio, lambda n: n < (1 - SHRINK_REQUIRED) * baseline)
+    assert shrunk < (1 - SHRINK_REQUIRED) * baseline, (
+        f"threshold {HIGH_THRESHOLD} left {shrunk} person pixels of {baseline}")
+    client.set_source_filter_settings(SOURCE, FILTER, {"threshold": DEFAULT_THRESHOLD}, True)
+    restored = poll_person(obs_studio, lambda n: abs(n - baseline) <= 0.005 * baseline)
+    assert abs(restored - baseline) <= 0.005 * baseline, (
+        f"back at the default threshold: {restored} person pixels, {baseline} before")
+
+
+def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
+    """The landscape model takes over (its first matte is logged) and still removes the
+    background."""
+    shown_before = obs_studio.log_text().count("new settings shown after")
+    obs_studio.client.set_source_filter_settings(SOURCE, FILTER, {"model": "landscape"}, True)
+    deadline = time.monotonic() + MATTE_TIMEOUT
+    while time.monotonic() < deadline:
+        if obs_studio.log_text().count("new settings shown after") > shown_before:
+            break
+        time.sleep(0.2)
+    log = obs_studio.log_text()
+    assert "model landscape runs on" in log, log[-3000:]
+    assert log.count("new settings shown after") > shown_before, log[-3000:]
+    shot = screenshot(obs_studio)
+    background, _ = regions(portrait[1], (shot.shape[1], shot.shape[0]))
+    green = close_share(shot, background, np.array(GREEN))
+    assert green >= SHARE_REQUIRED, f"landscape: only {green:.1%} of the background is green"
+
+
+def test_unavailable_device_passes_through_then_recovers(obs_studio, scene, portrait) -> None:
+    """A device this onnxruntime lacks (e.g. from a scene file made on another machine) cannot
+    load: the filter passes its input through and says so once in the log, without a
+    traceback, and works again once the device is set back."""
+    missing_devices = [d for d in PROVIDERS if d not in available_devices()]
+    if not missing_devices:
+        pytest.skip("every execution provider is available here")
+    client = obs_studio.client
+    original = scene
+    background, _ = regions(portrait[1], (original.shape[1], original.shape[0]))
+    failures_before = obs_studio.log_text().count("passing the input through")
+    client.set_source_filter_settings(SOURCE, FILTER, {"device": missing_devices[0]}, True)
+    shot = poll_shot(obs_studio, lambda s: close_share(s, background, original) >= SHARE_REQUIRED)
+    assert close_share(shot, background, original) >= SHARE_REQUIRED, "no pass-through"
+    log = obs_studio.log_text()
+    assert log.count("passing the input through") == failures_before + 1, log[-3000:]
+
+    client.set_source_filter_settings(SOURCE, FILTER, {"device": "auto"}, True)
+    shot = poll_shot(obs_studio, lambda s: close_share(s, background, np.array(GREEN))
+                     >= SHARE_REQUIRED)
+    assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, "did not recover"
+    assert "Traceback" not in obs_studio.log_text()
 
 
 def test_obs_keeps_its_frame_rate(obs_studio) -> None:
