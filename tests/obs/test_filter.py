@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -17,6 +20,8 @@ import pytest
 
 from obs_bgremover.model import MODEL_NAMES, PROVIDERS, available_devices, resolve_model_path
 from obs_bgremover.obs.filter import DEFAULT_EDGE_RADIUS, DEFAULT_THRESHOLD, FILTER_ID
+
+T = TypeVar("T")
 
 SCENE = "Portrait scene"
 SOURCE = "Portrait"
@@ -33,6 +38,7 @@ SHARE_REQUIRED = 0.95
 # The threshold that must visibly shrink the person, and by how much (share of its pixels).
 HIGH_THRESHOLD = 0.95
 SHRINK_REQUIRED = 0.02
+
 
 def screenshot(obs_studio, name: str = SOURCE) -> np.ndarray:
     """An RGB screenshot of a source, SHOT_WIDTH wide (OBS keeps the aspect ratio)."""
@@ -127,24 +133,14 @@ def person_pixels(obs_studio) -> int:
     return int(np.count_nonzero(~green))
 
 
-def poll_person(obs_studio, done) -> int:
-    """Person pixel counts until ``done(count)`` holds or MATTE_TIMEOUT passes; the last count."""
+def poll(measure: Callable[[], T], done: Callable[[T], bool]) -> T:
+    """``measure()`` again until ``done`` holds for it or MATTE_TIMEOUT passes; the last value."""
     deadline = time.monotonic() + MATTE_TIMEOUT
-    count = person_pixels(obs_studio)
-    while not done(count) and time.monotonic() < deadline:
+    value = measure()
+    while not done(value) and time.monotonic() < deadline:
         time.sleep(0.2)
-        count = person_pixels(obs_studio)
-    return count
-
-
-def poll_shot(obs_studio, done) -> np.ndarray:
-    """Screenshots until ``done(shot)`` holds or MATTE_TIMEOUT passes; the last one."""
-    deadline = time.monotonic() + MATTE_TIMEOUT
-    shot = screenshot(obs_studio)
-    while not done(shot) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        shot = screenshot(obs_studio)
-    return shot
+        value = measure()
+    return value
 
 
 def test_filter_defaults_are_the_graphs_own() -> None:
@@ -155,8 +151,11 @@ def test_filter_defaults_are_the_graphs_own() -> None:
 
     for name in MODEL_NAMES:
         graph = onnx.load(str(resolve_model_path(name))).graph
-        stored = {init.name: float(numpy_helper.to_array(init)) for init in graph.initializer
-                  if init.name in ("threshold", "edge_radius")}
+        stored = {
+            init.name: float(numpy_helper.to_array(init))
+            for init in graph.initializer
+            if init.name in ("threshold", "edge_radius")
+        }
         assert stored == {"threshold": DEFAULT_THRESHOLD, "edge_radius": DEFAULT_EDGE_RADIUS}, name
 
 
@@ -164,13 +163,19 @@ def test_threshold_applies_live(obs_studio, scene) -> None:
     client = obs_studio.client
     baseline = person_pixels(obs_studio)
     client.set_source_filter_settings(SOURCE, FILTER, {"threshold": HIGH_THRESHOLD}, True)
-    shrunk = poll_person(obs_studio, lambda n: n < (1 - SHRINK_REQUIRED) * baseline)
+    shrunk = poll(
+        partial(person_pixels, obs_studio), lambda n: n < (1 - SHRINK_REQUIRED) * baseline
+    )
     assert shrunk < (1 - SHRINK_REQUIRED) * baseline, (
-        f"threshold {HIGH_THRESHOLD} left {shrunk} person pixels of {baseline}")
+        f"threshold {HIGH_THRESHOLD} left {shrunk} person pixels of {baseline}"
+    )
     client.set_source_filter_settings(SOURCE, FILTER, {"threshold": DEFAULT_THRESHOLD}, True)
-    restored = poll_person(obs_studio, lambda n: abs(n - baseline) <= 0.005 * baseline)
+    restored = poll(
+        partial(person_pixels, obs_studio), lambda n: abs(n - baseline) <= 0.005 * baseline
+    )
     assert abs(restored - baseline) <= 0.005 * baseline, (
-        f"back at the default threshold: {restored} person pixels, {baseline} before")
+        f"back at the default threshold: {restored} person pixels, {baseline} before"
+    )
 
 
 def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
@@ -204,14 +209,19 @@ def test_unavailable_device_passes_through_then_recovers(obs_studio, scene, port
     background, _ = regions(portrait[1], (original.shape[1], original.shape[0]))
     failures_before = obs_studio.log_text().count("passing the input through")
     client.set_source_filter_settings(SOURCE, FILTER, {"device": missing_devices[0]}, True)
-    shot = poll_shot(obs_studio, lambda s: close_share(s, background, original) >= SHARE_REQUIRED)
+    shot = poll(
+        partial(screenshot, obs_studio),
+        lambda s: close_share(s, background, original) >= SHARE_REQUIRED,
+    )
     assert close_share(shot, background, original) >= SHARE_REQUIRED, "no pass-through"
     log = obs_studio.log_text()
     assert log.count("passing the input through") == failures_before + 1, log[-3000:]
 
     client.set_source_filter_settings(SOURCE, FILTER, {"device": "auto"}, True)
-    shot = poll_shot(obs_studio, lambda s: close_share(s, background, np.array(GREEN))
-                     >= SHARE_REQUIRED)
+    shot = poll(
+        partial(screenshot, obs_studio),
+        lambda s: close_share(s, background, np.array(GREEN)) >= SHARE_REQUIRED,
+    )
     assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, "did not recover"
     assert "Traceback" not in obs_studio.log_text()
 
