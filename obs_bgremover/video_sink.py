@@ -94,19 +94,15 @@ class VideoSink:
             raise
 
     def _add_audio(self) -> av.stream.Stream:
-        """Copy the audio stream where the container takes its codec, else re-encode it."""
-        codec = self._audio_in.codec_context.name
-        if codec in self._output.supported_codecs and self._copies(codec):
+        """Copy the audio stream where the container takes its codec (FFmpeg's muxer knows: WebM
+        takes only Opus and Vorbis), else re-encode it."""
+        if self._audio_in.codec_context.name in self._output.supported_codecs:
             return self._output.add_stream_from_template(self._audio_in)
         self._transcode_audio = True
         # Opus runs at 48 kHz only; PyAV resamples the decoded audio to the encoder's rate.
         rate = 48000 if self._format.audio_codec == "libopus" else (
             self._audio_in.codec_context.sample_rate or 48000)
         return self._output.add_stream(self._format.audio_codec, rate=rate)
-
-    def _copies(self, codec: str) -> bool:
-        suffix = self.path.suffix.lower()
-        return not (suffix == ".webm" and codec not in ("opus", "vorbis"))
 
     def _open_video(self, height: int, width: int) -> None:
         stream = self._output.add_stream(self._format.codec, rate=self._rate)
