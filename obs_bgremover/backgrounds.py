@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from obs_bgremover.composite import (
@@ -30,7 +29,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import read_image
+from obs_bgremover.media import is_image, read_image
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
@@ -78,7 +77,7 @@ def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Backgrou
     path = Path(path)
     if not path.is_file():
         raise InputError(f"background file {path} does not exist; expected {FILE_KINDS}")
-    if cv2.haveImageReader(str(path)):
+    if is_image(path):
         try:
             return ImageBackground(read_image(path), fit_mode)
         except InputError as err:

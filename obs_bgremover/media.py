@@ -86,7 +86,7 @@ class VideoFile:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 
 
-def _is_image(path: Path) -> bool:
+def is_image(path: str | os.PathLike[str]) -> bool:
     """Whether OpenCV recognises the file's signature (its content, not its extension)."""
     return cv2.haveImageReader(str(path))
 
@@ -110,7 +110,7 @@ def _image_folder(folder: Path) -> ImageFiles:
             f"folder {folder} has several images named {', '.join(clashes)}; "
             "their outputs would overwrite each other"
         )
-    unreadable = [path.name for path in paths if not _is_image(path)]
+    unreadable = [path.name for path in paths if not is_image(path)]
     if unreadable:
         raise InputError(f"folder {folder}: not images OpenCV can decode: {', '.join(unreadable)}")
     return ImageFiles(paths)
@@ -143,7 +143,7 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
         return _image_folder(path)
     if not path.is_file():
         raise InputError(f"input {path} does not exist")
-    if _is_image(path):
+    if is_image(path):
         return ImageFiles((path,))
     return _video_file(path)
 
