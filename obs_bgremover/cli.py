@@ -54,37 +54,6 @@ def model_from_args(args: argparse.Namespace) -> MattingModel:
     return MattingModel(args.model, args.device, settings)
 
 
-def run_matte(args: argparse.Namespace) -> int:
-    """Write one alpha PNG per input frame; nothing is written unless input and model load."""
-    source_path = SAMPLE if args.sample else args.input
-    input_folder = source_path if source_path.is_dir() else source_path.parent
-    if args.output.resolve() == input_folder.resolve():
-        raise InputError(
-            f"output folder {args.output} holds the input; its PNGs could overwrite input files"
-        )
-    source = open_frames(source_path)
-    pipeline = Pipeline(model_from_args(args))
-    args.output.mkdir(parents=True, exist_ok=True)
-    show_progress = sys.stderr.isatty()
-    seconds = []
-    for name, frame in source:
-        start = time.perf_counter()
-        alpha = pipeline.process(frame)
-        seconds.append(time.perf_counter() - start)
-        write_alpha_png(args.output / f"{name}.png", alpha)
-        if show_progress:
-            print(
-                f"\rmatte {len(seconds)}/{source.count or '?'}", end="", file=sys.stderr, flush=True
-            )
-    if show_progress:
-        print(file=sys.stderr)
-    print(
-        f"wrote {len(seconds)} alpha PNGs to {args.output} "
-        f"({pipeline.model.provider}, {1000 * statistics.median(seconds):.1f} ms/frame median)"
-    )
-    return 0
-
-
 class Progress:
     """One self-rewriting status line on a terminal (frames, percent, fps, time left); silent
     when stderr is not a terminal, so logs and CI output stay clean."""
@@ -110,6 +79,33 @@ class Progress:
     def finish(self) -> None:
         if self.enabled and self.done:
             print(file=sys.stderr)
+
+
+def run_matte(args: argparse.Namespace) -> int:
+    """Write one alpha PNG per input frame; nothing is written unless input and model load."""
+    source_path = SAMPLE if args.sample else args.input
+    input_folder = source_path if source_path.is_dir() else source_path.parent
+    if args.output.resolve() == input_folder.resolve():
+        raise InputError(
+            f"output folder {args.output} holds the input; its PNGs could overwrite input files"
+        )
+    source = open_frames(source_path)
+    pipeline = Pipeline(model_from_args(args))
+    args.output.mkdir(parents=True, exist_ok=True)
+    progress = Progress("matte", source.count)
+    seconds = []
+    for name, frame in source:
+        start = time.perf_counter()
+        alpha = pipeline.process(frame)
+        seconds.append(time.perf_counter() - start)
+        write_alpha_png(args.output / f"{name}.png", alpha)
+        progress.step()
+    progress.finish()
+    print(
+        f"wrote {len(seconds)} alpha PNGs to {args.output} "
+        f"({pipeline.model.provider}, {1000 * statistics.median(seconds):.1f} ms/frame median)"
+    )
+    return 0
 
 
 def run_replace(args: argparse.Namespace) -> int:
