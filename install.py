@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
 """Set up obs-bgremover in a project-local virtual environment, and optionally test or demo it.
 
-Run it from anywhere as ``python3 install.py [--dev | --test [PYTEST ARGS...] | --demo]``.
+Run it from anywhere as
+``python3 install.py [--cpu | --gpu] [--add-to-obs] [--dev | --test [PYTEST ARGS...] | --demo]``.
 
 Why a script and not just ``pip install``: users of an OBS plug-in should not have to know about
-virtual environments, editable installs or test extras. One command has to give the same result on
-a fresh checkout and on the tenth re-run, and CI runs exactly the command the README shows. It uses
-the standard library only, because it runs before anything else is installed.
+virtual environments, editable installs, test extras, which onnxruntime build suits their GPU, or
+which Python their OBS can load. One command has to give the same result on a fresh checkout and on
+the tenth re-run, and CI runs exactly the command the README shows. It uses the standard library
+only, because it runs before anything else is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -24,6 +31,19 @@ VENV_DIR = REPO_ROOT / ".venv"
 DEMO_OUTPUT = Path("out") / "sample-bokeh-drift.mp4"
 MIN_PYTHON = (3, 11)
 PYTEST_NO_TESTS = 5
+OBS_SCRIPT = REPO_ROOT / "obs_bgremover" / "obs" / "script.py"
+# The newest Python each OBS release loads on Windows and macOS, by the first release of each step:
+# OBS tries Python 3.<newest> down to 3.6 in the folder set under Tools > Scripts > Python Settings
+# (obs-scripting-python-import.c). On Linux OBS is linked against the system's libpython instead.
+OBS_NEWEST_PYTHON = (((0, 0), (3, 10)), ((29, 1), (3, 11)), ((30, 1), (3, 12)))
+# The onnxruntime builds that all install the one `onnxruntime` module: at most one may be present.
+ORT_DISTRIBUTIONS = (
+    "onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino"
+)
+# onnxruntime-gpu 1.27 and newer are built for CUDA 13; 1.26 is the last one for CUDA 12 drivers.
+ORT_GPU_FOR_CUDA12 = "onnxruntime-gpu<1.27"
+# An `ldd` line resolving libpython, e.g. "libpython3.11.so.1.0 => /lib/x86_64-linux-gnu/...".
+LDD_LIBPYTHON = re.compile(r"libpython3\.(\d+)\S*\s+=>\s+(/\S+)")
 
 
 class InstallError(Exception):
@@ -66,17 +86,28 @@ def call(cmd: Sequence[str | os.PathLike[str]]) -> int:
         raise InstallError(f"could not run {cmd[0]}: {exc}") from exc
 
 
-def python_version(python: str) -> tuple[int, int]:
-    """Ask an interpreter for its version, so an unusable --python is rejected before any work."""
-    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+def ask_python(python: str | os.PathLike[str], expression: str) -> str:
+    """Print ``expression`` (``sys`` is imported) in another interpreter, such as the venv's, whose
+    facts this script cannot import."""
+    code = f"import sys; print({expression})"
     try:
-        out = subprocess.run(
-            [python, "-c", probe], capture_output=True, text=True, check=True
-        ).stdout
+        result = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise InstallError(f"cannot run Python interpreter {python!r}: {exc}") from exc
-    major, minor = out.strip().split(".")
+        raise InstallError(f"cannot run Python interpreter {str(python)!r}: {exc}") from exc
+    return result.stdout.strip()
+
+
+def python_version(python: str | os.PathLike[str]) -> tuple[int, int]:
+    """Ask an interpreter for its version, so an unusable --python is rejected before any work."""
+    major, minor = ask_python(python, "'%d.%d' % sys.version_info[:2]").split(".")
     return int(major), int(minor)
+
+
+def dotted(version: tuple[int, ...]) -> str:
+    """A version tuple as people write it, e.g. 3.11."""
+    return ".".join(map(str, version))
 
 
 def venv_is_usable() -> bool:
@@ -118,8 +149,88 @@ def create_venv(python: str) -> None:
         )
 
 
-def install_package(dev: bool) -> None:
-    """Upgrade pip and install the checkout in editable mode.
+@dataclass(frozen=True)
+class Runtime:
+    """The onnxruntime build to install and why (printed, so the choice is never a mystery)."""
+
+    extra: str  # the setup.cfg extra that pulls it in: "cpu" or "gpu"
+    reason: str
+    pins: tuple[str, ...] = ()  # extra requirements for pip, e.g. the last build for CUDA 12
+
+    @property
+    def package(self) -> str:
+        return "onnxruntime-gpu" if self.extra == "gpu" else "onnxruntime"
+
+
+def nvidia_smi(*args: str) -> str:
+    """nvidia-smi's output, or "" where it is missing or fails. It comes with the NVIDIA driver on
+    Linux and Windows, so it is a GPU probe that needs nothing installed and no CUDA toolkit."""
+    try:
+        result = subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout if result.returncode == 0 else ""
+
+
+def choose_runtime(forced: str | None, system: str = sys.platform) -> Runtime:
+    """onnxruntime-gpu where an NVIDIA GPU with a CUDA 12 or newer driver is present, else
+    onnxruntime; ``forced`` ("cpu" or "gpu", from --cpu/--gpu) overrides the detection.
+
+    The driver's CUDA version matters because each onnxruntime-gpu release is built for one CUDA
+    major version: a driver for CUDA 12 gets the last release built for 12.
+    """
+    if system == "darwin":
+        if forced == "gpu":
+            raise InstallError("there is no onnxruntime-gpu for macOS; the onnxruntime package "
+                               "already contains the Core ML provider (leave out --gpu)")
+        return Runtime("cpu", "macOS: onnxruntime includes the Core ML provider")
+    if forced == "cpu":
+        return Runtime("cpu", "--cpu")
+    gpus = [line.split(" (UUID")[0] for line in nvidia_smi("-L").splitlines()
+            if line.startswith("GPU ")]
+    found = re.search(r"CUDA Version:\s*(\d+)\.(\d+)", nvidia_smi()) if gpus or forced else None
+    cuda = (int(found[1]), int(found[2])) if found else None
+    pins = (ORT_GPU_FOR_CUDA12,) if cuda is not None and cuda[0] == 12 else ()
+    if forced == "gpu":
+        return Runtime("gpu", "--gpu", pins)
+    if not gpus:
+        return Runtime("cpu", "no NVIDIA GPU found: `nvidia-smi -L` lists none")
+    driver = f"driver for CUDA {dotted(cuda)}" if cuda else "driver's CUDA version unknown"
+    if cuda is not None and cuda < (12, 0):
+        return Runtime("cpu", f"{gpus[0]} found, but its {driver} is older than onnxruntime-gpu "
+                              "needs (CUDA 12); update the NVIDIA driver and run this again")
+    return Runtime("gpu", f"{gpus[0]}, {driver}", pins)
+
+
+def installed_runtimes() -> set[str]:
+    """The onnxruntime builds installed in .venv, by pip's own list."""
+    listing = subprocess.run([venv_bin("python"), "-m", "pip", "list", "--format=json"],
+                             capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise InstallError(f"pip cannot list the packages in {VENV_DIR}:\n{listing.stderr}")
+    names = {entry["name"].lower().replace("_", "-") for entry in json.loads(listing.stdout)}
+    return names & set(ORT_DISTRIBUTIONS)
+
+
+def remove_other_runtimes(runtime: Runtime) -> None:
+    """Uninstall every onnxruntime build when one other than ``runtime``'s is present.
+
+    They all install the one ``onnxruntime`` module: installing one over another leaves a mix of
+    both, and uninstalling one later deletes files the other needs. So the chosen one goes too and
+    is then installed clean.
+    """
+    present = installed_runtimes()
+    others = sorted(present - {runtime.package})
+    if not others:
+        return
+    step(f"Removing {', '.join(others)}: {runtime.package} replaces it "
+         "(they install the same onnxruntime module)")
+    run([venv_bin("python"), "-m", "pip", "uninstall", "--yes", *sorted(present)],
+        "removing the other onnxruntime build")
+
+
+def install_package(dev: bool, runtime: Runtime) -> None:
+    """Upgrade pip and install the checkout in editable mode with the chosen onnxruntime build.
 
     Editable, so the package finds models/ in this checkout and source edits take effect without
     reinstalling. Old pips cannot do PEP 660 editable installs, hence the upgrade first.
@@ -127,41 +238,372 @@ def install_package(dev: bool) -> None:
     python = venv_bin("python")
     step("Upgrading pip")
     run([python, "-m", "pip", "install", "--upgrade", "pip"], "upgrading pip")
-    target = ".[dev]" if dev else "."
-    extra = " with the development and test tools" if dev else ""
-    step(f"Installing obs-bgremover (editable){extra}")
-    run([python, "-m", "pip", "install", "--editable", target], "installing obs-bgremover")
+    remove_other_runtimes(runtime)
+    extras = ",".join([runtime.extra, "dev"] if dev else [runtime.extra])
+    tools = " and the development and test tools" if dev else ""
+    step(f"Installing obs-bgremover (editable) with {runtime.package} ({runtime.reason}){tools}")
+    run([python, "-m", "pip", "install", "--editable", f".[{extras}]", *runtime.pins],
+        "installing obs-bgremover")
+
+
+def report_provider(runtime: Runtime) -> None:
+    """Load the default model in .venv and say which execution provider runs it: the one check
+    that the onnxruntime build, its GPU libraries and the driver really work together."""
+    step("Checking which execution provider runs the model")
+    code = "from obs_bgremover.model import MattingModel; print(MattingModel().provider)"
+    result = subprocess.run([venv_bin("python"), "-c", code], capture_output=True, text=True,
+                            cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise InstallError(f"the installed package cannot load its model:\n{result.stderr}")
+    provider = result.stdout.strip().splitlines()[-1]
+    print(f"    The general model runs on {provider}.")
+    if runtime.extra == "gpu" and provider == "CPUExecutionProvider":
+        print(f"{result.stdout}{result.stderr}"
+              "warning: onnxruntime-gpu is installed but its GPU providers did not start (the "
+              "messages above say why), so matting runs on the CPU.\n"
+              "See docs/troubleshooting.md, \"GPU provider not loading\"; --cpu installs the "
+              "smaller CPU build instead.")
+
+
+@dataclass(frozen=True)
+class ObsPython:
+    """The Python that OBS Studio on this Linux machine runs scripts with."""
+
+    version: tuple[int, int]
+    library: Path  # the libpython OBS's scripting library is linked against
+    interpreter: Path | None  # the python3.X of that same installation, if it is installed
+
+
+def obs_scripting_library(obs: Path) -> Path | None:
+    """libobs-scripting of the OBS installation ``obs`` belongs to: it, rather than the obs binary,
+    is linked against libpython, and newer OBS releases load it from a plug-in."""
+    prefix = obs.resolve().parent.parent
+    for pattern in ("lib*/libobs-scripting.so*", "lib*/*/libobs-scripting.so*"):
+        found = sorted(prefix.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def interpreter_beside(library: Path, version: tuple[int, int]) -> Path | None:
+    """The python3.X of the installation a libpython belongs to (/usr/lib/x86_64-linux-gnu/
+    libpython3.11.so.1.0 gives /usr/bin/python3.11), so .venv gets the very Python OBS embeds."""
+    name = f"python{dotted(version)}"
+    for prefix in library.parents:
+        if (prefix / "bin" / name).is_file():
+            return prefix / "bin" / name
+    return None
+
+
+def linux_obs_python() -> ObsPython | None:
+    """The Python that OBS on PATH runs scripts with, found from the libpython its scripting
+    library is linked against; None without OBS or without its Python scripting.
+
+    It matters because the script imports numpy and onnxruntime from .venv, whose compiled parts
+    only load into the Python version they were built for.
+    """
+    obs = shutil.which("obs")
+    scripting = obs_scripting_library(Path(obs)) if obs else None
+    if scripting is None:
+        return None
+    try:
+        listing = subprocess.run(["ldd", scripting], capture_output=True, text=True).stdout
+    except OSError:
+        return None
+    found = LDD_LIBPYTHON.search(listing)
+    if found is None:
+        return None
+    version, library = (3, int(found[1])), Path(found[2]).resolve()
+    return ObsPython(version, library, interpreter_beside(library, version))
+
+
+def venv_python(requested: str | None, obs: ObsPython | None) -> str:
+    """The interpreter for a new .venv: --python if given; else the Python OBS embeds (or this
+    one, if it is the same version); else, without a usable OBS, the one running this script."""
+    if requested:
+        return requested
+    if obs is None or obs.version < MIN_PYTHON:
+        return sys.executable
+    if obs.interpreter is not None:
+        return str(obs.interpreter)
+    if sys.version_info[:2] == obs.version:
+        return sys.executable
+    name = f"python{dotted(obs.version)}"
+    raise InstallError(
+        f"OBS runs Python {dotted(obs.version)} ({obs.library}), but no {name} interpreter of that "
+        f"installation was found. Install it (Debian/Ubuntu: sudo apt-get install {name} "
+        f"{name}-venv), or pass --python PATH to a Python {dotted(obs.version)}."
+    )
+
+
+def newest_python_for(obs_version: tuple[int, int]) -> tuple[int, int]:
+    """The newest Python an OBS release loads on Windows and macOS (OBS_NEWEST_PYTHON)."""
+    return [python for first, python in OBS_NEWEST_PYTHON if obs_version >= first][-1]
+
+
+def parse_obs_version(text: str) -> tuple[int, int]:
+    """An OBS version as users write it ("30.2" or "30.2.3"), as (major, minor)."""
+    found = re.fullmatch(r"(\d+)\.(\d+)(\.\d+)?", text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(f"expected an OBS version such as 30.2, got {text!r}")
+    return int(found[1]), int(found[2])
+
+
+def obs_config_dir(env: Mapping[str, str], system: str = sys.platform) -> Path:
+    """OBS's settings folder for a user with this environment, as libobs computes it."""
+    if system == "win32":
+        return Path(env["APPDATA"]) / "obs-studio"
+    home = Path(env.get("HOME", "~")).expanduser()
+    if system == "darwin":
+        return home / "Library" / "Application Support" / "obs-studio"
+    return Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "obs-studio"
+
+
+def read_ini(path: Path) -> configparser.ConfigParser:
+    """One of OBS's ini files as OBS reads it: keys keep their case, no % interpolation; a
+    missing file reads as empty."""
+    ini = configparser.ConfigParser(interpolation=None, strict=False)
+    ini.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        ini.read(path, encoding="utf-8-sig")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise InstallError(f"cannot read OBS's settings file {path}: {exc}") from exc
+    return ini
+
+
+def settings_ini(config: Path) -> Path:
+    """The ini with the current scene collection and the Python path: user.ini from OBS 31 on (it
+    starts as a copy of global.ini), global.ini before."""
+    user = config / "user.ini"
+    return user if user.is_file() else config / "global.ini"
+
+
+def last_obs_version(config: Path) -> tuple[int, int] | None:
+    """The OBS release that last ran with these settings: [General] LastVersion in global.ini,
+    packed as major << 24 | minor << 16 | patch."""
+    packed = read_ini(config / "global.ini").get("General", "LastVersion", fallback="")
+    if not packed.isdigit() or int(packed) == 0:
+        return None
+    return int(packed) >> 24, (int(packed) >> 16) & 0xFF
+
+
+def obs_python_setting(base_prefix: Path, system: str) -> Path | None:
+    """What to enter under Tools > Scripts > Python Settings for the Python .venv was made from:
+    on Windows its folder (with python3X.dll); on macOS the folder holding its Python.framework,
+    in which OBS looks for Versions/3.X/lib/libpython3.X.dylib, so only framework builds (the
+    python.org installer, Homebrew) qualify."""
+    if system == "win32":
+        return base_prefix
+    versions = base_prefix.parent
+    if versions.name == "Versions" and versions.parent.name == "Python.framework":
+        return versions.parent.parent
+    return None
+
+
+def check_linux_obs_python(venv: tuple[int, int], obs: ObsPython | None) -> None:
+    """Say whether OBS on this Linux machine can load the packages in .venv, and if not, why."""
+    if obs is None:
+        print("    OBS Studio with Python scripting was not found (no `obs` on PATH with "
+              "libobs-scripting).\n    The filter runs inside OBS with the Python OBS is linked "
+              f"against; .venv is Python {dotted(venv)}.\n    Run this again after installing OBS "
+              "to check that they match.")
+    elif obs.version < MIN_PYTHON:
+        print(f"warning: OBS here is linked against Python {dotted(obs.version)} ({obs.library}); "
+              f"obs-bgremover needs {dotted(MIN_PYTHON)} or newer, so the OBS filter cannot load "
+              "in this OBS build.\n    Use an OBS built with Python 3.11 or newer (e.g. the "
+              "packages of Debian 12 or Ubuntu 24.04). The command line tools work as installed.")
+    elif venv != obs.version:
+        print(f"warning: .venv is Python {dotted(venv)}, but OBS runs Python "
+              f"{dotted(obs.version)} ({obs.library}):\n    inside OBS the script would fail to "
+              "import numpy and onnxruntime. The command line tools work as installed.\n    To "
+              "use the filter, rebuild .venv with OBS's Python:\n"
+              "    rm -rf .venv && python3 install.py")
+    else:
+        print(f"    OBS runs Python {dotted(obs.version)} ({obs.library}); .venv is Python "
+              f"{dotted(venv)}: OBS can load the script's packages.")
+
+
+def check_other_obs_python(venv: tuple[int, int], obs_version: tuple[int, int] | None,
+                           config: Path, system: str = sys.platform) -> None:
+    """Say whether OBS on Windows or macOS can load the packages in .venv, and which Python folder
+    to set in OBS (there OBS loads the Python the user points it at, up to a newest version)."""
+    steps = ", ".join(f"{dotted(python)} (OBS {dotted(first)}+)" if first > (0, 0) else
+                      f"{dotted(python)} (older OBS)" for first, python in OBS_NEWEST_PYTHON)
+    print(f"    The newest Python OBS loads: {steps}.")
+    if obs_version is None:
+        print(f"    OBS's version is unknown (it has not run with {config} yet); pass "
+              f"--obs-version X.Y to check .venv (Python {dotted(venv)}) against it.")
+        return
+    newest = newest_python_for(obs_version)
+    if newest < MIN_PYTHON:
+        print(f"warning: OBS {dotted(obs_version)} loads Python {dotted(newest)} at most; "
+              f"obs-bgremover needs {dotted(MIN_PYTHON)} or newer, so the filter cannot work with "
+              "it.\n    Update OBS to 29.1 or newer. The command line tools work as installed.")
+        return
+    if venv > newest:
+        print(f"warning: OBS {dotted(obs_version)} loads Python {dotted(newest)} at most, but "
+              f".venv is Python {dotted(venv)}.\n    Install Python {dotted(newest)} (python.org), "
+              "delete .venv and run this again with --python PATH-TO-IT.")
+        return
+    print(f"    OBS {dotted(obs_version)} loads Python up to {dotted(newest)}; .venv is Python "
+          f"{dotted(venv)}: OBS can load the script's packages.")
+    base = Path(ask_python(venv_bin("python"), "sys.base_prefix"))
+    setting = obs_python_setting(base, system)
+    if setting is None:
+        print(f"warning: {base} is not a Python.framework build, which is the only kind OBS on "
+              "macOS loads.\n    Install Python from python.org, delete .venv and run this again "
+              "with --python PATH-TO-IT.")
+        return
+    current = read_ini(settings_ini(config)).get("Python", "Path64bit", fallback="")
+    now = f" (now: {current})" if current and Path(current) != setting else ""
+    print(f"    In OBS, set Tools > Scripts > Python Settings to: {setting}{now}")
+
+
+def check_obs_python(obs: ObsPython | None, obs_version: tuple[int, int] | None) -> None:
+    """Check .venv against the Python OBS will run the script with: on Linux the one OBS is
+    linked against; on Windows and macOS the one OBS is pointed at, up to a newest version."""
+    step("Checking .venv against the Python OBS Studio runs the script with")
+    venv = python_version(venv_bin("python"))
+    if sys.platform.startswith("linux"):
+        check_linux_obs_python(venv, obs)
+    else:
+        config = obs_config_dir(os.environ)
+        check_other_obs_python(venv, obs_version or last_obs_version(config), config)
+
+
+def linux_obs_environments(proc: Path = Path("/proc")) -> list[dict[str, str]]:
+    """The environments of the running `obs` processes this user may read; another user's OBS,
+    whose environment is unreadable, has a settings folder of its own."""
+    environments = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "obs":
+                continue
+            raw = (entry / "environ").read_bytes()
+        except OSError:  # gone in the meantime, or another user's
+            continue
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        environments.append({key.decode(errors="replace"): value.decode(errors="replace")
+                             for key, value in pairs})
+    return environments
+
+
+def obs_is_running(config: Path, system: str = sys.platform) -> bool:
+    """Whether an OBS using this settings folder runs now. On Linux only an OBS whose environment
+    gives that folder counts (others, e.g. with another HOME, do not touch it); on Windows and
+    macOS any running OBS counts."""
+    if system.startswith("linux"):
+        return any(obs_config_dir(env, system).resolve() == config.resolve()
+                   for env in linux_obs_environments())
+    command, name = {
+        "darwin": (["pgrep", "-lx", "OBS"], "obs"),
+        "win32": (["tasklist", "/FI", "IMAGENAME eq obs64.exe", "/NH"], "obs64.exe"),
+    }[system]
+    try:
+        listing = subprocess.run(command, capture_output=True, text=True).stdout
+    except OSError as exc:
+        raise InstallError(f"cannot tell whether OBS is running ({command[0]}: {exc}); add "
+                           f"the script in OBS under Tools > Scripts instead:\n    {OBS_SCRIPT}"
+                           ) from exc
+    return name in listing.lower()
+
+
+def current_collection(config: Path) -> Path:
+    """The file of OBS's current scene collection: [Basic] SceneCollectionFile in the settings
+    ini, or OBS's default "Untitled" where it is unset."""
+    ini = settings_ini(config)
+    name = read_ini(ini).get("Basic", "SceneCollectionFile", fallback="") or "Untitled"
+    path = config / "basic" / "scenes" / f"{name}.json"
+    if not path.is_file():
+        raise InstallError(f"OBS's current scene collection {path} (named in {ini}) does not "
+                           "exist: start OBS once, quit it, then run this again.")
+    return path
+
+
+def collection_scripts(data: object, path: Path) -> list:
+    """The scene collection's list of loaded scripts (modules > scripts-tool), made if absent."""
+    modules = data.setdefault("modules", {}) if isinstance(data, dict) else None
+    scripts = modules.setdefault("scripts-tool", []) if isinstance(modules, dict) else None
+    if not isinstance(scripts, list):
+        raise InstallError(f"{path} is not laid out as an OBS scene collection (modules > "
+                           "scripts-tool should be a list); add the script in OBS instead.")
+    return scripts
+
+
+def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
+    """Add the script to OBS's current scene collection, as Tools > Scripts > + does.
+
+    Only while OBS is not running: OBS writes the collection back when it quits, which would undo
+    the change. Idempotent, and the file is backed up (timestamped) before it is changed.
+    """
+    step("Adding the script to OBS Studio's current scene collection")
+    script = script.resolve()
+    if not config.is_dir():
+        raise InstallError(f"OBS Studio has not run on this account yet (no {config}): start it "
+                           "once, quit it, then run this again.")
+    if obs_is_running(config):
+        raise InstallError("OBS Studio is running: quit it, then run  python3 install.py "
+                           "--add-to-obs --no-install\n(OBS saves its scene collection when it "
+                           "quits, which would undo a change made now.)")
+    path = current_collection(config)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InstallError(f"cannot read OBS's scene collection {path}: {exc}") from exc
+    scripts = collection_scripts(data, path)
+    name = data.get("name", path.stem)
+    if any(isinstance(entry, dict) and Path(str(entry.get("path", ""))).resolve() == script
+           for entry in scripts):
+        print(f"    {script} is already in the scene collection {name!r}; nothing changed.")
+        return
+    backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+    shutil.copy2(path, backup)
+    scripts.append({"path": script.as_posix(), "settings": {}})
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=4, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, path)
+    print(f"    Added {script}\n    to the scene collection {name!r} ({path}).\n"
+          f"    The file as it was: {backup}\n"
+          "    Start OBS: the script loads with this collection (scripts belong to a scene "
+          "collection; run this again after switching to another).")
 
 
 def install_redis_server() -> None:
-    """Install redis-server with apt-get if it is missing: the render queue's tests start a real
-    one. Without root or apt-get this only says so; those tests then skip (fail when CI is set)."""
-    if shutil.which("redis-server"):
-        return
-    step("Installing redis-server (the render queue tests start one)")
-    if not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        print("    skipped: this needs root and apt-get; install redis-server yourself "
-              "(e.g. sudo apt-get install redis-server, or brew install redis)")
-        return
-    run(["apt-get", "update"], "apt-get update")
-    run(["apt-get", "install", "-y", "redis-server"], "installing redis-server")
+    """Install redis-server if it is missing: the render queue's tests start a real one."""
+    install_debian_packages({"redis-server": "redis-server"},
+                            "the render queue tests start one")
 
 
-def install_obs_studio() -> None:
-    """Install OBS Studio and Xvfb with apt-get if either is missing: the OBS filter's end-to-end
-    tests start a real OBS on a virtual display. Without root or apt-get this only says so; those
-    tests then skip (fail when CI is set)."""
-    missing = [package for package, program in (("obs-studio", "obs"), ("xvfb", "Xvfb"))
-               if not shutil.which(program)]
+def install_debian_packages(programs: dict[str, str], why: str) -> None:
+    """Install with apt-get the Debian packages (keys) whose programs (values) are missing.
+    Without root or apt-get this only says so; the tests that need them then skip (fail when CI
+    is set)."""
+    missing = [package for package, program in programs.items() if not shutil.which(program)]
     if not missing:
         return
-    step(f"Installing {' and '.join(missing)} (the OBS filter tests run a real OBS under Xvfb)")
+    step(f"Installing {' and '.join(missing)} ({why})")
     if not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
         print(f"    skipped: this needs root and apt-get; install {' '.join(missing)} yourself "
               f"(e.g. sudo apt-get install {' '.join(missing)})")
         return
     run(["apt-get", "update"], "apt-get update")
     run(["apt-get", "install", "-y", *missing], f"installing {' and '.join(missing)}")
+
+
+def install_obs_studio() -> None:
+    """Install OBS Studio and Xvfb if either is missing: the OBS filter's end-to-end tests start
+    a real OBS on a virtual display."""
+    install_debian_packages({"obs-studio": "obs", "xvfb": "Xvfb"},
+                            "the OBS filter tests run a real OBS under Xvfb")
+
+
+def install_chromium() -> None:
+    """Install Chromium and its WebDriver if either is missing: the web app's tests drive its
+    page in a real headless browser."""
+    install_debian_packages({"chromium": "chromium", "chromium-driver": "chromedriver"},
+                            "the web app tests drive a real headless Chromium")
 
 
 def run_tests(pytest_args: Sequence[str]) -> int:
@@ -186,32 +628,63 @@ def run_demo() -> None:
     print(f"\nDemo output (the sample with its background replaced): {REPO_ROOT / DEMO_OUTPUT}")
 
 
-def print_next_steps() -> None:
+def print_next_steps(added_to_obs: bool) -> None:
     """Tell the user how to use what was installed, without needing to activate anything."""
     rel_bin = venv_bin("obs-bgremover").relative_to(REPO_ROOT)
     activate = "Scripts\\activate" if os.name == "nt" else "source .venv/bin/activate"
-    script = REPO_ROOT / "obs_bgremover" / "obs" / "script.py"
+    obs = (
+        "In OBS Studio the script is added (above); add the filter to a source: right-click it > "
+        "Filters > + > Background Remover."
+        if added_to_obs
+        else "In OBS Studio: Tools > Scripts > + (Add Scripts), then choose this file:\n"
+        f"    {OBS_SCRIPT}\n"
+        "or, with OBS closed, let this script add it: python3 install.py --add-to-obs --no-install"
+    )
     print(
         "\nDone. From the project root:\n"
         f"    {rel_bin} --help\n"
-        f"or activate the environment first ({activate}) and run: obs-bgremover --help\n"
-        f"In OBS Studio, add this script under Tools > Scripts:\n    {script}"
+        f"or activate the environment first ({activate}) and run: obs-bgremover --help\n{obs}"
     )
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Parse our options; with --test, everything we do not recognise is handed to pytest."""
     parser = argparse.ArgumentParser(
-        description="Install obs-bgremover into .venv (editable), optionally test or demo it.",
+        description="Install obs-bgremover into .venv (editable) with the onnxruntime build that "
+        "suits this machine, check it against the Python OBS runs, optionally add it to OBS, test "
+        "or demo it.",
         epilog="Example: python3 install.py --test -k model -x  (arguments after -- always go to "
         "pytest untouched)",
         allow_abbrev=False,  # so a pytest option is never taken for an abbreviation of ours
     )
     parser.add_argument(
         "--python",
-        default=sys.executable,
         metavar="PATH",
-        help="interpreter for a new .venv (default: the one running this script)",
+        help="interpreter for a new .venv (default: on Linux the Python that OBS is linked "
+        "against, where OBS is installed; otherwise the one running this script)",
+    )
+    runtime = parser.add_mutually_exclusive_group()
+    runtime.add_argument(
+        "--cpu", dest="runtime", action="store_const", const="cpu",
+        help="install onnxruntime (CPU) even where an NVIDIA GPU is found",
+    )
+    runtime.add_argument(
+        "--gpu", dest="runtime", action="store_const", const="gpu",
+        help="install onnxruntime-gpu (CUDA) even where no usable NVIDIA GPU is found",
+    )
+    parser.add_argument(
+        "--add-to-obs", action="store_true",
+        help="add the script to OBS's current scene collection (OBS must be closed; the file is "
+        "backed up first)",
+    )
+    parser.add_argument(
+        "--no-install", action="store_true",
+        help="use .venv as it is: skip creating it and pip (e.g. with --add-to-obs)",
+    )
+    parser.add_argument(
+        "--obs-version", type=parse_obs_version, metavar="X.Y",
+        help="Windows/macOS: the OBS version to check .venv's Python against (default: the one "
+        "that last ran, from OBS's settings)",
     )
     parser.add_argument("--dev", action="store_true", help="also install the dev/test tools")
     parser.add_argument(
@@ -240,11 +713,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the requested steps in order and return the process exit code."""
     args, pytest_args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        create_venv(args.python)
-        install_package(dev=args.dev or args.test)
+        obs = linux_obs_python() if sys.platform.startswith("linux") else None
+        if not args.no_install:
+            create_venv(venv_python(args.python, obs))
+            runtime = choose_runtime(args.runtime)
+            install_package(dev=args.dev or args.test, runtime=runtime)
+            report_provider(runtime)
+        elif not venv_is_usable():
+            raise InstallError(f"{VENV_DIR} is missing or incomplete; run this without "
+                               "--no-install first.")
+        check_obs_python(obs, args.obs_version)
+        if args.add_to_obs:
+            add_to_obs(obs_config_dir(os.environ))
         if args.test:
             install_redis_server()
             install_obs_studio()
+            install_chromium()
             code = run_tests(pytest_args)
             if code != 0:
                 return code
@@ -256,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    print_next_steps()
+    print_next_steps(added_to_obs=args.add_to_obs)
     return 0
 
 

@@ -85,6 +85,15 @@ def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Backgrou
     return LoopingVideo(path, fit_mode=fit_mode)
 
 
+def picture(background: Background, size: tuple[int, int], t: float = 0.0) -> np.ndarray:
+    """What a background shows at ``t`` seconds, at ``size`` = (width, height), with no camera
+    frame to go with it: for the kinds that do not depend on the frame (pictures, videos,
+    colours), as thumbnails and GPU textures need them."""
+    width, height = size
+    blank = np.zeros((height, width, 3), np.uint8)
+    return background.plate(blank, blank[..., 0], t)
+
+
 def parse_background(spec: str, fit_mode: str = "cover") -> Background:
     """The background a spec string names (see the module docstring). The caller closes it
     (``with parse_background(spec) as background: ...``): a video holds a decoder thread."""

@@ -157,6 +157,14 @@ def run_backgrounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the web app. Imported here, not at the top: the web framework takes a while to load,
+    and no other command needs it."""
+    from obs_bgremover import web
+
+    return web.run_serve(args)
+
+
 def _add_background_arguments(command: argparse.ArgumentParser) -> None:
     """--background, --fit and --no-decontaminate, spelled the same for every command."""
     command.add_argument(
@@ -285,6 +293,31 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                       help="queue to list (default: %(default)s)")
     jobs.set_defaults(run=render.run_jobs)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the web app: upload a clip, preview backgrounds, render, download",
+        description="Serve the web app and its JSON API, with render workers in the same "
+        "process. On an address other than this machine's own, every request needs an access "
+        "token (--token, or one made up and printed). See docs/web.md.",
+    )
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=8765,
+                       help="default: %(default)s; 0 picks a free one (printed)")
+    serve.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
+                       help="render queue (default: %(default)s)")
+    # Two workers, so that a preview is not kept waiting behind a render.
+    serve.add_argument("--workers", type=int, default=2, metavar="N",
+                       help="render jobs run at once in this process; 0: use workers started "
+                       "with 'obs-bgremover worker' (default: %(default)s)")
+    serve.add_argument("--token", metavar="TOKEN",
+                       help="access token every request must carry (default: none on "
+                       "127.0.0.1, a new random one on any other address)")
+    # Ten seconds of 4K from a phone is about 60 MB; a longer clip is cut, but must arrive first.
+    serve.add_argument("--max-upload-mb", type=float, default=500.0, metavar="MB",
+                       help="largest upload accepted (default: %(default)s)")
+    serve.set_defaults(run=run_serve)
 
     backgrounds = commands.add_parser("backgrounds", help="list the built-in backgrounds")
     backgrounds.set_defaults(run=run_backgrounds)

@@ -8,6 +8,7 @@ provider and checks what goes in and what comes out.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -15,9 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from obs_bgremover.errors import InputError, ModelError
+try:
+    import onnxruntime as ort
+except ImportError as err:
+    raise ImportError(
+        f"onnxruntime is not installed in {sys.prefix}: obs-bgremover needs one build of it. Run "
+        "`python3 install.py` in the project folder (it picks onnxruntime or onnxruntime-gpu), "
+        "or there install it with one of the extras: pip install -e '.[cpu]' (or '.[gpu]')."
+    ) from err
+if not hasattr(ort, "InferenceSession"):  # a module folder left behind, usually by uninstalling
+    # one of onnxruntime and onnxruntime-gpu while both were installed
+    _where = getattr(ort, "__file__", None) or ", ".join(getattr(ort, "__path__", []))
+    raise ImportError(
+        f"the onnxruntime found ({_where}) is incomplete. Reinstall it: pip uninstall -y "
+        "onnxruntime onnxruntime-gpu, then run `python3 install.py` in the project folder."
+    )
+
+from obs_bgremover.errors import InputError, ModelError  # noqa: E402
 
 MODEL_NAMES = ("general", "landscape")
 MODELS_ENV = "OBS_BGREMOVER_MODELS"
@@ -90,8 +106,17 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
     )
 
 
+@functools.cache
+def _load_gpu_libraries() -> None:
+    """Load the CUDA and cuDNN libraries that pip installed with onnxruntime-gpu (the ``gpu``
+    extra): onnxruntime does not look for them in site-packages by itself. A CPU build has none."""
+    if getattr(ort, "cuda_version", "") and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+
+
 def available_devices() -> list[str]:
     """Device names this onnxruntime build can run on, best first."""
+    _load_gpu_libraries()
     available = ort.get_available_providers()
     return [device for device, provider in PROVIDERS.items() if provider in available]
 
@@ -112,11 +137,11 @@ def select_providers(device: str = "auto") -> list[str]:
     return list(dict.fromkeys([PROVIDERS[device], PROVIDERS["cpu"]]))
 
 
-def _session_options(providers: list[str]) -> ort.SessionOptions:
+def _session_options(providers: list[str], threads: int | None) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = min(os.cpu_count() or 1, MAX_THREADS)
+    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, MAX_THREADS)
     # The knobs are initializers that are also inputs; onnxruntime warns about each one on load.
     options.log_severity_level = 3
     # The guided filters' covariances of flat regions reach denormal floats, which cost x86
@@ -130,10 +155,10 @@ def _session_options(providers: list[str]) -> ort.SessionOptions:
     return options
 
 
-def _load_session(path: Path, providers: list[str]) -> ort.InferenceSession:
+def _load_session(path: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(
-            str(path), sess_options=_session_options(providers), providers=providers
+            str(path), sess_options=_session_options(providers, threads), providers=providers
         )
     except Exception as err:  # onnxruntime raises its own classes, all plain Exceptions
         raise ModelError(f"cannot load model {path}: {err}") from err
@@ -194,10 +219,13 @@ class MattingModel:
         model: str | os.PathLike[str] = "general",
         device: str = "auto",
         settings: MattingSettings = MattingSettings(),
+        threads: int | None = None,
     ) -> None:
+        """``threads``: how many CPU threads the network may use (default: one per core, up
+        to MAX_THREADS); a host that needs cores of its own, like OBS, asks for fewer."""
         self._path = resolve_model_path(model)
         self._name = model if model in MODEL_NAMES else self._path.stem
-        self._session = _load_session(self._path, select_providers(device))
+        self._session = _load_session(self._path, select_providers(device), threads)
         self._knobs = _check_interface(self._session, self._path)
         self._settings = settings
         self._feed = self._knob_feed(settings)

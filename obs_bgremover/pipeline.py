@@ -18,8 +18,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,6 +30,7 @@ import numpy as np
 from obs_bgremover.composite import Compositor
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
+from obs_bgremover.priority import lower_current_thread
 from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, thumbnail
 
 # ``skip_static`` counts the picture as still while at most STATIC_FRACTION of the thumbnail's
@@ -156,6 +160,27 @@ class Pipeline:
         return self.run(frame).alpha
 
 
+class _NetworkThread:
+    """The model, called on a thread of its own that runs ``nice`` levels less urgent.
+
+    Only the network itself runs there, and it holds the GIL only to enter and leave
+    onnxruntime. The rest of the live pipeline's work (colour conversion, smoothing) stays at the
+    caller's priority: a low-priority thread that holds the GIL when the host's own thread needs
+    it, and is not scheduled again for a while, makes the host wait (in OBS, a late frame).
+    """
+
+    def __init__(self, model: MattingModel, nice: int) -> None:
+        self.model = model
+        self._executor = ThreadPoolExecutor(1, "obs-bgremover-network",
+                                            initializer=lower_current_thread, initargs=(nice,))
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self._executor.submit(self.model, frame).result()
+
+    def close(self) -> None:
+        self._executor.shutdown()
+
+
 @dataclass(frozen=True)
 class LiveResult:
     """The newest finished matte of a `LivePipeline`.
@@ -216,11 +241,15 @@ class LivePipeline:
         settings: PipelineSettings = PipelineSettings(),
         *,
         low_latency: bool = False,
+        nice: int = 0,
     ) -> None:
+        """``nice``: how much less urgent than the caller the network runs (see `priority`), for
+        hosts whose own threads must never wait for it."""
         self.low_latency = low_latency
-        self._pipeline = Pipeline(model, settings)
+        self._network = _NetworkThread(model, nice) if nice > 0 else None
+        self._pipeline = Pipeline(model if self._network is None else self._network, settings)
         self._lock = threading.Condition()
-        self._waiting: tuple[int, np.ndarray, float] | None = None
+        self._waiting: tuple[int, Any, float, Callable[[Any], np.ndarray] | None] | None = None
         self._newest: tuple[int, np.ndarray] | None = None
         self._result: LiveResult | None = None
         self._error: BaseException | None = None
@@ -231,13 +260,19 @@ class LivePipeline:
         self._thread = threading.Thread(target=self._work, name="obs-bgremover-live", daemon=True)
         self._thread.start()
 
-    def submit(self, frame: np.ndarray) -> None:
+    def submit(self, frame: Any, prepare: Callable[[Any], np.ndarray] | None = None) -> None:
         """Queue an RGB uint8 frame for matting and return at once.
 
         The frame is copied, so the caller may reuse its buffer (OBS staging surfaces, capture
         buffers) as soon as this returns. A bad frame is reported by a later `latest`.
+
+        With ``prepare``, ``frame`` is anything that ``prepare`` turns into that RGB frame, on the
+        worker thread: a camera frame in its own pixel format, say, whose conversion costs
+        milliseconds the caller's thread does not have. Such a frame is handed over, not copied,
+        and does not take part in ``low_latency`` (only frames already in RGB can be shown
+        before their matte is ready).
         """
-        copy = np.array(frame, copy=True)
+        copy = frame if prepare is not None else np.array(frame, copy=True)
         with self._lock:
             if self._closed:
                 raise BgRemoverError("cannot submit a frame: the live pipeline is closed")
@@ -245,8 +280,8 @@ class LivePipeline:
             self._submitted += 1
             if self._waiting is not None:
                 self._dropped += 1
-            self._waiting = (index, copy, time.perf_counter())
-            self._newest = (index, copy)
+            self._waiting = (index, copy, time.perf_counter(), prepare)
+            self._newest = (index, copy) if prepare is None else None
             self._lock.notify()
 
     def reset(self) -> None:
@@ -279,6 +314,12 @@ class LivePipeline:
             )
         return result
 
+    def in_flight(self) -> int:
+        """Frames submitted and not yet finished (waiting or being matted): cheaper than
+        `stats` for a caller deciding, every frame, whether to submit another."""
+        with self._lock:
+            return self._submitted - self._processed - self._dropped - self._errors
+
     def stats(self) -> LiveStats:
         with self._lock:
             recent = list(self._recent)
@@ -309,10 +350,12 @@ class LivePipeline:
                     self._lock.wait()
                 if self._closed:
                     return
-                index, frame, submitted = self._waiting
+                index, frame, submitted, prepare = self._waiting
                 self._waiting = None
                 reset, self._reset = self._reset, False
             try:
+                if prepare is not None:
+                    frame = prepare(frame)
                 if reset:
                     self._pipeline.reset()
                 matte = self._pipeline.run(frame)
@@ -337,6 +380,8 @@ class LivePipeline:
             self._closed = True
             self._lock.notify()
         self._thread.join()
+        if self._network is not None:
+            self._network.close()
 
     def __enter__(self) -> LivePipeline:
         return self

@@ -123,16 +123,18 @@ class TemporalSmoother:
             self._weight = np.empty_like(self._matte)
             self._thumbnail = thumb
             return alpha
+        # OpenCV rather than numpy for the full-size arithmetic: it releases the GIL, which a
+        # host's own Python callbacks (the OBS filter's, on OBS's graphics thread) would
+        # otherwise wait for while this runs on a live pipeline's thread.
         change = cv2.absdiff(thumb, self._thumbnail)
         self._thumbnail = thumb
         height, width = alpha.shape
-        cv2.resize(
-            self._weights[change], (width, height), self._weight, interpolation=cv2.INTER_LINEAR
-        )
-        np.copyto(self._current, alpha)
+        cv2.resize(cv2.LUT(change, self._weights), (width, height), self._weight,
+                   interpolation=cv2.INTER_LINEAR)
+        cv2.multiply(alpha, 1.0, self._current, dtype=cv2.CV_32F)
         # matte = weight * previous + (1 - weight) * current, in place.
-        np.subtract(self._matte, self._current, out=self._matte)
-        self._matte *= self._weight
-        self._matte += self._current
+        cv2.subtract(self._matte, self._current, self._matte)
+        cv2.multiply(self._matte, self._weight, self._matte)
+        cv2.add(self._matte, self._current, self._matte)
         # Rounds to nearest and saturates in one fast pass (the matte is never negative).
         return cv2.convertScaleAbs(self._matte)

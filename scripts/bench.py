@@ -12,7 +12,12 @@ With ``--render``, it also times the render worker's job on a 10 s 1080p30 clip 
 scaled up and looped) with the image background: the seconds a user waits for a render, and the
 real-time factor (render time over clip length; 1.0 renders as fast as the clip plays).
 
+With ``--web``, it times the same clip through the web app (``obs-bgremover serve`` as it starts
+by default, driven over its JSON API as the page drives it): upload to the first preview shown,
+and the render from queuing to the result downloadable.
+
     python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--render]
+                            [--web]
 """
 
 from __future__ import annotations
@@ -20,10 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -61,17 +71,22 @@ def summary(ms: list[float]) -> dict[str, float]:
     }
 
 
+def write_clip(sample: list[np.ndarray], clip: Path) -> Path:
+    """A 10 s 1080p30 H.264 clip: the sample, scaled up and looped."""
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        for index in range(300):
+            frame = cv2.resize(sample[index % len(sample)], (1920, 1080))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return clip
+
+
 def time_render(sample: list[np.ndarray], args: argparse.Namespace) -> dict[str, float]:
     """Seconds to render a 10 s 1080p30 clip through the render job, as the worker runs it."""
     with tempfile.TemporaryDirectory() as folder:
-        clip = Path(folder) / "clip.mp4"
-        with av.open(str(clip), "w") as container:
-            stream = container.add_stream("libx264", rate=30)
-            stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-            for index in range(300):
-                frame = cv2.resize(sample[index % len(sample)], (1920, 1080))
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-            container.mux(stream.encode(None))
+        clip = write_clip(sample, Path(folder) / "clip.mp4")
         settings = RenderSettings(BACKGROUNDS["image"], model=args.model, device=args.device)
         start = time.perf_counter()
         result = render_video(clip, Path(folder) / "render.mp4", settings)
@@ -81,12 +96,75 @@ def time_render(sample: list[np.ndarray], args: argparse.Namespace) -> dict[str,
     return {"seconds": round(seconds, 1), "real_time_factor": round(seconds / result.seconds, 2)}
 
 
+def _call(url: str, method: str = "GET", body: bytes | None = None,
+          content_type: str = "application/json") -> dict:
+    request = urllib.request.Request(url, body, {"Content-Type": content_type}, method=method)
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
+def _finish(url: str, job: dict) -> dict:
+    """Poll a job of the web app until it is done, as the page does."""
+    while job["status"] not in ("done", "failed"):
+        time.sleep(0.1)
+        job = _call(f"{url}/api/jobs/{job['id']}")
+    if job["status"] == "failed":
+        raise SystemExit(f"web job failed: {job['error']}")
+    urllib.request.urlopen(url + job["result_url"], timeout=60).read()
+    return job
+
+
+@contextmanager
+def _web_app(folder: Path) -> Iterator[str]:
+    """``obs-bgremover serve`` on a free port with its data in ``folder``; its address."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "obs_bgremover", "serve", "--port", "0"],
+        env={**os.environ, "OBS_BGREMOVER_DATA": str(folder)}, stdout=subprocess.PIPE,
+        text=True)
+    try:
+        line = server.stdout.readline()
+        if "open http" not in line:
+            raise SystemExit(f"serve did not start: {line}")
+        yield line.split("open ")[1].strip().rstrip("/")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+
+
+def time_web(sample: list[np.ndarray]) -> dict[str, float]:
+    """Through the web app, as its page drives it: the seconds from the start of an upload of
+    a 10 s 1080p30 clip to its first preview shown, and the render of the whole clip."""
+    with tempfile.TemporaryDirectory() as folder:
+        clip = write_clip(sample, Path(folder) / "clip.mp4")
+        megabytes = clip.stat().st_size / 1e6
+        with _web_app(Path(folder) / "data") as url:
+            start = time.perf_counter()
+            upload = _call(f"{url}/api/uploads?name=clip.mp4", "POST", clip.read_bytes(),
+                           "application/octet-stream")
+            order = {"upload": upload["id"], "background": BACKGROUNDS["image"]}
+            preview = json.dumps({**order, "kind": "preview", "at": 0}).encode()
+            _finish(url, _call(f"{url}/api/jobs", "POST", preview))
+            first_preview = time.perf_counter() - start
+            start = time.perf_counter()
+            video = json.dumps({**order, "kind": "video"}).encode()
+            job = _finish(url, _call(f"{url}/api/jobs", "POST", video))
+            render = time.perf_counter() - start
+    print(f"web app: upload of a 10 s 1080p30 clip ({megabytes:.1f} MB) to its "
+          f"first preview {first_preview:.1f} s; render {render:.1f} s ({job['frames_total']} "
+          f"frames, real-time factor {render / 10:.2f})")
+    return {"upload_to_first_preview_s": round(first_preview, 2), "render_s": round(render, 1),
+            "real_time_factor": round(render / 10, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser, device="cpu")
     parser.add_argument("--runs", type=int, default=50, help="timed calls per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first")
     parser.add_argument("--render", action="store_true", help="also time a 10 s 1080p30 render")
+    parser.add_argument("--web", action="store_true",
+                        help="also time upload to first preview, and a 10 s 1080p30 render, "
+                        "through the web app (obs-bgremover serve; its workers choose the device)")
     args = parser.parse_args()
     model = model_from_args(args)
     _, sample = next(iter(open_frames(SAMPLE)))
@@ -115,6 +193,8 @@ def main() -> None:
                   f"p90 {result['p90_ms']:6.1f} ms")
     if args.render:
         report["render 10 s 1080p30"] = time_render([f for _, f in open_frames(SAMPLE)], args)
+    if args.web:
+        report["web 10 s 1080p30"] = time_web([f for _, f in open_frames(SAMPLE)])
     print(json.dumps(report))
 
 

@@ -17,6 +17,7 @@ from obs_bgremover.backgrounds import (
     LoopingVideo,
     list_backgrounds,
     parse_background,
+    picture,
 )
 from obs_bgremover.composite import (
     BlurBackground,
@@ -101,7 +102,7 @@ def test_image_file_is_read_once_at_any_size(tmp_path: Path) -> None:
     cv2.imwrite(str(path), np.full((37, 91, 3), (10, 20, 30), np.uint8))
     background = parse_background(str(path), "stretch")
     assert isinstance(background, ImageBackground) and background.image.shape == (37, 91, 3)
-    plate = background.plate(np.zeros((50, 60, 3), np.uint8), np.zeros((50, 60), np.uint8), 0)
+    plate = picture(background, (60, 50))
     assert plate.shape == (50, 60, 3) and (plate == (30, 20, 10)).all()  # BGR file, RGB plate
 
 

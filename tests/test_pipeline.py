@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from itertools import islice
@@ -117,6 +119,7 @@ def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[n
             assert result.index == result.alpha_index == index and result.aligned
             assert np.array_equal(result.frame, frame)
             assert np.array_equal(result.alpha, expected[index])
+            assert live.in_flight() == 0
         stats = live.stats()
     assert stats.processed == stats.submitted == 4 and stats.dropped == 0
     assert stats.latency_ms > 0 and stats.matte_ms > 0 and stats.temporal_ms > 0
@@ -203,3 +206,30 @@ def test_live_every_second_frame_halves_the_network_calls(
             live.submit(frame)
             wait_for(live, index)
         assert live.stats().network_calls == len(clip) // 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_nice_runs_only_the_network_at_lower_priority(
+    model: MattingModel, clip: list[np.ndarray]
+) -> None:
+    """With ``nice``, the real model runs on a thread of its own that is that much less urgent,
+    and gives the same mattes; the rest of the worker stays at the caller's priority."""
+    seen: dict[str, int] = {}
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def network(frame: np.ndarray) -> np.ndarray:
+        seen["network"] = niceness()
+        return model(frame)
+
+    def prepare(frame: np.ndarray) -> np.ndarray:
+        seen["worker"] = niceness()
+        return frame
+
+    expected = Pipeline(model).process(clip[0])
+    with LivePipeline(network, nice=5) as live:
+        live.submit(clip[0], prepare)
+        result = wait_for(live, 0)
+    assert np.array_equal(result.alpha, expected)
+    assert seen == {"worker": niceness(), "network": min(19, niceness() + 5)}

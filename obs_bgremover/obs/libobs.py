@@ -27,19 +27,38 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint8,
+    c_uint16,
     c_uint32,
+    c_uint64,
     c_void_p,
 )
 from pathlib import Path
+
+import numpy as np
 
 # enum obs_source_type
 OBS_SOURCE_TYPE_FILTER = 1
 # output_flags
 OBS_SOURCE_VIDEO = 1 << 0
+OBS_SOURCE_ASYNC = 1 << 2
 OBS_SOURCE_SRGB = 1 << 15
+# enum video_format (media-io/video-io.h), the async frame formats the filter reads itself
+VIDEO_FORMAT_I420 = 1
+VIDEO_FORMAT_NV12 = 2
+VIDEO_FORMAT_YVYU = 3
+VIDEO_FORMAT_YUY2 = 4
+VIDEO_FORMAT_UYVY = 5
+VIDEO_FORMAT_RGBA = 6
+VIDEO_FORMAT_BGRA = 7
+VIDEO_FORMAT_BGRX = 8
+VIDEO_FORMAT_Y800 = 9
+VIDEO_FORMAT_I444 = 10
+VIDEO_FORMAT_I422 = 12
+MAX_AV_PLANES = 8
 # enum gs_color_format
 GS_R8 = 2
 GS_RGBA = 3
+GS_RGBA16F = 9
 # enum gs_zstencil_format
 GS_ZS_NONE = 0
 # texture flags
@@ -57,6 +76,10 @@ OBS_EFFECT_DEFAULT = 0
 OBS_COMBO_TYPE_LIST = 2
 OBS_COMBO_FORMAT_STRING = 3
 OBS_PATH_FILE = 0
+OBS_PATH_DIRECTORY = 2
+# enum obs_text_type / obs_group_type
+OBS_TEXT_INFO = 3
+OBS_GROUP_NORMAL = 1
 # blog levels
 LOG_ERROR = 100
 LOG_WARNING = 200
@@ -74,10 +97,15 @@ UPDATE = CFUNCTYPE(None, c_void_p, c_void_p)
 VOID_DATA = CFUNCTYPE(None, c_void_p)
 VIDEO_TICK = CFUNCTYPE(None, c_void_p, c_float)
 VIDEO_RENDER = CFUNCTYPE(None, c_void_p, c_void_p)
+FILTER_VIDEO = CFUNCTYPE(c_void_p, c_void_p, c_void_p)  # returns the frame it was given
+# Property callbacks (libobs/obs-properties.h): modified (props, property, settings) and
+# clicked (props, property, data); both return whether the window must be rebuilt.
+MODIFIED = CFUNCTYPE(c_bool, c_void_p, c_void_p, c_void_p)
+CLICKED = CFUNCTYPE(c_bool, c_void_p, c_void_p, c_void_p)
 
 
 class ObsSourceInfo(Structure):
-    """The prefix of ``struct obs_source_info`` up to ``video_render``, field by field.
+    """The prefix of ``struct obs_source_info`` up to ``filter_video``, field by field.
 
     libobs copies only ``size`` bytes and zeroes the rest, and the struct only ever grows at its
     end, so this prefix stays valid on newer OBS versions.
@@ -101,6 +129,27 @@ class ObsSourceInfo(Structure):
         ("hide", VOID_DATA),
         ("video_tick", VIDEO_TICK),
         ("video_render", VIDEO_RENDER),
+        ("filter_video", FILTER_VIDEO),
+    ]
+
+
+class ObsSourceFrame(Structure):
+    """The prefix of ``struct obs_source_frame`` (libobs/obs.h) up to ``flip``: an async
+    source's decoded frame in system memory."""
+
+    _fields_ = [
+        ("data", c_void_p * MAX_AV_PLANES),
+        ("linesize", c_uint32 * MAX_AV_PLANES),
+        ("width", c_uint32),
+        ("height", c_uint32),
+        ("timestamp", c_uint64),
+        ("format", c_int),
+        ("color_matrix", c_float * 16),
+        ("full_range", c_bool),
+        ("max_luminance", c_uint16),
+        ("color_range_min", c_float * 3),
+        ("color_range_max", c_float * 3),
+        ("flip", c_bool),
     ]
 
 
@@ -126,15 +175,21 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "obs_source_get_base_height": (c_uint32, [P]),
     "obs_source_get_name": (c_char_p, [P]),
     "obs_source_skip_video_filter": (None, [P]),
+    "obs_source_update_properties": (None, [P]),
+    "obs_source_get_settings": (P, [P]),
+    "obs_source_get_output_flags": (c_uint32, [P]),
     "obs_source_process_filter_begin": (c_bool, [P, c_int, c_int]),
     "obs_source_process_filter_end": (None, [P, P, c_uint32, c_uint32]),
     "obs_get_base_effect": (P, [c_int]),
     "obs_enter_graphics": (None, []),
     "obs_leave_graphics": (None, []),
     # settings
+    "obs_data_release": (None, [P]),
     "obs_data_get_string": (c_char_p, [P, c_char_p]),
     "obs_data_get_int": (c_int64, [P, c_char_p]),
     "obs_data_get_double": (c_double, [P, c_char_p]),
+    "obs_data_get_bool": (c_bool, [P, c_char_p]),
+    "obs_data_set_default_bool": (None, [P, c_char_p, c_bool]),
     "obs_data_set_default_string": (None, [P, c_char_p, c_char_p]),
     "obs_data_set_default_int": (None, [P, c_char_p, c_int64]),
     "obs_data_set_default_double": (None, [P, c_char_p, c_double]),
@@ -147,6 +202,13 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "obs_properties_add_int_slider": (P, [P, c_char_p, c_char_p, c_int, c_int, c_int]),
     "obs_properties_add_float_slider": (P, [P, c_char_p, c_char_p, c_double, c_double, c_double]),
     "obs_property_set_long_description": (None, [P, c_char_p]),
+    "obs_properties_add_bool": (P, [P, c_char_p, c_char_p]),
+    "obs_properties_add_text": (P, [P, c_char_p, c_char_p, c_int]),
+    "obs_properties_add_button2": (P, [P, c_char_p, c_char_p, CLICKED, P]),
+    "obs_properties_add_group": (P, [P, c_char_p, c_char_p, c_int, P]),
+    "obs_properties_get": (P, [P, c_char_p]),
+    "obs_property_set_visible": (None, [P, c_bool]),
+    "obs_property_set_modified_callback": (None, [P, MODIFIED]),
     # texrender
     "gs_texrender_create": (P, [c_int, c_int]),
     "gs_texrender_destroy": (None, [P]),
@@ -194,14 +256,31 @@ def _library_names() -> list[str]:
     return ["libobs.so.0", "libobs.so"]
 
 
+# Functions that may wait for OBS's graphics thread, which may itself be waiting for the GIL to
+# call one of our callbacks: these must release the GIL while they wait.
+_WAITING = ("obs_enter_graphics", "obs_leave_graphics")
+
+
 def _load() -> ctypes.CDLL:
+    """libobs with every function declared. Calls keep the GIL (``PyDLL``), except `_WAITING`.
+
+    Why: a plain ``CDLL`` call gives up the GIL and takes it back afterwards, and the filter's
+    render callback makes dozens of calls a frame on OBS's graphics thread. Each time it takes the
+    GIL back it may find it held by the pipeline's worker thread, which runs at a lower priority
+    (see `obs_bgremover.priority`) and may not be scheduled for a while: OBS then misses its
+    frame. Keeping the GIL through these short calls removed those late frames at 720p30. The
+    calls made while holding it never wait for another Python thread.
+    """
     errors = []
     for name in _library_names():
         try:
-            library = ctypes.CDLL(name)
+            library = ctypes.PyDLL(name)
+            releasing = ctypes.CDLL(name)
         except OSError as error:
             errors.append(f"{name}: {error}")
             continue
+        for function in _WAITING:
+            setattr(library, function, getattr(releasing, function))
         for function, (restype, argtypes) in _SIGNATURES.items():
             binding = getattr(library, function)
             binding.restype = restype
@@ -229,6 +308,18 @@ def log(level: int, message: str) -> None:
         lib().blog(level, b"[obs-bgremover] %s", message.encode("utf-8", "replace"))
     except OSError:
         print(f"[obs-bgremover] {message}", file=sys.stderr)
+
+
+def get_string(data: int, name: bytes) -> str:
+    """A string setting of an ``obs_data_t`` ("" when unset)."""
+    value = lib().obs_data_get_string(data, name)
+    return value.decode("utf-8", "replace") if value else ""
+
+
+def set_image(texture: int, pixels: np.ndarray) -> None:
+    """Copy a uint8 image (rows of R8 or RGBA pixels) into a ``GS_DYNAMIC`` texture."""
+    pixels = np.ascontiguousarray(pixels)
+    lib().gs_texture_set_image(texture, pixels.ctypes.data_as(U8P), pixels.strides[0], False)
 
 
 def vec4(x: float, y: float, z: float, w: float) -> Vec4:

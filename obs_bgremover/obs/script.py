@@ -3,7 +3,7 @@
 OBS runs this with its own Python (on Linux the system ``libpython3.x`` it was built against) and
 no virtual environment, so the project's environment is put on ``sys.path`` first: the
 ``.venv`` at the root of the checkout this file lives in. Registration happens once per process
-(`filter.register` keeps its state on ``sys``), so reloading the script is harmless.
+(`registration.register` keeps its state on ``sys``), so reloading the script is harmless.
 """
 
 from __future__ import annotations
@@ -27,16 +27,29 @@ def _add_environment() -> None:
             sys.path.insert(0, str(path))
 
 
+def _hide_redis_without_ssl() -> None:
+    """Make ``import redis`` fail cleanly where ``ssl`` cannot be imported, as in some OBS
+    builds' embedded Python. redis then breaks with an AttributeError that huey (the render
+    queue, which the "Render clip" button uses with its SQLite storage only) does not expect;
+    an ImportError it handles."""
+    try:
+        import ssl  # noqa: F401
+    except ImportError:
+        sys.modules.setdefault("redis", None)
+
+
 _add_environment()
+_hide_redis_without_ssl()
 
 import obspython as obs  # noqa: E402  (only exists inside OBS)
 
 from obs_bgremover import __version__  # noqa: E402
-from obs_bgremover.obs import filter as bg_filter  # noqa: E402
+from obs_bgremover.obs import registration  # noqa: E402
+from obs_bgremover.obs.filter import shared_model  # noqa: E402
 
 _error: str | None = None
 try:
-    bg_filter.register()
+    registration.register()
 except Exception as exc:  # shown in the description instead of failing the whole script
     _error = f"{type(exc).__name__}: {exc}"
     obs.script_log(obs.LOG_ERROR, f"obs-bgremover: cannot register the filter: {_error}")
@@ -45,7 +58,7 @@ except Exception as exc:  # shown in the description instead of failing the whol
 def _engine() -> str:
     """Which model and execution provider a filter gets, e.g. "general on CPUExecutionProvider"."""
     try:
-        model = bg_filter.shared_model("general", "auto")
+        model = shared_model("general", "auto")
         return f"model {model.name} on {model.provider}"
     except Exception as exc:
         return f"model unavailable ({exc})"
@@ -63,4 +76,4 @@ def script_description() -> str:
 
 def script_unload() -> None:
     """Stop the filters' worker threads before OBS finalises Python."""
-    bg_filter.shutdown()
+    registration.shutdown()

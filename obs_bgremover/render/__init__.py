@@ -6,21 +6,25 @@ SQLite or Redis, `tasks` the jobs on the queue (status, leases, exactly-once res
 OBS "Render clip" button) use the names below.
 """
 
-from obs_bgremover.render.commands import run_jobs, run_render, run_worker
+from obs_bgremover.render.commands import run_jobs, run_render, run_worker, serving
 from obs_bgremover.render.job import (
     MAX_SECONDS,
     MAX_SIZE,
     RenderResult,
     RenderSettings,
+    cutout_path,
+    fit_size,
+    frame_at,
     render_preview,
     render_video,
 )
 from obs_bgremover.render.probe import ACCEPTED, MediaInfo, probe
 from obs_bgremover.render.queue import SQLITE, data_dir, open_huey
-from obs_bgremover.render.tasks import LEASE_S, JobRecord, RenderQueue
+from obs_bgremover.render.tasks import FINISHED, LEASE_S, JobRecord, RenderQueue
 
 __all__ = [
     "ACCEPTED",
+    "FINISHED",
     "LEASE_S",
     "MAX_SECONDS",
     "MAX_SIZE",
@@ -30,7 +34,10 @@ __all__ = [
     "RenderQueue",
     "RenderResult",
     "RenderSettings",
+    "cutout_path",
     "data_dir",
+    "fit_size",
+    "frame_at",
     "open_huey",
     "probe",
     "render_preview",
@@ -38,4 +45,5 @@ __all__ = [
     "run_jobs",
     "run_render",
     "run_worker",
+    "serving",
 ]

@@ -56,7 +56,7 @@ def _keep(queue: RenderQueue, stop: threading.Event, announce: bool) -> None:
 
 
 @contextmanager
-def _serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consumer]:
+def serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consumer]:
     """A huey consumer (for the caller to start) and its keeper thread, which stops when the
     block ends. Only a ``worker`` announces itself: a ``render`` serving its own job stops when
     that job is done, so others must not count on it."""
@@ -80,7 +80,7 @@ def run_worker(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     print(f"worker {queue.name}: {args.workers} thread(s) on the {describe(queue.huey)}",
           flush=True)
-    with _serving(queue, args.workers, announce=True) as consumer:
+    with serving(queue, args.workers, announce=True) as consumer:
         consumer.run()
     return 0
 
@@ -113,7 +113,7 @@ def run_render(args: argparse.Namespace) -> int:
         record = _wait(queue, record.id)
     else:
         print("no worker is serving the queue: rendering in this process", flush=True)
-        with _serving(queue, workers=1, announce=False) as consumer:
+        with serving(queue, workers=1, announce=False) as consumer:
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             consumer.start()
             # The consumer installs handlers for a main loop this command does not run; put the

@@ -142,7 +142,7 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     return RenderResult((output,), frames, size, seconds, notes)
 
 
-def _frame_at(info: MediaInfo, at: float) -> np.ndarray:
+def frame_at(info: MediaInfo, at: float) -> np.ndarray:
     """The RGB frame of a video showing at ``at`` seconds: seek to the key frame before it,
     then decode forward."""
     if at < 0 or (info.duration is not None and at >= info.duration):
@@ -174,7 +174,7 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     if output.suffix.lower() != ".png":
         raise InputError(f"cannot write a preview to {output.name}: use .png")
     info = probe(input, images=True, until=at + 1)
-    frame = read_image(input) if info.kind == "image" else _frame_at(info, at)
+    frame = read_image(input) if info.kind == "image" else frame_at(info, at)
     size = fit_size(info.width, info.height)
     if frame.shape[1::-1] != size:
         frame = fit(frame, size, "stretch")

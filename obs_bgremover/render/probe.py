@@ -23,11 +23,8 @@ from obs_bgremover.errors import InputError
 # the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
 CONTAINERS = {"mov": "MP4/MOV/M4V", "mp4": "MP4/MOV/M4V", "matroska": "MKV/WebM", "avi": "AVI"}
 CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg", "prores", "dnxhd")
-ACCEPTED = (
-    "a video in MP4, MOV, M4V, MKV, WebM or AVI (codecs: "
-    + ", ".join(CODECS)
-    + "), or a PNG or JPEG image for a preview"
-)
+VIDEOS = "a video in MP4, MOV, M4V, MKV, WebM or AVI (codecs: " + ", ".join(CODECS) + ")"
+ACCEPTED = VIDEOS + ", or a PNG or JPEG image for a preview"
 
 # Leading bytes of the accepted files, to tell "damaged" from "not a video at all" when FFmpeg
 # cannot open a file: an MP4 cut before its index (the 'moov' box) does not open, but it still

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import platformdirs
-import redis
 from huey import Huey, RedisHuey, SqliteHuey
 
 from obs_bgremover.errors import InputError
@@ -44,6 +43,10 @@ def open_huey(spec: str = SQLITE) -> Huey:
         folder.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(APP, filename=str(folder / "queue.db"), results=False)
     if spec.startswith(REDIS_SCHEMES):
+        # Imported here: redis needs async-timeout on Python < 3.11.3, which pip skips in a venv
+        # of a newer 3.11, and OBS's own older 3.11 imports this module for its SQLite queue.
+        import redis
+
         huey = RedisHuey(APP, url=spec, results=False)
         try:
             huey.storage.conn.ping()

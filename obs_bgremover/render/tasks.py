@@ -71,6 +71,8 @@ class JobRecord:
     worker: str = ""
     lease_until: float = 0.0
     created: float = field(default_factory=time.time)
+    started: float = 0.0
+    """When the current attempt started running (0 before), so front ends can tell time left."""
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -142,12 +144,13 @@ class RenderQueue:
         record = self.get(job_id)
         done = self.huey.storage.peek_data(f"done:{job_id}")
         if done is not EmptyData:
-            self._put(JobRecord.from_json(done))  # a finisher died before writing the record
+            if record is not None:  # a finisher died before writing the record (not: deleted)
+                self._put(JobRecord.from_json(done))
             return
         if record is None or record.status in FINISHED or record.attempt != attempt:
             return
         record = replace(record, status="running", worker=self.name, progress=0.0,
-                         lease_until=time.time() + self.lease_s)
+                         lease_until=time.time() + self.lease_s, started=time.time())
         self._put(record)
         staging = staging_dir(record)
         try:
@@ -191,25 +194,57 @@ class RenderQueue:
 
     # -- recovery -----------------------------------------------------------------------------
 
+    def _requeue(self, record: JobRecord) -> JobRecord | None:
+        """Queue a running job again as its next attempt, unless another process already did:
+        several workers may try at once, and one of them only claims the attempt."""
+        if not self.huey.storage.put_if_empty(f"reclaim:{record.id}:{record.attempt}",
+                                              self.name.encode()):
+            return None
+        retry = replace(record, status="queued", progress=0.0, worker="", started=0.0,
+                        attempt=record.attempt + 1)
+        self._put(retry)
+        self._task(retry.id, retry.attempt)
+        return retry
+
     def reclaim(self) -> list[JobRecord]:
         """Queue again every running job whose lease ran out (its worker died) as its next
-        attempt, and return them. Several workers may call this at once: an attempt is
-        reclaimed by one of them only."""
+        attempt, and return them."""
         now = time.time()
         reclaimed = []
         for record in self.jobs():
             if record.status != "running" or record.lease_until > now:
                 continue
-            if not self.huey.storage.put_if_empty(f"reclaim:{record.id}:{record.attempt}",
-                                                  self.name.encode()):
-                continue
-            shutil.rmtree(staging_dir(record), ignore_errors=True)
-            retry = replace(record, status="queued", progress=0.0, worker="",
-                            attempt=record.attempt + 1)
-            self._put(retry)
-            self._task(retry.id, retry.attempt)
-            reclaimed.append(retry)
+            retry = self._requeue(record)
+            if retry is not None:
+                shutil.rmtree(staging_dir(record), ignore_errors=True)
+                reclaimed.append(retry)
         return reclaimed
+
+    def release(self) -> list[JobRecord]:
+        """Queue again the jobs this process is running, for a process that stops its workers
+        without waiting for them (``serve`` on Ctrl+C): they restart at once on another worker,
+        or at the next start, instead of after their lease. The abandoned attempts stop at their
+        next progress report, as superseded, and clear their own staging folders."""
+        mine = [record for record in self.jobs()
+                if record.status == "running" and record.worker == self.name]
+        return [retry for retry in map(self._requeue, mine) if retry is not None]
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    def delete(self, job_id: str) -> JobRecord:
+        """Forget a finished job and return its record; its files are the caller's to remove.
+        An unfinished job is refused: its worker would write its record and files again."""
+        record = self.get(job_id)
+        if record is None:
+            raise InputError(f"there is no job {job_id}")
+        if record.status not in FINISHED:
+            raise InputError(f"job {job_id} is {record.status}; it can be deleted once it has "
+                             "finished")
+        # Claim the done marker (a failed job has none yet), so that no late attempt of this
+        # job can finish it and bring its record back.
+        self.huey.storage.put_if_empty(f"done:{job_id}", record.to_json())
+        self.huey.storage.delete_data(f"job:{job_id}")
+        return record
 
     # -- workers ------------------------------------------------------------------------------
 

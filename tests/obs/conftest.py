@@ -17,10 +17,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from obs_views import SCENE, SOURCE, labelled, poll, screenshot
 from support import missing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +40,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(home: Path, port: int, script: Path = SCRIPT) -> None:
-    """The config OBS needs to start unattended with the websocket on ``port``."""
+def write_config(home: Path, port: int, script: Path = SCRIPT,
+                 extra_scripts: Sequence[Path] = ()) -> None:
+    """The config OBS needs to start unattended with the websocket on ``port``, loading
+    ``script`` and then ``extra_scripts`` (test helpers that act inside OBS)."""
     config = home / ".config" / "obs-studio"
     (config / "basic" / "profiles" / PROFILE).mkdir(parents=True, exist_ok=True)
     (config / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,8 @@ def write_config(home: Path, port: int, script: Path = SCRIPT) -> None:
         "current_program_scene": "",
         "scene_order": [],
         "sources": [],
-        "modules": {"scripts-tool": [{"path": str(script), "settings": {}}]},
+        "modules": {"scripts-tool": [{"path": str(path), "settings": {}}
+                                     for path in (script, *extra_scripts)]},
     }
     (config / "basic" / "scenes" / f"{COLLECTION}.json").write_text(json.dumps(collection))
 
@@ -131,8 +135,9 @@ class ObsStudio:
 
 
 @pytest.fixture(scope="module")
-def obs_studio() -> Iterator[ObsStudio]:
-    """A fresh OBS with our script loaded, for one test module; torn down after it."""
+def obs_studio(request: pytest.FixtureRequest) -> Iterator[ObsStudio]:
+    """A fresh OBS with our script loaded, for one test module; torn down after it. A module's
+    ``EXTRA_OBS_SCRIPTS`` (paths) are loaded after ours."""
     for program in ("obs", "Xvfb"):
         if shutil.which(program) is None:
             missing(f"{program} (apt-get install obs-studio xvfb, or python install.py --test)")
@@ -154,7 +159,7 @@ def obs_studio() -> Iterator[ObsStudio]:
         if not number:
             raise RuntimeError("Xvfb did not report a display")
         port = _free_port()
-        write_config(home, port)
+        write_config(home, port, extra_scripts=getattr(request.module, "EXTRA_OBS_SCRIPTS", ()))
         studio = ObsStudio(home, port, f":{number}", xvfb)
         studio.start()
         yield studio
@@ -168,3 +173,28 @@ def obs_studio() -> Iterator[ObsStudio]:
             xvfb.kill()
             xvfb.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+PORTRAIT = "00015"
+
+
+@pytest.fixture(scope="module")
+def portrait(shared_data: Path) -> tuple[Path, Path]:
+    """A real portrait from the shared data and its human-made person mask."""
+    folder = shared_data / "portraits-dev"
+    return labelled(folder / "images" / f"{PORTRAIT}.jpg", folder / "masks" / f"{PORTRAIT}.png")
+
+
+@pytest.fixture(scope="module")
+def scene(obs_studio: ObsStudio, portrait: tuple[Path, Path]):
+    """The portrait as image source SOURCE in a scene of its own, shown on program; returns its
+    unfiltered screenshot (RGB)."""
+    client = obs_studio.client
+    client.create_scene(SCENE)
+    client.create_input(SCENE, SOURCE, "image_source", {"file": str(portrait[0])}, True)
+    client.set_current_program_scene(SCENE)
+    # The picture has loaded once the screenshot is not a blank frame.
+    shot = poll(lambda: screenshot(obs_studio, SOURCE), lambda s: s.std() > 10, timeout=10)
+    if shot.std() <= 10:
+        pytest.fail("the image source never showed the portrait")
+    return shot

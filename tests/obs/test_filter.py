@@ -7,90 +7,32 @@ The tests in this module share one OBS and run in order (the last one shuts it d
 
 from __future__ import annotations
 
-import base64
 import time
-from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import TypeVar
 
-import cv2
 import numpy as np
 import pytest
+from obs_views import (
+    COLOR_TOLERANCE,
+    MATTE_TIMEOUT,
+    SHARE_REQUIRED,
+    SOURCE,
+    close_share,
+    poll,
+    regions,
+    screenshot,
+)
 
 from obs_bgremover.model import MODEL_NAMES, PROVIDERS, available_devices, resolve_model_path
-from obs_bgremover.obs.filter import DEFAULT_EDGE_RADIUS, DEFAULT_THRESHOLD, FILTER_ID
+from obs_bgremover.obs.registration import FILTER_ID
+from obs_bgremover.obs.settings import DEFAULT_EDGE_RADIUS, DEFAULT_THRESHOLD
 
-T = TypeVar("T")
-
-SCENE = "Portrait scene"
-SOURCE = "Portrait"
 FILTER = "Background Remover"
-PORTRAIT = "00015"
 GREEN = (0, 255, 0)
 GREEN_OBS = 0xFF00FF00  # 0xAABBGGRR
-SHOT_WIDTH = 640
-MATTE_TIMEOUT = 20.0
-# Screenshot pixels are compared after JPEG-free PNG transfer, but scaling and the soft edge of
-# the matte still move values a little; these are generous on purpose.
-COLOR_TOLERANCE = 40
-SHARE_REQUIRED = 0.95
 # The threshold that must visibly shrink the person, and by how much (share of its pixels).
 HIGH_THRESHOLD = 0.95
 SHRINK_REQUIRED = 0.02
-
-
-def screenshot(obs_studio, name: str = SOURCE) -> np.ndarray:
-    """An RGB screenshot of a source, SHOT_WIDTH wide (OBS keeps the aspect ratio)."""
-    reply = obs_studio.client.get_source_screenshot(name, "png", SHOT_WIDTH, None, -1)
-    data = base64.b64decode(reply.image_data.split(",", 1)[1])
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def regions(mask_file: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels well inside the background and well inside the person, at ``size`` (w, h): the
-    ground truth eroded so the edge, where any matte is soft, is left out."""
-    truth = cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
-    truth = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
-    kernel = np.ones((25, 25), np.uint8)
-    person = cv2.erode((truth > 127).astype(np.uint8), kernel) > 0
-    background = cv2.erode((truth <= 127).astype(np.uint8), kernel) > 0
-    return background, person
-
-
-def close_share(image: np.ndarray, where: np.ndarray, expected: np.ndarray) -> float:
-    """Share of the pixels at ``where`` within COLOR_TOLERANCE of ``expected`` on every
-    channel (``expected``: one colour, or an image of the same size)."""
-    expected = expected[where] if expected.ndim == 3 else expected
-    diff = np.abs(image[where].astype(np.int16) - np.asarray(expected, np.int16))
-    return float(np.mean(np.all(diff <= COLOR_TOLERANCE, axis=-1)))
-
-
-@pytest.fixture(scope="module")
-def portrait(shared_data: Path) -> tuple[Path, Path]:
-    folder = shared_data / "portraits-dev"
-    image, mask = folder / "images" / f"{PORTRAIT}.jpg", folder / "masks" / f"{PORTRAIT}.png"
-    for path in (image, mask):
-        if not path.is_file():
-            pytest.fail(f"{path} is missing from the shared data")
-    return image, mask
-
-
-@pytest.fixture(scope="module")
-def scene(obs_studio, portrait: tuple[Path, Path]) -> np.ndarray:
-    """The portrait in a scene of its own, shown on program; returns its unfiltered screenshot."""
-    client = obs_studio.client
-    client.create_scene(SCENE)
-    client.create_input(SCENE, SOURCE, "image_source", {"file": str(portrait[0])}, True)
-    client.set_current_program_scene(SCENE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        shot = screenshot(obs_studio)
-        if shot.std() > 10:  # the picture has loaded (not a blank frame)
-            return shot
-        time.sleep(0.1)
-    pytest.fail("the image source never showed the portrait")
 
 
 def test_script_loaded_and_registered_the_filter(obs_studio) -> None:
@@ -112,9 +54,9 @@ def test_filter_replaces_background_and_keeps_person(obs_studio, scene, portrait
     assert [f["filterKind"] for f in filters] == [FILTER_ID.decode()]
 
     deadline = time.monotonic() + MATTE_TIMEOUT
-    shot = screenshot(obs_studio)
+    shot = screenshot(obs_studio, SOURCE)
     while time.monotonic() < deadline:
-        shot = screenshot(obs_studio)
+        shot = screenshot(obs_studio, SOURCE)
         if close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED:
             break
         time.sleep(0.2)
@@ -128,19 +70,9 @@ def test_filter_replaces_background_and_keeps_person(obs_studio, scene, portrait
 
 def person_pixels(obs_studio) -> int:
     """How many screenshot pixels are not the green background: the person as the matte cuts it."""
-    shot = screenshot(obs_studio).astype(np.int16)
+    shot = screenshot(obs_studio, SOURCE).astype(np.int16)
     green = np.all(np.abs(shot - np.array(GREEN, np.int16)) <= COLOR_TOLERANCE, axis=-1)
     return int(np.count_nonzero(~green))
-
-
-def poll(measure: Callable[[], T], done: Callable[[T], bool]) -> T:
-    """``measure()`` again until ``done`` holds for it or MATTE_TIMEOUT passes; the last value."""
-    deadline = time.monotonic() + MATTE_TIMEOUT
-    value = measure()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = measure()
-    return value
 
 
 def test_filter_defaults_are_the_graphs_own() -> None:
@@ -191,7 +123,7 @@ def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
     log = obs_studio.log_text()
     assert "model landscape runs on" in log, log[-3000:]
     assert log.count("new settings shown after") > shown_before, log[-3000:]
-    shot = screenshot(obs_studio)
+    shot = screenshot(obs_studio, SOURCE)
     background, _ = regions(portrait[1], (shot.shape[1], shot.shape[0]))
     green = close_share(shot, background, np.array(GREEN))
     assert green >= SHARE_REQUIRED, f"landscape: only {green:.1%} of the background is green"
@@ -210,7 +142,7 @@ def test_unavailable_device_passes_through_then_recovers(obs_studio, scene, port
     failures_before = obs_studio.log_text().count("passing the input through")
     client.set_source_filter_settings(SOURCE, FILTER, {"device": missing_devices[0]}, True)
     shot = poll(
-        partial(screenshot, obs_studio),
+        partial(screenshot, obs_studio, SOURCE),
         lambda s: close_share(s, background, original) >= SHARE_REQUIRED,
     )
     assert close_share(shot, background, original) >= SHARE_REQUIRED, "no pass-through"
@@ -219,7 +151,7 @@ def test_unavailable_device_passes_through_then_recovers(obs_studio, scene, port
 
     client.set_source_filter_settings(SOURCE, FILTER, {"device": "auto"}, True)
     shot = poll(
-        partial(screenshot, obs_studio),
+        partial(screenshot, obs_studio, SOURCE),
         lambda s: close_share(s, background, np.array(GREEN)) >= SHARE_REQUIRED,
     )
     assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, "did not recover"

@@ -1,0 +1,177 @@
+"""A matting model in a process of its own, for a host whose threads must never wait for it.
+
+In the host's own process the network shares the host's GIL: OBS's graphics thread runs the
+filter's Python callbacks, and whenever it needs the GIL while the network's thread holds it (to
+enter or leave onnxruntime), it waits; with the network at a lower priority, so that OBS keeps the
+CPU it needs, that wait can outlast a frame. In a process of its own the network has its own
+interpreter, runs at a lower priority as a whole (onnxruntime's threads included), and only
+frames and mattes cross, through a pipe, while the host's waiting thread holds no GIL.
+
+`RemoteModel` has the interface of `MattingModel` that pipelines use; one `ModelProcess` serves
+any number of them (one per set of knob values), one call at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from obs_bgremover.errors import BgRemoverError, InputError, ModelError
+from obs_bgremover.model import MattingModel, MattingSettings
+
+# How long the process may take to load its model and say so.
+START_TIMEOUT_S = 120.0
+
+
+def _send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+    pickle.dump(message, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.flush()
+
+
+class ModelProcess:
+    """The child process running one model (name or path, device, threads), niced by ``nice``.
+
+    Raises `ModelError` if the model cannot be loaded there, with the child's own message."""
+
+    def __init__(self, python: str | os.PathLike[str], model: str | os.PathLike[str],
+                 device: str = "auto", threads: int | None = None, nice: int = 0) -> None:
+        spec = json.dumps({"model": str(model), "device": device, "threads": threads,
+                           "nice": nice})
+        flags = subprocess.BELOW_NORMAL_PRIORITY_CLASS if nice > 0 and os.name == "nt" else 0
+        try:
+            self._process = subprocess.Popen(
+                [str(python), "-m", "obs_bgremover.model_process", spec],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, creationflags=flags,
+            )
+        except OSError as error:
+            raise ModelError(f"cannot start the network process with {python}: {error}") from error
+        self._lock = threading.Lock()
+        kind, *values = self._receive()
+        if kind != "ready":
+            self.close()
+            raise ModelError(values[0])
+        self.name, self.provider, self.path = values[0], values[1], Path(values[2])
+
+    def _receive(self) -> tuple[Any, ...]:
+        try:
+            return pickle.load(self._process.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError) as error:
+            code = self._process.poll()
+            raise ModelError(f"the network process stopped (exit code {code})") from error
+
+    def run(self, frame: np.ndarray, knobs: dict[str, Any]) -> np.ndarray:
+        """The alpha of one frame, computed in the child with these knob values."""
+        with self._lock:
+            try:
+                _send(self._process.stdin, ("run", frame, knobs))
+            except OSError as error:
+                raise ModelError(f"the network process stopped: {error}") from error
+            kind, value = self._receive()
+        if kind == "input":
+            raise InputError(value)
+        if kind != "alpha":
+            raise ModelError(value)
+        return value
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def close(self) -> None:
+        """End the child (it exits when its input closes) and wait for it."""
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class RemoteModel:
+    """`MattingModel`'s interface, the network running in a `ModelProcess`."""
+
+    def __init__(self, process: ModelProcess, settings: MattingSettings | None = None) -> None:
+        self._process = process
+        self._settings = settings or MattingSettings()
+        self._knobs = asdict(self._settings)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self._process.run(frame, self._knobs)
+
+    def with_settings(self, settings: MattingSettings) -> RemoteModel:
+        return RemoteModel(self._process, settings)
+
+    @property
+    def name(self) -> str:
+        return self._process.name
+
+    @property
+    def provider(self) -> str:
+        return self._process.provider
+
+    @property
+    def path(self) -> Path:
+        return self._process.path
+
+    @property
+    def settings(self) -> MattingSettings:
+        return self._settings
+
+    @property
+    def alive(self) -> bool:
+        """False once the process has stopped (killed, crashed): calls then raise `ModelError`."""
+        return self._process.alive
+
+    def close(self) -> None:
+        """End the process, for every `RemoteModel` made from it."""
+        self._process.close()
+
+
+def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:
+    """The child: load the model, say so, then answer frames until the input closes."""
+    if spec["nice"] > 0 and hasattr(os, "nice"):
+        os.nice(spec["nice"])
+    try:
+        model = MattingModel(spec["model"], spec["device"], threads=spec["threads"])
+    except BgRemoverError as error:
+        _send(replies, ("error", str(error)))
+        return
+    _send(replies, ("ready", model.name, model.provider, str(model.path)))
+    views: dict[str, MattingModel] = {}
+    while True:
+        try:
+            _, frame, knobs = pickle.load(requests)
+        except EOFError:
+            return
+        key = json.dumps(knobs, sort_keys=True)
+        try:
+            if key not in views:
+                views[key] = model.with_settings(MattingSettings(**knobs))
+            _send(replies, ("alpha", views[key](frame)))
+        except InputError as error:
+            _send(replies, ("input", str(error)))
+        except Exception as error:  # reported to the host, which keeps running
+            _send(replies, ("error", f"{type(error).__name__}: {error}"))
+
+
+if __name__ == "__main__":
+    # The pipe to the host is stdout: anything else printed must not land in it.
+    replies = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    _serve(json.loads(sys.argv[1]), sys.stdin.buffer, replies)

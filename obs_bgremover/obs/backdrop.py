@@ -1,0 +1,183 @@
+"""What the filter shows behind the person, as GPU state: the background texture (a fitted picture,
+the current frame of a looping video, or the input's own background blurred), and which technique
+of ``effects/bgremover.effect`` draws it.
+
+Pictures and videos are decoded and fitted on the CPU by the same classes the command line uses
+(`backgrounds.open_file`), so "cover", "contain" and "stretch" mean the same everywhere; a video
+decodes ahead on its own thread and only its newest frame is uploaded, once. The blur runs entirely
+on the GPU: the frame is reduced, weighted by "is background", to a resolution where the blur is a
+few texels wide, blurred there in two separable passes, and divided by the blurred weight in the
+final draw (a normalised convolution, as the command line's `BlurBackground` does on the CPU), so
+the person's colours never smear into the background around them.
+"""
+
+from __future__ import annotations
+
+import time
+from ctypes import byref
+
+import cv2
+import numpy as np
+
+from obs_bgremover.backgrounds import LoopingVideo, open_file, picture
+from obs_bgremover.composite import Background
+from obs_bgremover.errors import BgRemoverError
+from obs_bgremover.obs import libobs
+from obs_bgremover.obs.libobs import lib, set_image, vec4
+from obs_bgremover.obs.settings import FilterSettings
+
+# The blur passes' Gaussian has this sigma, in texels of the reduced frame (the shader's kernel).
+BLUR_SIGMA_TEXELS = 2.0
+# Strength 100 is a Gaussian whose sigma is this share of the frame height, as on the CPU.
+BLUR_SIGMA_AT_100 = 1 / 25
+BLUR_MIN_LINES = 8
+
+PARAMS = ("image", "mask", "background", "color", "blur_step")
+
+
+def blur_size(size: tuple[int, int], strength: int) -> tuple[int, int]:
+    """The reduced (width, height) the blur works at: where its sigma is `BLUR_SIGMA_TEXELS`."""
+    width, height = size
+    sigma = strength / 100 * height * BLUR_SIGMA_AT_100
+    lines = max(BLUR_MIN_LINES, min(height, round(height * BLUR_SIGMA_TEXELS / sigma)))
+    return max(1, round(width * lines / height)), lines
+
+
+class Backdrop:
+    """The background of one filter instance. `draw` is called on the graphics thread with the
+    textures of the frame and its matte and draws the composite; `free` releases everything."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.failed_key: tuple | None = None
+        self.texture: int | None = None
+        self.source: Background | None = None  # an open picture or video
+        self.shown: np.ndarray | None = None  # the video frame in `texture`
+        self.blur_targets: list[int] = []
+        self.started = time.perf_counter()
+
+    def free(self) -> None:
+        """Release the textures and stop a video's decoder; the caller holds the graphics
+        context."""
+        obs = lib()
+        if self.texture:
+            obs.gs_texture_destroy(self.texture)
+        for target in self.blur_targets:
+            obs.gs_texrender_destroy(target)
+        if self.source is not None:
+            self.source.close()
+        self.texture = self.source = self.shown = None
+        self.blur_targets = []
+        self.key = None
+
+    def _load(self, settings: FilterSettings, size: tuple[int, int]) -> None:
+        """Open the picture or video the settings name, fitted to ``size``, once per change.
+
+        A background that cannot be opened raises (with the reason) once; the same settings are
+        not retried every frame, so a broken video costs one probe, not one per frame."""
+        path = settings.background_file()
+        key = (settings.kind, path, settings.fit, size)
+        if key == self.key:
+            return
+        if key == self.failed_key:
+            raise BgRemoverError("background unavailable (see the earlier message)")
+        self.free()
+        if path is not None:
+            try:
+                self.source = open_file(path, settings.fit)
+            except BgRemoverError:
+                self.failed_key = key
+                raise
+            if not isinstance(self.source, LoopingVideo):
+                self._upload(picture(self.source, size), size)
+        self.key = key
+        self.failed_key = None
+        self.started = time.perf_counter()
+
+    def _upload(self, rgb: np.ndarray, size: tuple[int, int]) -> None:
+        if not self.texture:
+            self.texture = lib().gs_texture_create(size[0], size[1], libobs.GS_RGBA, 1, None,
+                                                   libobs.GS_DYNAMIC)
+            if not self.texture:
+                raise BgRemoverError(f"cannot create a {size[0]}x{size[1]} background texture")
+        set_image(self.texture, cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA))
+
+    def _next_video_frame(self, size: tuple[int, int]) -> None:
+        """Upload the video's frame for now, if it is not the one already in the texture."""
+        frame = self.source.frame_at(time.perf_counter() - self.started, size)
+        if frame is not self.shown:
+            self._upload(frame, size)
+            self.shown = frame
+
+    def _blurred(self, params: dict[str, int], effect: int, image: int, mask: int,
+                 size: tuple[int, int], strength: int) -> int:
+        """The input's background, weighted and blurred at reduced size (see the module
+        docstring); returns the texture holding (sum of colour x weight, sum of weight)."""
+        obs = lib()
+        small = blur_size(size, strength)
+        if not self.blur_targets:
+            self.blur_targets = [obs.gs_texrender_create(libobs.GS_RGBA16F, libobs.GS_ZS_NONE)
+                                 for _ in range(2)]
+        reduce_to, across = self.blur_targets
+        footprint = vec4(1 / small[0], 1 / small[1], 0.0, 0.0)
+        self._pass(effect, b"BlurReduce", reduce_to, small, image, params, footprint, mask=mask)
+        source = obs.gs_texrender_get_texture(reduce_to)
+        self._pass(effect, b"BlurPass", across, small, source, params,
+                   vec4(1 / small[0], 0.0, 0.0, 0.0))
+        source = obs.gs_texrender_get_texture(across)
+        self._pass(effect, b"BlurPass", reduce_to, small, source, params,
+                   vec4(0.0, 1 / small[1], 0.0, 0.0))
+        return obs.gs_texrender_get_texture(reduce_to)
+
+    @staticmethod
+    def _pass(effect: int, technique: bytes, target: int, size: tuple[int, int], source: int,
+              params: dict[str, int], step: libobs.Vec4, mask: int | None = None) -> None:
+        """Draw ``source`` through one technique into ``target`` at ``size``."""
+        obs = lib()
+        width, height = size
+        obs.gs_texrender_reset(target)
+        if not obs.gs_texrender_begin(target, width, height):
+            raise BgRemoverError(f"cannot render the blur at {width}x{height}")
+        try:
+            obs.gs_clear(libobs.GS_CLEAR_COLOR, byref(vec4(0, 0, 0, 0)), 0.0, 0)
+            obs.gs_ortho(0.0, float(width), 0.0, float(height), -100.0, 100.0)
+            obs.gs_blend_state_push()
+            obs.gs_blend_function(libobs.GS_BLEND_ONE, libobs.GS_BLEND_ZERO)
+            parameter = "image" if mask is not None else "background"
+            obs.gs_effect_set_texture(params[parameter], source)
+            if mask is not None:
+                obs.gs_effect_set_texture(params["mask"], mask)
+            obs.gs_effect_set_vec4(params["blur_step"], byref(step))
+            while obs.gs_effect_loop(effect, technique):
+                obs.gs_draw_sprite(source, 0, width, height)
+            obs.gs_blend_state_pop()
+        finally:
+            obs.gs_texrender_end(target)
+
+    def draw(self, settings: FilterSettings, effect: int, params: dict[str, int], image: int,
+             mask: int, size: tuple[int, int]) -> None:
+        """Composite ``image`` (the frame) over the background with ``mask`` as its alpha, in
+        the current render target. Raises when the background cannot be shown."""
+        obs = lib()
+        self._load(settings, size)
+        technique = b"DrawColor"
+        background = None
+        if settings.kind == "transparent":
+            technique = b"DrawTransparent"
+        elif settings.kind == "blur":
+            background = self._blurred(params, effect, image, mask, size, settings.blur)
+            technique = b"DrawBlur"
+        elif self.source is not None:
+            if isinstance(self.source, LoopingVideo):
+                self._next_video_frame(size)
+            background = self.texture
+            technique = b"DrawImage"
+        red, green, blue = settings.background_rgb()
+        obs.gs_effect_set_texture(params["image"], image)
+        obs.gs_effect_set_texture(params["mask"], mask)
+        obs.gs_effect_set_vec4(params["color"], byref(vec4(red / 255, green / 255, blue / 255,
+                                                          1.0)))
+        if background:
+            obs.gs_effect_set_texture(params["background"], background)
+        while obs.gs_effect_loop(effect, technique):
+            obs.gs_draw_sprite(image, 0, size[0], size[1])

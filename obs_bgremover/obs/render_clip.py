@@ -1,0 +1,156 @@
+"""The filter's "Render clip" button: a render job with the filter's own settings, run by a render
+worker outside OBS, and its status line.
+
+OBS never waits for it: the button queues a ``video`` job on the local render queue (the same one
+``obs-bgremover render`` and ``worker`` use, see docs/render.md), starts a worker process when
+none serves the queue, and returns. A thread follows the job's record and asks OBS to redraw the
+properties window when its status changes. The worker is a separate process of the project's own
+Python, so a render neither competes with the live filter for OBS's interpreter nor dies with OBS:
+when the script unloads, the worker it started is asked to finish its jobs and stop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.obs.environment import project_python
+from obs_bgremover.obs.settings import FilterSettings
+from obs_bgremover.render import SQLITE, JobRecord, RenderQueue, RenderSettings, data_dir, open_huey
+from obs_bgremover.render.tasks import FINISHED
+
+# How often the status thread reads the job's record.
+POLL_S = 0.5
+# How long a worker started here has to announce itself before the button says it failed.
+WORKER_START_S = 30.0
+
+
+class Workers:
+    """The render worker this OBS started, if any; one per process, stopped on unload."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def ensure(self, queue: RenderQueue) -> None:
+        """Start a worker unless one serves the queue (or ours is still starting)."""
+        with self.lock:
+            if queue.workers() or (self.process is not None and self.process.poll() is None):
+                return
+            log = open(data_dir() / "obs-worker.log", "ab")  # noqa: SIM115 - the child owns it
+            with log:
+                self.process = subprocess.Popen(
+                    [str(project_python()), "-m", "obs_bgremover", "worker"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def stop(self) -> None:
+        """Ask our worker to finish its running job and exit (Ctrl+C semantics); do not wait."""
+        with self.lock:
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT if os.name != "nt" else signal.CTRL_C_EVENT)
+            self.process = None
+
+
+WORKERS = Workers()
+
+
+def output_path(clip: Path, folder: Path, transparent: bool) -> Path:
+    """A new file in ``folder`` named after the clip and the time, never an existing one."""
+    suffix = ".webm" if transparent else ".mp4"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"{clip.stem}-bgremover-{stamp}{suffix}"
+
+
+def describe(record: JobRecord | None) -> str:
+    """The status line shown under the button."""
+    if record is None:
+        return "No clip rendered yet."
+    if record.status == "done":
+        return f"Done: {record.output}"
+    if record.status == "failed":
+        return f"Failed: {record.error}"
+    if record.status == "running":
+        return f"Rendering {100 * record.progress:.0f}% -> {record.output}"
+    return f"Queued -> {record.output}"
+
+
+class RenderClip:
+    """One filter instance's render job. ``changed`` is called (from a thread of this object)
+    whenever the status line changes, to redraw the properties window."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self.changed = changed
+        self.status = describe(None)
+        self.queue: RenderQueue | None = None
+        self.job_id: str | None = None
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self, settings: FilterSettings, clip: str, folder: str) -> JobRecord:
+        """Queue the clip with the filter's settings and make sure a worker will take it.
+        Bad input raises an `InputError` naming it, before anything is queued."""
+        if self.queue is not None and self.job_id is not None:
+            current = self.queue.get(self.job_id)
+            if current is not None and current.status not in FINISHED:
+                raise InputError("a clip of this filter is still rendering; wait for it to finish")
+        clip_path, folder_path = Path(clip), Path(folder)
+        if not clip or not clip_path.is_file():
+            raise InputError(f"pick the clip to render (got {clip!r}, which is not a file)")
+        if not folder or not folder_path.is_dir():
+            raise InputError(f"pick an existing output folder (got {folder!r})")
+        render = RenderSettings(settings.background_spec(), settings.fit,
+                                model=settings.model_name(), device=settings.device,
+                                matting=settings.matting())
+        if self.queue is None:
+            self.queue = RenderQueue(open_huey(SQLITE))
+        output = output_path(clip_path, folder_path, settings.kind == "transparent")
+        record = self.queue.submit("video", clip_path, output, render)
+        WORKERS.ensure(self.queue)
+        self.close()  # the previous job's thread, if it has not noticed its end yet
+        self.job_id = record.id
+        self._show(describe(record))
+        self.stop_event.clear()
+        self.thread = threading.Thread(target=self._follow, name="obs-bgremover-render-status",
+                                       daemon=True)
+        self.thread.start()
+        return record
+
+    def fail(self, message: str) -> None:
+        """Show why the button could not start a job."""
+        self._show(f"Failed: {message}")
+
+    def _show(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.changed()
+
+    def _follow(self) -> None:
+        """Follow the job until it is finished or this object is closed."""
+        started = time.monotonic()
+        while not self.stop_event.wait(POLL_S):
+            record = self.queue.get(self.job_id)
+            if record is None:
+                self._show("Failed: the job disappeared from the render queue")
+                return
+            if (record.status == "queued" and not self.queue.workers()
+                    and time.monotonic() - started > WORKER_START_S):
+                self._show(f"Failed: no render worker started; see {data_dir() / 'obs-worker.log'}")
+                return
+            self._show(describe(record))
+            if record.status in FINISHED:
+                return
+
+    def close(self) -> None:
+        """Stop following the job (the job itself goes on in the worker)."""
+        self.stop_event.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join()
+        self.thread = None

@@ -1,0 +1,192 @@
+"""What the user picked in the filter's properties: the values, their defaults and their ranges.
+
+One frozen `FilterSettings` is read from OBS's ``obs_data_t`` in one place (`read_settings`), with
+anything unknown or out of range replaced, so a scene file written by hand, by another version or
+over obs-websocket can never put the filter into a state the properties window could not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from obs_bgremover.backgrounds import ASSETS, BUILTIN
+from obs_bgremover.composite import FIT_MODES
+from obs_bgremover.model import MattingSettings
+from obs_bgremover.obs.libobs import get_string, lib
+from obs_bgremover.pipeline import PipelineSettings
+from obs_bgremover.temporal import TemporalSettings
+
+KINDS = {
+    "builtin": "Built-in image or video",
+    "image": "Image file",
+    "video": "Video file (loops)",
+    "blur": "Blur",
+    "color": "Solid colour",
+    "transparent": "Transparent (stack your own sources below)",
+}
+FIT_LABELS = {"cover": "Cover (fill, crop the overflow)",
+              "contain": "Contain (whole picture, bars)", "stretch": "Stretch"}
+MODEL_LABELS = {"general": "General (portrait)", "landscape": "Landscape (wide shots)",
+                "custom": "Custom ONNX file"}
+DEVICE_LABELS = {"auto": "Auto", "tensorrt": "TensorRT", "cuda": "CUDA", "directml": "DirectML",
+                 "coreml": "CoreML", "cpu": "CPU"}
+
+DEFAULT_KIND = "builtin"
+DEFAULT_BUILTIN = "studio"
+DEFAULT_COLOR = 0xFF40B100  # OBS stores colours as 0xAABBGGRR: this is #00B140, chroma green.
+DEFAULT_FIT = "cover"
+DEFAULT_MODEL = "general"
+DEFAULT_DEVICE = "auto"
+DEFAULT_BLUR = 50
+
+# The matting knobs' defaults are the values stored in both graphs (scripts/
+# build_matting_model.py, KNOBS; a test compares them with the .onnx files), so the filter's
+# untouched sliders give exactly what every other front end gives.
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_EDGE_RADIUS = 24.0
+DEFAULT_SMOOTHING = TemporalSettings().strength
+DEFAULT_EVERY_N = PipelineSettings().every_n
+
+# Slider ranges: (min, max, step).
+BLUR_RANGE = (1, 100, 1)
+THRESHOLD_RANGE = (0.05, 0.95, 0.01)
+EDGE_RADIUS_RANGE = (4.0, 64.0, 1.0)
+SMOOTHING_RANGE = (0.0, 0.99, 0.01)  # 1 would freeze the matte (TemporalSettings refuses it)
+EVERY_N_RANGE = (1, 4, 1)
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """The filter's settings, every field valid."""
+
+    kind: str = DEFAULT_KIND
+    color: int = DEFAULT_COLOR
+    builtin: str = DEFAULT_BUILTIN
+    image: str = ""
+    video: str = ""
+    fit: str = DEFAULT_FIT
+    blur: int = DEFAULT_BLUR
+    model: str = DEFAULT_MODEL
+    model_path: str = ""
+    device: str = DEFAULT_DEVICE
+    threshold: float = DEFAULT_THRESHOLD
+    edge_radius: float = DEFAULT_EDGE_RADIUS
+    smoothing: float = DEFAULT_SMOOTHING
+    every_n: int = DEFAULT_EVERY_N
+    low_latency: bool = False
+    render_input: str = ""
+    """The clip the "Render clip" button renders, and the folder it writes into."""
+    render_folder: str = ""
+
+    def background_rgb(self) -> tuple[int, int, int]:
+        """(red, green, blue) of the colour setting (stored by OBS as 0xAABBGGRR)."""
+        return (self.color & 0xFF, (self.color >> 8) & 0xFF, (self.color >> 16) & 0xFF)
+
+    def background_file(self) -> str | None:
+        """The picture or video shown behind the person, or None for the kinds drawn from the
+        input itself (blur), a colour or nothing."""
+        if self.kind == "builtin":
+            return str(ASSETS / BUILTIN[self.builtin])
+        if self.kind == "image":
+            return self.image
+        if self.kind == "video":
+            return self.video
+        return None
+
+    def background_spec(self) -> str:
+        """The same background as a spec string of the command line (`backgrounds.
+        parse_background`), for renders that must look like the filter."""
+        if self.kind == "blur":
+            return f"blur:{self.blur}"
+        if self.kind == "color":
+            return "color:#{:02X}{:02X}{:02X}".format(*self.background_rgb())
+        if self.kind == "transparent":
+            return "transparent"
+        if self.kind == "builtin":
+            return self.builtin
+        return self.background_file() or ""
+
+    def model_name(self) -> str:
+        """What `MattingModel` loads: a built-in name or the custom file's path."""
+        return self.model_path if self.model == "custom" else self.model
+
+    def matting(self) -> MattingSettings:
+        """The graph's knobs: what changes without reloading the model."""
+        return MattingSettings(threshold=self.threshold, edge_radius=self.edge_radius)
+
+    def pipeline(self) -> PipelineSettings:
+        """What the live pipeline does around the network (smoothing, every N-th frame)."""
+        return PipelineSettings(temporal=TemporalSettings(strength=self.smoothing),
+                                every_n=self.every_n)
+
+    def engine(self) -> tuple[str, str]:
+        """(model, device): a change of either loads another model."""
+        return (self.model_name(), self.device)
+
+    def describe(self) -> str:
+        """One log line's worth, so OBS's log shows what the filter actually runs with."""
+        return (f"threshold {self.threshold:.2f}, edge {self.edge_radius:.0f} px, "
+                f"smoothing {self.smoothing:.2f}, network every {self.every_n} frame(s)"
+                + (", low latency" if self.low_latency else ""))
+
+
+def _clamp(value: float, bounds: tuple[float, float, float]) -> float:
+    """``value`` inside a slider's range: settings typed into a scene file or sent over the
+    websocket bypass the slider."""
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def _choice(value: str, choices: object, default: str) -> str:
+    return value if value in choices else default
+
+
+def read_settings(data: int) -> FilterSettings:
+    """The filter's settings from an ``obs_data_t``, unknown values replaced by defaults."""
+    obs = lib()
+
+    def number(name: bytes, bounds: tuple[float, float, float]) -> float:
+        return _clamp(float(obs.obs_data_get_double(data, name)), bounds)
+
+    def whole(name: bytes, bounds: tuple[int, int, int]) -> int:
+        return int(_clamp(int(obs.obs_data_get_int(data, name)), bounds))
+
+    def text(name: bytes) -> str:
+        return get_string(data, name)
+
+    return FilterSettings(
+        kind=_choice(text(b"background"), KINDS, DEFAULT_KIND),
+        color=int(obs.obs_data_get_int(data, b"color")) & 0xFFFFFFFF,
+        builtin=_choice(text(b"builtin"), BUILTIN, DEFAULT_BUILTIN),
+        image=text(b"image"),
+        video=text(b"video"),
+        fit=_choice(text(b"fit"), FIT_MODES, DEFAULT_FIT),
+        blur=whole(b"blur", BLUR_RANGE),
+        model=_choice(text(b"model"), MODEL_LABELS, DEFAULT_MODEL),
+        model_path=text(b"model_path"),
+        device=_choice(text(b"device"), DEVICE_LABELS, DEFAULT_DEVICE),
+        threshold=number(b"threshold", THRESHOLD_RANGE),
+        edge_radius=number(b"edge_radius", EDGE_RADIUS_RANGE),
+        smoothing=number(b"smoothing", SMOOTHING_RANGE),
+        every_n=whole(b"every_n", EVERY_N_RANGE),
+        low_latency=bool(obs.obs_data_get_bool(data, b"low_latency")),
+        render_input=text(b"render_input"),
+        render_folder=text(b"render_folder"),
+    )
+
+
+def write_defaults(data: int) -> None:
+    """Register the defaults with OBS (shown by "Defaults", and what a new filter starts from)."""
+    obs = lib()
+    defaults = FilterSettings()
+    for name, value in (("background", defaults.kind), ("builtin", defaults.builtin),
+                        ("image", ""), ("video", ""), ("fit", defaults.fit),
+                        ("model", defaults.model), ("model_path", ""),
+                        ("device", defaults.device)):
+        obs.obs_data_set_default_string(data, name.encode(), value.encode())
+    for name, value in (("color", defaults.color), ("blur", defaults.blur),
+                        ("every_n", defaults.every_n)):
+        obs.obs_data_set_default_int(data, name.encode(), value)
+    for name, value in (("threshold", defaults.threshold), ("edge_radius", defaults.edge_radius),
+                        ("smoothing", defaults.smoothing)):
+        obs.obs_data_set_default_double(data, name.encode(), value)
+    obs.obs_data_set_default_bool(data, b"low_latency", defaults.low_latency)

@@ -1,0 +1,219 @@
+"""The JSON API under ``/api/``: what the page does, for scripts too (see docs/web.md).
+
+The routes are thin: uploads are checked by `uploads.receive`, jobs go to the render queue
+(`RenderQueue.submit`), and files are served only from the folders `Store` made for them, found
+through the job's record, never through anything in the request but an id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.render import FINISHED, JobRecord, RenderSettings, cutout_path
+from obs_bgremover.web import choices, images
+from obs_bgremover.web.context import Context, builtin_backgrounds
+from obs_bgremover.web.present import job_out, render_seconds, upload_out
+from obs_bgremover.web.schemas import BackgroundOut, JobIn, JobOut, Limits, Problem, UploadOut
+from obs_bgremover.web.store import ID_PATTERN, Upload
+from obs_bgremover.web.uploads import MAX_NAME, receive
+
+PNG, JPEG = {"content": {"image/png": {}}}, {"content": {"image/jpeg": {}}}
+MISSING = {404: {"model": Problem}}
+REFUSED = {422: {"model": Problem}}
+UPLOAD_BODY = {
+    "required": True,
+    "description": "the file's bytes, as they are (not a form)",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+JobId = PathParam(pattern=ID_PATTERN, description="a job's id")
+UploadId = PathParam(pattern=ID_PATTERN, description="an upload's id")
+
+
+def _download_name(record: JobRecord, context: Context) -> str:
+    """``clip-studio.mp4``: the clip's name and the background, in safe characters."""
+    out = job_out(record, context.store)
+    stem = f"{Path(out.clip).stem}-{out.background_label}"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") + Path(record.output).suffix
+
+
+def router(context: Context) -> APIRouter:
+    """The API's routes, bound to one web app's queue and files."""
+    api = APIRouter(prefix="/api")
+    store, queue = context.store, context.queue
+
+    def upload_or_404(upload_id: str) -> Upload:
+        upload = store.upload(upload_id)
+        if upload is None:
+            raise HTTPException(404, f"there is no upload {upload_id}")
+        return upload
+
+    def job_or_404(job_id: str) -> tuple[JobRecord, Path]:
+        record = queue.get(job_id)
+        folder = None if record is None else store.job_folder(record)
+        if folder is None:
+            raise HTTPException(404, f"there is no job {job_id}")
+        return record, folder
+
+    def finished_file(job_id: str, path_of: Callable[[Path], Path]) -> tuple[JobRecord, Path]:
+        record, folder = job_or_404(job_id)
+        if record.status != "done":
+            raise HTTPException(409, f"job {job_id} is {record.status}: its result comes when "
+                                     "it is done")
+        path = path_of(Path(record.output))
+        if path.parent != folder or not path.is_file():
+            raise HTTPException(404, f"job {job_id} has no such file")
+        return record, path
+
+    @api.get("/limits", response_model=Limits, tags=["server"])
+    def limits() -> Limits:
+        """What the server accepts (size, types) and what a render does to a clip."""
+        return context.limits()
+
+    @api.get("/backgrounds", response_model=list[BackgroundOut], tags=["backgrounds"])
+    def backgrounds() -> list[BackgroundOut]:
+        """The built-in backgrounds. A job also takes blur[:STRENGTH], color:#RRGGBB,
+        transparent and upload:ID."""
+        return builtin_backgrounds()
+
+    @api.get("/backgrounds/{name}/thumbnail", response_class=FileResponse,
+             responses={200: JPEG, **MISSING}, tags=["backgrounds"])
+    def thumbnail(name: str) -> FileResponse:
+        """A small JPEG of a built-in background."""
+        try:
+            return FileResponse(images.background_thumbnail(store, name), media_type="image/jpeg")
+        except InputError as err:
+            raise HTTPException(404, str(err)) from err
+
+    @api.post("/uploads", status_code=201, response_model=UploadOut,
+              responses={400: {"model": Problem}, 413: {"model": Problem}, **REFUSED},
+              openapi_extra={"requestBody": UPLOAD_BODY}, tags=["uploads"])
+    async def create_upload(
+        request: Request,
+        name: str = Query("clip", max_length=MAX_NAME,
+                          description="the file's name, for display only"),
+        purpose: Literal["clip", "background"] = Query(
+            "clip", description="clip: a video to render; background: an image or a video to "
+            "use as background (upload:ID)"),
+    ) -> UploadOut:
+        """Upload a clip or a background. Its content is checked (type, completeness) before
+        it is kept; nothing is queued."""
+        return upload_out(await receive(request.stream(), name, purpose, store,
+                                        context.max_upload))
+
+    @api.get("/uploads", response_model=list[UploadOut], tags=["uploads"])
+    def list_uploads() -> list[UploadOut]:
+        """Every upload, oldest first."""
+        return [upload_out(upload) for upload in store.uploads()]
+
+    @api.get("/uploads/{upload_id}", response_model=UploadOut, responses=MISSING,
+             tags=["uploads"])
+    def get_upload(upload_id: str = UploadId) -> UploadOut:
+        return upload_out(upload_or_404(upload_id))
+
+    @api.get("/uploads/{upload_id}/frame", response_class=FileResponse,
+             responses={200: JPEG, **MISSING, **REFUSED}, tags=["uploads"])
+    def frame(upload_id: str = UploadId,
+              at: float = Query(0.0, ge=0, allow_inf_nan=False,
+                                description="seconds into the clip")) -> FileResponse:
+        """The clip's frame at a time, as JPEG, without a new background."""
+        upload = upload_or_404(upload_id)
+        if upload.purpose != "clip":
+            raise HTTPException(404, f"upload {upload_id} is a background, not a clip")
+        try:
+            return FileResponse(images.clip_frame(store, upload_id, at), media_type="image/jpeg")
+        except InputError as err:
+            raise HTTPException(422, str(err).replace(str(store.source(upload_id)),
+                                                      f'"{upload.name}"')) from err
+
+    @api.delete("/uploads/{upload_id}", status_code=204, responses={**MISSING, 409: {}},
+                tags=["uploads"])
+    def delete_upload(upload_id: str = UploadId) -> Response:
+        """Delete an upload, and every job made from it (or with it as background)."""
+        upload_or_404(upload_id)
+        source = str(store.source(upload_id))
+        users = [(record, folder) for record, folder in context.jobs()
+                 if source in (record.input, record.settings.background)]
+        busy = [record.id for record, _ in users if record.status not in FINISHED]
+        if busy:
+            raise HTTPException(409, f"upload {upload_id} is in use by unfinished jobs "
+                                     f"({', '.join(busy)}); delete it when they have finished")
+        for record, folder in users:
+            queue.delete(record.id)
+            store.delete_job_folder(folder)
+        store.delete_upload(upload_id)
+        return Response(status_code=204)
+
+    @api.post("/jobs", status_code=201, response_model=JobOut,
+              responses={**MISSING, **REFUSED}, tags=["jobs"])
+    def create_job(job: JobIn) -> JobOut:
+        """Queue a preview (one frame) or a video render of a clip upload."""
+        upload = upload_or_404(job.upload)
+        if upload.purpose != "clip":
+            raise HTTPException(422, f'"{upload.name}" was uploaded as a background, not as a '
+                                     "clip to render")
+        try:
+            spec = choices.to_spec(job.background, store)
+        except InputError as err:
+            raise HTTPException(422, str(err)) from err
+        length = render_seconds(upload) or 0.0
+        if job.kind == "preview" and job.at >= length:
+            raise HTTPException(422, f"a preview's time must be from 0 to under {length:.2f} s, "
+                                     "the part of the clip that is rendered")
+        folder = store.new_job_folder()
+        name = {"preview": "preview.png", "video": "result.mp4"}[job.kind]
+        if job.kind == "video" and spec == "transparent":
+            name = "result.webm"
+        record = queue.submit(job.kind, store.source(upload.id), folder / name,
+                              RenderSettings(spec), job.at)
+        return job_out(record, store)
+
+    @api.get("/jobs", response_model=list[JobOut], tags=["jobs"])
+    def list_jobs(kind: Literal["preview", "video"] | None = None) -> list[JobOut]:
+        """Every job of this web app, oldest first; ``kind`` keeps one kind."""
+        return [job_out(record, store) for record, _ in context.jobs()
+                if kind is None or record.kind == kind]
+
+    @api.get("/jobs/{job_id}", response_model=JobOut, responses=MISSING, tags=["jobs"])
+    def get_job(job_id: str = JobId) -> JobOut:
+        """A job's status and progress (poll it: about once a second while it runs)."""
+        return job_out(job_or_404(job_id)[0], store)
+
+    @api.get("/jobs/{job_id}/result", response_class=FileResponse,
+             responses={200: {"content": {"video/mp4": {}, "video/webm": {}, "image/png": {}}},
+                        **MISSING, 409: {"model": Problem}}, tags=["jobs"])
+    def result(job_id: str = JobId, download: bool = False) -> FileResponse:
+        """A done job's video (MP4, or WebM for transparent) or preview PNG; ``download=1``
+        names it for saving."""
+        record, path = finished_file(job_id, lambda output: output)
+        name = _download_name(record, context) if download else None
+        return FileResponse(path, filename=name,
+                            content_disposition_type="attachment" if download else "inline")
+
+    @api.get("/jobs/{job_id}/cutout", response_class=FileResponse,
+             responses={200: PNG, **MISSING, 409: {"model": Problem}}, tags=["jobs"])
+    def cutout(job_id: str = JobId) -> FileResponse:
+        """A done preview's cut-out: the person alone, PNG with alpha."""
+        return FileResponse(finished_file(job_id, cutout_path)[1], media_type="image/png")
+
+    @api.delete("/jobs/{job_id}", status_code=204, responses={**MISSING, 409: {}},
+                tags=["jobs"])
+    def delete_job(job_id: str = JobId) -> Response:
+        """Delete a finished job and its files."""
+        record, folder = job_or_404(job_id)
+        try:
+            queue.delete(record.id)
+        except InputError as err:
+            raise HTTPException(409, str(err)) from err
+        store.delete_job_folder(folder)
+        return Response(status_code=204)
+
+    return api

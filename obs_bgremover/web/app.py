@@ -1,0 +1,47 @@
+"""The web app as one ASGI application: pages, the JSON API, static files, and the guard in
+front of them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from obs_bgremover import __version__
+from obs_bgremover.web import api, pages
+from obs_bgremover.web.context import Context
+from obs_bgremover.web.guard import Guard
+
+STATIC = Path(__file__).parent / "static"
+DESCRIPTION = """Background removal for short clips: upload a clip, preview a frame over a new
+background, render the clip, download it. Every request needs the server's access token when it
+has one (`Authorization: Bearer TOKEN`). Errors answer `{"detail": "what is wrong"}`."""
+# No Swagger UI or ReDoc pages: FastAPI's load their scripts from a CDN, which a local tool should
+# not call; /api/openapi.json opens in any OpenAPI viewer.
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A request that does not fit the API's models, said in one sentence like every other
+    error (FastAPI's own answer is a list of machine-readable locations)."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0]
+        problems.append(f"{where}: {error['msg']}")
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+
+def create_app(context: Context, token: str | None, hosts: frozenset[str] | None,
+               cookie: str) -> FastAPI:
+    """The app for one queue and data folder; ``token``, ``hosts`` and ``cookie`` as `Guard`
+    takes them."""
+    app = FastAPI(title="obs-bgremover", version=__version__, description=DESCRIPTION,
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    app.include_router(api.router(context))
+    app.include_router(pages.router(context))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_middleware(Guard, token=token, hosts=hosts, cookie=cookie)
+    return app

@@ -1,0 +1,88 @@
+"""What a client sees of an upload and of a job: ids turned into URLs, the server's paths into the
+user's file names, a fraction into frames and time left, and the limits a render will apply
+said before it runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict
+
+from obs_bgremover.render import MAX_SECONDS, MAX_SIZE, JobRecord, fit_size
+from obs_bgremover.web import choices
+from obs_bgremover.web.schemas import JobOut, UploadOut
+from obs_bgremover.web.store import SOURCE, Store, Upload
+
+INTERNAL = "internal error: "
+
+
+def render_seconds(upload: Upload) -> float | None:
+    """Seconds of a clip that a render keeps."""
+    return None if upload.duration is None else min(upload.duration, MAX_SECONDS)
+
+
+def limit_notes(upload: Upload) -> list[str]:
+    """The limits of render mode that apply to this clip, in words, before anything runs."""
+    notes = []
+    if upload.duration is not None and upload.duration > MAX_SECONDS:
+        notes.append(f"Only the first {MAX_SECONDS:g} s of its {upload.duration:.1f} s are "
+                     "rendered.")
+    size = fit_size(upload.width, upload.height)
+    if upload.width > MAX_SIZE[0] or upload.height > MAX_SIZE[1]:
+        notes.append(f"It is scaled from {upload.width}x{upload.height} to {size[0]}x{size[1]} "
+                     f"to fit {MAX_SIZE[0]}x{MAX_SIZE[1]}.")
+    return notes
+
+
+def upload_out(upload: Upload) -> UploadOut:
+    clip = upload.purpose == "clip"
+    return UploadOut(
+        **asdict(upload), render_seconds=render_seconds(upload), notes=limit_notes(upload),
+        frame_url=f"/api/uploads/{upload.id}/frame" if clip else None)
+
+
+def explain(error: str, store: Store) -> str:
+    """A job's error for the user: the server's path of an upload replaced by the name the user
+    gave it, and a crash said as one."""
+    pattern = re.escape(str(store.uploads_dir)) + r"/([0-9a-f]{12})/" + SOURCE
+
+    def name(match: re.Match[str]) -> str:
+        upload = store.upload(match.group(1))
+        return f'"{upload.name}"' if upload is not None else "the uploaded file"
+
+    error = re.sub(pattern, name, error)
+    if error.startswith(INTERNAL):
+        return ("The render stopped on an unexpected problem, not on anything in your file "
+                f"({error.removeprefix(INTERNAL)}). Try again; if it happens again, please "
+                "report it with the server's log.")
+    return error[:1].upper() + error[1:]
+
+
+def _seconds_left(record: JobRecord, now: float) -> float | None:
+    if record.status != "running" or not record.started or not 0 < record.progress < 1:
+        return None
+    elapsed = now - record.started
+    return round(elapsed * (1 - record.progress) / record.progress, 1)
+
+
+def job_out(record: JobRecord, store: Store) -> JobOut:
+    upload = store.upload_of(record.input)
+    frames = 1
+    if record.kind == "video" and upload is not None and upload.rate and upload.duration:
+        frames = max(1, round(render_seconds(upload) * upload.rate))
+    done = record.status == "done"
+    base = f"/api/jobs/{record.id}"
+    return JobOut(
+        id=record.id, kind=record.kind, status=record.status, progress=record.progress,
+        frames_done=round(record.progress * frames), frames_total=frames,
+        seconds_left=_seconds_left(record, time.time()),
+        error=explain(record.error, store) if record.error else "",
+        upload=upload.id if upload else "", clip=upload.name if upload else "(deleted)",
+        background=choices.to_choice(record.settings.background, store),
+        background_label=choices.label(record.settings.background, store),
+        at=record.at, attempt=record.attempt, created=record.created,
+        result_url=f"{base}/result" if done else None,
+        cutout_url=f"{base}/cutout" if done and record.kind == "preview" else None,
+        download_url=f"{base}/result?download=1" if done else None,
+    )

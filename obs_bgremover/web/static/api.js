@@ -1,0 +1,77 @@
+"use strict";
+// The JSON API as the pages use it; docs/web.md describes the same calls for scripts.
+
+const POLL_MS = 400;
+
+async function problem(response) {
+  // Every error of the API answers {"detail": "what is wrong"}.
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") return body.detail;
+  } catch (ignored) { /* not JSON: fall through */ }
+  return `the server answered ${response.status} ${response.statusText}`;
+}
+
+const api = {
+  async request(method, path, body) {
+    const options = { method };
+    if (body !== undefined) {
+      options.headers = { "Content-Type": "application/json" };
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, options);
+    if (!response.ok) throw new Error(await problem(response));
+    return response.status === 204 ? null : response.json();
+  },
+
+  // Send a file as the request body; onProgress gets the fraction sent. XMLHttpRequest, not
+  // fetch: only it reports upload progress.
+  upload(file, purpose, onProgress) {
+    return new Promise((resolve, reject) => {
+      const request = new XMLHttpRequest();
+      const query = new URLSearchParams({ name: file.name, purpose });
+      request.open("POST", `/api/uploads?${query}`);
+      request.setRequestHeader("Content-Type", "application/octet-stream");
+      request.responseType = "json";
+      request.upload.onprogress = (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      };
+      request.onload = () => {
+        if (request.status === 201) resolve(request.response);
+        else reject(new Error(request.response && request.response.detail
+          ? request.response.detail : `the server answered ${request.status}`));
+      };
+      request.onerror = () => reject(new Error(
+        "the upload was cut off: is the server still running?"));
+      request.send(file);
+    });
+  },
+
+  // Poll a job until it is done or failed; onUpdate sees every state on the way.
+  async waitForJob(id, onUpdate = () => {}) {
+    for (;;) {
+      const job = await api.request("GET", `/api/jobs/${id}`);
+      onUpdate(job);
+      if (job.status === "done" || job.status === "failed") return job;
+      await new Promise((wake) => setTimeout(wake, POLL_MS));
+    }
+  },
+};
+
+// "42 % · 126 of 300 frames · about 12 s left"
+function describeProgress(job) {
+  if (job.status === "queued") return "Waiting for a render worker…";
+  const parts = [`${Math.floor(job.progress * 100)} %`,
+                 `${job.frames_done} of ${job.frames_total} frames`];
+  if (job.seconds_left !== null) parts.push(`about ${Math.ceil(job.seconds_left)} s left`);
+  return parts.join(" · ");
+}
+
+function setProgress(element, fraction) {
+  element.hidden = false;
+  element.querySelector(".fill").style.width = `${Math.round(fraction * 100)}%`;
+}
+
+function megabytes(bytes) {
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}

@@ -1,0 +1,155 @@
+"""The web app's files: every upload and every result lives under one folder, by generated id.
+
+A user's file name is a label shown on the page and nothing else: an upload is kept as
+``uploads/<id>/source`` beside ``upload.json`` (its label and what `probe` found), a job's files
+in ``jobs/<folder>/``, made for that job. An upload is received into ``tmp/<id>/`` and moved into
+``uploads/`` in one rename once it has passed its checks, so a rejected or interrupted upload
+leaves nothing behind (``tmp/`` is emptied at every start). Job records live in the render queue;
+this module only knows which folder belongs to which record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from obs_bgremover.media import write_image
+from obs_bgremover.render import JobRecord, MediaInfo
+
+ID_PATTERN = r"^[0-9a-f]{12}$"
+"""Upload ids, and the render queue's job ids: 12 hex digits, so never a path."""
+SOURCE = "source"
+
+
+def new_id() -> str:
+    """A fresh random id (48 bits: unguessable enough for a folder name, short in a URL)."""
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An accepted upload, as ``upload.json`` keeps it."""
+
+    id: str
+    name: str
+    """The file name the user gave, for display only."""
+    purpose: str
+    """``clip`` (something to render) or ``background`` (an image or video to put behind)."""
+    kind: str
+    """``video`` or ``image``."""
+    format: str
+    codec: str
+    width: int
+    height: int
+    rate: float | None
+    duration: float | None
+    audio: bool
+    bytes: int
+    created: float
+
+    @classmethod
+    def from_probe(cls, upload_id: str, name: str, purpose: str, info: MediaInfo,
+                   size: int) -> Upload:
+        return cls(upload_id, name, purpose, info.kind, info.format, info.codec, info.width,
+                   info.height, None if info.rate is None else float(info.rate), info.duration,
+                   info.audio, size, time.time())
+
+
+class Store:
+    """The folders of one web app's data: ``uploads/``, ``jobs/``, ``cache/`` and ``tmp/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.uploads_dir = self.root / "uploads"
+        self.jobs_dir = self.root / "jobs"
+        self.cache_dir = self.root / "cache"
+        self.tmp_dir = self.root / "tmp"
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # uploads cut off by the last stop
+        for folder in (self.uploads_dir, self.jobs_dir, self.cache_dir, self.tmp_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # -- uploads ------------------------------------------------------------------------------
+
+    def stage(self) -> tuple[str, Path]:
+        """A new upload id and the file to receive its bytes into, in ``tmp/``."""
+        upload_id = new_id()
+        folder = self.tmp_dir / upload_id
+        folder.mkdir()
+        return upload_id, folder / SOURCE
+
+    def keep(self, staged: Path, upload: Upload) -> Upload:
+        """Move a received, checked upload into ``uploads/`` in one rename."""
+        (staged.parent / "upload.json").write_text(json.dumps(asdict(upload)))
+        os.replace(staged.parent, self.uploads_dir / upload.id)
+        return upload
+
+    def discard(self, staged: Path) -> None:
+        """Forget an upload that was refused or cut off."""
+        shutil.rmtree(staged.parent, ignore_errors=True)
+
+    def source(self, upload_id: str) -> Path:
+        return self.uploads_dir / upload_id / SOURCE
+
+    def upload(self, upload_id: str) -> Upload | None:
+        """The upload of an id, or None for an unknown (or malformed) one."""
+        if not re.fullmatch(ID_PATTERN, upload_id):
+            return None
+        try:
+            return Upload(**json.loads((self.uploads_dir / upload_id / "upload.json").read_text()))
+        except FileNotFoundError:
+            return None
+
+    def uploads(self) -> list[Upload]:
+        """Every upload, oldest first."""
+        found = (self.upload(folder.name) for folder in self.uploads_dir.iterdir())
+        return sorted((upload for upload in found if upload is not None),
+                      key=lambda upload: upload.created)
+
+    def upload_of(self, path: str) -> Upload | None:
+        """The upload whose source a job's path (its input, or a background) is, if any."""
+        source = Path(path)
+        if source.name != SOURCE or source.parent.parent != self.uploads_dir:
+            return None
+        return self.upload(source.parent.name)
+
+    def delete_upload(self, upload_id: str) -> None:
+        shutil.rmtree(self.uploads_dir / upload_id, ignore_errors=True)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def new_job_folder(self) -> Path:
+        """A new, empty folder for one job's files."""
+        folder = self.jobs_dir / new_id()
+        folder.mkdir()
+        return folder
+
+    def job_folder(self, record: JobRecord) -> Path | None:
+        """The folder of a job this web app queued, or None for any other job of the queue
+        (a ``render`` command's, whose files are not the web app's to serve or delete)."""
+        folder = Path(record.output).parent
+        return folder if folder.parent == self.jobs_dir else None
+
+    def delete_job_folder(self, folder: Path) -> None:
+        if folder.parent == self.jobs_dir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- images made on demand ----------------------------------------------------------------
+
+    def cached_image(self, path: Path, make: Callable[[], np.ndarray]) -> Path:
+        """``path``, made by ``make`` (an RGB image) if it does not exist yet. Written under a
+        temporary name and renamed, so a request never sees half a file."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{new_id()}{path.suffix}")
+            write_image(partial, make())
+            os.replace(partial, path)
+        return path

@@ -1,0 +1,76 @@
+"""Taking in an upload: every check happens here, before anything is kept or queued.
+
+The file name is only a label, so one that looks like a path is refused rather than cleaned up
+(a client sending ``../../x.mp4`` is not a browser). The body is streamed into the store's
+``tmp/`` and counted as it comes, so an oversized upload is stopped at the limit, not after it
+has filled a disk; the rest of it is read and dropped, so that the client gets the answer instead
+of a broken connection. Then `probe` decides by the content, exactly as a render worker would,
+and only an accepted file is moved among the uploads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.render import ACCEPTED, MAX_SECONDS, probe
+from obs_bgremover.web.store import Store, Upload
+
+MAX_NAME = 255
+MB = 1024 * 1024
+
+
+def check_name(name: str) -> str:
+    """The name, if it is a plain file name; a 400 answer otherwise."""
+    if (not name or len(name) > MAX_NAME or name in (".", "..")
+            or any(char in "/\\" or ord(char) < 32 for char in name)):
+        raise HTTPException(400, f"the file name {name!r} is not a plain file name: it must be "
+                                 f"1 to {MAX_NAME} characters with no folder in it (no / or \\)")
+    return name
+
+
+async def _write(chunks: AsyncIterator[bytes], path: Path, limit: int) -> int:
+    """Write the body to ``path`` up to ``limit`` bytes and return its whole length, reading
+    (and dropping) whatever comes beyond the limit."""
+    size = 0
+    with path.open("wb") as file:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size <= limit:
+                file.write(chunk)
+    return size
+
+
+def _probe(upload_id: str, path: Path, name: str, purpose: str) -> Upload:
+    try:
+        info = probe(path, images=purpose == "background",
+                     until=MAX_SECONDS if purpose == "clip" else float("inf"))
+    except InputError as err:
+        raise HTTPException(422, str(err).replace(str(path), f'"{name}"')) from err
+    return Upload.from_probe(upload_id, name, purpose, info, path.stat().st_size)
+
+
+async def receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store: Store,
+                  limit: int) -> Upload:
+    """Check and keep one upload; an `HTTPException` (4xx) says what is wrong, and then nothing
+    of it is left on disk."""
+    check_name(name)
+    upload_id, staged = store.stage()
+    try:
+        size = await _write(chunks, staged, limit)
+        if size > limit:
+            raise HTTPException(413, f'"{name}" is {size / MB:.1f} MB, more than this server '
+                                     f"takes ({limit / MB:g} MB). Only the first "
+                                     f"{MAX_SECONDS:g} s of a clip are rendered: cut it shorter "
+                                     "and upload it again.")
+        if size == 0:
+            raise HTTPException(422, f'"{name}" is empty; accepted: {ACCEPTED}')
+        return store.keep(staged, await run_in_threadpool(_probe, upload_id, staged, name,
+                                                      purpose))
+    except BaseException:
+        store.discard(staged)
+        raise

@@ -1,0 +1,247 @@
+"""Every background kind of the filter in real OBS, switched live with SetSourceFilterSettings on
+a real portrait: the built-in image the filter starts with, a colour, a blur, transparency, the
+fit modes, a looping video, low latency; and the failures (a missing background file, a corrupt
+model) that must leave OBS running with the input passed through.
+
+The tests in this module share one OBS and one filter, and run in order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from obs_views import (
+    SHARE_REQUIRED,
+    SOURCE,
+    close_share,
+    labelled,
+    log_count,
+    poll,
+    regions,
+    screenshot,
+)
+
+from obs_bgremover.backgrounds import ASSETS, BUILTIN
+from obs_bgremover.composite import BlurBackground, fit
+from obs_bgremover.media import read_image
+from obs_bgremover.obs.registration import FILTER_ID
+
+FILTER = "Background Remover"
+RED = (255, 0, 0)
+RED_OBS = 0xFF0000FF  # 0xAABBGGRR
+# The GPU blur must be about as smooth as the CPU one (Laplacian energy; the portrait's own
+# background is already soft, and 8-bit steps keep some energy in any blur) and far smoother
+# than the input.
+BLUR_DETAIL_VS_CPU = 1.25
+BLUR_DETAIL_LEFT = 0.5
+# Alpha levels that count as "transparent" and "opaque" in a screenshot with alpha.
+CLEAR, OPAQUE = 16, 240
+
+
+@pytest.fixture(scope="module")
+def sure(scene: np.ndarray, portrait: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """(background, person): the ground truth's sure regions at the screenshot's size."""
+    return regions(portrait[1], (scene.shape[1], scene.shape[0]))
+
+
+def shot(obs_studio, alpha: bool = False) -> np.ndarray:
+    return screenshot(obs_studio, SOURCE, alpha)
+
+
+def set_filter(obs_studio, **settings: object) -> None:
+    obs_studio.client.set_source_filter_settings(SOURCE, FILTER, settings, True)
+
+
+def builtin_plate(name: str, size: tuple[int, int], mode: str = "cover") -> np.ndarray:
+    return fit(read_image(ASSETS / BUILTIN[name]), size, mode)
+
+
+def test_defaults_show_the_builtin_studio_image(obs_studio, scene, sure) -> None:
+    """Added with no settings at all, the filter shows the built-in "studio" picture, fitted
+    to cover the source, in the background, and the person unchanged."""
+    background, person = sure
+    obs_studio.client.create_source_filter(SOURCE, FILTER, FILTER_ID.decode(), {})
+    expected = builtin_plate("studio", (scene.shape[1], scene.shape[0]))
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, expected) >= SHARE_REQUIRED)
+    assert close_share(image, background, expected) >= SHARE_REQUIRED
+    assert close_share(image, person, scene) >= SHARE_REQUIRED
+    assert close_share(image, background, scene) < 0.5, "the background was not replaced"
+
+
+def test_colour(obs_studio, scene, sure) -> None:
+    background, person = sure
+    set_filter(obs_studio, background="color", color=RED_OBS)
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
+    assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED
+    assert close_share(image, person, scene) >= SHARE_REQUIRED
+
+
+def detail(image: np.ndarray, where: np.ndarray) -> float:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.mean(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[where]))
+
+
+def test_blur_is_the_cameras_background_blurred(obs_studio, scene, sure, portrait) -> None:
+    """The blur keeps the background's colours (it is close to the command line's CPU blur of
+    the same strength) but not its detail, and the person stays sharp."""
+    background, person = sure
+    truth = cv2.imread(str(portrait[1]), cv2.IMREAD_GRAYSCALE)
+    truth = cv2.resize(truth, (scene.shape[1], scene.shape[0]), interpolation=cv2.INTER_AREA)
+    expected = BlurBackground(60).plate(scene, truth, 0.0)
+    set_filter(obs_studio, background="blur", blur=60)
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, expected) >= 0.9)
+    assert close_share(image, background, expected) >= 0.9
+    assert detail(image, background) < BLUR_DETAIL_VS_CPU * detail(expected, background)
+    assert detail(image, background) < BLUR_DETAIL_LEFT * detail(scene, background)
+    assert close_share(image, person, scene) >= SHARE_REQUIRED
+
+
+def test_transparent_keeps_the_matte_as_alpha(obs_studio, scene, sure) -> None:
+    background, person = sure
+    set_filter(obs_studio, background="transparent")
+    image = poll(partial(shot, obs_studio, True),
+                 lambda s: np.mean(s[..., 3][background] <= CLEAR) >= SHARE_REQUIRED)
+    assert np.mean(image[..., 3][background] <= CLEAR) >= SHARE_REQUIRED
+    assert np.mean(image[..., 3][person] >= OPAQUE) >= SHARE_REQUIRED
+    assert close_share(image[..., :3], person, scene) >= SHARE_REQUIRED
+
+
+def test_fit_contain_shows_the_whole_picture(obs_studio, scene, sure) -> None:
+    """The 16:9 studio picture behind a 3:4 portrait: "contain" shows all of it, with black bars
+    above and below, where "cover" cropped its sides."""
+    background, _ = sure
+    set_filter(obs_studio, background="builtin", builtin="studio", fit="contain")
+    expected = builtin_plate("studio", (scene.shape[1], scene.shape[0]), "contain")
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, expected) >= SHARE_REQUIRED)
+    assert close_share(image, background, expected) >= SHARE_REQUIRED
+    bars = background.copy()
+    bars[scene.shape[0] // 5:] = False  # the top fifth lies in the bar
+    assert close_share(image, bars, np.array((0, 0, 0))) >= SHARE_REQUIRED
+
+
+def test_video_background_plays(obs_studio, scene, sure) -> None:
+    """A built-in looping video: its frames move behind the person, who stays."""
+    background, person = sure
+    set_filter(obs_studio, background="builtin", builtin="bokeh-drift", fit="cover")
+    studio = builtin_plate("studio", (scene.shape[1], scene.shape[0]))
+    first_frame = poll(partial(shot, obs_studio),
+                       lambda s: close_share(s, background, studio) < 0.5)
+    assert close_share(first_frame, background, studio) < 0.5, "still the studio picture"
+    time.sleep(1.0)  # the loop moves on; a still picture would give the same screenshot
+    later = shot(obs_studio)
+    moved = np.mean(np.abs(later.astype(np.int16) - first_frame)[background])
+    assert moved > 2.0, f"the video background did not move (mean change {moved:.2f})"
+    assert close_share(later, person, scene) >= SHARE_REQUIRED
+
+
+def test_low_latency_still_replaces_the_background(obs_studio, scene, sure) -> None:
+    background, person = sure
+    set_filter(obs_studio, background="color", color=RED_OBS, low_latency=True)
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
+    assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED
+    assert close_share(image, person, scene) >= SHARE_REQUIRED
+    assert "low latency on" in obs_studio.log_text()
+    set_filter(obs_studio, low_latency=False)
+
+
+def assert_passes_through(obs_studio, scene, background) -> None:
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, scene) >= SHARE_REQUIRED)
+    assert close_share(image, background, scene) >= SHARE_REQUIRED, "the input is not shown"
+    assert obs_studio.client.get_version().obs_version, "OBS stopped answering"
+
+
+def test_missing_background_file_passes_through(obs_studio, scene, sure, tmp_path) -> None:
+    background, _ = sure
+    missing_file = tmp_path / "no-such-background.png"
+    before = log_count(obs_studio, str(missing_file))
+    set_filter(obs_studio, background="image", image=str(missing_file))
+    assert_passes_through(obs_studio, scene, background)
+    log = obs_studio.log_text()
+    assert log.count(str(missing_file)) > before, log[-2000:]
+    assert "Traceback" not in log
+
+
+def test_corrupt_model_passes_through_then_recovers(obs_studio, scene, sure, tmp_path) -> None:
+    background, _ = sure
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not an ONNX model" * 100)
+    set_filter(obs_studio, background="color", color=RED_OBS, model="custom",
+               model_path=str(corrupt))
+    assert_passes_through(obs_studio, scene, background)
+    log = obs_studio.log_text()
+    assert "passing the input through" in log and str(corrupt) in log, log[-2000:]
+    set_filter(obs_studio, model="general")
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
+    assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED, "did not recover"
+    assert "Traceback" not in obs_studio.log_text()
+
+
+def test_disable_enable_and_a_new_resolution(obs_studio, scene, sure, shared_data,
+                                             portrait) -> None:
+    """Disabled, the filter shows the input; enabled again, it works again; when the source
+    changes to a picture of another size (a webcam switching mode), the filter follows it."""
+    client = obs_studio.client
+    background, _ = sure
+    set_filter(obs_studio, background="color", color=RED_OBS)
+    client.set_source_filter_enabled(SOURCE, FILTER, False)
+    assert_passes_through(obs_studio, scene, background)
+    client.set_source_filter_enabled(SOURCE, FILTER, True)
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
+    assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED, "not back on"
+
+    folder = shared_data / "davis-person" / "lucia"
+    frame, mask = labelled(folder / "frames" / "00040.jpg", folder / "masks" / "00040.png")
+    client.set_input_settings(SOURCE, {"file": str(frame)}, True)
+    wide = poll(partial(shot, obs_studio), lambda s: s.shape[0] < s.shape[1])
+    assert wide.shape[0] < wide.shape[1], "the source did not change to the wide picture"
+    wide_background, _ = regions(mask, (wide.shape[1], wide.shape[0]))
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, wide_background, np.array(RED)) >= SHARE_REQUIRED)
+    assert close_share(image, wide_background, np.array(RED)) >= SHARE_REQUIRED
+    assert "Traceback" not in obs_studio.log_text()
+    client.set_input_settings(SOURCE, {"file": str(portrait[0])}, True)
+    poll(partial(shot, obs_studio), lambda s: s.shape == scene.shape)
+
+
+def network_processes(obs_studio) -> list[int]:
+    """The network processes OBS started (children running obs_bgremover.model_process)."""
+    found = subprocess.run(["pgrep", "-P", str(obs_studio.process.pid), "-f", "model_process"],
+                           capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
+
+
+def test_a_killed_network_process_is_replaced(obs_studio, scene, sure) -> None:
+    """The network's process dies (the out-of-memory killer, a crash): OBS keeps running, the
+    filter says so once and starts another one, and the background is replaced again."""
+    background, _ = sure
+    set_filter(obs_studio, background="color", color=RED_OBS)
+    poll(partial(shot, obs_studio),
+         lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
+    before = network_processes(obs_studio)
+    assert len(before) == 1, f"expected one network process, found {before}"
+    os.kill(before[0], signal.SIGKILL)
+    replaced = poll(lambda: network_processes(obs_studio), lambda pids: pids and pids != before)
+    assert replaced and replaced != before, "no new network process"
+    assert "the network stopped; starting it again" in obs_studio.log_text()
+    # The new process serves a new pipeline: the picture must change again, so use a new colour.
+    set_filter(obs_studio, color=0xFFFF0000)  # blue
+    image = poll(partial(shot, obs_studio),
+                 lambda s: close_share(s, background, np.array((0, 0, 255))) >= SHARE_REQUIRED)
+    assert close_share(image, background, np.array((0, 0, 255))) >= SHARE_REQUIRED
+    assert obs_studio.client.get_version().obs_version

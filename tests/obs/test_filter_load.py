@@ -1,0 +1,123 @@
+"""The filter under load in real OBS: a looping 1280x720 30 fps video of a real person, matted on
+the CPU, with OBS at its full frame rate for 10 s; then the filter added and removed 50 times
+without OBS's memory growing. Both print their figures (run pytest with -s to see them); the
+per-stage timings come from the filter's own log line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import av
+import pytest
+from obs_views import SCENE, log_count, poll
+
+from obs_bgremover.composite import fit
+from obs_bgremover.obs.registration import FILTER_ID
+
+SOURCE = "Talking head"
+FILTER = "Background Remover"
+CLIP_SIZE = (1280, 720)
+CLIP_FPS = 30
+CLIP_SECONDS = 4
+MEASURE_S = 10.0
+# Late frames allowed in the window (2%): the aim is none; on this 2-core machine under software
+# GL runs have had none to four: the filter's upload or draw now and then waits 20-30 ms for
+# llvmpipe's rasterizer threads, which share the two cores with everything else.
+MAX_LAGGED = 6
+CYCLES = 50
+WARM_UP_CYCLES = 30
+# Allowed growth of OBS's resident memory over the 50 cycles after the warm-up: what a leak of a
+# frame's textures or a pipeline per cycle would exceed many times over (one 720p RGBA texture
+# is 3.7 MB), and well above the noise of allocator caches.
+RSS_GROWTH_MB = 64.0
+
+
+@pytest.fixture(scope="module")
+def talking_head(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real talking head from the shared data as a 1280x720 30 fps H.264 clip (scaled to
+    cover, centred), made here with PyAV: the shared clips are square."""
+    source = shared_data / "talking-heads" / "speaker4.mp4"
+    if not source.is_file():
+        pytest.fail(f"{source} is missing from the shared data")
+    output = tmp_path_factory.mktemp("clip") / "talking-head-720p.mp4"
+    width, height = CLIP_SIZE
+    with av.open(str(source)) as original, av.open(str(output), "w") as clip:
+        stream = clip.add_stream("libx264", rate=CLIP_FPS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index, frame in enumerate(original.decode(video=0)):
+            if index >= CLIP_SECONDS * CLIP_FPS:
+                break
+            image = fit(frame.to_ndarray(format="rgb24"), CLIP_SIZE, "cover")
+            clip.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        clip.mux(stream.encode())
+    return output
+
+
+def add_filter(obs_studio) -> None:
+    obs_studio.client.create_source_filter(SOURCE, FILTER, FILTER_ID.decode(), {})
+
+
+def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
+    client = obs_studio.client
+    client.create_scene(SCENE)
+    client.create_input(SCENE, SOURCE, "ffmpeg_source",
+                        {"local_file": str(talking_head), "looping": True}, True)
+    client.set_current_program_scene(SCENE)
+    shown = log_count(obs_studio, "new settings shown after")
+    add_filter(obs_studio)
+    poll(lambda: log_count(obs_studio, "new settings shown after"), lambda n: n > shown)
+    assert log_count(obs_studio, "new settings shown after") > shown, "no matte within 20 s"
+
+    before = client.get_stats()
+    time.sleep(MEASURE_S)  # the measurement window itself
+    after = client.get_stats()
+    rendered = after.render_total_frames - before.render_total_frames
+    lagged = after.render_skipped_frames - before.render_skipped_frames
+    skipped = after.output_skipped_frames - before.output_skipped_frames
+    print(f"\n720p30 over {MEASURE_S:.0f} s: {rendered} frames rendered, {lagged} lagged, "
+          f"{skipped} skipped, {after.active_fps:.2f} fps, average render "
+          f"{after.average_frame_render_time:.2f} ms, OBS CPU {after.cpu_usage:.0f}%")
+    timing = poll(lambda: re.findall(r"1280x720 per frame \(ms\): .*", obs_studio.log_text()),
+                  bool)
+    print("\n".join(timing[-1:]))
+    assert rendered >= MEASURE_S * CLIP_FPS * 0.97, f"only {rendered} frames in {MEASURE_S} s"
+    assert lagged <= MAX_LAGGED, f"{lagged} frames lagged (rendering too slow)"
+    assert skipped == 0, f"{skipped} frames skipped"
+    assert timing, "the filter logged no per-stage timings"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def cycle(obs_studio) -> None:
+    """Add the filter, let it render a few frames, remove it."""
+    add_filter(obs_studio)
+    time.sleep(0.2)
+    obs_studio.client.remove_source_filter(SOURCE, FILTER)
+
+
+def test_adding_and_removing_50_times_leaves_memory_flat(obs_studio) -> None:
+    obs_studio.client.remove_source_filter(SOURCE, FILTER)
+    for _ in range(WARM_UP_CYCLES):
+        cycle(obs_studio)
+    pid = obs_studio.process.pid
+    before = rss_mb(pid)
+    for _ in range(CYCLES):
+        cycle(obs_studio)
+    time.sleep(1.0)
+    after = rss_mb(pid)
+    print(f"\nOBS RSS over {CYCLES} add/remove cycles: {before:.1f} MB -> {after:.1f} MB "
+          f"({after - before:+.1f} MB)")
+    assert after - before < RSS_GROWTH_MB, f"RSS grew {after - before:.1f} MB"
+    assert obs_studio.client.get_source_filter_list(SOURCE).filters == []
+    assert obs_studio.stop() == 0
+    log = obs_studio.log_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert "Number of memory leaks: 0" in log, log[-3000:]

@@ -1,0 +1,68 @@
+"""The network in a process of its own (how the OBS filter runs it): the same mattes as in-process,
+knobs per call, a bad frame or model reported as the in-process model would, a dead process
+reported instead of hanging, and the process at the requested lower priority."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_bgremover.errors import InputError, ModelError
+from obs_bgremover.model import MattingModel, MattingSettings
+from obs_bgremover.model_process import ModelProcess, RemoteModel
+
+
+@pytest.fixture(scope="module")
+def process():
+    process = ModelProcess(sys.executable, "general", "cpu", threads=1, nice=5)
+    yield process
+    process.close()
+
+
+@pytest.fixture(scope="module")
+def portrait(shared_data: Path) -> np.ndarray:
+    image = cv2.imread(str(shared_data / "portraits-dev" / "images" / "00015.jpg"))
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def test_same_mattes_as_in_process(process: ModelProcess, portrait: np.ndarray) -> None:
+    local = MattingModel("general", "cpu")
+    remote = RemoteModel(process)
+    assert (remote.name, remote.provider, remote.path) == ("general", local.provider, local.path)
+    assert np.array_equal(remote(portrait), local(portrait))
+    high = MattingSettings(threshold=0.9)
+    assert np.array_equal(remote.with_settings(high)(portrait), local.with_settings(high)(portrait))
+    assert not np.array_equal(remote.with_settings(high)(portrait), remote(portrait))
+
+
+def test_bad_frame_is_an_input_error(process: ModelProcess, portrait: np.ndarray) -> None:
+    remote = RemoteModel(process)
+    with pytest.raises(InputError, match="RGB uint8"):
+        remote(np.zeros((4, 4), np.uint8))
+    assert remote(portrait).shape == portrait.shape[:2], "the process stopped after a bad frame"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_process_runs_at_lower_priority(process: ModelProcess) -> None:
+    fields = Path(f"/proc/{process._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    assert int(fields[16]) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)
+
+
+def test_missing_model_is_a_model_error() -> None:
+    with pytest.raises(ModelError, match="no such file"):
+        ModelProcess(sys.executable, "/nonexistent/model.onnx")
+
+
+def test_a_dead_process_is_reported(portrait: np.ndarray) -> None:
+    process = ModelProcess(sys.executable, "general", "cpu", threads=1)
+    process._process.kill()
+    process._process.wait()
+    assert not RemoteModel(process).alive
+    with pytest.raises(ModelError, match="stopped"):
+        RemoteModel(process)(portrait)
+    process.close()

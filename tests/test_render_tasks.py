@@ -1,0 +1,53 @@
+"""What the render queue adds for front ends that keep jobs around (the web app): deleting a
+finished job for good, and the time a job started. Real huey on a real SQLite queue; the jobs
+fail at once (their input is missing), so no model runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render.queue import DATA_ENV
+
+
+@pytest.fixture
+def queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RenderQueue:
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    return RenderQueue(open_huey())
+
+
+def failed_job(queue: RenderQueue, tmp_path: Path) -> str:
+    """A job run to its end, as a worker runs it: it fails, its input being missing."""
+    record = queue.submit("preview", tmp_path / "missing.mp4", tmp_path / "out.png",
+                          RenderSettings("studio"))
+    before = time.time()
+    queue.run(record.id, record.attempt)
+    finished = queue.get(record.id)
+    assert finished.status == "failed" and "does not exist" in finished.error
+    assert before <= finished.started <= time.time()
+    return record.id
+
+
+def test_a_finished_job_is_deleted_for_good(queue: RenderQueue, tmp_path: Path) -> None:
+    job = failed_job(queue, tmp_path)
+    assert queue.delete(job).id == job
+    assert queue.get(job) is None and queue.jobs() == []
+    # A late message for the job (an attempt queued again before it failed) brings nothing back.
+    queue.run(job, 1)
+    queue.run(job, 2)
+    assert queue.get(job) is None
+    with pytest.raises(InputError, match=f"there is no job {job}"):
+        queue.delete(job)
+
+
+def test_an_unfinished_job_is_not_deleted(queue: RenderQueue, tmp_path: Path) -> None:
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          RenderSettings("studio"))
+    assert record.started == 0
+    with pytest.raises(InputError, match="is queued; it can be deleted once it has finished"):
+        queue.delete(record.id)
+    assert queue.get(record.id) == record

@@ -1,0 +1,335 @@
+"""The JSON API against a real ``serve`` process with real render workers: concurrent uploads
+and renders, refused uploads that leave nothing behind, the access token, restarts, deletes.
+Clips are 2 s of a real talking head, so a render takes a few seconds."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import wave
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import av
+import pytest
+from webserver import Server, servers
+
+from obs_bgremover.render import RenderQueue, open_huey
+from obs_bgremover.render.queue import DATA_ENV
+
+ELSEWHERE_ID = "0123456789ab"  # well-formed, but no upload or job has it
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests that need no server of their own, taking uploads up to 1 MB."""
+    with servers(tmp_path_factory.mktemp("web")) as start:
+        yield start("--max-upload-mb", "1")
+
+
+def frames_of(data: bytes, tmp_path: Path) -> int:
+    path = tmp_path / "check.mp4"
+    path.write_bytes(data)
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def queue_of(server: Server, monkeypatch: pytest.MonkeyPatch) -> RenderQueue:
+    """The server's render queue, opened from the test as another process would."""
+    monkeypatch.setenv(DATA_ENV, str(server.data))
+    return RenderQueue(open_huey())
+
+
+# -- uploads that are refused ---------------------------------------------------------------
+
+
+def _wav(path: Path) -> bytes:
+    """A second of silence as a WAV file: a real media file, but sound only."""
+    with wave.open(str(path), "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(8000)
+        file.writeframes(bytes(16000))
+    return path.read_bytes()
+
+
+BAD_UPLOADS = {
+    "text-named-mp4": (lambda clip, tmp: b"milk, eggs, bread\n" * 100, "notes.mp4", 422,
+                       ['"notes.mp4" is not a video or image FFmpeg can read',
+                        "accepted: a video in MP4, MOV, M4V, MKV, WebM or AVI"]),
+    "truncated-mp4": (lambda clip, tmp: clip.read_bytes()[: clip.stat().st_size // 2],
+                      "cut.mp4", 422, ['"cut.mp4" is a damaged or truncated MP4/MOV file']),
+    "oversized": (lambda clip, tmp: os.urandom(1536 * 1024), "big.mp4", 413,
+                  ['"big.mp4" is 1.5 MB, more than this server takes (1 MB)']),
+    "wav": (lambda clip, tmp: _wav(tmp / "voice.wav"), "voice.wav", 422,
+            ['"voice.wav" is WAV / WAVE (Waveform Audio), which is not accepted',
+             "accepted: a video in MP4"]),
+    "image-as-clip": (lambda clip, tmp: (Path(__file__).parents[2] / "obs_bgremover" / "assets"
+                                         / "backgrounds" / "studio.jpg").read_bytes(),
+                      "photo.jpg", 422, ['"photo.jpg" is a still JPEG image: a video render '
+                                         "needs a video"]),
+    "path-traversal": (lambda clip, tmp: clip.read_bytes(), "../../../etc/evil.mp4", 400,
+                       ["the file name '../../../etc/evil.mp4' is not a plain file name"]),
+    "windows-path": (lambda clip, tmp: clip.read_bytes(), "..\\..\\evil.mp4", 400,
+                     ["is not a plain file name"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS.values(), ids=BAD_UPLOADS.keys())
+def test_a_refused_upload_says_why_and_leaves_nothing(
+    case: tuple, server: Server, talking_head: Path, tmp_path: Path,
+) -> None:
+    make, name, status, messages = case
+    before = server.files()
+    answer = server.upload(make(talking_head, tmp_path), name)
+    assert answer.status == status, answer.body
+    for message in messages:
+        assert message in answer.detail
+    assert str(server.data) not in answer.detail  # the server's paths are not the user's business
+    assert server.files() == before
+    assert not list((server.data / "web" / "tmp").iterdir())
+
+
+def test_the_content_decides_not_the_name(server: Server, talking_head: Path) -> None:
+    answer = server.upload(talking_head, "holiday notes.txt")
+    assert answer.status == 201, answer.body
+    upload = answer.json()
+    assert (upload["name"], upload["kind"], upload["format"]) == (
+        "holiday notes.txt", "video", "MP4/MOV/M4V")
+    assert (upload["width"], upload["height"], upload["audio"]) == (524, 524, True)
+    folder = server.data / "web" / "uploads" / upload["id"]
+    assert sorted(path.name for path in folder.iterdir()) == ["source", "upload.json"]
+
+
+def test_jobs_refuse_what_they_cannot_render(server: Server, talking_head: Path) -> None:
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    background = server.upload(talking_head, "bg.mp4", purpose="background").json()["id"]
+
+    def refused(**job: object) -> str:
+        answer = server.post_json("/api/jobs", {"upload": clip, "background": "studio", **job})
+        assert answer.status in (404, 422), answer.body
+        return answer.detail
+
+    assert "background '/etc/passwd' is not one of: a built-in name (studio" in refused(
+        background="/etc/passwd")
+    assert "blur strength '500' is not a whole number in 1..100" in refused(background="blur:500")
+    assert "colour '#12' is not of the form #RRGGBB" in refused(background="color:#12")
+    assert f"there is no background upload '{clip}'" in refused(background=f"upload:{clip}")
+    assert "a preview's time must be from 0 to under 2.00 s" in refused(kind="preview", at=2.5)
+    assert '"bg.mp4" was uploaded as a background' in refused(upload=background)
+    assert f"there is no upload {ELSEWHERE_ID}" in refused(upload=ELSEWHERE_ID)
+    assert "upload: String should match pattern" in refused(upload="../../etc")
+    assert "kind: Input should be 'preview' or 'video'" in refused(kind="gif")
+    assert server.get("/api/jobs").json() == []
+
+
+def test_other_sites_and_host_names_are_refused(server: Server, talking_head: Path) -> None:
+    evil = server.request("GET", "/api/jobs", headers={"Host": "evil.example:80"})
+    assert evil.status == 400 and "does not answer for the host" in evil.detail
+    before = server.files()
+    cross_site = server.request("POST", "/api/uploads?name=x.mp4", talking_head.read_bytes(),
+                                {"Origin": "http://evil.example"})
+    assert cross_site.status == 403 and "from another site" in cross_site.detail
+    assert server.files() == before
+
+
+def test_the_openapi_document_describes_the_api(server: Server) -> None:
+    document = server.get("/api/openapi.json").json()
+    assert document["info"]["title"] == "obs-bgremover"
+    assert {path: sorted(methods) for path, methods in document["paths"].items()} == {
+        "/api/limits": ["get"],
+        "/api/backgrounds": ["get"],
+        "/api/backgrounds/{name}/thumbnail": ["get"],
+        "/api/uploads": ["get", "post"],
+        "/api/uploads/{upload_id}": ["delete", "get"],
+        "/api/uploads/{upload_id}/frame": ["get"],
+        "/api/jobs": ["get", "post"],
+        "/api/jobs/{job_id}": ["delete", "get"],
+        "/api/jobs/{job_id}/result": ["get"],
+        "/api/jobs/{job_id}/cutout": ["get"],
+    }
+    upload = document["paths"]["/api/uploads"]["post"]
+    assert "application/octet-stream" in upload["requestBody"]["content"]
+    assert {"413", "422"} <= upload["responses"].keys()
+
+
+def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    preview = server.wait(server.job(clip, "color:#00B140", kind="preview", at=1.0)["id"])
+    assert preview["status"] == "done", preview
+    cutout = server.get(preview["cutout_url"])
+    assert cutout.status == 200 and cutout.body.startswith(b"\x89PNG")
+    folder = next(path.parent for path in (server.data / "web" / "jobs").rglob("preview.png"))
+    assert server.request("DELETE", f"/api/jobs/{preview['id']}").status == 204
+    assert not folder.exists()
+    assert server.get(f"/api/jobs/{preview['id']}").status == 404
+    assert server.get(preview["result_url"]).status == 404
+    assert server.request("DELETE", f"/api/jobs/{preview['id']}").status == 404
+
+    server.get(f"/api/uploads/{clip}/frame?at=0.5")  # a cached frame goes with its upload
+    second = server.wait(server.job(clip, "dusk", kind="preview")["id"])
+    assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
+    assert not (server.data / "web" / "uploads" / clip).exists()
+    assert server.get(f"/api/jobs/{second['id']}").status == 404
+
+
+def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
+                                         talking_head: Path) -> None:
+    server = serve("--workers", "0")
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    job = server.job(clip, "studio")
+    answer = server.request("DELETE", f"/api/jobs/{job['id']}")
+    assert answer.status == 409
+    assert f"job {job['id']} is queued; it can be deleted once it has finished" in answer.detail
+    assert server.request("DELETE", f"/api/uploads/{clip}").status == 409
+
+
+# -- many at once, restarts -----------------------------------------------------------------
+
+
+def test_three_uploads_at_once_each_render_once(
+    serve: Callable[..., Server], talking_head: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = serve()
+
+    def upload_and_render(n: int) -> dict:
+        upload = server.upload(talking_head, f"clip{n}.mp4")
+        assert upload.status == 201, upload.body
+        return server.wait(server.job(upload.json()["id"], "bokeh")["id"], timeout=90)
+
+    with ThreadPoolExecutor(3) as pool:
+        jobs = list(pool.map(upload_and_render, range(3)))
+    assert [job["status"] for job in jobs] == ["done"] * 3, jobs
+    assert [job["attempt"] for job in jobs] == [1, 1, 1]
+    assert sorted(job["clip"] for job in jobs) == ["clip0.mp4", "clip1.mp4", "clip2.mp4"]
+    assert len({job["upload"] for job in jobs}) == 3
+    queue = queue_of(server, monkeypatch)
+    done = [key for key in queue.huey.storage.result_items() if key.startswith("done:")]
+    assert sorted(done) == sorted(f"done:{job['id']}" for job in jobs)
+    folders = list((server.data / "web" / "jobs").iterdir())
+    assert sorted(path.name for folder in folders for path in folder.iterdir()) == [
+        "result.mp4"] * 3
+    for job in jobs:
+        assert frames_of(server.get(job["result_url"]).body, tmp_path) == 50
+
+
+def test_a_restart_keeps_jobs_and_results(
+    serve: Callable[..., Server], talking_head: Path, shared_data: Path, tmp_path: Path,
+) -> None:
+    server = serve("--workers", "1")
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    done = server.wait(server.job(clip, "waves")["id"])
+    result = server.get(done["result_url"]).body
+    preview = server.wait(server.job(clip, "blur", kind="preview", at=0.5)["id"])
+
+    # A render cut off by the stop is queued again at once and finishes after the restart.
+    long_clip = server.upload(shared_data / "talking-heads" / "speaker5.mp4", "long.mp4").json()
+    cut = server.job(long_clip["id"], "studio")
+    deadline = time.monotonic() + 30
+    while server.get(f"/api/jobs/{cut['id']}").json()["progress"] == 0:
+        assert time.monotonic() < deadline, "the render never started"
+        time.sleep(0.1)
+    assert "stopped 1 running job(s)" in server.stop()
+    assert not list((server.data / "web" / "jobs").rglob(".obs-bgremover-*"))
+
+    # With no workers, a job queued now waits for the next start.
+    server.args = ["--workers", "0"]
+    server.start()
+    waiting = server.job(clip, "color:#FF8800")
+    assert server.get(f"/api/jobs/{cut['id']}").json()["status"] == "queued"
+    server.stop()
+
+    server.args = ["--workers", "1"]
+    server.start()
+    assert server.get(f"/api/jobs/{done['id']}").json() == done
+    assert server.get(f"/api/jobs/{preview['id']}").json() == preview
+    assert server.get(done["result_url"]).body == result
+    assert server.wait(waiting["id"])["status"] == "done"
+    finished = server.wait(cut["id"], timeout=90)
+    assert (finished["status"], finished["attempt"]) == ("done", 2)
+    assert frames_of(server.get(finished["result_url"]).body, tmp_path) == 122
+    assert [job["id"] for job in server.get("/api/jobs").json()] == [
+        done["id"], preview["id"], cut["id"], waiting["id"]]
+
+
+# -- the access token -----------------------------------------------------------------------
+
+
+def _without_redirects(server: Server, path: str, headers: dict[str, str] | None = None
+                       ) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", path, headers=headers or {})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Server]) -> None:
+    server = serve("--host", "0.0.0.0", "--workers", "0")
+    assert server.token and len(server.token) >= 32
+    assert f":{server.port}/?token={server.token}" in server.output
+    document = server.get("/api/openapi.json").json()
+    values = {"{job_id}": ELSEWHERE_ID, "{upload_id}": ELSEWHERE_ID, "{name}": "studio"}
+    requests = [("GET", "/"), ("GET", "/jobs"), ("GET", "/static/index.js"),
+                ("GET", "/api/openapi.json"), ("GET", "/nowhere")]
+    for path, methods in document["paths"].items():
+        for key, value in values.items():
+            path = path.replace(key, value)
+        requests += [(method.upper(), path) for method in methods]
+    assert len(requests) == 19
+    for method, path in requests:
+        for headers in ({}, {"Authorization": "Bearer wrong-token-of-enough-length"},
+                        {"Cookie": f"obs-bgremover-token-{server.port}=wrong"}):
+            answer = server.request(method, path, b"" if method == "POST" else None, headers,
+                                    token=False)
+            assert answer.status == 401, (method, path, answer.status)
+            assert "needs its access token" in answer.detail
+    assert server.request("GET", "/?token=nope", token=False).status == 401
+    assert server.get("/api/limits").status == 200
+    assert server.request("GET", f"/api/limits?token={server.token}", token=False).status == 200
+
+    # A browser opens the printed address: it gets a cookie and the address without the token.
+    opened = _without_redirects(server, f"/jobs?token={server.token}")
+    assert opened.status == 303 and opened.getheader("location") == "/jobs"
+    cookie = opened.getheader("set-cookie")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert _without_redirects(server, "/jobs", {"Cookie": cookie.split(";")[0]}).status == 200
+
+
+def test_a_weak_token_is_refused(tmp_path: Path) -> None:
+    started = subprocess.run(
+        [sys.executable, "-m", "obs_bgremover", "serve", "--host", "0.0.0.0", "--token", "abc"],
+        env={**os.environ, DATA_ENV: str(tmp_path)}, capture_output=True, text=True, timeout=30)
+    assert started.returncode == 2
+    assert "--token must be at least 16 characters long" in started.stderr
+
+
+def test_on_this_machine_no_token_is_needed(server: Server) -> None:
+    assert server.token is None
+    assert f"open http://127.0.0.1:{server.port}/\n" in server.output
+    assert server.get("/").status == 200
+    query = urllib.parse.urlencode({"at": 0})
+    assert server.get(f"/api/uploads/{ELSEWHERE_ID}/frame?{query}").status == 404
+
+
+def test_ctrl_c_at_once_stops_it(tmp_path: Path) -> None:
+    """A signal as soon as the address is printed, before uvicorn has started, still stops it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "obs_bgremover", "serve", "--port", "0", "--workers", "1"],
+        env={**os.environ, DATA_ENV: str(tmp_path)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "open http://127.0.0.1:" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 0
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()

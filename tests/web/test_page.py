@@ -1,0 +1,238 @@
+"""The page end to end, as a user goes through it: a real ``serve`` with real render workers, a
+real talking-head clip dropped into a real headless Chromium, previews, a render with progress,
+the result played in the page and downloaded, and the jobs page.
+
+Each step is photographed, into the test's tmp_path; with ``OBS_BGREMOVER_DOCS_IMAGES=docs/images``
+(as for the OBS screenshots) the pictures replace ``docs/images/web-*.png``, which docs/web.md
+shows. Only DAVIS footage (CC BY 4.0) may appear in the project's own files, so for those pictures
+the clip is made of the DAVIS ``lucia`` frames with a tone for sound instead; every check reads
+what it expects from the clip itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from webserver import Server
+
+from obs_bgremover.backgrounds import parse_background, picture
+
+# A preview is meant to show "within a few seconds"; this allows for a busy test machine.
+PREVIEW_LIMIT_S = 10.0
+DOCS_IMAGES = os.environ.get("OBS_BGREMOVER_DOCS_IMAGES")
+
+
+def davis_clip_with_sound(frames: Path, output: Path) -> Path:
+    """The DAVIS frames as an H.264 clip at 24 fps with a 440 Hz tone as its AAC sound."""
+    images = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+              for path in sorted(frames.glob("*.jpg"))]
+    height, width = images[0].shape[:2]
+    rate, seconds = 48000, len(images) / 24
+    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate))
+    with av.open(str(output), "w") as container:
+        video = container.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = container.add_stream("aac", rate=rate)
+        for image in images:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode())
+        for start in range(0, len(tone), 1024):
+            chunk = tone[start:start + 1024].astype(np.float32)[None, :]
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+    return output
+
+
+@pytest.fixture
+def clip(shared_data: Path, tmp_path: Path) -> Path:
+    """A real talking head (speaker5: 524x524, 25 fps, 4.9 s, with sound); for the docs' pictures
+    the DAVIS clip instead (see the module docstring)."""
+    if DOCS_IMAGES:
+        return davis_clip_with_sound(shared_data / "davis-person" / "lucia" / "frames",
+                                     tmp_path / "lucia.mp4")
+    return shared_data / "talking-heads" / "speaker5.mp4"
+
+
+def describe(clip: Path) -> tuple[int, int, int, float]:
+    """(width, height, frames, seconds) of a clip's video, by decoding it."""
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return stream.width, stream.height, frames, frames / float(stream.average_rate)
+
+
+@pytest.fixture
+def screenshot(browser: WebDriver, tmp_path: Path) -> Callable[..., Path]:
+    """Save the page as ``web-NAME.png``, scrolled to show the bottom of an element."""
+    folder = Path(DOCS_IMAGES or tmp_path)
+
+    def take(name: str, bottom_of: str | None = None) -> Path:
+        if bottom_of is not None:
+            browser.execute_script(f"document.getElementById('{bottom_of}')"
+                                   ".scrollIntoView({block: 'end'});")
+        path = folder / f"web-{name}.png"
+        browser.save_screenshot(str(path))
+        return path
+
+    return take
+
+
+def drop(browser: WebDriver, path: Path) -> None:
+    """Drop a file on the upload area as a drag from the desktop would: a drop event whose
+    DataTransfer holds the file (put into the page through a file input of the test's own)."""
+    browser.execute_script("const input = document.createElement('input');"
+                           "input.type = 'file'; input.id = 'test-file'; input.hidden = true;"
+                           "document.body.append(input);")
+    browser.find_element(By.ID, "test-file").send_keys(str(path))
+    browser.execute_script(
+        "const data = new DataTransfer();"
+        "data.items.add(document.getElementById('test-file').files[0]);"
+        "document.getElementById('dropzone').dispatchEvent("
+        "  new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));")
+
+
+def loaded_width(browser: WebDriver, element_id: str) -> int:
+    """The width of an image as decoded in the page (0 until it has loaded)."""
+    return browser.execute_script(
+        f"const image = document.getElementById('{element_id}');"
+        "return image.complete ? image.naturalWidth : 0;")
+
+
+def text(browser: WebDriver, element_id: str) -> str:
+    return browser.find_element(By.ID, element_id).text
+
+
+def wait_for_preview(browser: WebDriver, previous: str) -> float:
+    """Seconds until a new preview shows (its image decoded), after the one showing before."""
+    start = time.monotonic()
+    WebDriverWait(browser, 30).until(lambda _: (
+        browser.find_element(By.ID, "background-step").get_attribute("data-preview") == "done"
+        and browser.find_element(By.ID, "preview").get_attribute("src") != previous
+        and loaded_width(browser, "preview") and loaded_width(browser, "alpha")))
+    return time.monotonic() - start
+
+
+def top_corners(image: np.ndarray) -> list[np.ndarray]:
+    """RGB of the top corners: background in a talking head."""
+    return [image[2, x, :3].astype(int) for x in (2, -3)]
+
+
+def last_preview(server: Server) -> np.ndarray:
+    job = server.get("/api/jobs?kind=preview").json()[-1]
+    png = server.get(job["result_url"]).body
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def check_video(path: Path, source: Path) -> None:
+    """The downloaded render: the clip's length, size and sound, with the studio background in
+    its top corners."""
+    width, height, count, seconds = describe(source)
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (width, height)
+        assert container.streams.audio, "the sound was lost"
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video)]
+    assert len(frames) == count
+    with parse_background("studio") as background:
+        plate = picture(background, (width, height))
+    for got, want in zip(top_corners(frames[len(frames) // 2]), top_corners(plate), strict=True):
+        assert np.abs(got - want).max() < 25, (got, want)
+
+
+def test_upload_preview_render_download(
+    serve: Callable[..., Server], browser: WebDriver, downloads: Path, clip: Path,
+    screenshot: Callable[..., Path], tmp_path: Path,
+) -> None:
+    width, height, count, seconds = describe(clip)
+    server = serve()
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    assert "Only the first 10 s" in text(browser, "upload-step")
+    assert "larger than 1920x1080 is scaled down" in text(browser, "upload-step")
+    screenshot("1-upload")
+
+    drop(browser, clip)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    assert re.fullmatch(rf"{clip.name}: {width}x{height}, {seconds:.1f} s, [\d.]+ fps, with sound",
+                        text(browser, "upload-status")), text(browser, "upload-status")
+    wait.until(lambda _: loaded_width(browser, "frame") == width)
+    tiles = browser.find_elements(By.CSS_SELECTOR, "#backgrounds .tile")
+    assert [tile.text for tile in tiles] == [
+        "studio", "bokeh", "waves", "dusk", "flow (video)", "bokeh-drift (video)",
+        "gradient-shift (video)", "Your own image or video", "Blur", "Colour", "Transparent"]
+    wait.until(lambda _: browser.execute_script(
+        "return [...document.querySelectorAll('#backgrounds img')]"
+        ".every((image) => image.complete && image.naturalWidth === 192)"))
+
+    # Your own image: a red one, uploaded from the tile.
+    red = tmp_path / "red.png"
+    cv2.imwrite(str(red), np.full((90, 160, 3), (0, 0, 255), np.uint8))
+    browser.find_element(By.ID, "own-file").send_keys(str(red))
+    wait_for_preview(browser, "")
+    assert text(browser, "preview-caption") == 'With your file "red.png"'
+    for corner in top_corners(last_preview(server)):
+        assert np.abs(corner - (255, 0, 0)).max() < 25, corner
+
+    # A built-in background, at the frame the slider picks.
+    previous = browser.find_element(By.ID, "preview").get_attribute("src")
+    browser.find_element(By.CSS_SELECTOR, '[data-background="studio"]').click()
+    assert wait_for_preview(browser, previous) < PREVIEW_LIMIT_S
+    previous = browser.find_element(By.ID, "preview").get_attribute("src")
+    browser.execute_script("const slider = document.getElementById('at'); slider.value = 2;"
+                           "slider.dispatchEvent(new Event('change'));")
+    assert wait_for_preview(browser, previous) < PREVIEW_LIMIT_S
+    # The slider moves in steps of the clip's own frames: 2 s, or the frame time nearest it.
+    at = float(browser.find_element(By.ID, "frame").get_attribute("src").split("?at=")[1])
+    assert at == pytest.approx(2, abs=0.05)
+    assert text(browser, "at-label") == "2.00 s"
+    assert server.get("/api/jobs?kind=preview").json()[-1]["at"] == pytest.approx(at)
+    screenshot("2-preview", bottom_of="render-step")
+
+    browser.find_element(By.ID, "render").click()
+    running = re.compile(rf"^([1-9]\d?) % · \d+ of {count} frames · about \d+ s left$")
+    wait.until(lambda _: running.match(text(browser, "render-status")))
+    screenshot("3-render", bottom_of="render-step")
+    WebDriverWait(browser, 90).until(
+        lambda _: browser.find_element(By.ID, "result-step").is_displayed())
+    assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."
+    # It plays: a second in, it is paused for the picture.
+    browser.execute_script("const video = document.getElementById('result');"
+                           "video.muted = true; video.play();")
+    wait.until(lambda _: browser.execute_script(
+        "return document.getElementById('result').currentTime") > 1)
+    browser.execute_script("document.getElementById('result').pause();")
+    duration = browser.execute_script("return document.getElementById('result').duration")
+    assert duration == pytest.approx(seconds, abs=0.1)
+    screenshot("4-result", bottom_of="result-step")
+
+    browser.find_element(By.ID, "download").click()
+    saved = downloads / f"{clip.stem}-studio.mp4"
+    wait.until(lambda _: saved.exists() and not list(downloads.glob("*.crdownload")))
+    check_video(saved, clip)
+
+    # The jobs page, with a job that failed: its clip was damaged on the server's disk.
+    broken = server.upload(clip, "broken.mp4").json()
+    source = server.data / "web" / "uploads" / broken["id"] / "source"
+    source.write_bytes(source.read_bytes()[:100_000])
+    failed = server.wait(server.job(broken["id"], "dusk")["id"])
+    browser.get(server.url + "/jobs")
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{failed["id"]}"]'))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
+    assert [row.get_attribute("data-status") for row in rows] == ["failed", "done"]
+    assert '"broken.mp4" is a damaged or truncated MP4/MOV file' in rows[0].text
+    assert str(server.data) not in rows[0].text
+    assert "Download" in rows[1].text
+    screenshot("5-jobs")
