@@ -6,7 +6,9 @@ on PyPI ships Google's Selfie Segmentation models under Apache-2.0. This script 
 (fetched with pip, or a path given), reads both .tflite flatbuffers with the `tflite` parser (no
 TensorFlow) and writes ONNX graphs with the same interface: float32 RGB in [0, 1], NHWC in,
 person probability NHWC out. Inside, the graph runs NCHW (ONNX's native layout), so there is
-one transpose at each end.
+one transpose at each end. Where the order of float32 additions decides the output (the landscape
+model's MEAN and 1x1 convolutions), the graph spells out the order of LiteRT's CPU kernel, so
+that onnxruntime and LiteRT agree to 1e-4 on every portrait of portraits-dev.
 
 The output is a pure function of the wheel's bytes: re-running the script reproduces the committed
 files byte for byte (tests/test_convert.py checks it).
@@ -38,6 +40,11 @@ MODELS_IN_WHEEL = {
         "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite"
     ),
 }
+# Models whose 1x1 convolutions add their bias first, as LiteRT's kernel does (`_pointwise_conv`).
+# Only the landscape model needs it to agree with LiteRT to 1e-4: its squeeze-and-excite means
+# amplify rounding differences, and the general model agrees to 7e-5 without it. It costs a Pad
+# per layer, about 0.7 ms a frame, so the general model, the default, does without.
+BIAS_FIRST = frozenset({"selfie_segmentation_landscape"})
 OPSET = 17
 IR_VERSION = 8
 
@@ -114,11 +121,13 @@ def _same_pads(in_hw: list[int], out_hw: list[int], kernel: list[int],
 class _Converter:
     """Walks the TFLite operators in order and emits the equivalent ONNX nodes."""
 
-    def __init__(self, reader: _TfliteReader) -> None:
+    def __init__(self, reader: _TfliteReader, bias_first: bool = False) -> None:
         self.r = reader
         self.g = GraphBuilder()
         self.values: dict[int, str] = {}  # tflite tensor index -> ONNX name of an NCHW activation
         self.consts: dict[int, np.ndarray] = {}  # tflite tensor index -> float32 constant (NHWC)
+        self.bias_first = bias_first
+        self._one_channel: tuple[str, str] | None = None  # Pad inputs adding a leading 1 channel
         self.handlers: dict[str, Callable[[tflite.Operator], None]] = {
             "DEQUANTIZE": self._dequantize,
             "CONV_2D": self._conv,
@@ -211,6 +220,9 @@ class _Converter:
         else:
             pads = [0, 0, 0, 0]
         attrs: dict[str, object] = {"kernel_shape": [kh, kw], "strides": strides, "pads": pads}
+        if self.bias_first and not depthwise and [kh, kw] == [1, 1] and strides == [1, 1]:
+            self._pointwise_conv(op, x, w, b, attrs, opts.FusedActivationFunction())
+            return
         if depthwise:
             if opts.DepthMultiplier() != 1:
                 raise ConversionError("depth multiplier other than 1")
@@ -218,6 +230,31 @@ class _Converter:
         inputs = [self.values[x], self._conv_weights(w, depthwise),
                   self.g.constant(r.name(b), self._const(b))]
         self._emit(op, "Conv", inputs, opts.FusedActivationFunction(), **attrs)
+
+    def _pointwise_conv(self, op: tflite.Operator, x: int, w: int, b: int,
+                        attrs: dict[str, object], fused: int) -> None:
+        """A 1x1 convolution whose bias is added first, as LiteRT's CPU kernel (XNNPACK) adds it.
+
+        XNNPACK starts each output at its bias and adds the input channels' products to it in
+        channel order; ONNX Runtime's kernel makes the same chain from zero and adds the bias
+        last. The two then differ by a rounding in most outputs, which over the landscape
+        model's 1x1 layers was, with MEAN's order, what kept it 1.3e-4 from LiteRT. The bias rides
+        here as the weight of an input channel that is constant 1, placed first: ONNX Runtime's
+        chain starts at exactly the bias and matches XNNPACK's over feature maps.
+        """
+        g = self.g
+        name = self.r.name(op.Outputs(0))
+        if self._one_channel is None:
+            self._one_channel = (
+                g.constant("one_channel_pads", np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)),
+                g.constant("one", np.float32(1.0)),
+            )
+        pads, one = self._one_channel
+        with_one = g.node("Pad", [self.values[x], pads, one], f"{name}_with_one")
+        weights = self._const(w).transpose(0, 3, 1, 2)  # OHWI -> OIHW
+        bias = self._const(b).reshape(-1, 1, 1, 1)
+        weights = np.ascontiguousarray(np.concatenate([bias, weights], axis=1))
+        self._emit(op, "Conv", [with_one, g.constant(self.r.name(w), weights)], fused, **attrs)
 
     # --- operators -----------------------------------------------------------------------------
 
@@ -260,6 +297,9 @@ class _Converter:
         if kernel == in_hw and opts.Padding() == tflite.Padding.VALID:
             # A pool over the whole frame is a mean. ONNX Runtime's ReduceMean sums more
             # accurately than its AveragePool over 16k pixels, which keeps parity with TFLite.
+            # (XNNPACK sums this pool column by column, nine pixels at a time. Spelled out like
+            # MEAN's order below, it took ~1 ms more per run of the general model, the one with
+            # these pools, which agrees with LiteRT to 7e-5 without it.)
             self._emit(op, "ReduceMean", [self.values[x]], opts.FusedActivationFunction(),
                        axes=[2, 3], keepdims=1)
             return
@@ -276,8 +316,40 @@ class _Converter:
         x, axes = op.InputsAsNumpy().tolist()
         nhwc_to_nchw = {0: 0, 1: 2, 2: 3, 3: 1}
         onnx_axes = sorted(nhwc_to_nchw[int(a) % 4] for a in self._const(axes).ravel())
+        if onnx_axes == [2, 3] and opts.KeepDims():
+            self._frame_mean(op)
+            return
         self._emit(op, "ReduceMean", [self.values[x]], axes=onnx_axes,
                    keepdims=int(opts.KeepDims()))
+
+    def _frame_mean(self, op: tflite.Operator) -> None:
+        """A mean over the whole frame, summed in the order LiteRT's CPU kernel (XNNPACK) sums.
+
+        A float32 sum of thousands of pixels depends on the order of its additions by a few units
+        in the last place, and each squeeze-and-excite block scales a whole feature map by a
+        sigmoid of these means; ReduceMean's order was the larger part of the landscape model's
+        1.3e-4 gap to LiteRT. XNNPACK adds the pixels one after another in raster order and
+        multiplies the total by float32(1/N); so does this: pixels on the outer axis, CumSum
+        (which ONNX Runtime adds in sequence, one row of channels per step), its last row.
+        """
+        r, g = self.r, self.g
+        x = op.Inputs(0)
+        n, height, width, channels = r.shape(x)
+        name = r.name(op.Outputs(0))
+        pixels = height * width
+
+        def ints(suffix: str, values: list[int]) -> str:
+            return g.constant(f"{name}_{suffix}", np.array(values, dtype=np.int64))
+
+        flat = g.node("Reshape", [self.values[x], ints("flat_shape", [n, channels, pixels])],
+                      f"{name}_flat")
+        rows = g.node("Transpose", [flat], f"{name}_pixels", perm=[0, 2, 1])
+        running = g.node("CumSum", [rows, g.constant(f"{name}_axis", np.array(1, np.int64))],
+                         f"{name}_running")
+        total = g.node("Slice", [running, ints("last", [pixels - 1]), ints("end", [pixels]),
+                                 ints("pixel_axis", [1])], f"{name}_total")
+        total = g.node("Reshape", [total, ints("out_shape", [n, channels, 1, 1])], f"{name}_sum")
+        self._emit(op, "Mul", [total, g.constant(f"{name}_inv_n", np.float32(1.0 / pixels))])
 
     def _resize_bilinear(self, op: tflite.Operator) -> None:
         opts = self.r.options(op, tflite.ResizeBilinearOptions)
@@ -305,7 +377,7 @@ class _Converter:
 
 def convert_tflite(data: bytes, name: str, doc: str) -> onnx.ModelProto:
     """Translate one .tflite flatbuffer into an equivalent, checked ONNX model."""
-    return _Converter(_TfliteReader(data)).convert(name, doc)
+    return _Converter(_TfliteReader(data), bias_first=name in BIAS_FIRST).convert(name, doc)
 
 
 def download_wheel(dest: Path) -> Path:

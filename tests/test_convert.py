@@ -25,12 +25,15 @@ BASE_SIZES = {  # (height, width) of each base network's input
     "selfie_segmentation": (256, 256),
     "selfie_segmentation_landscape": (144, 256),
 }
-# Both runtimes compute in float32, and the networks' logits reach several hundred before the
-# final sigmoid, so their rounding differs by up to ~1.3e-4 on single pixels of a few portraits;
-# measured against a float64 evaluation of the same graph, LiteRT's own output is off by up to
-# 1.2e-4 on portraits-dev (landscape). The mean difference is what exposes a translation error
-# (a wrong padding or resize mode moves whole regions), and it is held far tighter.
-PARITY_MAX = 2e-4
+# Both runtimes compute in float32, and the decoder's last layers (logits reach a few hundred)
+# turn a rounding difference of ~1e-5 in its feature maps into ~1e-4 in the probability; LiteRT's
+# own output is up to 1.5e-4 away from a float64 evaluation of the landscape network. So for that
+# model the converter spells out XNNPACK's order of additions where it decides the result (MEAN's
+# sum, the bias first in 1x1 convolutions); what still rounds differently (depthwise and first
+# convolutions, sigmoid) leaves up to ~8e-5 on portraits-dev, and 7e-5 for the general model. The
+# mean difference is what exposes a translation error (a wrong padding or resize mode moves whole
+# regions), and it is held far tighter.
+PARITY_MAX = 1e-4
 PARITY_MEAN = 1e-6
 
 
