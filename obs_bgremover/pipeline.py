@@ -201,6 +201,10 @@ class LiveResult:
     """Whether the network ran on the alpha's frame (see `Matte.fresh`)."""
     latency_ms: float
     """From the submission of the alpha's frame to its matte being ready."""
+    rgba: np.ndarray | None = None
+    """The alpha's own frame with the alpha as its fourth channel, made on the worker when the
+    pipeline was asked for it (``LivePipeline(rgba=True)``): a GPU host uploads it as one
+    texture, and its graphics thread spends nothing on packing."""
 
     @property
     def aligned(self) -> bool:
@@ -242,10 +246,12 @@ class LivePipeline:
         *,
         low_latency: bool = False,
         nice: int = 0,
+        rgba: bool = False,
     ) -> None:
         """``nice``: how much less urgent than the caller the network runs (see `priority`), for
-        hosts whose own threads must never wait for it."""
+        hosts whose own threads must never wait for it. ``rgba``: also make `LiveResult.rgba`."""
         self.low_latency = low_latency
+        self._rgba = rgba
         self._network = _NetworkThread(model, nice) if nice > 0 else None
         self._pipeline = Pipeline(model if self._network is None else self._network, settings)
         self._lock = threading.Condition()
@@ -309,9 +315,8 @@ class LivePipeline:
             and newest[1].shape[:2] == result.alpha.shape
         ):
             index, frame = newest
-            return LiveResult(
-                frame, result.alpha, index, result.alpha_index, result.fresh, result.latency_ms
-            )
+            return LiveResult(frame, result.alpha, index, result.alpha_index, result.fresh,
+                              result.latency_ms, result.rgba)
         return result
 
     def in_flight(self) -> int:
@@ -359,6 +364,7 @@ class LivePipeline:
                 if reset:
                     self._pipeline.reset()
                 matte = self._pipeline.run(frame)
+                rgba = cv2.merge((matte.frame, matte.alpha)) if self._rgba else None
             except Exception as error:  # handed to the caller by latest(); the worker goes on
                 with self._lock:
                     self._errors += 1
@@ -370,7 +376,7 @@ class LivePipeline:
                 self._processed += 1
                 self._recent.append((ready, matte, latency_ms))
                 self._result = LiveResult(
-                    matte.frame, matte.alpha, index, index, matte.fresh, latency_ms
+                    matte.frame, matte.alpha, index, index, matte.fresh, latency_ms, rgba
                 )
 
     def close(self) -> None:

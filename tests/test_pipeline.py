@@ -125,6 +125,20 @@ def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[n
     assert stats.latency_ms > 0 and stats.matte_ms > 0 and stats.temporal_ms > 0
 
 
+def test_rgba_packs_the_frame_with_its_own_matte(model: MattingModel,
+                                                 clip: list[np.ndarray]) -> None:
+    """What the OBS filter uploads as one texture: the alpha's frame, the alpha as channel 4."""
+    with LivePipeline(model, rgba=True) as live:
+        live.submit(clip[0])
+        result = wait_for(live, 0)
+    assert result.rgba is not None and result.rgba.shape == (*clip[0].shape[:2], 4)
+    assert np.array_equal(result.rgba[..., :3], clip[0])
+    assert np.array_equal(result.rgba[..., 3], result.alpha)
+    with LivePipeline(model) as live:
+        live.submit(clip[0])
+        assert wait_for(live, 0).rgba is None  # nothing packed that nobody asked for
+
+
 def test_live_reset_starts_the_matte_afresh(model: MattingModel, clip: list[np.ndarray]) -> None:
     """After a cut (a looping file restarting), the next matte is the network's own, with
     nothing of the frames before it smoothed in."""

@@ -32,7 +32,7 @@ BLUR_SIGMA_TEXELS = 2.0
 BLUR_SIGMA_AT_100 = 1 / 25
 BLUR_MIN_LINES = 8
 
-PARAMS = ("image", "mask", "background", "color", "blur_step")
+PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha")
 
 
 def blur_size(size: tuple[int, int], strength: int) -> tuple[int, int]:
@@ -154,11 +154,16 @@ class Backdrop:
         finally:
             obs.gs_texrender_end(target)
 
-    def draw(self, settings: FilterSettings, effect: int, params: dict[str, int], image: int,
-             mask: int, size: tuple[int, int]) -> None:
-        """Composite ``image`` (the frame) over the background with ``mask`` as its alpha, in
-        the current render target. Raises when the background cannot be shown."""
+    def draw(self, settings: FilterSettings, effect: int, params: dict[str, int], matted: int,
+             image: int | None, size: tuple[int, int]) -> None:
+        """Composite the person over the background in the current render target: ``matted``
+        holds the frame with its matte as alpha; with ``image`` (low latency), that frame, with
+        an alpha of its own, is drawn instead of ``matted``'s. Raises when the background cannot
+        be shown."""
         obs = lib()
+        mask = matted
+        image_alpha = 1.0 if image is not None else 0.0
+        image = image if image is not None else matted
         self._load(settings, size)
         technique = b"DrawColor"
         background = None
@@ -175,6 +180,7 @@ class Backdrop:
         red, green, blue = settings.background_rgb()
         obs.gs_effect_set_texture(params["image"], image)
         obs.gs_effect_set_texture(params["mask"], mask)
+        obs.gs_effect_set_float(params["image_alpha"], image_alpha)
         obs.gs_effect_set_vec4(params["color"], byref(vec4(red / 255, green / 255, blue / 255,
                                                           1.0)))
         if background:

@@ -13,10 +13,11 @@ memory in `Filter.take_frame` instead, and steps 1-3 are skipped: see `frames`):
    frame that would be dropped anyway;
 3. the mapped pixels go, as RGB, to a `LivePipeline`, which mattes them on its own thread with
    the network in a process of its own (`model_process`);
-4. the newest finished result (its frame and its alpha, which belong together) is uploaded as an
-   RGBA and an R8 texture, only when it is new, and `Backdrop` composites the person over the
-   background on the GPU with ``effects/bgremover.effect``. In low-latency mode the frame drawn
-   is this frame's own input instead, with the newest matte.
+4. the newest finished result (its frame and its alpha, which belong together) is uploaded, only
+   when it is new, as one RGBA texture with the alpha in its fourth channel (packed on the
+   pipeline's worker, so the graphics thread only copies), and `Backdrop` composites the person
+   over the background on the GPU with ``effects/bgremover.effect``. In low-latency mode the
+   frame drawn is this frame's own input instead, with the newest matte.
 
 Until the first matte arrives, and whenever anything fails (the model, the background), the input
 is passed through unchanged: no exception ever leaves a callback (OBS would abort), each is logged
@@ -57,7 +58,7 @@ STAGES = 3
 STAGE_LAG = 2
 # Frames allowed between staging and a result: one in inference, one staged or waiting.
 MAX_IN_FLIGHT = 2
-# Texture pairs the mattes are uploaded into, in turn (see Filter.slots).
+# Textures the mattes are uploaded into, in turn (see Filter.slots).
 UPLOAD_SLOTS = 3
 # The network runs on half the cores, in a process of its own at a lower priority than OBS's
 # threads, so that OBS keeps its frame rate and the matte rate adapts: on a 2-core CPU under
@@ -122,9 +123,10 @@ class Filter:
         self.frame_count = 0
         self.effect: int | None = None
         self.params: dict[str, int] = {}
-        # (frame, mask) texture pairs in rotation: a texture the GPU may still be drawing from
-        # is never written, which would make the upload wait for it. `slot` holds the shown one.
-        self.slots: list[tuple[int, int]] = []
+        # RGBA textures (frame, matte as alpha) in rotation: a texture the GPU may still be
+        # drawing from is never written, which would make the upload wait for it. `slot` holds
+        # the shown one.
+        self.slots: list[int] = []
         self.slot = 0
         self.backdrop = Backdrop()
         # The pipeline and index of the matte in our textures: a new pipeline numbers its
@@ -136,6 +138,7 @@ class Filter:
         self.recovering: threading.Thread | None = None  # see _recover
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
+        self.worst = dict.fromkeys(TIMED_STAGES, 0.0)  # ms, each stage's longest in the window
         self.timed_frames = 0
         self.slowest = 0.0  # ms, the longest `render` in the current timing window
 
@@ -163,7 +166,7 @@ class Filter:
             # A model in OBS's own process gets the low priority on its pipeline's thread.
             nice = 0 if isinstance(model, RemoteModel) else WORKER_NICE
             live = LivePipeline(model.with_settings(settings.matting()), settings.pipeline(),
-                                nice=nice)
+                                nice=nice, rgba=True)
         except Exception as error:
             self.close_pipeline()
             self.provider = f"nothing: {error}"
@@ -197,7 +200,7 @@ class Filter:
             obs.gs_texrender_destroy(self.texrender)
         for stage in self.stages:
             obs.gs_stagesurface_destroy(stage)
-        for texture in (texture for pair in self.slots for texture in pair):
+        for texture in self.slots:
             if texture:
                 obs.gs_texture_destroy(texture)
         self.backdrop.free()
@@ -248,11 +251,10 @@ class Filter:
             obs.gs_stagesurface_create(width, height, libobs.GS_RGBA) for _ in range(STAGES)
         ]
         self.slots = [
-            (obs.gs_texture_create(width, height, libobs.GS_RGBA, 1, None, libobs.GS_DYNAMIC),
-             obs.gs_texture_create(width, height, libobs.GS_R8, 1, None, libobs.GS_DYNAMIC))
+            obs.gs_texture_create(width, height, libobs.GS_RGBA, 1, None, libobs.GS_DYNAMIC)
             for _ in range(UPLOAD_SLOTS)
         ]
-        if not (self.texrender and all(self.stages) and all(map(all, self.slots))):
+        if not (self.texrender and all(self.stages) and all(self.slots)):
             raise BgRemoverError(f"cannot create GPU objects for {width}x{height}")
         self.free_stages = list(self.stages)
         self.pending.clear()
@@ -336,10 +338,7 @@ class Filter:
             self.shown = None
         if self.shown is None or result.index != self.shown[1]:
             slot = (self.slot + 1) % len(self.slots)
-            frame_tex, mask_tex = self.slots[slot]
-            if not self.settings.low_latency:  # else the frame drawn is the input's own
-                set_image(frame_tex, cv2.cvtColor(result.frame, cv2.COLOR_RGB2RGBA))
-            set_image(mask_tex, result.alpha)
+            set_image(self.slots[slot], result.rgba)
             self.slot = slot
             self.shown = (self.pipeline, result.index)
         return True
@@ -382,11 +381,11 @@ class Filter:
     def _draw_composite(self, texture: int | None) -> bool:
         """Draw the composite; False (after logging why, once) when the background cannot be
         shown, for the caller to pass the input through instead."""
-        frame_tex, mask_tex = self.slots[self.slot]
-        image = texture if self.settings.low_latency else frame_tex
+        matted = self.slots[self.slot]
         try:
-            self.backdrop.draw(self.settings, self._ensure_effect(), self.params, image,
-                               mask_tex, self.size)
+            # In low-latency mode only the alpha of the uploaded texture is used.
+            self.backdrop.draw(self.settings, self._ensure_effect(), self.params, matted,
+                               texture if self.settings.low_latency else None, self.size)
         except BgRemoverError as error:
             if not self.failed:
                 log(libobs.LOG_WARNING, f"passing the input through: {error}")
@@ -448,7 +447,9 @@ class Filter:
     def _time(self, stage: str, start: float) -> float:
         """Add the milliseconds since ``start`` to ``stage``; returns now, to chain stages."""
         now = time.perf_counter()
-        self.timings[stage] += 1000 * (now - start)
+        elapsed = 1000 * (now - start)
+        self.timings[stage] += elapsed
+        self.worst[stage] = max(self.worst[stage], elapsed)
         return now
 
     def _report_timings(self) -> None:
@@ -458,13 +459,15 @@ class Filter:
         if self.timed_frames < TIMING_EVERY:
             return
         means = ", ".join(f"{k} {v / self.timed_frames:.2f}" for k, v in self.timings.items())
+        worst = ", ".join(f"{k} {v:.1f}" for k, v in self.worst.items() if v)
         stats = self.pipeline.stats() if self.pipeline else None
         live = (f"; inference {stats.matte_ms:.1f} ms at {stats.fps:.1f} fps, latency "
                 f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}"
                 if stats else "")
         log(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
-                             f"frame {self.slowest:.1f}{live}")
+                             f"frame {self.slowest:.1f} (longest: {worst}){live}")
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
+        self.worst = dict.fromkeys(TIMED_STAGES, 0.0)
         self.timed_frames = 0
         self.slowest = 0.0
 

@@ -239,6 +239,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "gs_effect_get_param_by_name": (P, [P, c_char_p]),
     "gs_effect_set_texture": (None, [P, P]),
     "gs_effect_set_vec4": (None, [P, POINTER(Vec4)]),
+    "gs_effect_set_float": (None, [P, c_float]),
     "gs_effect_loop": (c_bool, [P, c_char_p]),
 }
 
