@@ -46,12 +46,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, device: str = "auto") -
         )
 
 
-def model_from_args(args: argparse.Namespace) -> MattingModel:
-    """The model that the flags added by `add_model_arguments` describe."""
+def model_from_args(args: argparse.Namespace, *, spin: bool = False) -> MattingModel:
+    """The model that the flags added by `add_model_arguments` describe. ``spin``: see
+    `MattingModel`; only for a command whose frames are matted with nothing else running."""
     settings = MattingSettings(
         **{knob.name: getattr(args, knob.name) for knob in fields(MattingSettings)}
     )
-    return MattingModel(args.model, args.device, settings)
+    return MattingModel(args.model, args.device, settings, spin=spin)
 
 
 class Progress:
@@ -90,7 +91,9 @@ def run_matte(args: argparse.Namespace) -> int:
             f"output folder {args.output} holds the input; its PNGs could overwrite input files"
         )
     source = open_frames(source_path)
-    pipeline = Pipeline(model_from_args(args))
+    # Nothing runs beside the network here (no encoder, as in replace and render), so its
+    # threads may spin between steps.
+    pipeline = Pipeline(model_from_args(args, spin=True))
     args.output.mkdir(parents=True, exist_ok=True)
     progress = Progress("matte", source.count)
     seconds = []

@@ -137,7 +137,8 @@ def select_providers(device: str = "auto") -> list[str]:
     return list(dict.fromkeys([PROVIDERS[device], PROVIDERS["cpu"]]))
 
 
-def _session_options(providers: list[str], threads: int | None) -> ort.SessionOptions:
+def _session_options(providers: list[str], threads: int | None,
+                     spin: bool) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -147,18 +148,20 @@ def _session_options(providers: list[str], threads: int | None) -> ort.SessionOp
     # The guided filters' covariances of flat regions reach denormal floats, which cost x86
     # CPUs a hundredfold; flushing them to zero changes no output pixel.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    # Idle worker threads would otherwise spin between frames, taking a core from OBS's own
-    # renderer: inside OBS this halved the process's CPU use and removed its skipped frames.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spinning worker threads wait for the graph's next step without sleeping: faster per
+    # frame, but inside OBS they took a core from its renderer (off, the process's CPU use
+    # halved and its skipped frames went away).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     # DirectML refuses sessions with memory patterns enabled.
     options.enable_mem_pattern = PROVIDERS["directml"] not in providers
     return options
 
 
-def _load_session(path: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
+def _load_session(path: Path, providers: list[str], threads: int | None,
+                  spin: bool) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(
-            str(path), sess_options=_session_options(providers, threads), providers=providers
+            str(path), sess_options=_session_options(providers, threads, spin), providers=providers
         )
     except Exception as err:  # onnxruntime raises its own classes, all plain Exceptions
         raise ModelError(f"cannot load model {path}: {err}") from err
@@ -220,12 +223,16 @@ class MattingModel:
         device: str = "auto",
         settings: MattingSettings = MattingSettings(),
         threads: int | None = None,
+        spin: bool = False,
     ) -> None:
         """``threads``: how many CPU threads the network may use (default: one per core, up
-        to MAX_THREADS); a host that needs cores of its own, like OBS, asks for fewer."""
+        to MAX_THREADS); a host that needs cores of its own, like OBS, asks for fewer.
+        ``spin``: let those threads busy-wait between the graph's many small steps instead of
+        sleeping, for a front end that has the CPU to itself while a frame is matted (the
+        commands, a render); a live host sharing the CPU with its own renderer leaves it off."""
         self._path = resolve_model_path(model)
         self._name = model if model in MODEL_NAMES else self._path.stem
-        self._session = _load_session(self._path, select_providers(device), threads)
+        self._session = _load_session(self._path, select_providers(device), threads, spin)
         self._knobs = _check_interface(self._session, self._path)
         self._settings = settings
         self._feed = self._knob_feed(settings)

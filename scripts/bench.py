@@ -16,7 +16,7 @@ With ``--web``, it times the same clip through the web app (``obs-bgremover serv
 by default, driven over its JSON API as the page drives it): upload to the first preview shown,
 and the render from queuing to the result downloadable.
 
-    python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--render]
+    python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--spin] [--render]
                             [--web]
 """
 
@@ -161,16 +161,21 @@ def main() -> None:
     add_model_arguments(parser, device="cpu")
     parser.add_argument("--runs", type=int, default=50, help="timed calls per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first")
+    parser.add_argument("--spin", action="store_true",
+                        help="let onnxruntime's threads spin between steps, as `matte` runs the "
+                        "network (replace, render, the camera and OBS do not: an encoder or a "
+                        "renderer shares the CPU there)")
     parser.add_argument("--render", action="store_true", help="also time a 10 s 1080p30 render")
     parser.add_argument("--web", action="store_true",
                         help="also time upload to first preview, and a 10 s 1080p30 render, "
                         "through the web app (obs-bgremover serve; its workers choose the device)")
     args = parser.parse_args()
-    model = model_from_args(args)
+    model = model_from_args(args, spin=args.spin)
     _, sample = next(iter(open_frames(SAMPLE)))
     report: dict[str, object] = {
         "model": str(model.path),
         "provider": model.provider,
+        "spin": args.spin,
         "cpu_count": os.cpu_count(),
         "runs": args.runs,
     }

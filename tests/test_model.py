@@ -117,6 +117,12 @@ def test_views_give_the_same_alpha_as_copies(model: MattingModel) -> None:
     np.testing.assert_array_equal(model(mirrored), model(np.ascontiguousarray(mirrored)))
 
 
+def test_spinning_threads_change_only_the_speed(model: MattingModel, model_path: Path) -> None:
+    frame = np.random.default_rng(3).integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    spinning = MattingModel(model_path, "cpu", spin=True)
+    np.testing.assert_array_equal(spinning(frame), model(frame))
+
+
 def test_knobs_reach_the_graph_and_undeclared_ones_are_left_out(stand_in_model: Path) -> None:
     frame = np.full((4, 6, 3), 100, np.uint8)
     model = MattingModel(stand_in_model, device="cpu")
