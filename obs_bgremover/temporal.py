@@ -84,24 +84,30 @@ class TemporalSettings:
 
 
 class TemporalSmoother:
-    """The smoothing state of one stream: the previous smoothed matte and the previous thumbnail.
+    """The smoothing state of one stream: the smoothed matte (float32, and as shown, uint8) and
+    the previous thumbnail.
 
     The matte is kept as float32 so that small steps add up; rounding a uint8 state each frame would
-    leave a dead band where a slowly changing pixel never moves. The full-size float buffers are
-    allocated once per resolution and reused: fresh multi-megabyte arrays each frame cost more in
-    page faults than the arithmetic itself.
+    leave a dead band where a slowly changing pixel never moves. Only the pixels whose new alpha
+    differs from the matte shown last are updated: elsewhere the float matte is within half a
+    level of the new alpha, so the average would round to that alpha anyway, and a pixel is worth
+    computing only where the network changed its mind (the soft edge, a moving hand: a few percent
+    of the frame). That keeps the full-size work to a comparison and a copy; the float maths runs on
+    the listed pixels. The full-size buffers are allocated once per resolution and reused.
     """
 
     def __init__(self, settings: TemporalSettings = TemporalSettings()) -> None:
         self.settings = settings
-        # Weight of the previous matte for each thumbnail change 0..255, looked up per pixel.
+        # Weight of the previous matte for each thumbnail change 0..255, looked up per pixel, in
+        # 1/255 steps so that the full-size map stays 8-bit.
         changes = np.arange(256, dtype=np.float32)
         ramp = np.clip(1 - changes / np.float32(settings.motion_threshold), 0, 1)
-        self._weights = (settings.strength * ramp).astype(np.float32)
+        self._weights = np.round(255 * settings.strength * ramp).astype(np.uint8)
         self._matte: np.ndarray | None = None
+        self._shown = np.empty(0, np.uint8)
         self._thumbnail: np.ndarray | None = None
-        self._current = np.empty(0, np.float32)
-        self._weight = np.empty(0, np.float32)
+        self._weight = np.empty(0, np.uint8)
+        self._changed = np.empty(0, bool)
 
     def reset(self) -> None:
         """Forget the past, e.g. at a scene cut, so the next matte is taken as it is. A change of
@@ -119,22 +125,26 @@ class TemporalSmoother:
             return alpha
         if self._matte is None or self._matte.shape != alpha.shape:
             self._matte = alpha.astype(np.float32)
-            self._current = np.empty_like(self._matte)
-            self._weight = np.empty_like(self._matte)
+            self._shown = alpha.copy()
+            self._weight = np.empty_like(alpha)
+            self._changed = np.empty(alpha.shape, bool)
             self._thumbnail = thumb
             return alpha
-        # OpenCV rather than numpy for the full-size arithmetic: it releases the GIL, which a
-        # host's own Python callbacks (the OBS filter's, on OBS's graphics thread) would
-        # otherwise wait for while this runs on a live pipeline's thread.
+        # OpenCV and numpy calls that release the GIL for the full-size steps: a host's own
+        # Python callbacks (the OBS filter's, on OBS's graphics thread) would otherwise wait for
+        # them while this runs on a live pipeline's thread.
         change = cv2.absdiff(thumb, self._thumbnail)
         self._thumbnail = thumb
         height, width = alpha.shape
         cv2.resize(cv2.LUT(change, self._weights), (width, height), self._weight,
                    interpolation=cv2.INTER_LINEAR)
-        cv2.multiply(alpha, 1.0, self._current, dtype=cv2.CV_32F)
-        # matte = weight * previous + (1 - weight) * current, in place.
-        cv2.subtract(self._matte, self._current, self._matte)
-        cv2.multiply(self._matte, self._weight, self._matte)
-        cv2.add(self._matte, self._current, self._matte)
-        # Rounds to nearest and saturates in one fast pass (the matte is never negative).
-        return cv2.convertScaleAbs(self._matte)
+        index = np.flatnonzero(np.not_equal(alpha, self._shown, out=self._changed))
+        current = alpha.reshape(-1)[index].astype(np.float32)
+        weight = self._weight.reshape(-1)[index].astype(np.float32) * np.float32(1 / 255)
+        matte = self._matte.reshape(-1)
+        # matte = weight * previous + (1 - weight) * current, on the changed pixels only.
+        smoothed = current + weight * (matte[index] - current)
+        matte[index] = smoothed
+        # The matte is never negative, so adding a half and truncating rounds to nearest.
+        self._shown.reshape(-1)[index] = (smoothed + np.float32(0.5)).astype(np.uint8)
+        return self._shown.copy()
