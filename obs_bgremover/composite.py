@@ -194,6 +194,25 @@ class BlurBackground(Background):
         return cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
 
 
+class SoftBand:
+    """The pixels of a matte's soft band (0 < alpha < 255), as flat indices: the only pixels where
+    the estimate of the person's colours and the blend have any work. A few percent of a frame;
+    the rest is 0 or 255. One per stream: it keeps its scratch masks from frame to frame."""
+
+    def __init__(self) -> None:
+        self._mask = np.empty(0, np.uint8)
+        self._flags = np.empty(0, bool)
+
+    def __call__(self, alpha: np.ndarray) -> np.ndarray:
+        if self._mask.shape != alpha.shape:
+            self._mask = np.empty_like(alpha)
+            self._flags = np.empty(alpha.shape, bool)
+        # numpy lists the true entries of a bool array several times faster than
+        # cv2.findNonZero scans a mask, or numpy the nonzero bytes of one.
+        cv2.inRange(alpha, 1, 254, self._mask)
+        return np.flatnonzero(np.not_equal(self._mask, 0, out=self._flags))
+
+
 class ForegroundEstimator:
     """The frame with the colours of the soft band (0 < alpha < 255) replaced by an estimate of
     the person's own colour, so the old background does not show through hair once it is put over
@@ -235,20 +254,21 @@ class ForegroundEstimator:
         """The estimate for an RGB frame and its alpha, written into ``out`` (the frame's shape)
         when given, so a caller can reuse one buffer, and returned."""
         if out is None:
-            out = frame.copy()
-        else:
-            np.copyto(out, frame)
-        # numpy lists the true entries of a bool array several times faster than
-        # cv2.findNonZero scans a mask, or numpy the nonzero bytes of one.
-        band = cv2.inRange(alpha, 1, 254, self._buffer("band", alpha.shape, np.uint8))
-        index = np.flatnonzero(np.not_equal(band, 0, out=self._buffer("in_band", band.shape, bool)))
+            out = np.empty_like(frame)
+        index = SoftBand()(alpha)
+        np.copyto(out, _with_colours(frame, index, self.colours(frame, alpha, index)
+                                     if len(index) else None))
+        return out
+
+    def colours(self, frame: np.ndarray, alpha: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """The person's estimated colours at the band's pixels ``index`` (see `SoftBand`), as a
+        uint8 array of rows of 1024 pixels (``[:len(index)]`` of its pixels are the band's; the
+        last row is padded). Valid until the next call."""
         count = len(index)
-        if not count:
-            return out
         local_fg, local_bg = self._local_colours(frame, alpha)
         # The band's pixels are laid out as rows of 1024 (remap's maps must stay below 32767
-        # columns), the last row padded; the padding is computed along and never written back.
-        rows = -(-count // 1024)
+        # columns), the last row padded; the padding is computed along and never used.
+        rows = max(1, -(-count // 1024))
         shape = (rows, 1024, 3)
         # Sample the local colours bilinearly at the band's pixel centres.
         scale = local_fg.shape[0] / alpha.shape[0]
@@ -267,9 +287,8 @@ class ForegroundEstimator:
             cv2.remap(small, *maps, cv2.INTER_LINEAR, sampled, cv2.BORDER_REPLICATE)
         # Each pixel as one 3-byte item: gathering and scattering those is several times faster
         # than indexing the rows of an (n, 3) array.
-        pixels = _triples(out)
         pixel = self._buffer("pixel", shape, np.uint8)
-        np.take(pixels, index, out=_triples(pixel)[:count])
+        np.take(_triples(np.ascontiguousarray(frame)), index, out=_triples(pixel)[:count])
         weight = self._buffer("alpha", shape[:2], np.uint8)
         np.take(alpha.reshape(-1), index, out=weight.reshape(-1)[:count])
         weight = cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB, self._buffer("alpha3", shape, np.uint8))
@@ -280,8 +299,7 @@ class ForegroundEstimator:
         cv2.subtract(bg, step, bg)
         cv2.multiply(bg, weight, bg, scale=1 / 255, dtype=cv2.CV_32F)
         cv2.add(fg, bg, pixel, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
-        pixels[index] = _triples(pixel)[:count]
-        return out
+        return pixel
 
     def _local_colours(self, frame: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The narrow pass's local foreground and background colours (0..255 floats) at about
@@ -322,6 +340,16 @@ class ForegroundEstimator:
         return fg, bg
 
 
+def _with_colours(frame: np.ndarray, band: np.ndarray, colours: np.ndarray | None) -> np.ndarray:
+    """The frame, or a copy of it with ``colours`` (`ForegroundEstimator.colours`) at the band's
+    pixels."""
+    if colours is None:
+        return frame
+    foreground = frame.copy()
+    _triples(foreground)[band] = _triples(colours)[: len(band)]
+    return foreground
+
+
 def _triples(image: np.ndarray) -> np.ndarray:
     """The pixels of a contiguous (..., 3) uint8 array as a flat view of 3-byte items; an error,
     not a copy whose writes would be lost, for an array that is not contiguous."""
@@ -329,28 +357,50 @@ def _triples(image: np.ndarray) -> np.ndarray:
 
 
 class Blender:
-    """``foreground * alpha + background * (1 - alpha)`` in 8-bit OpenCV arithmetic.
+    """``foreground * alpha + background * (1 - alpha)``, rounded to nearest, in 8 bits.
 
-    Each product is rounded to 8 bits before the sum, so a result is within 1 of the exact blend
-    and exact where alpha is 0 or 255. The scratch buffers live in the object and are reused
-    while the frame size stays the same: allocating four full frames per call costs more than
-    the arithmetic.
+    Where alpha is 0 or 255 the result is a copy of one side, so the full-size work is a copy of
+    the background and a masked copy of the foreground; the arithmetic runs on the soft band's
+    pixels only (a few percent of a frame). Scratch buffers live in the object.
     """
 
     def __init__(self) -> None:
-        self._scratch: tuple[np.ndarray, ...] = ()
+        self._band = SoftBand()
+        self._solid = np.empty(0, np.uint8)
 
     def __call__(
-        self, foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray
+        self,
+        foreground: np.ndarray,
+        background: np.ndarray,
+        alpha: np.ndarray,
+        band: np.ndarray | None = None,
+        band_colours: np.ndarray | None = None,
     ) -> np.ndarray:
-        if not self._scratch or self._scratch[0].shape != foreground.shape:
-            self._scratch = tuple(np.empty_like(foreground) for _ in range(4))
-        weight, inverse, front, back = self._scratch
-        cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGB, weight)
-        cv2.bitwise_not(weight, inverse)
-        cv2.multiply(foreground, weight, front, scale=1 / 255)
-        cv2.multiply(background, inverse, back, scale=1 / 255)
-        return cv2.add(front, back)
+        """The blend, as a new array. ``band``: the soft band's pixels if the caller has them
+        (`SoftBand`); ``band_colours``: the foreground's colours there, in place of
+        ``foreground``'s own (as `ForegroundEstimator.colours` gives them)."""
+        if self._solid.shape != alpha.shape:
+            self._solid = np.empty_like(alpha)
+        out = background.copy()
+        cv2.copyTo(foreground, cv2.compare(alpha, 254, cv2.CMP_GT, self._solid), out)
+        index = self._band(alpha) if band is None else band
+        count = len(index)
+        if count:
+            # The band's pixels as an (n, 1, 3) image each, so OpenCV does the arithmetic.
+            if band_colours is None:
+                front = np.take(_triples(np.ascontiguousarray(foreground)), index)
+            else:
+                front = _triples(band_colours)[:count]
+            front = front.view(np.uint8).reshape(count, 1, 3)
+            back = np.take(_triples(np.ascontiguousarray(background)), index)
+            back = back.view(np.uint8).reshape(count, 1, 3)
+            weight = cv2.cvtColor(alpha.reshape(-1)[index].reshape(count, 1), cv2.COLOR_GRAY2RGB)
+            # back + (front - back) * a / 255, rounded and saturated by the final conversion.
+            step = cv2.multiply(cv2.subtract(front, back, dtype=cv2.CV_32F), weight,
+                                scale=1 / 255, dtype=cv2.CV_32F)
+            mixed = cv2.add(back, step, dtype=cv2.CV_8U)
+            _triples(out)[index] = _triples(mixed.reshape(count, 3))
+        return out
 
 
 @dataclass(frozen=True)
@@ -391,28 +441,28 @@ class Compositor:
     def __init__(self, background: Background, settings: CompositeSettings | None = None) -> None:
         self.background = background
         self.settings = settings or CompositeSettings()
+        self._band = SoftBand()
         self._blend = Blender()
         self._wrap_blend = Blender()
         self._estimate = ForegroundEstimator()
-        self._foreground: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0) -> np.ndarray:
         """The composite of an RGB frame and its alpha at ``t`` seconds into the stream: RGB
         uint8, or RGBA uint8 (alpha = the matte) for a transparent background."""
         _check(frame, alpha)
-        foreground = frame
-        if self.settings.decontaminate:
-            if self._foreground is None or self._foreground.shape != frame.shape:
-                self._foreground = np.empty_like(frame)
-            foreground = self._estimate(frame, alpha, self._foreground)
+        band = self._band(alpha)
+        colours = None
+        if self.settings.decontaminate and len(band):
+            colours = self._estimate.colours(frame, alpha, band)
         plate = self.background.plate(frame, alpha, t)
         if plate is None:
-            rgba = cv2.cvtColor(foreground, cv2.COLOR_RGB2RGBA)
+            rgba = cv2.cvtColor(_with_colours(frame, band, colours), cv2.COLOR_RGB2RGBA)
             rgba[..., 3] = alpha
             return rgba
-        if self.settings.light_wrap:
-            foreground = self._light_wrap(foreground, plate, alpha)
-        return self._blend(foreground, plate, alpha)
+        if not self.settings.light_wrap:
+            return self._blend(frame, plate, alpha, band, colours)
+        foreground = self._light_wrap(_with_colours(frame, band, colours), plate, alpha)
+        return self._blend(foreground, plate, alpha, band)
 
     def _light_wrap(
         self, foreground: np.ndarray, plate: np.ndarray, alpha: np.ndarray
