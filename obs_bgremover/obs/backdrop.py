@@ -3,8 +3,11 @@ the current frame of a looping video, or the input's own background blurred), an
 of ``effects/bgremover.effect`` draws it.
 
 Pictures and videos are decoded and fitted on the CPU by the same classes the command line uses
-(`backgrounds.open_file`), so "cover", "contain" and "stretch" mean the same everywhere; a video
-decodes ahead on its own thread and only its newest frame is uploaded, once. The blur runs entirely
+(`backgrounds.open_file`), so "cover", "contain" and "stretch" mean the same everywhere. That
+happens on a thread of its own (decoding and fitting a photo took OBS's graphics thread 30-50 ms,
+a late frame at every change): until it is done the previous background stays on screen, or, at
+the first, the input passes through. A video decodes ahead on its own thread and only its newest
+frame is uploaded, once. The blur runs entirely
 on the GPU: the frame is reduced, weighted by "is background", to a resolution where the blur is a
 few texels wide, blurred there in two separable passes, and divided by the blurred weight in the
 final draw (a normalised convolution, as the command line's `BlurBackground` does on the CPU), so
@@ -13,7 +16,9 @@ the person's colours never smear into the background around them.
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future
 from ctypes import byref
 
 import cv2
@@ -33,6 +38,35 @@ BLUR_SIGMA_AT_100 = 1 / 25
 BLUR_MIN_LINES = 8
 
 PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha")
+
+
+def _open(path: str, fit_mode: str, size: tuple[int, int]) -> tuple[Background, np.ndarray | None]:
+    """The background in ``path`` and, for a picture, its pixels fitted to ``size``."""
+    source = open_file(path, fit_mode)
+    return source, None if isinstance(source, LoopingVideo) else picture(source, size)
+
+
+def _open_in_background(path: str, fit_mode: str, size: tuple[int, int]) -> Future:
+    """`_open` on a thread of its own (loads are rare: one short-lived thread each)."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_open(path, fit_mode, size))
+        except BaseException as error:  # handed to the graphics thread by the future
+            future.set_exception(error)
+
+    threading.Thread(target=work, name="obs-bgremover-background", daemon=True).start()
+    return future
+
+
+def _close_when_done(future: Future) -> None:
+    """Close what a load no longer wanted opens (a video holds a decoder thread)."""
+    def close(done: Future) -> None:
+        if done.exception() is None:
+            done.result()[0].close()
+
+    future.add_done_callback(close)
 
 
 def blur_size(size: tuple[int, int], strength: int) -> tuple[int, int]:
@@ -55,6 +89,7 @@ class Backdrop:
         self.shown: np.ndarray | None = None  # the video frame in `texture`
         self.blur_targets: list[int] = []
         self.started = time.perf_counter()
+        self.loading: tuple[tuple, Future] | None = None  # (key, its load) while one runs
 
     def free(self) -> None:
         """Release the textures and stop a video's decoder; the caller holds the graphics
@@ -64,35 +99,56 @@ class Backdrop:
             obs.gs_texture_destroy(self.texture)
         for target in self.blur_targets:
             obs.gs_texrender_destroy(target)
+        self.texture = None
+        self.blur_targets = []
+        self._drop_source()
+        if self.loading is not None:
+            _close_when_done(self.loading[1])
+            self.loading = None
+
+    def _drop_source(self) -> None:
         if self.source is not None:
             self.source.close()
-        self.texture = self.source = self.shown = None
-        self.blur_targets = []
+        self.source = self.shown = None
         self.key = None
 
-    def _load(self, settings: FilterSettings, size: tuple[int, int]) -> None:
-        """Open the picture or video the settings name, fitted to ``size``, once per change.
+    def _load(self, settings: FilterSettings, size: tuple[int, int]) -> bool:
+        """Have the picture or video the settings name, fitted to ``size``, once per change;
+        False while its load runs and nothing is on screen yet.
 
         A background that cannot be opened raises (with the reason) once; the same settings are
         not retried every frame, so a broken video costs one probe, not one per frame."""
         path = settings.background_file()
         key = (settings.kind, path, settings.fit, size)
         if key == self.key:
-            return
+            return True
         if key == self.failed_key:
             raise BgRemoverError("background unavailable (see the earlier message)")
-        self.free()
-        if path is not None:
-            try:
-                self.source = open_file(path, settings.fit)
-            except BgRemoverError:
-                self.failed_key = key
-                raise
-            if not isinstance(self.source, LoopingVideo):
-                self._upload(picture(self.source, size), size)
+        if path is None:  # a colour, the blur, transparency: nothing to open
+            self._drop_source()
+            self.key = key
+            return True
+        if self.loading is None or self.loading[0] != key:
+            if self.loading is not None:
+                _close_when_done(self.loading[1])
+            self.loading = (key, _open_in_background(path, settings.fit, size))
+        future = self.loading[1]
+        if not future.done():
+            return self.source is not None  # the previous picture or video meanwhile
+        self.loading = None
+        try:
+            source, rgb = future.result()
+        except BgRemoverError:
+            self.failed_key = key
+            raise
+        self._drop_source()
+        self.source = source
+        if rgb is not None:
+            self._upload(rgb, size)
         self.key = key
         self.failed_key = None
         self.started = time.perf_counter()
+        return True
 
     def _upload(self, rgb: np.ndarray, size: tuple[int, int]) -> None:
         if not self.texture:
@@ -155,16 +211,17 @@ class Backdrop:
             obs.gs_texrender_end(target)
 
     def draw(self, settings: FilterSettings, effect: int, params: dict[str, int], matted: int,
-             image: int | None, size: tuple[int, int]) -> None:
+             image: int | None, size: tuple[int, int]) -> bool:
         """Composite the person over the background in the current render target: ``matted``
         holds the frame with its matte as alpha; with ``image`` (low latency), that frame, with
-        an alpha of its own, is drawn instead of ``matted``'s. Raises when the background cannot
-        be shown."""
+        an alpha of its own, is drawn instead of ``matted``'s. False, with nothing drawn, while
+        the first background is still loading; raises when the background cannot be shown."""
         obs = lib()
         mask = matted
         image_alpha = 1.0 if image is not None else 0.0
         image = image if image is not None else matted
-        self._load(settings, size)
+        if not self._load(settings, size):
+            return False
         technique = b"DrawColor"
         background = None
         if settings.kind == "transparent":
@@ -187,3 +244,4 @@ class Backdrop:
             obs.gs_effect_set_texture(params["background"], background)
         while obs.gs_effect_loop(effect, technique):
             obs.gs_draw_sprite(image, 0, size[0], size[1])
+        return True

@@ -379,19 +379,18 @@ class Filter:
             self._time("copy", start)
 
     def _draw_composite(self, texture: int | None) -> bool:
-        """Draw the composite; False (after logging why, once) when the background cannot be
-        shown, for the caller to pass the input through instead."""
+        """Draw the composite; False when the background cannot be shown (logged once) or is
+        still loading, for the caller to pass the input through instead."""
         matted = self.slots[self.slot]
         try:
             # In low-latency mode only the alpha of the uploaded texture is used.
-            self.backdrop.draw(self.settings, self._ensure_effect(), self.params, matted,
-                               texture if self.settings.low_latency else None, self.size)
+            return self.backdrop.draw(self.settings, self._ensure_effect(), self.params, matted,
+                                      texture if self.settings.low_latency else None, self.size)
         except BgRemoverError as error:
             if not self.failed:
                 log(libobs.LOG_WARNING, f"passing the input through: {error}")
                 self.failed = True
             return False
-        return True
 
     def render(self) -> None:
         """One frame: see the module's docstring. Passes the input through until a matte is
