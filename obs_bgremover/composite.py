@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import InputError
+from obs_bgremover.pixels import ROW, Sampler, items, rows
 
 FIT_MODES = ("cover", "contain", "stretch")
 
@@ -234,6 +235,7 @@ class ForegroundEstimator:
 
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
+        self._sampler = Sampler()
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
         """A scratch array of ``shape``, kept under ``name``. The band's pixel count changes every
@@ -262,33 +264,18 @@ class ForegroundEstimator:
 
     def colours(self, frame: np.ndarray, alpha: np.ndarray, index: np.ndarray) -> np.ndarray:
         """The person's estimated colours at the band's pixels ``index`` (see `SoftBand`), as a
-        uint8 array of rows of 1024 pixels (``[:len(index)]`` of its pixels are the band's; the
+        uint8 array of rows of `ROW` pixels (``[:len(index)]`` of its pixels are the band's; the
         last row is padded). Valid until the next call."""
         count = len(index)
         local_fg, local_bg = self._local_colours(frame, alpha)
-        # The band's pixels are laid out as rows of 1024 (remap's maps must stay below 32767
-        # columns), the last row padded; the padding is computed along and never used.
-        rows = max(1, -(-count // 1024))
-        shape = (rows, 1024, 3)
-        # Sample the local colours bilinearly at the band's pixel centres.
-        scale = local_fg.shape[0] / alpha.shape[0]
-        maps = []
-        ys = index // alpha.shape[1]
-        xs = index - ys * alpha.shape[1]  # np.divmod takes ten times as long
-        for name, coordinate in (("map_x", xs), ("map_y", ys)):
-            grid = self._buffer(name, shape[:2])
-            flat = grid.reshape(-1)
-            flat[count:] = 0
-            np.multiply(coordinate, scale, out=flat[:count])
-            flat[:count] += 0.5 * scale - 0.5
-            maps.append(grid)
+        shape = (rows(count), ROW, 3)
+        # The local colours, sampled bilinearly at the band's pixel centres.
+        self._sampler.place(index, alpha.shape)
         fg, bg, step = (self._buffer(name, shape) for name in ("fg", "bg", "step"))
         for small, sampled in ((local_fg, fg), (local_bg, bg)):
-            cv2.remap(small, *maps, cv2.INTER_LINEAR, sampled, cv2.BORDER_REPLICATE)
-        # Each pixel as one 3-byte item: gathering and scattering those is several times faster
-        # than indexing the rows of an (n, 3) array.
+            self._sampler.sample(small, sampled)
         pixel = self._buffer("pixel", shape, np.uint8)
-        np.take(_triples(np.ascontiguousarray(frame)), index, out=_triples(pixel)[:count])
+        np.take(items(np.ascontiguousarray(frame)), index, out=items(pixel)[:count])
         weight = self._buffer("alpha", shape[:2], np.uint8)
         np.take(alpha.reshape(-1), index, out=weight.reshape(-1)[:count])
         weight = cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB, self._buffer("alpha3", shape, np.uint8))
@@ -346,14 +333,8 @@ def _with_colours(frame: np.ndarray, band: np.ndarray, colours: np.ndarray | Non
     if colours is None:
         return frame
     foreground = frame.copy()
-    _triples(foreground)[band] = _triples(colours)[: len(band)]
+    items(foreground)[band] = items(colours)[: len(band)]
     return foreground
-
-
-def _triples(image: np.ndarray) -> np.ndarray:
-    """The pixels of a contiguous (..., 3) uint8 array as a flat view of 3-byte items; an error,
-    not a copy whose writes would be lost, for an array that is not contiguous."""
-    return np.reshape(image, (-1, 3), copy=False).view("V3").reshape(-1)
 
 
 class Blender:
@@ -388,18 +369,18 @@ class Blender:
         if count:
             # The band's pixels as an (n, 1, 3) image each, so OpenCV does the arithmetic.
             if band_colours is None:
-                front = np.take(_triples(np.ascontiguousarray(foreground)), index)
+                front = np.take(items(np.ascontiguousarray(foreground)), index)
             else:
-                front = _triples(band_colours)[:count]
+                front = items(band_colours)[:count]
             front = front.view(np.uint8).reshape(count, 1, 3)
-            back = np.take(_triples(np.ascontiguousarray(background)), index)
+            back = np.take(items(np.ascontiguousarray(background)), index)
             back = back.view(np.uint8).reshape(count, 1, 3)
             weight = cv2.cvtColor(alpha.reshape(-1)[index].reshape(count, 1), cv2.COLOR_GRAY2RGB)
             # back + (front - back) * a / 255, rounded and saturated by the final conversion.
             step = cv2.multiply(cv2.subtract(front, back, dtype=cv2.CV_32F), weight,
                                 scale=1 / 255, dtype=cv2.CV_32F)
             mixed = cv2.add(back, step, dtype=cv2.CV_8U)
-            _triples(out)[index] = _triples(mixed.reshape(count, 3))
+            items(out)[index] = items(mixed.reshape(count, 3))
         return out
 
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import BgRemoverError
+from obs_bgremover.pixels import Sampler
 
 # The thumbnail is the frame shrunk by this factor on each side: 320x180 for 1280x720, small
 # enough to be nearly free and large enough to see a moving hand.
@@ -92,22 +93,23 @@ class TemporalSmoother:
     differs from the matte shown last are updated: elsewhere the float matte is within half a
     level of the new alpha, so the average would round to that alpha anyway, and a pixel is worth
     computing only where the network changed its mind (the soft edge, a moving hand: a few percent
-    of the frame). That keeps the full-size work to a comparison and a copy; the float maths runs on
-    the listed pixels. The full-size buffers are allocated once per resolution and reused.
+    of the frame). That keeps the full-size work to a comparison and a copy; the motion weights
+    are sampled from the thumbnail-sized map and the float maths runs on the listed pixels only.
+    The full-size buffers are allocated once per resolution and reused.
     """
 
     def __init__(self, settings: TemporalSettings = TemporalSettings()) -> None:
         self.settings = settings
         # Weight of the previous matte for each thumbnail change 0..255, looked up per pixel, in
-        # 1/255 steps so that the full-size map stays 8-bit.
+        # 1/255 steps (an 8-bit map).
         changes = np.arange(256, dtype=np.float32)
         ramp = np.clip(1 - changes / np.float32(settings.motion_threshold), 0, 1)
         self._weights = np.round(255 * settings.strength * ramp).astype(np.uint8)
         self._matte: np.ndarray | None = None
         self._shown = np.empty(0, np.uint8)
         self._thumbnail: np.ndarray | None = None
-        self._weight = np.empty(0, np.uint8)
         self._changed = np.empty(0, bool)
+        self._sampler = Sampler()
 
     def reset(self) -> None:
         """Forget the past, e.g. at a scene cut, so the next matte is taken as it is. A change of
@@ -126,7 +128,6 @@ class TemporalSmoother:
         if self._matte is None or self._matte.shape != alpha.shape:
             self._matte = alpha.astype(np.float32)
             self._shown = alpha.copy()
-            self._weight = np.empty_like(alpha)
             self._changed = np.empty(alpha.shape, bool)
             self._thumbnail = thumb
             return alpha
@@ -135,12 +136,12 @@ class TemporalSmoother:
         # them while this runs on a live pipeline's thread.
         change = cv2.absdiff(thumb, self._thumbnail)
         self._thumbnail = thumb
-        height, width = alpha.shape
-        cv2.resize(cv2.LUT(change, self._weights), (width, height), self._weight,
-                   interpolation=cv2.INTER_LINEAR)
         index = np.flatnonzero(np.not_equal(alpha, self._shown, out=self._changed))
+        count = len(index)
         current = alpha.reshape(-1)[index].astype(np.float32)
-        weight = self._weight.reshape(-1)[index].astype(np.float32) * np.float32(1 / 255)
+        self._sampler.place(index, alpha.shape)
+        weights = self._sampler.sample(cv2.LUT(change, self._weights)).reshape(-1)[:count]
+        weight = weights.astype(np.float32) * np.float32(1 / 255)
         matte = self._matte.reshape(-1)
         # matte = weight * previous + (1 - weight) * current, on the changed pixels only.
         smoothed = current + weight * (matte[index] - current)
