@@ -262,12 +262,13 @@ class ForegroundEstimator:
                                      if len(index) else None))
         return out
 
-    def colours(self, frame: np.ndarray, alpha: np.ndarray, index: np.ndarray) -> np.ndarray:
+    def colours(self, frame: np.ndarray, alpha: np.ndarray, index: np.ndarray,
+                reduced: np.ndarray | None = None) -> np.ndarray:
         """The person's estimated colours at the band's pixels ``index`` (see `SoftBand`), as a
         uint8 array of rows of `ROW` pixels (``[:len(index)]`` of its pixels are the band's; the
-        last row is padded). Valid until the next call."""
+        last row is padded). Valid until the next call. ``reduced``: see `Compositor`."""
         count = len(index)
-        local_fg, local_bg = self._local_colours(frame, alpha)
+        local_fg, local_bg = self._local_colours(frame, alpha, reduced)
         shape = (rows(count), ROW, 3)
         # The local colours, sampled bilinearly at the band's pixel centres.
         self._sampler.place(index, alpha.shape)
@@ -288,11 +289,14 @@ class ForegroundEstimator:
         cv2.add(fg, bg, pixel, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
         return pixel
 
-    def _local_colours(self, frame: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _local_colours(self, frame: np.ndarray, alpha: np.ndarray, reduced: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """The narrow pass's local foreground and background colours (0..255 floats) at about
         `ESTIMATE_HEIGHT` lines. The weight is blurred as one channel and only then spread to
         three, as OpenCV's products and quotients need equal channel counts."""
-        small = shrink(frame, ESTIMATE_HEIGHT)
+        if reduced is None or reduced.shape[0] < ESTIMATE_HEIGHT:
+            reduced = frame  # shrinking the frame itself stops at the same size
+        small = shrink(reduced, ESTIMATE_HEIGHT)
         names = ("image", "weight", "spread", "front", "total", "local_fg", "local_bg", "scratch")
         image, weight, spread, front, total, fg, bg, scratch = (
             self._buffer(name, small.shape) for name in names
@@ -427,14 +431,19 @@ class Compositor:
         self._wrap_blend = Blender()
         self._estimate = ForegroundEstimator()
 
-    def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0,
+                 reduced: np.ndarray | None = None) -> np.ndarray:
         """The composite of an RGB frame and its alpha at ``t`` seconds into the stream: RGB
-        uint8, or RGBA uint8 (alpha = the matte) for a transparent background."""
+        uint8, or RGBA uint8 (alpha = the matte) for a transparent background.
+
+        ``reduced``: the frame already shrunk by exact 2:1 halvings (the pipeline's
+        `temporal.reduce4`), which the colour estimate then starts from instead of shrinking
+        the frame a second time."""
         _check(frame, alpha)
         band = self._band(alpha)
         colours = None
         if self.settings.decontaminate and len(band):
-            colours = self._estimate.colours(frame, alpha, band)
+            colours = self._estimate.colours(frame, alpha, band, reduced)
         plate = self.background.plate(frame, alpha, t)
         if plate is None:
             rgba = cv2.cvtColor(_with_colours(frame, band, colours), cv2.COLOR_RGB2RGBA)

@@ -31,7 +31,7 @@ from obs_bgremover.composite import Compositor
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
 from obs_bgremover.priority import lower_current_thread
-from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, thumbnail
+from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, reduce4, thumbnail
 
 # ``skip_static`` counts the picture as still while at most STATIC_FRACTION of the thumbnail's
 # pixels changed by more than STATIC_LEVELS grey levels since the network last ran: a gesture
@@ -130,10 +130,12 @@ class Pipeline:
         its composite when the pipeline has a compositor (``t``: the frame's time in seconds,
         which picks a video background's frame)."""
         start = time.perf_counter()
-        thumb = None
+        reduced = thumb = None  # made once, for the thumbnail and the compositor
         fresh = True
         if self._can_reuse(frame):
-            thumb = thumbnail(frame) if self._needs_thumbnail else None
+            if self._needs_thumbnail:
+                reduced = reduce4(frame)
+                thumb = thumbnail(frame, reduced)
             fresh = not (
                 self._frames_since_network < self.settings.every_n
                 or (self.settings.skip_static and _is_still(thumb, self._alpha_thumbnail))
@@ -143,14 +145,16 @@ class Pipeline:
             self.network_calls += 1
             self._alpha_frame_shape = frame.shape
             if thumb is None and self._needs_thumbnail:
-                thumb = thumbnail(frame)
+                reduced = reduce4(frame)
+                thumb = thumbnail(frame, reduced)
             self._alpha_thumbnail = thumb
             self._frames_since_network = 0
         self._frames_since_network += 1
         matted = time.perf_counter()
         alpha = self._alpha if thumb is None else self._smoother(self._alpha, thumb)
         smoothed = time.perf_counter()
-        composite = None if self.compositor is None else self.compositor(frame, alpha, t)
+        composite = (None if self.compositor is None
+                     else self.compositor(frame, alpha, t, reduced))
         done = time.perf_counter()
         return Matte(frame, alpha, fresh, 1000 * (matted - start), 1000 * (smoothed - matted),
                      composite, 1000 * (done - smoothed))

@@ -28,22 +28,29 @@ from obs_bgremover.pixels import Sampler
 THUMBNAIL_SCALE = 4
 
 
-def thumbnail(frame: np.ndarray) -> np.ndarray:
-    """A quarter-size grey copy of an RGB uint8 frame, for cheap motion tests.
+def reduce4(frame: np.ndarray) -> np.ndarray:
+    """An RGB uint8 frame at a quarter of its size on each side.
 
     Two bilinear halvings average each 4x4 block (one bilinear halving is an exact 2x2 mean), which
     is several times faster than ``INTER_AREA`` at the same scale and smooths sensor noise alike.
+    The pipeline makes it once per frame, for the thumbnail and for the compositor's colour
+    estimate.
     """
     height, width = frame.shape[:2]
     half = cv2.resize(
         frame, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_LINEAR
     )
-    quarter = cv2.resize(
+    return cv2.resize(
         half,
         (max(1, width // THUMBNAIL_SCALE), max(1, height // THUMBNAIL_SCALE)),
         interpolation=cv2.INTER_LINEAR,
     )
-    return cv2.cvtColor(quarter, cv2.COLOR_RGB2GRAY)
+
+
+def thumbnail(frame: np.ndarray, reduced: np.ndarray | None = None) -> np.ndarray:
+    """A quarter-size grey copy of an RGB uint8 frame, for cheap motion tests. ``reduced``:
+    `reduce4` of the frame, when the caller has made it already."""
+    return cv2.cvtColor(reduce4(frame) if reduced is None else reduced, cv2.COLOR_RGB2GRAY)
 
 
 @dataclass(frozen=True)
