@@ -276,6 +276,9 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         process.wait(10)
 
 
+KILL_TEST_FRAMES = 100  # 10 s at 10 fps: the longest a render keeps
+
+
 def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "obs_bgremover", "worker", "--queue", url, "--lease", "3"],
@@ -286,7 +289,9 @@ def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
 def test_redis_workers_finish_every_job_once_when_one_is_killed(
     redis_url: str, shared_data: Path, tmp_path: Path
 ) -> None:
-    source = write_clip(tmp_path / "clip.mp4", talking_frames(shared_data, 40, (320, 240)), 10)
+    # Long enough (a few progress reports) to be caught in the middle on a fast machine.
+    source = write_clip(tmp_path / "clip.mp4",
+                        talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
     out = tmp_path / "out"
     workers = [_worker(redis_url, tmp_path / f"worker{n}.log") for n in (1, 2)]
     try:
@@ -299,6 +304,8 @@ def test_redis_workers_finish_every_job_once_when_one_is_killed(
                        if record.status == "running" and record.progress > 0]
             if running:
                 break
+            assert not all(queue.get(job).status == "done" for job in ids), \
+                "every job finished before one could be caught in the middle"
             assert time.monotonic() < deadline, "no worker started a job"
             time.sleep(0.05)
         killed = running[0]
@@ -321,4 +328,4 @@ def test_redis_workers_finish_every_job_once_when_one_is_killed(
     assert sorted(done) == sorted(f"done:{job}" for job in ids)
     assert_no_leftovers(out, {f"job{n}.mp4" for n in range(3)})
     for n in range(3):
-        assert len(describe(out / f"job{n}.mp4")["frames"]) == 40
+        assert len(describe(out / f"job{n}.mp4")["frames"]) == KILL_TEST_FRAMES
