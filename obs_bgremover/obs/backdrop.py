@@ -102,6 +102,10 @@ class Backdrop:
         self.texture = None
         self.blur_targets = []
         self._drop_source()
+        self._cancel_loading()
+
+    def _cancel_loading(self) -> None:
+        """Forget a load still running; what it opens is closed when it is done."""
         if self.loading is not None:
             _close_when_done(self.loading[1])
             self.loading = None
@@ -125,12 +129,12 @@ class Backdrop:
         if key == self.failed_key:
             raise BgRemoverError("background unavailable (see the earlier message)")
         if path is None:  # a colour, the blur, transparency: nothing to open
+            self._cancel_loading()
             self._drop_source()
             self.key = key
             return True
         if self.loading is None or self.loading[0] != key:
-            if self.loading is not None:
-                _close_when_done(self.loading[1])
+            self._cancel_loading()
             self.loading = (key, _open_in_background(path, settings.fit, size))
         future = self.loading[1]
         if not future.done():
