@@ -235,6 +235,7 @@ class ForegroundEstimator:
 
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
+        self._band = SoftBand()
         self._sampler = Sampler()
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
@@ -257,7 +258,7 @@ class ForegroundEstimator:
         when given, so a caller can reuse one buffer, and returned."""
         if out is None:
             out = np.empty_like(frame)
-        index = SoftBand()(alpha)
+        index = self._band(alpha)
         np.copyto(out, _with_colours(frame, index, self.colours(frame, alpha, index)
                                      if len(index) else None))
         return out
