@@ -16,8 +16,8 @@ With ``--web``, it times the same clip through the web app (``obs-bgremover serv
 by default, driven over its JSON API as the page drives it): upload to the first preview shown,
 and the render from queuing to the result downloadable.
 
-    python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--spin] [--render]
-                            [--web]
+    python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--spin]
+                            [--render] [--web]
 """
 
 from __future__ import annotations
