@@ -7,13 +7,14 @@ the whole step with no CPU round trip and every front end gets the same result f
 
 1. resize the frame to the base model's input and run MediaPipe Selfie Segmentation (converted
    by convert_mediapipe.py) for a coarse person probability;
-2. at a reduced working resolution (long side WORK_SIZE), cut the probability at `threshold` and
-   mark an uncertain band of `band` pixels around the cut (a trimap: sure foreground, sure
-   background, and the band between);
+2. at a reduced working resolution (the frame shrunk by a whole factor, long side WORK_SIZE to
+   twice that), cut the probability at `threshold` and mark an uncertain band of `band` pixels
+   around the cut (a trimap: sure foreground, sure background, and the band between);
 3. in the band, a fast guided filter (He & Sun 2015) with the frame's luminance as guide makes
    the alpha follow the frame's own edges; its linear coefficients are computed at the working
-   resolution, upsampled, and applied to the full-resolution luminance, so the only full-size work
-   is a multiply-add per pixel.
+   resolution, upsampled, and applied to the full-resolution luminance of the frame's blocks in
+   and next to the band, so the only full-size work is a multiply-add per band pixel and one
+   copy of the sure regions.
 
 Outside the band the coefficients reduce to the hard cut, so the sure regions are exactly 0 or
 255. The knobs a user tunes are graph inputs with defaults (initializers), not constants.
@@ -39,12 +40,13 @@ IR_VERSION = 8
 # Long side of the working resolution for the trimap and the guided filters. Over the shared data,
 # 256 -> 192 -> 160 cost portraits-dev boundary IoU 0.7035 -> 0.7032 -> 0.7021 and davis-person
 # mIoU 0.7923 -> 0.7899 -> 0.7875 (flicker unchanged, 1.19), and took the graph from 10.5 to 8.4
-# to 7.5 ms at 720p on the 2-core CPU (128 lost 0.011 DAVIS mIoU).
+# to 7.5 ms at 720p on the 2-core CPU (128 lost 0.011 DAVIS mIoU). The frame is shrunk by the
+# whole factor floor(long side / WORK_SIZE), so a working pixel is a block of the frame: 8x8 at
+# 720p, 12x12 at 1080p, and a long side of 160 at both.
 WORK_SIZE = 160
 # Rec. 601 luma weights in 1/256 steps (sum 256), for an integer matrix product on uint8 RGB.
 LUMA = np.array([77, 150, 29], dtype=np.uint8)
 LUMA_MAX = 255.0 * 256.0
-LUMA_GROUP = 16  # pixels per row of the block-diagonal luma product (fastest of 8-64)
 SECOND_PASS_DIVISOR = 3.0  # the narrow colour pass's radius is edge_radius / this
 FINE_EPS = 1e-4  # regularisation of the narrow colour pass and of the upsampling pass
 # Slope of the matte about the threshold inside the band. Where the guided filter's linear model
@@ -109,16 +111,34 @@ class _Matting:
         n, f, i = self.n, self.f, self.i
         hw = n("Slice", [n("Shape", ["frame"], "frame_shape"), i("zero1", [0]), i("two1", [2])],
                "frame_hw")
-        hw_f = n("Cast", [hw], "frame_hw_f", to=TensorProto.FLOAT)
-        # Working size: long side WORK_SIZE, aspect kept, never larger than the frame.
-        scale = n("Max", [n("Div", [n("ReduceMax", [hw_f], "long_side", keepdims=1),
-                                    f("work_size", WORK_SIZE)], "scale_raw"), f("one", 1.0)],
-                  "scale")
-        work_hw = n("Cast", [n("Ceil", [n("Div", [hw_f, scale], "work_hw_f")], "work_hw_ceil")],
-                    "work_hw", to=TensorProto.INT64)
+        # Working size: the frame shrunk by a whole factor k, so that each working pixel stands
+        # for a k x k block of the frame, with a long side of WORK_SIZE up to twice that (the
+        # whole frame where it is smaller). A frame whose
+        # sides are not multiples of k is padded by repeating its last row and column, and the
+        # padding is cut off the alpha at the end.
+        long_side = n("ReduceMax", [hw], "long_side", keepdims=1)
+        block = n("Max", [n("Div", [long_side, i("work_size", [WORK_SIZE])], "block_raw"),
+                          i("one_block", [1])], "block")
+        work_hw = n("Div", [n("Sub", [n("Add", [hw, block], "hw_up"), i("one_up", [1])],
+                              "hw_up1"), block], "work_hw")
+        padded_hw = n("Mul", [work_hw, block], "padded_hw")
+        padding = n("Sub", [padded_hw, hw], "padding")
+        self.unpadded = n("Equal", [n("ReduceMax", [padding], "padding_max", keepdims=0),
+                                    i("zero_pad", [0])], "unpadded")
+        # The padded frame, made only where it is needed; an If whose output is an outer value
+        # (the frame as it is) would cost a full copy, so only small results of the frame leave
+        # the Ifs of `on_frame`.
+        self.padded_frame = self.branches(
+            self.unpadded, lambda: n("Identity", [self.c("no_frame", np.zeros((0, 0, 3),
+                                                                            np.uint8))],
+                                     "frame_unused"),
+            lambda: n("Pad", ["frame", n("Concat", [i("pad_start", [0, 0, 0]), padding,
+                                                    i("pad_channels", [0])], "frame_pads",
+                                         axis=0)], "frame_padded", mode="edge"),
+            TensorProto.UINT8, "frame_work")
+        scale = n("Cast", [block], "scale", to=TensorProto.FLOAT)
         work_sizes = n("Concat", [i("ones2", [1, 1]), work_hw], "work_sizes", axis=0)
 
-        luma = self.luminance(hw)
         p = self.resize(self.segment(), work_sizes, "prob_work")
         rgb = self.small_rgb(work_hw)
         guide = n("Conv", [rgb, self.c("luma_1x1", (LUMA.astype(np.float32) / 256.0)
@@ -163,15 +183,23 @@ class _Matting:
         coef_b = n("Sum", [n("Mul", [u_k, band_b], "u_band_b"),
                            n("Mul", [uncertain, f("half", 0.5)], "u_half"),
                            n("Mul", [sure, cut], "sure_cut")], "coef_b")
-        self.apply(coef_a, coef_b, luma, hw)
+        self.apply(coef_a, coef_b, uncertain, cut, block, work_hw, padded_hw, hw)
+
+    def on_frame(self, emit: Callable[[str], str], dtype: int, out: str) -> str:
+        """``emit``'s result for the frame padded to whole blocks: the frame as it is when no
+        padding is needed, else the padded copy."""
+        return self.branches(self.unpadded, lambda: emit("frame"),
+                             lambda: emit(self.padded_frame), dtype, out)
 
     def segment(self) -> str:
         """Frame -> the base network's probability at its own resolution, as [1, 1, h, w]."""
         n, h, w = self.n, *self.base_hw
-        frame4 = n("Unsqueeze", ["frame", self.i("axis0", [0])], "frame_nhwc")
+        sizes = self.i("base_sizes", [1, h, w, 3])
         # Bilinear on uint8, as MediaPipe's own ImageToTensor does (no antialiasing).
-        small = n("Resize", [frame4, "", "", self.i("base_sizes", [1, h, w, 3])], "base_rgb",
-                  mode="linear", coordinate_transformation_mode="half_pixel")
+        small = self.on_frame(lambda frame: n("Resize", [
+            n("Unsqueeze", [frame, self.i("axis0", [0])], "frame_nhwc"), "", "", sizes],
+            "base_rgb", mode="linear", coordinate_transformation_mode="half_pixel"),
+            TensorProto.UINT8, "base_rgb_u8")
         x = n("Mul", [n("Cast", [small], "base_rgb_f", to=TensorProto.FLOAT),
                       self.f("inv255", 1.0 / 255.0)], "base_input")
         return n("Transpose", [self.inline_base(x)], "prob_nchw", perm=[0, 3, 1, 2])
@@ -190,48 +218,11 @@ class _Matting:
             self.g.nodes.append(copy)
         return rename[graph.output[0].name]
 
-    def luminance(self, hw: str) -> str:
-        """Full-resolution luminance as [H, W] float in 0..LUMA_MAX: the guide the alpha follows.
-
-        A 3->1 channel mix over interleaved RGB is slow as a plain MatMul (K=3, N=1), so groups
-        of LUMA_GROUP pixels go through one integer MatMul with a block-diagonal weight. When the
-        pixel count is not a whole number of groups (a width not divisible by 16), the flat
-        frame is padded and the padding cut off again; an ``If`` keeps those two full-size
-        copies off the usual path.
-        """
-        n, i = self.n, self.i
-        group = 3 * LUMA_GROUP
-        weights = self.c("luma_weights", np.kron(np.eye(LUMA_GROUP, dtype=np.uint8),
-                                                 LUMA.reshape(3, 1)))
-        pixels = n("ReduceProd", [hw], "pixels", keepdims=1)
-
-        def mix(flat: str) -> str:
-            rows = n("Reshape", [flat, i("rows", [-1, group])], "frame_rows")
-            return n("MatMulInteger", [rows, weights], "luma_rows")
-
-        def whole() -> str:
-            return n("Reshape", [mix("frame"), hw], "luma_whole")
-
-        def padded() -> str:
-            flat = n("Reshape", ["frame", i("flat", [-1])], "frame_flat")
-            length = n("Shape", [flat], "flat_len")
-            pad = n("Mod", [n("Sub", [i("group", [group]),
-                                      n("Mod", [length, i("group_m", [group])], "rem")],
-                              "pad_raw"), i("group_m2", [group])], "pad_len")
-            padded = n("Pad", [flat, n("Concat", [i("zero_pad", [0]), pad], "pads", axis=0)],
-                       "frame_padded", mode="constant")
-            mixed = n("Reshape", [mix(padded), i("flat2", [-1])], "luma_flat")
-            luma = n("Slice", [mixed, i("zero_s", [0]), pixels], "luma_cut")
-            return n("Reshape", [luma, hw], "luma_padded")
-
-        divisible = n("Equal", [n("Mod", [pixels, i("luma_group", [LUMA_GROUP])], "pixels_rem"),
-                                i("zero_rem", [0])], "pixels_whole")
-        luma = self.branches(divisible, whole, padded, TensorProto.INT32, "luma_int")
-        return n("Cast", [luma], "luma", to=TensorProto.FLOAT)
-
     def branches(self, condition: str, then: Callable[[], str], otherwise: Callable[[], str],
-                 dtype: int, out: str) -> str:
-        """An ``If`` node whose two branches are emitted by ``then`` and ``otherwise``."""
+                 dtype: int, out: str, output: str | None = None) -> str:
+        """An ``If`` node whose two branches are emitted by ``then`` and ``otherwise``;
+        ``output`` names its output exactly (a graph output), else it is made unique from
+        ``out``."""
         graphs = []
         for emit in (then, otherwise):
             outer, self.g.nodes = self.g.nodes, []
@@ -242,7 +233,11 @@ class _Matting:
                     [helper.make_tensor_value_info(result, dtype, None)]))
             finally:
                 self.g.nodes = outer
-        return self.n("If", [condition], out, then_branch=graphs[0], else_branch=graphs[1])
+        if output is None:
+            return self.n("If", [condition], out, then_branch=graphs[0], else_branch=graphs[1])
+        self.g.nodes.append(helper.make_node("If", [condition], [output], name=output,
+                                             then_branch=graphs[0], else_branch=graphs[1]))
+        return output
 
     def resize(self, x: str, sizes: str, out: str) -> str:
         return self.n("Resize", [x, "", "", sizes], out, mode="linear",
@@ -286,9 +281,10 @@ class _Matting:
         n = self.n
         sizes = n("Concat", [self.i("one_n", [1]), work_hw, self.i("three", [3])], "rgb_sizes",
                   axis=0)
-        small = n("Resize", [n("Unsqueeze", ["frame", self.i("axis0_s", [0])], "frame_nhwc_s"),
-                             "", "", sizes], "rgb_work_u8", mode="linear",
-                  coordinate_transformation_mode="half_pixel")
+        small = self.on_frame(lambda frame: n("Resize", [
+            n("Unsqueeze", [frame, self.i("axis0_s", [0])], "frame_nhwc_s"), "", "", sizes],
+            "rgb_work_resize", mode="linear", coordinate_transformation_mode="half_pixel"),
+            TensorProto.UINT8, "rgb_work_u8")
         rgb = n("Mul", [n("Cast", [small], "rgb_work_f", to=TensorProto.FLOAT),
                         self.f("inv255_s", 1.0 / 255.0)], "rgb_work_nhwc")
         return n("Transpose", [rgb], "rgb_work", perm=[0, 3, 1, 2])
@@ -359,29 +355,142 @@ class _Matting:
         mean_a, mean_b = self.split(coefs, 2, "gf_mean")
         return mean_a, mean_b
 
-    def split(self, x: str, parts: int | list[int], out: str) -> list[str]:
-        """Channels of an NCHW tensor as separate tensors: one each, or groups of given sizes."""
+    def split(self, x: str, parts: int | list[int], out: str, axis: int = 1) -> list[str]:
+        """Channels of an NCHW tensor (or entries along another axis) as separate tensors: one
+        each, or groups of given sizes."""
         sizes = [1] * parts if isinstance(parts, int) else parts
         names = [self.g.unique(f"{out}{k}") for k in range(len(sizes))]
         self.g.nodes.append(helper.make_node("Split", [x, self.i(out + "_sizes", sizes)], names,
-                                             name=names[0], axis=1))
+                                             name=names[0], axis=axis))
         return names
 
-    def apply(self, coef_a: str, coef_b: str, luma: str, hw: str) -> None:
-        """Upsample the coefficients and apply them per pixel: alpha = 255*(A*I + B) as uint8."""
+    def apply(self, coef_a: str, coef_b: str, uncertain: str, cut: str, block: str,
+              work_hw: str, padded_hw: str, hw: str) -> None:
+        """Upsample the coefficients and apply them per pixel: alpha = 255*(A*I + B) as uint8.
+
+        Outside the band A is 0 and B the hard cut, so only the blocks in and next to the band
+        (a pixel's bilinear sources are its own block's and its neighbours' coefficients) need
+        the full-resolution multiply-add; everywhere else the alpha is the cut, 0 or 255, copied
+        up block by block. On a webcam frame the band covers a fifth of the blocks or less, so
+        this replaces a dozen float passes over the whole frame by a few gathers and one copy of
+        one byte a pixel.
+        """
+        n, i = self.n, self.i
+        h, w = self.split(work_hw, 2, "work", axis=0)
+        row_shape = n("Concat", [i("rows_lead", [-1]), block], "row_shape", axis=0)
+        # The band's blocks, grown by one. The band's outer edge is at least 1/WORK_SIZE^2 in,
+        # far above the float noise a sure region carries.
+        grown = n("MaxPool", [uncertain], "band_grown", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        in_band = n("Greater", [grown, self.f("band_floor", 1e-4)], "in_band")
+        cells = n("Reshape", [n("NonZero", [n("Reshape", [in_band, i("flat", [-1])],
+                                             "in_band_flat")], "band_nonzero"),
+                              i("flat_cells", [-1])], "band_cells")  # y * w + x
+        # Their rows, in a frame cut into rows of k pixels: (y * k + j) * w + x for j < k.
+        first = n("Add", [cells, n("Mul", [n("Div", [cells, w], "band_y"),
+                                           n("Mul", [w, n("Sub", [block, i("one_k", [1])],
+                                                          "k_1")], "row_skip")],
+                                   "band_skip")], "band_first")
+        steps = n("Mul", [n("Range", [i("range_start", 0), n("Squeeze", [block], "k_scalar"),
+                                      i("range_step", 1)], "block_rows"), w], "row_steps")
+        rows = n("Add", [n("Unsqueeze", [first, i("rows_axis", [1])], "band_first1"), steps],
+                 "band_rows")  # [m, k]
+        a_band, b_band = self.band_coefficients(coef_a, coef_b, cells, block)
+        value = n("Add", [n("Mul", [a_band, self.band_luminance(rows, block, row_shape)],
+                            "band_a_luma"), b_band], "band_value")
+        # QuantizeLinear rounds and saturates to 0..255 in one fast kernel.
+        band_alpha = n("Reshape", [n("QuantizeLinear", [value, self.f("unit_scale", 1.0),
+                                                        self.c("zero_u8", np.uint8(0))],
+                                     "band_alpha_u8"), row_shape], "band_alpha")
+        sure = self.sure_rows(cut, block, h, padded_hw, row_shape)
+        at = n("Reshape", [rows, i("scatter_at", [-1, 1])], "band_at")
+
+        def scatter() -> str:
+            alpha = n("ScatterND", [sure, at, band_alpha], "alpha_rows")
+            return n("Reshape", [alpha, padded_hw], "alpha_padded")
+
+        # The padding is cut off in the If, so that the usual path's alpha is not copied again.
+        self.branches(self.unpadded, scatter,
+                      lambda: n("Slice", [scatter(), i("zero_cut", [0, 0]), hw], "alpha_cut"),
+                      TensorProto.UINT8, "alpha", output="alpha")
+
+    def band_luminance(self, rows: str, block: str, row_shape: str) -> str:
+        """Luminance (0..LUMA_MAX) of the listed rows of k pixels, as [m, k * k]: the rows
+        gathered from the frame, then one integer product with a block-diagonal weight."""
+        n, i = self.n, self.i
+        rgb_rows = n("Mul", [row_shape, i("rgb3", [1, 3])], "rgb_row_shape")
+        pixels = self.on_frame(lambda frame: n("Gather", [
+            n("Reshape", [frame, rgb_rows], "frame_rows"), rows], "band_gather", axis=0),
+            TensorProto.UINT8, "band_pixels")  # [m, k, 3k]
+        eye = n("EyeLike", [n("ConstantOfShape", [n("Concat", [block, block], "eye_shape",
+                                                    axis=0)], "eye_zeros")], "eye")
+        kron = n("Mul", [n("Unsqueeze", [eye, i("eye_axis", [1])], "eye3"),
+                         self.c("luma_column", LUMA.astype(np.float32).reshape(1, 3, 1))],
+                 "luma_kron")
+        weights = n("Cast", [n("Reshape", [kron, row_shape], "luma_weights_f")], "luma_weights",
+                    to=TensorProto.UINT8)  # [3k, k]
+        luma = n("Cast", [n("MatMulInteger", [pixels, weights], "band_luma_int")],
+                 "band_luma_f", to=TensorProto.FLOAT)
+        return n("Reshape", [luma, n("Concat", [i("luma_lead", [-1]),
+                                                n("Mul", [block, block], "k2")],
+                                     "luma_shape", axis=0)], "band_luma")
+
+    def band_coefficients(self, coef_a: str, coef_b: str, cells: str, block: str
+                          ) -> tuple[str, str]:
+        """The listed blocks' k x k coefficients, scaled for LUMA_MAX in and 255 out, as
+        [1, m, k * k] each: a product of each block's 3 x 3 neighbourhood of working-size
+        coefficients (replicated at the borders) with the bilinear weights, half-pixel centres
+        as a bilinear resize places them."""
         n, f, i = self.n, self.f, self.i
         scaled = n("Concat", [n("Mul", [coef_a, f("a_scale", 255.0 / LUMA_MAX)], "a255"),
                               n("Mul", [coef_b, f("b_scale", 255.0)], "b255")],
-                   "coefs255", axis=1)
-        full = self.resize(scaled, n("Concat", [i("one_two", [1, 2]), hw], "full_sizes", axis=0),
-                           "coefs_full")
-        a_full, b_full = self.split(full, 2, "coef_full")
-        value = n("Add", [n("Mul", [n("Reshape", [a_full, hw], "a_hw"), luma], "a_luma"),
-                          n("Reshape", [b_full, hw], "b_hw")], "alpha_f")
-        # QuantizeLinear rounds and saturates to 0..255 in one fast kernel.
-        self.g.nodes.append(helper.make_node(
-            "QuantizeLinear", [value, f("unit_scale", 1.0), self.c("zero_u8", np.uint8(0))],
-            ["alpha"], name="alpha"))
+                   "coefs255", axis=0)  # [2, 1, h, w]
+        around = n("Conv", [n("Pad", [scaled, i("around_pads", [0, 0, 1, 1, 0, 0, 1, 1])],
+                              "coefs_padded", mode="edge"),
+                            self.c("neighbourhood", np.eye(9, dtype=np.float32)
+                                   .reshape(9, 1, 3, 3))], "coefs_around")  # [2, 9, h, w]
+        near = n("Transpose", [n("Gather", [n("Reshape", [around, i("around_flat", [2, 9, -1])],
+                                              "around_cells"), cells], "band_around", axis=2)],
+                 "band_near", perm=[0, 2, 1])  # [2, m, 9]
+        # Pixel j of a block lies t = (j + 0.5) / k - 0.5 blocks from the block's centre,
+        # between it and its left (t < 0) or right (t > 0) neighbour; the same down a column.
+        kf = n("Cast", [block], "block_f", to=TensorProto.FLOAT)
+        j = n("Range", [f("range0", 0.0), n("Squeeze", [kf], "block_scalar"), f("range1", 1.0)],
+              "sub_pixels")
+        t = n("Sub", [n("Div", [n("Add", [j, f("centre", 0.5)], "sub_centres"), kf], "sub_pos"),
+                      f("half_block", 0.5)], "sub_offset")
+        spread = n("Concat", [n("Relu", [n("Neg", [t], "sub_left")], "w_left"),
+                              n("Sub", [f("one_w", 1.0), n("Abs", [t], "sub_abs")], "w_own"),
+                              n("Relu", [t], "w_right")], "spread", axis=0)  # [3 * k]
+        down = n("Reshape", [spread, n("Concat", [i("sy_lead", [3, 1]), block, i("sy_tail", [1])],
+                                       "sy_shape", axis=0)], "spread_y")  # [3, 1, k, 1]
+        across = n("Reshape", [spread, n("Concat", [i("sx_lead", [1, 3, 1]), block], "sx_shape",
+                                         axis=0)], "spread_x")  # [1, 3, 1, k]
+        weights = n("Reshape", [n("Mul", [down, across], "spread_yx"),
+                                n("Concat", [i("nine", [9]), n("Mul", [block, block], "kk")],
+                                  "spread2d_shape", axis=0)], "spread2d")  # [9, k * k]
+        a_band, b_band = self.split(n("MatMul", [near, weights], "band_coefs"), 2, "band_coef",
+                                    axis=0)
+        return a_band, b_band
+
+    def sure_rows(self, cut: str, block: str, h: str, padded_hw: str, row_shape: str) -> str:
+        """The hard cut at full resolution, 0 or 255, as rows of k pixels: each working pixel
+        widened to k pixels by a product, then each row repeated k times by a row gather (both
+        far cheaper in ONNX Runtime than a broadcast)."""
+        n, i = self.n, self.i
+        widen = n("ConstantOfShape", [n("Concat", [i("one_row", [1]), block], "widen_shape",
+                                        axis=0)],
+                  "widen", value=numpy_helper.from_array(np.ones(1, np.float32)))
+        cells = n("Reshape", [n("Mul", [cut, self.f("cut_scale", 255.0)], "cut255"),
+                              i("cut_column", [-1, 1])], "cut_cells")
+        widened = n("Cast", [n("MatMul", [cells, widen], "cut_rows")], "cut_rows_u8",
+                    to=TensorProto.UINT8)
+        height = n("Squeeze", [self.split(padded_hw, 2, "padded", axis=0)[0]], "padded_height")
+        repeat = n("Div", [n("Range", [i("row0", 0), height, i("row1", 1)], "frame_rows_at"),
+                           block], "row_blocks")
+        sure = n("Gather", [n("Reshape", [widened, n("Concat", [h, i("row_rest", [-1])],
+                                                     "sure_shape", axis=0)], "sure_cells"),
+                            repeat], "sure_blocks", axis=0)
+        return n("Reshape", [sure, row_shape], "sure_rows")
 
 
 def build(base: onnx.ModelProto, base_hw: tuple[int, int], name: str) -> onnx.ModelProto:
