@@ -23,9 +23,12 @@ CLIP_SIZE = (1280, 720)
 CLIP_FPS = 30
 CLIP_SECONDS = 4
 MEASURE_S = 10.0
-# Late frames allowed in the window (2%): the aim is none; on this 2-core machine under software
-# GL runs have had none to four: the filter's upload or draw now and then waits 20-30 ms for
-# llvmpipe's rasterizer threads, which share the two cores with everything else.
+# Late frames the filter may add in the window (2%), over those OBS has without it: the aim is
+# none; on this 2-core machine under software GL runs have had none to four: the filter's upload
+# or draw now and then waits 20-30 ms for llvmpipe's rasterizer threads, which share the two
+# cores with everything else. OBS's own late frames are measured first, in the same run, so that
+# a machine too slow to render the clip at 30 fps at all is not blamed on the filter (one such
+# machine had 53 late frames in 10 s before any filter was added).
 MAX_LAGGED = 6
 CYCLES = 50
 WARM_UP_CYCLES = 30
@@ -60,31 +63,41 @@ def add_filter(obs_studio) -> None:
     obs_studio.client.create_source_filter(SOURCE, FILTER, FILTER_ID.decode(), {})
 
 
-def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
+def measure(obs_studio, label: str) -> tuple[int, int, int]:
+    """OBS's frames rendered, late (lagged) and skipped over MEASURE_S, printed under
+    ``label``."""
     client = obs_studio.client
-    client.create_scene(SCENE)
-    client.create_input(SCENE, SOURCE, "ffmpeg_source",
-                        {"local_file": str(talking_head), "looping": True}, True)
-    client.set_current_program_scene(SCENE)
-    shown = log_count(obs_studio, "new settings shown after")
-    add_filter(obs_studio)
-    poll(lambda: log_count(obs_studio, "new settings shown after"), lambda n: n > shown)
-    assert log_count(obs_studio, "new settings shown after") > shown, "no matte within 20 s"
-
     before = client.get_stats()
     time.sleep(MEASURE_S)  # the measurement window itself
     after = client.get_stats()
     rendered = after.render_total_frames - before.render_total_frames
     lagged = after.render_skipped_frames - before.render_skipped_frames
     skipped = after.output_skipped_frames - before.output_skipped_frames
-    print(f"\n720p30 over {MEASURE_S:.0f} s: {rendered} frames rendered, {lagged} lagged, "
-          f"{skipped} skipped, {after.active_fps:.2f} fps, average render "
+    print(f"\n720p30 over {MEASURE_S:.0f} s, {label}: {rendered} frames rendered, {lagged} "
+          f"lagged, {skipped} skipped, {after.active_fps:.2f} fps, average render "
           f"{after.average_frame_render_time:.2f} ms, OBS CPU {after.cpu_usage:.0f}%")
+    return rendered, lagged, skipped
+
+
+def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
+    client = obs_studio.client
+    client.create_scene(SCENE)
+    client.create_input(SCENE, SOURCE, "ffmpeg_source",
+                        {"local_file": str(talking_head), "looping": True}, True)
+    client.set_current_program_scene(SCENE)
+    _, own_lagged, _ = measure(obs_studio, "without the filter")
+    shown = log_count(obs_studio, "new settings shown after")
+    add_filter(obs_studio)
+    poll(lambda: log_count(obs_studio, "new settings shown after"), lambda n: n > shown)
+    assert log_count(obs_studio, "new settings shown after") > shown, "no matte within 20 s"
+
+    rendered, lagged, skipped = measure(obs_studio, "with the filter")
     timing = poll(lambda: re.findall(r"1280x720 per frame \(ms\): .*", obs_studio.log_text()),
                   bool)
     print("\n".join(timing[-1:]))
     assert rendered >= MEASURE_S * CLIP_FPS * 0.97, f"only {rendered} frames in {MEASURE_S} s"
-    assert lagged <= MAX_LAGGED, f"{lagged} frames lagged (rendering too slow)"
+    assert lagged <= own_lagged + MAX_LAGGED, (
+        f"{lagged} frames lagged with the filter, {own_lagged} without (rendering too slow)")
     assert skipped == 0, f"{skipped} frames skipped"
     assert timing, "the filter logged no per-stage timings"
 
