@@ -12,6 +12,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, Tr
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import ImageFiles, VideoFile, open_frames, write_alpha_png, write_image
 from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
+from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pipeline import Pipeline
 from obs_bgremover.video_sink import VideoSink, video_format
 
@@ -134,9 +136,11 @@ def run_replace(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         progress = Progress("replace", source.count)
         if is_video:
-            with VideoSink(args.output, source_path, transparent) as sink:
-                for index, (_, frame) in enumerate(source):
-                    sink.write(pipeline.run(frame, float(index / source.rate)).composite)
+            # Decoding, matting and encoding overlap (see `overlap`).
+            with VideoSink(args.output, source_path, transparent) as sink, \
+                    WriteBehind(sink.write) as write, closing(read_ahead(source)) as frames:
+                for index, (_, frame) in enumerate(frames):
+                    write(pipeline.run(frame, float(index / source.rate)).composite)
                     progress.step()
         else:
             ((_, frame),) = source

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from obs_bgremover.composite import (
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import VideoFile, read_image, write_image
 from obs_bgremover.model import MattingModel, MattingSettings
+from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pipeline import Pipeline
 from obs_bgremover.render.probe import MediaInfo, probe
 from obs_bgremover.video_sink import VideoSink
@@ -103,6 +105,14 @@ def _pipeline(settings: RenderSettings, background: Background) -> Pipeline:
     return Pipeline(model, compositor=Compositor(background, composite))
 
 
+def _fitted(source: Iterable[tuple[str, np.ndarray]], size: tuple[int, int]
+            ) -> Iterator[np.ndarray]:
+    """The source's frames at ``size``, stretched where they differ (`fit_size` keeps the
+    aspect but for rounding to even sizes)."""
+    for _, frame in source:
+        yield frame if frame.shape[1::-1] == size else fit(frame, size, "stretch")
+
+
 def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
                  settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
     """Render the first ``settings.max_seconds`` of a video over the background: MP4/H.264 with
@@ -122,14 +132,14 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
         pipeline = _pipeline(settings, background)
         output.parent.mkdir(parents=True, exist_ok=True)
         frames = 0
-        with VideoSink(output, input, transparent, float(limit / info.rate)) as sink:
-            source = VideoFile(input, None, info.rate)
-            for _, frame in source:
+        # Decoding, matting and encoding overlap (see `overlap`).
+        with VideoSink(output, input, transparent, float(limit / info.rate)) as sink, \
+                WriteBehind(sink.write) as write, \
+                closing(read_ahead(_fitted(VideoFile(input, None, info.rate), size))) as source:
+            for frame in source:
                 if frames == limit:
                     break
-                if frame.shape[1::-1] != size:
-                    frame = fit(frame, size, "stretch")
-                sink.write(pipeline.run(frame, float(frames / info.rate)).composite)
+                write(pipeline.run(frame, float(frames / info.rate)).composite)
                 frames += 1
                 if progress is not None:
                     progress(min(1.0, frames / expected))
