@@ -1,8 +1,9 @@
 """The filter under load in real OBS: a looping 1280x720 30 fps video of a real person, matted on
 the CPU, with OBS at its full frame rate for 10 s (where OBS alone renders the clip with time to
 spare; see SPARE_RENDER_MS) and the filter's own work on OBS's graphics thread a small part of
-each frame; then the filter added and removed 50 times without OBS's memory growing. Both print their figures (run pytest with -s to see them); the
-per-stage timings come from the filter's own log line.
+each frame; then the filter added and removed 50 times without OBS's memory growing. Both print
+their figures (run pytest with -s to see them); the per-stage timings come from the filter's own
+log line.
 """
 
 from __future__ import annotations
