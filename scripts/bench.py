@@ -7,6 +7,7 @@ first frame of the bundled sample clip (854x480, 16:9 like both sizes), resized.
 compositor over that background kind, exactly what `replace` does per frame. Variants are timed
 in turn, round-robin within each size, so a noisy shared machine slows them alike. After warm-up
 runs, the median and the 90th percentile are reported; the last line printed is one JSON object.
+The first line is the machine's memory copy speed, to compare figures taken on different days.
 
 With ``--render``, it also times the render worker's job on a 10 s 1080p30 clip (the sample,
 scaled up and looped) with the image background: the seconds a user waits for a render, and the
@@ -62,6 +63,22 @@ def variants(model: MattingModel, frame: np.ndarray) -> dict[str, Callable[[], o
             lambda pipeline=pipeline, clock=clock: pipeline.run(frame, next(clock) / 30)
         )
     return calls
+
+
+def copy_speed(megabytes: int = 64, runs: int = 5) -> float:
+    """GB/s of a plain memory copy, best of ``runs``: most of the step beside the graph is whole
+    passes over frames, so this says how a machine's figures compare with another's (the shared
+    machines have differed twofold from one day to the next)."""
+    source = np.ones(megabytes << 20, np.uint8)
+    target = np.empty_like(source)
+    best = min(_seconds(lambda: np.copyto(target, source)) for _ in range(runs))
+    return round(source.nbytes / best / 1e9, 1)
+
+
+def _seconds(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def summary(ms: list[float]) -> dict[str, float]:
@@ -177,8 +194,10 @@ def main() -> None:
         "provider": model.provider,
         "spin": args.spin,
         "cpu_count": os.cpu_count(),
+        "copy_gb_per_s": copy_speed(),
         "runs": args.runs,
     }
+    print(f"memory copy {report['copy_gb_per_s']} GB/s on {os.cpu_count()} cores")
     for width, height in SIZES:
         frame = cv2.resize(sample, (width, height), interpolation=cv2.INTER_LINEAR)
         calls = variants(model, frame)
