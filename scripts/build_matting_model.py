@@ -378,9 +378,9 @@ class _Matting:
         n, i = self.n, self.i
         h, w = self.split(work_hw, 2, "work", axis=0)
         row_shape = n("Concat", [i("rows_lead", [-1]), block], "row_shape", axis=0)
-        # The band's blocks, grown by one. At the band's outer edge `uncertain` is 8/(2r+1)^2
-        # for a band radius of r working pixels: above the floor for any r under 141, and far
-        # above the float noise (about 1e-7) a sure region carries.
+        # The band's blocks, grown by one. At the band's outer edge `uncertain` is at least
+        # 8/(2r+1)^2 for a band radius of r working pixels: above the floor for any r under 141,
+        # and far above the float noise (about 1e-7) a sure region carries.
         grown = n("MaxPool", [uncertain], "band_grown", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
         in_band = n("Greater", [grown, self.f("band_floor", 1e-4)], "in_band")
         cells = n("Reshape", [n("NonZero", [n("Reshape", [in_band, i("flat", [-1])],
