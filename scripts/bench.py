@@ -207,9 +207,7 @@ def main() -> None:
         ms: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(args.runs):
             for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                ms[name].append(1000 * (time.perf_counter() - start))
+                ms[name].append(1000 * _seconds(call))
         for name, values in ms.items():
             result = summary(values)
             report[f"{width}x{height} {name}"] = result
