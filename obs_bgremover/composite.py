@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.pixels import ROW, Sampler, items, rows
+from obs_bgremover.pixels import ROW, Sampler, Scratch, items, rows
 
 FIT_MODES = ("cover", "contain", "stretch")
 
@@ -234,22 +234,9 @@ class ForegroundEstimator:
     """
 
     def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
+        self._scratch = Scratch()
         self._band = SoftBand()
         self._sampler = Sampler()
-
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
-        """A scratch array of ``shape``, kept under ``name``. The band's pixel count changes every
-        frame, so the first dimension only grows: a longer buffer is sliced, not reallocated."""
-        buffer = self._buffers.get(name)
-        if (
-            buffer is None
-            or buffer.dtype != dtype
-            or buffer.shape[1:] != shape[1:]
-            or buffer.shape[0] < shape[0]
-        ):
-            buffer = self._buffers[name] = np.empty(shape, dtype)
-        return buffer[: shape[0]]
 
     def __call__(
         self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
@@ -273,14 +260,12 @@ class ForegroundEstimator:
         shape = (rows(count), ROW, 3)
         # The local colours, sampled bilinearly at the band's pixel centres.
         self._sampler.place(index, alpha.shape)
-        fg, bg, step = (self._buffer(name, shape) for name in ("fg", "bg", "step"))
+        fg, bg, step = (self._scratch(name, shape) for name in ("fg", "bg", "step"))
         for small, sampled in ((local_fg, fg), (local_bg, bg)):
             self._sampler.sample(small, sampled)
-        pixel = self._buffer("pixel", shape, np.uint8)
-        np.take(items(np.ascontiguousarray(frame)), index, out=items(pixel)[:count])
-        weight = self._buffer("alpha", shape[:2], np.uint8)
-        np.take(alpha.reshape(-1), index, out=weight.reshape(-1)[:count])
-        weight = cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB, self._buffer("alpha3", shape, np.uint8))
+        pixel = self._scratch.gather("pixel", frame, index)
+        weight = cv2.cvtColor(self._scratch.gather("alpha", alpha, index), cv2.COLOR_GRAY2RGB,
+                              self._scratch("alpha3", shape, np.uint8))
         # colour = fg + a * (pixel - a * fg - (1 - a) * bg) = fg + a * (pixel - bg - a * (fg - bg))
         cv2.subtract(fg, bg, step)
         cv2.multiply(step, weight, step, scale=1 / 255, dtype=cv2.CV_32F)
@@ -300,10 +285,10 @@ class ForegroundEstimator:
         small = shrink(reduced, ESTIMATE_HEIGHT)
         names = ("image", "weight", "spread", "front", "total", "local_fg", "local_bg", "scratch")
         image, weight, spread, front, total, fg, bg, scratch = (
-            self._buffer(name, small.shape) for name in names
+            self._scratch(name, small.shape) for name in names
         )
-        plane = self._buffer("plane", small.shape[:2])
-        spread_plane = self._buffer("spread_plane", small.shape[:2])
+        plane = self._scratch("plane", small.shape[:2])
+        spread_plane = self._scratch("spread_plane", small.shape[:2])
         np.copyto(image, small)
         np.multiply(shrink(alpha, ESTIMATE_HEIGHT), 1 / 255, out=plane)
         cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB, weight)
@@ -353,6 +338,7 @@ class Blender:
     def __init__(self) -> None:
         self._band = SoftBand()
         self._solid = np.empty(0, np.uint8)
+        self._scratch = Scratch()
 
     def __call__(
         self,
@@ -372,20 +358,17 @@ class Blender:
         index = self._band(alpha) if band is None else band
         count = len(index)
         if count:
-            # The band's pixels as an (n, 1, 3) image each, so OpenCV does the arithmetic.
-            if band_colours is None:
-                front = np.take(items(np.ascontiguousarray(foreground)), index)
-            else:
-                front = items(band_colours)[:count]
-            front = front.view(np.uint8).reshape(count, 1, 3)
-            back = np.take(items(np.ascontiguousarray(background)), index)
-            back = back.view(np.uint8).reshape(count, 1, 3)
-            weight = cv2.cvtColor(alpha.reshape(-1)[index].reshape(count, 1), cv2.COLOR_GRAY2RGB)
+            scratch = self._scratch
+            front = (scratch.gather("front", foreground, index) if band_colours is None
+                     else band_colours)
+            back = scratch.gather("back", background, index)
+            weight = cv2.cvtColor(scratch.gather("alpha", alpha, index), cv2.COLOR_GRAY2RGB,
+                                  scratch("alpha3", back.shape, np.uint8))
             # back + (front - back) * a / 255, rounded and saturated by the final conversion.
-            step = cv2.multiply(cv2.subtract(front, back, dtype=cv2.CV_32F), weight,
-                                scale=1 / 255, dtype=cv2.CV_32F)
-            mixed = cv2.add(back, step, dtype=cv2.CV_8U)
-            items(out)[index] = items(mixed.reshape(count, 3))
+            step = cv2.subtract(front, back, scratch("step", back.shape), dtype=cv2.CV_32F)
+            cv2.multiply(step, weight, step, scale=1 / 255, dtype=cv2.CV_32F)
+            mixed = cv2.add(back, step, scratch("mixed", back.shape, np.uint8), dtype=cv2.CV_8U)
+            items(out)[index] = items(mixed)[:count]
         return out
 
 

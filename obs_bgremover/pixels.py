@@ -30,6 +30,40 @@ def rows(count: int) -> int:
     return max(1, -(-count // ROW))
 
 
+class Scratch:
+    """Named scratch arrays kept from frame to frame, so per-frame maths writes into memory it
+    already has. The listed pixels' count changes every frame, so an array's first dimension
+    only grows: a longer one is sliced, not reallocated."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: type = np.float32
+                 ) -> np.ndarray:
+        """The array kept under ``name``, of ``shape`` and ``dtype`` (contents undefined)."""
+        array = self._arrays.get(name)
+        if (
+            array is None
+            or array.dtype != dtype
+            or array.shape[1:] != shape[1:]
+            or array.shape[0] < shape[0]
+        ):
+            array = self._arrays[name] = np.empty(shape, dtype)
+        return array[: shape[0]]
+
+    def gather(self, name: str, image: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """``image``'s pixels at the flat ``index``, as rows of `ROW` pixels in the array kept
+        under ``name`` (the last row padded). OpenCV pays per row, so its arithmetic on such
+        rows costs a small fraction of the same on a column of one pixel per row."""
+        count = len(index)
+        out = self(name, (rows(count), ROW, *image.shape[2:]), image.dtype)
+        if image.ndim == 3:
+            np.take(items(np.ascontiguousarray(image)), index, out=items(out)[:count])
+        else:
+            np.take(image.reshape(-1), index, out=out.reshape(-1)[:count])
+        return out
+
+
 class Sampler:
     """Bilinear samples of reduced images at listed full-resolution pixels: `place` the pixels
     once, then `sample` any image reduced from the same frame (its own scale on each axis). The
