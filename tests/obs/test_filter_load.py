@@ -1,7 +1,8 @@
 """The filter under load in real OBS: a looping 1280x720 30 fps video of a real person, matted on
 the CPU, with OBS at its full frame rate for 10 s (where OBS alone renders the clip with time to
 spare; see SPARE_RENDER_MS) and the filter's own work on OBS's graphics thread a small part of
-each frame; then the filter added and removed 50 times without OBS's memory growing. Both print
+each frame; then the filter added and removed 50 times without OBS's memory growing
+(judged again over 50 more where the first 50 grew it: see BLOCKS). Both print
 their figures (run pytest with -s to see them); the per-stage timings come from the filter's own
 log line.
 """
@@ -52,6 +53,11 @@ RSS_GROWTH_MB = 64.0
 # a moment later (its worker finishing a frame) is no leak. One run on a slow machine read +147
 # MB one second after the last cycle, where others read -63 to +3 MB.
 SETTLE_S = 3.0
+# A leak grows OBS's memory in every block of cycles; a one-off step does not. Where the first
+# block grows by more than RSS_GROWTH_MB, a second block is run and judged: on a 2-core machine,
+# one run in seven read +262 MB over the 50 cycles (the others -62 to +46 MB), and RSS there
+# wanders by 40 MB either way from one 5 cycles to the next, with no trend over 150 cycles.
+BLOCKS = 2
 
 
 @pytest.fixture(scope="module")
@@ -153,13 +159,21 @@ def test_adding_and_removing_50_times_leaves_memory_flat(obs_studio) -> None:
     for _ in range(WARM_UP_CYCLES):
         cycle(obs_studio)
     pid = obs_studio.process.pid
+    growths = []
     before = settled_rss_mb(pid)
-    for _ in range(CYCLES):
-        cycle(obs_studio)
-    after = settled_rss_mb(pid)
-    print(f"\nOBS RSS over {CYCLES} add/remove cycles: {before:.1f} MB -> {after:.1f} MB "
-          f"({after - before:+.1f} MB)")
-    assert after - before < RSS_GROWTH_MB, f"RSS grew {after - before:.1f} MB"
+    for _ in range(BLOCKS):
+        for _ in range(CYCLES):
+            cycle(obs_studio)
+        after = settled_rss_mb(pid)
+        growths.append(after - before)
+        print(f"\nOBS RSS over {CYCLES} add/remove cycles: {before:.1f} MB -> {after:.1f} MB "
+              f"({after - before:+.1f} MB)")
+        if growths[-1] < RSS_GROWTH_MB:
+            break
+        before = after
+    assert growths[-1] < RSS_GROWTH_MB, (
+        f"RSS grew {', then '.join(f'{growth:.1f}' for growth in growths)} MB in blocks of "
+        f"{CYCLES} cycles")
     assert obs_studio.client.get_source_filter_list(SOURCE).filters == []
     assert obs_studio.stop() == 0
     log = obs_studio.log_text()
