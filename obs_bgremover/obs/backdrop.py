@@ -69,6 +69,26 @@ def _close_when_done(future: Future) -> None:
     future.add_done_callback(close)
 
 
+def texel_aligned(size: tuple[int, int]) -> bool:
+    """Whether the draw about to happen puts each texel of a ``size`` texture on exactly one
+    pixel: drawn unscaled, at a whole-pixel offset, into a texture of the same size (a scene
+    item shown at its own size on a canvas of that size, or another filter's buffer). Reading
+    such textures with point sampling gives the colours bilinear sampling gives, and costs
+    llvmpipe, OBS's renderer where there is no GPU, a quarter of the texel reads. Anything else
+    (a scaled or rotated item, a projector's window, a cropped item's buffer) is not aligned."""
+    obs = lib()
+    target = obs.gs_get_render_target()
+    if not target or (obs.gs_texture_get_width(target),
+                      obs.gs_texture_get_height(target)) != size:
+        return False
+    view = libobs.viewport()
+    if (view.x, view.y, view.cx, view.cy) != (0, 0, *size):
+        return False
+    matrix = libobs.world_matrix()
+    return ((matrix.x.x, matrix.x.y, matrix.y.x, matrix.y.y) == (1.0, 0.0, 0.0, 1.0)
+            and float(matrix.t.x).is_integer() and float(matrix.t.y).is_integer())
+
+
 def blur_size(size: tuple[int, int], strength: int) -> tuple[int, int]:
     """The reduced (width, height) the blur works at: where its sigma is `BLUR_SIGMA_TEXELS`."""
     width, height = size
@@ -90,6 +110,8 @@ class Backdrop:
         self.blur_targets: list[int] = []
         self.started = time.perf_counter()
         self.loading: tuple[tuple, Future] | None = None  # (key, its load) while one runs
+        self.point_sampler: int | None = None  # see `texel_aligned`
+        self.aligned_draws = 0  # draws that read texels point-sampled, for the timing log
 
     def free(self) -> None:
         """Release the textures and stop a video's decoder; the caller holds the graphics
@@ -99,6 +121,9 @@ class Backdrop:
             obs.gs_texture_destroy(self.texture)
         for target in self.blur_targets:
             obs.gs_texrender_destroy(target)
+        if self.point_sampler:
+            obs.gs_samplerstate_destroy(self.point_sampler)
+        self.point_sampler = None
         self.texture = None
         self.blur_targets = []
         self._drop_source()
@@ -189,6 +214,15 @@ class Backdrop:
                    vec4(0.0, 1 / small[1], 0.0, 0.0))
         return obs.gs_texrender_get_texture(reduce_to)
 
+    def _point_sampler(self) -> int:
+        if not self.point_sampler:
+            info = libobs.GsSamplerInfo(libobs.GS_FILTER_POINT, libobs.GS_ADDRESS_CLAMP,
+                                        libobs.GS_ADDRESS_CLAMP, libobs.GS_ADDRESS_CLAMP, 1, 0)
+            self.point_sampler = lib().gs_samplerstate_create(byref(info))
+            if not self.point_sampler:
+                raise BgRemoverError("cannot create a point sampler")
+        return self.point_sampler
+
     @staticmethod
     def _pass(effect: int, technique: bytes, target: int, size: tuple[int, int], source: int,
               params: dict[str, int], step: libobs.Vec4, mask: int | None = None) -> None:
@@ -246,6 +280,13 @@ class Backdrop:
                                                           1.0)))
         if background:
             obs.gs_effect_set_texture(params["background"], background)
+        if texel_aligned(size):
+            # The blur's background is the reduced frame, which needs its bilinear reads.
+            names = ("image", "mask", "background") if technique == b"DrawImage" else (
+                "image", "mask")
+            for name in names:
+                obs.gs_effect_set_next_sampler(params[name], self._point_sampler())
+            self.aligned_draws += 1
         while obs.gs_effect_loop(effect, technique):
             obs.gs_draw_sprite(image, 0, size[0], size[1])
         return True

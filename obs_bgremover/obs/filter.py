@@ -464,7 +464,9 @@ class Filter:
                 f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}"
                 if stats else "")
         log(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
-                             f"frame {self.slowest:.1f} (longest: {worst}){live}")
+                             f"frame {self.slowest:.1f} (longest: {worst}), texel-aligned draws "
+                             f"{self.backdrop.aligned_draws}/{self.timed_frames}{live}")
+        self.backdrop.aligned_draws = 0
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
         self.worst = dict.fromkeys(TIMED_STAGES, 0.0)
         self.timed_frames = 0

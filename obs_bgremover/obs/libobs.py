@@ -19,6 +19,7 @@ from ctypes import (
     CFUNCTYPE,
     POINTER,
     Structure,
+    byref,
     c_bool,
     c_char_p,
     c_double,
@@ -68,6 +69,9 @@ GS_BLEND_ZERO = 0
 GS_BLEND_ONE = 1
 # gs_clear flags
 GS_CLEAR_COLOR = 1 << 0
+# enum gs_sample_filter, enum gs_address_mode
+GS_FILTER_POINT = 0
+GS_ADDRESS_CLAMP = 0
 # enum obs_allow_direct_render
 OBS_ALLOW_DIRECT_RENDERING = 1
 # enum obs_base_effect
@@ -159,6 +163,25 @@ class Vec4(Structure):
     _fields_ = [("x", c_float), ("y", c_float), ("z", c_float), ("w", c_float)]
 
 
+class Matrix4(Structure):
+    """``struct matrix4``: four `Vec4` rows (x, y and z axes, then the translation t)."""
+
+    _fields_ = [("x", Vec4), ("y", Vec4), ("z", Vec4), ("t", Vec4)]
+
+
+class GsRect(Structure):
+    """``struct gs_rect``: a viewport, in pixels of the render target."""
+
+    _fields_ = [("x", c_int), ("y", c_int), ("cx", c_int), ("cy", c_int)]
+
+
+class GsSamplerInfo(Structure):
+    """``struct gs_sampler_info``: how a texture is filtered and addressed."""
+
+    _fields_ = [("filter", c_int), ("address_u", c_int), ("address_v", c_int),
+                ("address_w", c_int), ("max_anisotropy", c_int), ("border_color", c_uint32)]
+
+
 P = c_void_p
 U8P = POINTER(c_uint8)
 
@@ -226,6 +249,10 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "gs_texture_create": (P, [c_uint32, c_uint32, c_int, c_uint32, POINTER(U8P), c_uint32]),
     "gs_texture_destroy": (None, [P]),
     "gs_texture_set_image": (None, [P, U8P, c_uint32, c_bool]),
+    "gs_texture_get_width": (c_uint32, [P]),
+    "gs_texture_get_height": (c_uint32, [P]),
+    "gs_samplerstate_create": (P, [POINTER(GsSamplerInfo)]),
+    "gs_samplerstate_destroy": (None, [P]),
     # drawing state
     "gs_clear": (None, [c_uint32, POINTER(Vec4), c_float, c_uint8]),
     "gs_ortho": (None, [c_float, c_float, c_float, c_float, c_float, c_float]),
@@ -233,6 +260,9 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "gs_blend_state_pop": (None, []),
     "gs_blend_function": (None, [c_int, c_int]),
     "gs_draw_sprite": (None, [P, c_uint32, c_uint32, c_uint32]),
+    "gs_get_render_target": (P, []),
+    "gs_get_viewport": (None, [POINTER(GsRect)]),
+    "gs_matrix_get": (None, [POINTER(Matrix4)]),
     # effects
     "gs_effect_create_from_file": (P, [c_char_p, POINTER(c_char_p)]),
     "gs_effect_destroy": (None, [P]),
@@ -240,6 +270,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "gs_effect_set_texture": (None, [P, P]),
     "gs_effect_set_vec4": (None, [P, POINTER(Vec4)]),
     "gs_effect_set_float": (None, [P, c_float]),
+    "gs_effect_set_next_sampler": (None, [P, P]),
     "gs_effect_loop": (c_bool, [P, c_char_p]),
 }
 
@@ -323,15 +354,34 @@ def set_image(texture: int, pixels: np.ndarray) -> None:
     lib().gs_texture_set_image(texture, pixels.ctypes.data_as(U8P), pixels.strides[0], False)
 
 
-def vec4(x: float, y: float, z: float, w: float) -> Vec4:
-    """A `Vec4` at a 16-byte aligned address: libobs copies ``struct vec4`` with SSE loads that
-    fault on the 8-byte alignment ctypes gives a plain structure."""
-    buffer = ctypes.create_string_buffer(32)
+def _aligned(kind: type[Structure]) -> Structure:
+    """A zeroed ``kind`` at a 16-byte aligned address: libobs copies its vector types with SSE
+    loads and stores that fault on the 8-byte alignment ctypes gives a plain structure."""
+    buffer = ctypes.create_string_buffer(ctypes.sizeof(kind) + 16)
     offset = (-ctypes.addressof(buffer)) % 16
-    value = Vec4.from_buffer(buffer, offset)
-    value.x, value.y, value.z, value.w = x, y, z, w
+    value = kind.from_buffer(buffer, offset)
     value._buffer = buffer  # keeps the memory alive as long as the value
     return value
+
+
+def vec4(x: float, y: float, z: float, w: float) -> Vec4:
+    """A `Vec4`, aligned as libobs needs it."""
+    value = _aligned(Vec4)
+    value.x, value.y, value.z, value.w = x, y, z, w
+    return value
+
+
+def world_matrix() -> Matrix4:
+    """The matrix that places what is drawn now (a scene item's transform, say)."""
+    matrix = _aligned(Matrix4)
+    lib().gs_matrix_get(matrix)
+    return matrix
+
+
+def viewport() -> GsRect:
+    rect = GsRect()
+    lib().gs_get_viewport(byref(rect))
+    return rect
 
 
 def effect_path(name: str) -> Path:

@@ -18,6 +18,7 @@ import pytest
 from obs_views import SCENE, log_count, poll
 
 from obs_bgremover.composite import fit
+from obs_bgremover.obs.filter import TIMING_EVERY
 from obs_bgremover.obs.registration import FILTER_ID
 
 SOURCE = "Talking head"
@@ -118,6 +119,9 @@ def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
                                      obs_studio.log_text()), bool)
     assert timing, "the filter logged no per-stage timings"
     print(f"filter per frame (ms): {timing[-1]}")
+    assert aligned_draws(obs_studio)[-1] == (TIMING_EVERY, TIMING_EVERY), (
+        "the item is shown at its own size, so every composite should read its textures texel "
+        f"for texel; the log says {aligned_draws(obs_studio)[-1]} (aligned, frames)")
     filter_ms = sum(float(stage.split()[1]) for stage in timing[-1].split(", "))
     assert rendered >= MEASURE_S * CLIP_FPS * 0.97, f"only {rendered} frames in {MEASURE_S} s"
     assert skipped == 0, f"{skipped} frames skipped"
@@ -128,6 +132,27 @@ def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
             f"{lagged} frames lagged with the filter, {own_lagged} without (rendering too slow)")
     else:
         print(f"late frames not judged: OBS alone needed {own_ms:.1f} ms a frame")
+
+
+def aligned_draws(obs_studio) -> list[tuple[int, int]]:
+    """(texel-aligned draws, frames) from each of the filter's timing lines so far."""
+    return [(int(aligned), int(frames)) for aligned, frames in
+            re.findall(r"texel-aligned draws (\d+)/(\d+)", obs_studio.log_text())]
+
+
+def test_a_scaled_item_is_drawn_with_bilinear_reads(obs_studio) -> None:
+    """Point sampling is only for draws that map texels onto pixels one to one: the same item
+    shrunk to half its size reads its textures bilinearly again (a whole timing window later,
+    so that the window does not straddle the change)."""
+    client = obs_studio.client
+    item = client.get_scene_item_id(SCENE, SOURCE).scene_item_id
+    client.set_scene_item_transform(SCENE, item, {"scaleX": 0.5, "scaleY": 0.5})
+    lines = len(aligned_draws(obs_studio))
+    poll(lambda: len(aligned_draws(obs_studio)), lambda n: n >= lines + 2,
+         timeout=3 * TIMING_EVERY / CLIP_FPS)
+    client.set_scene_item_transform(SCENE, item, {"scaleX": 1.0, "scaleY": 1.0})
+    assert len(aligned_draws(obs_studio)) >= lines + 2, "the filter logged no timings"
+    assert aligned_draws(obs_studio)[lines + 1] == (0, TIMING_EVERY)
 
 
 def rss_mb(pid: int) -> float:
