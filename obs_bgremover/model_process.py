@@ -102,6 +102,13 @@ class ModelProcess:
             self._process.kill()
             self._process.wait()
 
+    def kill(self) -> None:
+        """End the child at once, for a host that is quitting: it holds nothing worth waiting
+        for, and a niced child that the host's own work starves of CPU can take seconds to
+        leave by itself. A call waiting for it fails with `ModelError`."""
+        self._process.kill()
+        self._process.wait()
+
 
 class RemoteModel:
     """`MattingModel`'s interface, the network running in a `ModelProcess`."""
@@ -141,6 +148,10 @@ class RemoteModel:
     def close(self) -> None:
         """End the process, for every `RemoteModel` made from it."""
         self._process.close()
+
+    def kill(self) -> None:
+        """End the process at once (see `ModelProcess.kill`)."""
+        self._process.kill()
 
 
 def _serve(spec: dict[str, Any], requests: BinaryIO, replies: BinaryIO) -> None:

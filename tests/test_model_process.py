@@ -1,11 +1,14 @@
 """The network in a process of its own (how the OBS filter runs it): the same mattes as in-process,
 knobs per call, a bad frame or model reported as the in-process model would, a dead process
-reported instead of hanging, and the process at the requested lower priority."""
+reported instead of hanging, the process at the requested lower priority, and killed at once
+with its waiting call failing."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -66,3 +69,27 @@ def test_a_dead_process_is_reported(portrait: np.ndarray) -> None:
     with pytest.raises(ModelError, match="stopped"):
         RemoteModel(process)(portrait)
     process.close()
+
+
+def test_kill_ends_a_busy_process_and_its_waiting_call(portrait: np.ndarray) -> None:
+    """What OBS's script unload relies on: killing the process while a pipeline's worker keeps
+    calling it ends that worker's call with a ModelError, at once."""
+    process = ModelProcess(sys.executable, "general", "cpu", threads=1)
+    remote = RemoteModel(process)
+    errors: list[BaseException] = []
+
+    def keep_calling() -> None:
+        try:
+            while True:
+                remote(portrait)
+        except BaseException as error:  # noqa: BLE001  (the test inspects it)
+            errors.append(error)
+
+    worker = threading.Thread(target=keep_calling)
+    worker.start()
+    time.sleep(0.3)
+    process.kill()
+    worker.join(10)
+    assert not worker.is_alive(), "the call waiting for the killed process did not end"
+    assert not process.alive
+    assert len(errors) == 1 and isinstance(errors[0], ModelError), errors

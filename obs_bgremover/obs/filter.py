@@ -94,13 +94,15 @@ def shared_model(name: str, device: str) -> MattingModel | RemoteModel:
         return model
 
 
-def close_models() -> None:
-    """End the network processes (when the script unloads)."""
+def end_models() -> int:
+    """End the network processes at once (when the script unloads, OBS waiting for it), so
+    that no pipeline's worker waits for one of them either; how many there were."""
     with _models_lock:
-        for model in _models.values():
-            if isinstance(model, RemoteModel):
-                model.close()
+        remote = [model for model in _models.values() if isinstance(model, RemoteModel)]
         _models.clear()
+    for model in remote:
+        model.kill()
+    return len(remote)
 
 
 class Filter:
@@ -173,23 +175,32 @@ class Filter:
             log(libobs.LOG_ERROR, f"passing the input through: {type(error).__name__}: {error}")
             return
         self.provider = model.provider
-        self._swap_pipeline(live)
+        old = self._swap_pipeline(live)
+        if old is not None:
+            old.close()
         log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                              f"{settings.describe()}")
 
-    def _swap_pipeline(self, live: LivePipeline | None) -> None:
-        """Make ``live`` the pipeline, then stop the old one outside the lock (stopping waits
-        for a frame in inference, which must not hold up the render thread)."""
+    def _swap_pipeline(self, live: LivePipeline | None) -> LivePipeline | None:
+        """Make ``live`` the pipeline; the old one, still running, is the caller's to close
+        outside the lock (stopping waits for a frame in inference, which must not hold up the
+        render thread)."""
         with self.pipeline_lock:
             old, self.pipeline = self.pipeline, live
             self.pipeline_since = time.perf_counter()
             if live is None:
                 self.shown = None  # passing through: no stale matte once a pipeline is back
-        if old is not None:
-            old.close()
+        return old
+
+    def detach_pipeline(self) -> LivePipeline | None:
+        """Take the pipeline away, still running, for the caller to close: the input passes
+        through from the next frame on."""
+        return self._swap_pipeline(None)
 
     def close_pipeline(self) -> None:
-        self._swap_pipeline(None)
+        old = self.detach_pipeline()
+        if old is not None:
+            old.close()
 
     # graphics ---------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from ctypes import byref, sizeof
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.obs import libobs, properties
-from obs_bgremover.obs.filter import Filter, close_models
+from obs_bgremover.obs.filter import Filter, end_models
 from obs_bgremover.obs.libobs import lib, log
 from obs_bgremover.obs.render_clip import WORKERS
 from obs_bgremover.obs.settings import read_settings, write_defaults
@@ -199,13 +200,23 @@ def register() -> bool:
 def shutdown() -> None:
     """Stop every instance's worker thread (called when the script unloads, before OBS
     finalises Python), so no thread is left running inside the interpreter; ask a render worker
-    this OBS started to finish its job and stop."""
+    this OBS started to finish its job and stop. The network processes are ended first, so no
+    worker is left waiting for a frame in inference; OBS waits for all this, and the log says
+    how long it took."""
+    start = time.perf_counter()
     registration = getattr(sys, _STATE_ATTR, None)
-    for instance in list(registration.instances.values()) if registration else []:
+    instances = list(registration.instances.values()) if registration else []
+    # Detached first, so that no frame meets a pipeline whose network was just ended (it would
+    # start another one to recover).
+    pipelines = [instance.detach_pipeline() for instance in instances]
+    processes = end_models()
+    for instance, pipeline in zip(instances, pipelines, strict=True):
         try:
             instance.render_clip.close()
-            instance.close_pipeline()
+            if pipeline is not None:
+                pipeline.close()
         except Exception:
             log(libobs.LOG_WARNING, f"closing a filter failed:\n{traceback.format_exc()}")
-    close_models()
     WORKERS.stop()
+    log(libobs.LOG_INFO, f"stopped {len(instances)} filter(s) and {processes} network "
+                         f"process(es) in {time.perf_counter() - start:.2f} s")

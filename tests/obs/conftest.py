@@ -70,6 +70,17 @@ def write_config(home: Path, port: int, script: Path = SCRIPT,
     (config / "basic" / "scenes" / f"{COLLECTION}.json").write_text(json.dumps(collection))
 
 
+def _thread_stacks(pid: int) -> str:
+    """Every thread's native stack, from gdb where it is installed: what a hang waits for."""
+    if shutil.which("gdb") is None:
+        return "(no gdb to show them)"
+    try:
+        return subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                              capture_output=True, text=True, timeout=60).stdout[-20000:]
+    except subprocess.TimeoutExpired:
+        return "(gdb did not answer)"
+
+
 class ObsStudio:
     """A running OBS: its websocket client, process and log; `stop` shuts it down cleanly."""
 
@@ -129,6 +140,8 @@ class ObsStudio:
             try:
                 self.process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
+                print(f"OBS did not stop within {STOP_TIMEOUT} s; its threads:\n"
+                      f"{_thread_stacks(self.process.pid)}")  # shown with the failure
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode

@@ -7,6 +7,7 @@ The tests in this module share one OBS and run in order (the last one shuts it d
 
 from __future__ import annotations
 
+import re
 import time
 from functools import partial
 
@@ -179,3 +180,6 @@ def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
     assert code == 0, f"OBS exited with {code}:\n{log[-3000:]}"
     assert "Traceback" not in log, log[-3000:]
     assert "Number of memory leaks: 0" in log, log[-3000:]
+    # The unload ends the network processes (one per model the tests used) and says so.
+    assert re.search(r"stopped 0 filter\(s\) and [12] network process\(es\) in \d", log), (
+        log[-3000:])
