@@ -188,8 +188,14 @@ class _Registration:
 
 
 def register() -> bool:
-    """Register the filter with libobs once per process; True if this call registered it."""
-    if getattr(sys, _STATE_ATTR, None) is not None:
+    """Register the filter with libobs once per process; True if this call registered it.
+
+    On a script reload the filter is registered already, and the unload (`shutdown`) stopped
+    every instance's pipeline: those start again here, so filters keep working."""
+    registered = getattr(sys, _STATE_ATTR, None)
+    if registered is not None:
+        for instance in list(registered.instances.values()):
+            instance.update(instance.settings, rebuild=True)
         return False
     registration = _Registration()
     lib().obs_register_source_s(byref(registration.info), sizeof(registration.info))

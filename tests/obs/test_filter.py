@@ -1,6 +1,7 @@
 """End to end in real OBS: the filter, added over obs-websocket to a real portrait, replaces the
 ground-truth background region with the chosen colour, keeps the person, takes new matting
-settings and another model live, keeps OBS at its frame rate, and leaves cleanly.
+settings and another model live, keeps OBS at its frame rate, survives a script reload, and
+leaves cleanly.
 
 The tests in this module share one OBS and run in order (the last one shuts it down).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from obs_views import (
     SHARE_REQUIRED,
     SOURCE,
     close_share,
+    log_count,
     poll,
     regions,
     screenshot,
@@ -29,6 +32,7 @@ from obs_bgremover.obs.registration import FILTER_ID
 from obs_bgremover.obs.settings import DEFAULT_EDGE_RADIUS, DEFAULT_THRESHOLD
 
 FILTER = "Background Remover"
+EXTRA_OBS_SCRIPTS = [Path(__file__).with_name("script_reloader.py")]
 GREEN = (0, 255, 0)
 GREEN_OBS = 0xFF00FF00  # 0xAABBGGRR
 # The threshold that must visibly shrink the person, and by how much (share of its pixels).
@@ -169,6 +173,25 @@ def test_obs_keeps_its_frame_rate(obs_studio) -> None:
     assert after.active_fps > 20, f"OBS renders at {after.active_fps:.1f} fps"
     assert rendered > 60, f"only {rendered} frames rendered in 3 s"
     assert skipped <= 0.05 * max(rendered, 1), f"{skipped} of {rendered} frames skipped"
+
+
+def test_filter_works_again_after_a_script_reload(obs_studio, scene, portrait) -> None:
+    """Tools > Scripts > Reload (here by `script_reloader.py`) unloads our script, which stops
+    every filter's pipeline, and runs it again: the filter comes back with its settings rather
+    than passing its input through until they change."""
+    background, _ = regions(portrait[1], (scene.shape[1], scene.shape[0]))
+    shown = log_count(obs_studio, "new settings shown after")
+    request = obs_studio.home / "reload-request"
+    request.touch()
+    done = request.with_suffix(".done")
+    poll(done.exists, bool)
+    assert done.exists() and done.read_text() == "reloaded", obs_studio.log_text()[-3000:]
+    assert "stopped 1 filter(s)" in obs_studio.log_text()
+    poll(lambda: log_count(obs_studio, "new settings shown after"), lambda n: n > shown)
+    assert log_count(obs_studio, "new settings shown after") > shown, "no matte after reload"
+    shot = screenshot(obs_studio, SOURCE)
+    assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED
+    assert "Traceback" not in obs_studio.log_text()
 
 
 def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
