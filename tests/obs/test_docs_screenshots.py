@@ -53,7 +53,7 @@ def grab_screen(display: str) -> np.ndarray:
         import mss
     except ImportError:
         missing("mss (pip install -e .[dev])")
-    with mss.mss(display=display) as screen:
+    with mss.MSS(display=display) as screen:
         raw = np.asarray(screen.grab(screen.monitors[0]))
     rgb = cv2.cvtColor(raw, cv2.COLOR_BGRA2RGB)
     drawn = np.argwhere(rgb.max(axis=2) > 0)
