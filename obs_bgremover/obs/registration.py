@@ -206,9 +206,9 @@ def register() -> bool:
 def shutdown() -> None:
     """Stop every instance's worker thread (called when the script unloads, before OBS
     finalises Python), so no thread is left running inside the interpreter; ask a render worker
-    this OBS started to finish its job and stop. The network processes are ended first, so no
-    worker is left waiting for a frame in inference; OBS waits for all this, and the log says
-    how long it took."""
+    this OBS started to finish its job and stop. The network processes are ended before the
+    workers are joined, so none is left waiting for a frame in inference; OBS waits for all
+    this, and the log says how long it took."""
     start = time.perf_counter()
     registration = getattr(sys, _STATE_ATTR, None)
     instances = list(registration.instances.values()) if registration else []
