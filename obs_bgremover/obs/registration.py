@@ -18,7 +18,7 @@ from ctypes import byref, sizeof
 from typing import Any, TypeVar
 
 from obs_bgremover.errors import BgRemoverError
-from obs_bgremover.obs import libobs, properties
+from obs_bgremover.obs import heap, libobs, properties
 from obs_bgremover.obs.filter import Filter, end_models
 from obs_bgremover.obs.libobs import lib, log
 from obs_bgremover.obs.render_clip import WORKERS
@@ -111,6 +111,8 @@ class _Registration:
         instance = self.instances.pop(key or 0, None)
         if instance is not None:
             instance.destroy()
+            del instance  # its frames are freed with it, before the trim
+            heap.trim()
 
     def update(self, key: int | None, settings: int) -> None:
         instance = self.instances.get(key or 0)

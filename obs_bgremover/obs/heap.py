@@ -1,0 +1,36 @@
+"""Give the memory a removed filter freed back to the system.
+
+A filter instance holds about 30 MB at 720p: its textures (which llvmpipe, OBS's renderer
+without a GPU, keeps in system memory), staging surfaces and frames. Once glibc has freed one
+block that large it serves the next ones from its heap instead of mapping them (its mmap
+threshold rises), and freed heap blocks stay with the process: adding and removing the filter
+in quick succession grew OBS by about 18 MB each time, for good, and by 30 MB each time under
+CPU contention. ``malloc_trim`` hands the free pages back. Where the C library has no such call
+(Windows, macOS, musl) nothing is done: their allocators return large blocks by themselves.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        function = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if function is not None:
+        function.argtypes = [ctypes.c_size_t]
+        function.restype = ctypes.c_int
+    return function
+
+
+def trim() -> bool:
+    """Return the heap's free pages to the system; True if any were."""
+    function = _malloc_trim()
+    return bool(function(0)) if function is not None else False
