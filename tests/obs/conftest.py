@@ -144,7 +144,17 @@ class ObsStudio:
                       f"{_thread_stacks(self.process.pid)}")  # shown with the failure
                 self.process.kill()
                 self.process.wait()
+            if self.process.returncode != 0:
+                print(self.crash_report())  # shown with the failure
         return self.process.returncode
+
+    def crash_report(self) -> str:
+        """OBS's own crash reports of this run (its handler writes one on a fatal signal) and
+        the end of its log, for a test to show when OBS did not exit cleanly."""
+        crashes = sorted((self.home / ".config" / "obs-studio" / "crashes").glob("*"))
+        reports = "\n".join(report.read_text(errors="replace")[-6000:] for report in crashes)
+        return (f"OBS exited with {self.process.returncode}; crash reports: "
+                f"{reports or 'none'}\nlog tail:\n{self.log_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
