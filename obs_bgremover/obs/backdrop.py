@@ -281,11 +281,12 @@ class Backdrop:
         if background:
             obs.gs_effect_set_texture(params["background"], background)
         if texel_aligned(size):
-            # The blur's background is the reduced frame, which needs its bilinear reads.
-            names = ("image", "mask", "background") if technique == b"DrawImage" else (
-                "image", "mask")
+            names = ["image", "mask"]
+            if technique == b"DrawImage":  # the blur's background is reduced: it stays bilinear
+                names.append("background")
+            sampler = self._point_sampler()
             for name in names:
-                obs.gs_effect_set_next_sampler(params[name], self._point_sampler())
+                obs.gs_effect_set_next_sampler(params[name], sampler)
             self.aligned_draws += 1
         while obs.gs_effect_loop(effect, technique):
             obs.gs_draw_sprite(image, 0, size[0], size[1])

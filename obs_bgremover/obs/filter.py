@@ -175,9 +175,7 @@ class Filter:
             log(libobs.LOG_ERROR, f"passing the input through: {type(error).__name__}: {error}")
             return
         self.provider = model.provider
-        old = self._swap_pipeline(live)
-        if old is not None:
-            old.close()
+        self._replace_pipeline(live)
         log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                              f"{settings.describe()}")
 
@@ -192,15 +190,19 @@ class Filter:
                 self.shown = None  # passing through: no stale matte once a pipeline is back
         return old
 
+    def _replace_pipeline(self, live: LivePipeline | None) -> None:
+        """Make ``live`` the pipeline and stop the old one (outside the lock)."""
+        old = self._swap_pipeline(live)
+        if old is not None:
+            old.close()
+
     def detach_pipeline(self) -> LivePipeline | None:
         """Take the pipeline away, still running, for the caller to close: the input passes
         through from the next frame on."""
         return self._swap_pipeline(None)
 
     def close_pipeline(self) -> None:
-        old = self.detach_pipeline()
-        if old is not None:
-            old.close()
+        self._replace_pipeline(None)
 
     # graphics ---------------------------------------------------------------------------------
 

@@ -20,13 +20,14 @@ from collections.abc import Callable
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
+    if name is None:
+        return None
     try:
-        function = ctypes.CDLL(name).malloc_trim if name else None
+        function = ctypes.CDLL(name).malloc_trim
     except (OSError, AttributeError):
         return None
-    if function is not None:
-        function.argtypes = [ctypes.c_size_t]
-        function.restype = ctypes.c_int
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
     return function
 
 
