@@ -9,6 +9,14 @@ in turn, round-robin within each size, so a noisy shared machine slows them alik
 runs, the median and the 90th percentile are reported; the last line printed is one JSON object.
 The first line is the machine's memory copy speed, to compare figures taken on different days.
 
+With ``--mediapipe-loop``, each size also times the usual MediaPipe + numpy loop, the yardstick
+the issue names (about 21 ms at 720p and 44 ms at 1080p on its reference machine): Google's own
+``.tflite`` Selfie Segmentation from the pinned mediapipe wheel, run by LiteRT with XNNPACK as
+MediaPipe runs it, its mask resized bilinearly to the frame, and a float numpy blend over the image
+background. Timed in the same round-robin, it gives our figures as a ratio that holds across
+machines. It needs the dev extras (``ai-edge-litert``) and the wheel (``--wheel``, else pip
+downloads it).
+
 With ``--render``, it also times the render worker's job on a 10 s 1080p30 clip (the sample,
 scaled up and looped) with the image background: the seconds a user waits for a render, and the
 real-time factor (render time over clip length; 1.0 renders as fast as the clip plays).
@@ -18,7 +26,7 @@ by default, driven over its JSON API as the page drives it): upload to the first
 and the render from queuing to the result downloadable.
 
     python scripts/bench.py [--model general|landscape|PATH] [--device cpu] [--runs 50] [--spin]
-                            [--render] [--web]
+                            [--mediapipe-loop [--wheel PATH]] [--render] [--web]
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import av
+import convert_mediapipe
 import cv2
 import numpy as np
 
@@ -63,6 +73,40 @@ def variants(model: MattingModel, frame: np.ndarray) -> dict[str, Callable[[], o
             lambda pipeline=pipeline, clock=clock: pipeline.run(frame, next(clock) / 30)
         )
     return calls
+
+
+class MediaPipeLoop:
+    """One frame of the loop most MediaPipe-based background scripts run: segment, resize the
+    mask to the frame, blend in float numpy. Google's network runs as MediaPipe runs it (LiteRT,
+    XNNPACK), so the figure stands for that loop, not for our conversion of the network."""
+
+    def __init__(self, tflite: bytes, background: np.ndarray) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_content=tflite, num_threads=os.cpu_count())
+        self.interpreter.allocate_tensors()
+        (self.input,) = self.interpreter.get_input_details()
+        (self.output,) = self.interpreter.get_output_details()
+        self.background = background
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        height, width = self.input["shape"][1:3]
+        small = cv2.resize(frame, (width, height)).astype(np.float32) / 255
+        self.interpreter.set_tensor(self.input["index"], small[np.newaxis])
+        self.interpreter.invoke()
+        mask = self.interpreter.get_tensor(self.output["index"])[0, :, :, 0]
+        mask = cv2.resize(mask, (frame.shape[1], frame.shape[0]))[..., np.newaxis]
+        return (frame * mask + self.background * (1 - mask)).astype(np.uint8)
+
+
+def mediapipe_tflite(model: MattingModel, wheel: Path | None, folder: Path) -> bytes:
+    """The .tflite behind ``model``'s base network (the landscape one for the landscape graph,
+    else the general one), read from the pinned mediapipe wheel."""
+    wheel = wheel or convert_mediapipe.download_wheel(folder)
+    name = "selfie_segmentation_landscape" if "landscape" in model.path.name else (
+        "selfie_segmentation")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(convert_mediapipe.MODELS_IN_WHEEL[name])
 
 
 def copy_speed(megabytes: int = 64, runs: int = 5) -> float:
@@ -182,6 +226,11 @@ def main() -> None:
                         help="let onnxruntime's threads spin between steps, as `matte` runs the "
                         "network (replace, render, the camera and OBS do not: an encoder or a "
                         "renderer shares the CPU there)")
+    parser.add_argument("--mediapipe-loop", action="store_true",
+                        help="also time the usual MediaPipe + numpy loop (needs the dev extras)")
+    parser.add_argument("--wheel", type=Path,
+                        help="the mediapipe==0.10.14 wheel for --mediapipe-loop (default: pip "
+                        "downloads it)")
     parser.add_argument("--render", action="store_true", help="also time a 10 s 1080p30 render")
     parser.add_argument("--web", action="store_true",
                         help="also time upload to first preview, and a 10 s 1080p30 render, "
@@ -198,9 +247,18 @@ def main() -> None:
         "runs": args.runs,
     }
     print(f"memory copy {report['copy_gb_per_s']} GB/s on {os.cpu_count()} cores")
+    tflite = None
+    if args.mediapipe_loop:
+        with tempfile.TemporaryDirectory() as folder:
+            tflite = mediapipe_tflite(model, args.wheel, Path(folder))
     for width, height in SIZES:
         frame = cv2.resize(sample, (width, height), interpolation=cv2.INTER_LINEAR)
         calls = variants(model, frame)
+        if tflite is not None:
+            with parse_background(BACKGROUNDS["image"]) as background:
+                plate = background.plate(frame, frame[..., 0], 0.0)
+            loop = MediaPipeLoop(tflite, plate)
+            calls["mediapipe+numpy"] = lambda loop=loop, frame=frame: loop(frame)
         for call in calls.values():
             for _ in range(args.warmup):
                 call()
@@ -211,7 +269,7 @@ def main() -> None:
         for name, values in ms.items():
             result = summary(values)
             report[f"{width}x{height} {name}"] = result
-            print(f"{width}x{height} {name:12} median {result['median_ms']:6.1f} ms, "
+            print(f"{width}x{height} {name:15} median {result['median_ms']:6.1f} ms, "
                   f"p90 {result['p90_ms']:6.1f} ms")
     if args.render:
         report["render 10 s 1080p30"] = time_render([f for _, f in open_frames(SAMPLE)], args)
