@@ -693,7 +693,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         help="--dev, then run pytest; remaining arguments go to pytest; exits with its code",
     )
     parser.add_argument(
-        "--demo", action="store_true", help="after installing, run the matte job on the sample"
+        "--demo", action="store_true",
+        help="after installing, run the main job (replace) on the sample",
     )
     argv = list(argv)
     # Split at "--" ourselves: argparse keeps or drops it depending on position, and pytest would
