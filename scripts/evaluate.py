@@ -23,9 +23,13 @@ holding every number.
 Temporal smoothing runs with the pipeline's defaults, as in the product; ``--no-temporal`` turns it
 off and ``--temporal-strength`` / ``--motion-threshold`` change it (``--motion-threshold inf`` is a
 plain moving average), so smoothed and unsmoothed figures come from the same script.
+``--every-n N`` and ``--skip-static`` reuse the last matte instead of running the network, as the
+pipeline's options of those names do; each evaluation then also says on what share of its frames
+the network ran and the mean milliseconds a frame took, so a saving is read next to its cost in
+quality.
 
     python scripts/evaluate.py [--only portraits|davis|flicker|edges] [--limit N] [--no-temporal]
-                               [--model ...] [...]
+                               [--every-n N] [--skip-static] [--model ...] [...]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import statistics
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields
 from itertools import islice, pairwise
 from pathlib import Path
 
@@ -79,24 +83,42 @@ def read_mask(path: Path) -> np.ndarray:
     return mask > 127
 
 
+@dataclass
+class Cost:
+    """What matting an evaluation's frames took: each frame's milliseconds, and on how many
+    frames the network ran (``--every-n`` and ``--skip-static`` reuse its last matte on the
+    others), so that a setting's saving is read next to its quality."""
+
+    ms: list[float] = field(default_factory=list)
+    network_runs: int = 0
+
+    def summary(self) -> dict[str, float]:
+        row = {"network_share": round(self.network_runs / len(self.ms), 3),
+               "ms_per_frame_mean": round(statistics.mean(self.ms), 2)}
+        print(f"{'  network':<26}{len(self.ms):>5} frames  ran on "
+              f"{row['network_share']:.1%}, {row['ms_per_frame_mean']:.2f} ms a frame (mean)")
+        return row
+
+
 def matte(
     model: MattingModel,
     settings: PipelineSettings,
     frames: Iterable[tuple[str, np.ndarray]],
-    ms: list[float],
+    cost: Cost,
     *,
     stills: bool,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """Alpha for each frame, its time appended to `ms`. A stream shares one pipeline, in order;
-    stills get a fresh pipeline each, as nothing carries over between unrelated images."""
+    """Alpha for each frame, its cost added to ``cost``. A stream shares one pipeline, in
+    order; stills get a fresh pipeline each, as nothing carries over between unrelated images."""
     pipeline = Pipeline(model, settings)
     for name, frame in frames:
         if stills:
             pipeline = Pipeline(model, settings)
         start = time.perf_counter()
-        alpha = pipeline.process(frame)
-        ms.append(1000 * (time.perf_counter() - start))
-        yield name, alpha
+        result = pipeline.run(frame)
+        cost.ms.append(1000 * (time.perf_counter() - start))
+        cost.network_runs += result.fresh
+        yield name, result.alpha
 
 
 def score(alphas: Iterable[tuple[str, np.ndarray]], masks: Path) -> tuple[list[float], list[float]]:
@@ -131,12 +153,12 @@ def evaluate_portraits(
     settings: PipelineSettings,
     data: Path,
     limit: int | None,
-    ms: list[float],
+    cost: Cost,
 ) -> dict:
     folder = data / "portraits-dev"
     frames = islice(open_frames(folder / "images"), limit)
     return summary(
-        "portraits-dev", *score(matte(model, settings, frames, ms, stills=True), folder / "masks")
+        "portraits-dev", *score(matte(model, settings, frames, cost, stills=True), folder / "masks")
     )
 
 
@@ -145,7 +167,7 @@ def evaluate_davis(
     settings: PipelineSettings,
     data: Path,
     limit: int | None,
-    ms: list[float],
+    cost: Cost,
 ) -> dict:
     all_ious: list[float] = []
     all_boundary_ious: list[float] = []
@@ -153,7 +175,7 @@ def evaluate_davis(
     for sequence in sorted(path for path in (data / "davis-person").iterdir() if path.is_dir()):
         frames = islice(open_frames(sequence / "frames"), limit)
         ious, boundary_ious = score(
-            matte(model, settings, frames, ms, stills=False), sequence / "masks"
+            matte(model, settings, frames, cost, stills=False), sequence / "masks"
         )
         sequences[sequence.name] = summary(f"davis {sequence.name}", ious, boundary_ious)
         all_ious += ious
@@ -166,12 +188,12 @@ def evaluate_flicker(
     settings: PipelineSettings,
     data: Path,
     limit: int | None,
-    ms: list[float],
+    cost: Cost,
 ) -> dict:
     clips = {}
     for clip in sorted((data / "talking-heads").glob("*.mp4")):
         frames = islice(open_frames(clip), limit)
-        alphas = (alpha for _, alpha in matte(model, settings, frames, ms, stills=False))
+        alphas = (alpha for _, alpha in matte(model, settings, frames, cost, stills=False))
         changes = [
             np.abs(current.astype(np.int16) - previous).mean() / 255 * 1000
             for previous, current in pairwise(alphas)
@@ -188,10 +210,10 @@ def evaluate_edges(
     settings: PipelineSettings,
     data: Path,
     limit: int | None,
-    ms: list[float],
+    cost: Cost,
 ) -> dict:
     """The edge colour error (see the module docstring). The network plays no part in it, so
-    nothing is added to ``ms``, the network's times."""
+    nothing is added to ``cost``."""
     folder = data / "portraits-dev"
     portraits = list(islice(open_frames(folder / "images"), limit))
     blend = Blender()
@@ -215,6 +237,11 @@ def evaluate_edges(
     print(f"{'edge colour error':<26}{result['frames']:>5} frames  with estimate "
           f"{result['decontaminated']:.3f}  without {result['plain']:.3f} grey levels")
     return result
+
+
+def _help(name: str) -> str:
+    """A `PipelineSettings` field's own help text, so the flags say what the pipeline does."""
+    return next(item for item in fields(PipelineSettings) if item.name == name).metadata["help"]
 
 
 EVALUATIONS = {
@@ -254,15 +281,23 @@ def main() -> None:
         help="grey-level change at which a pixel counts as moving; inf gives a plain moving "
         "average (default: %(default)s)",
     )
+    network = parser.add_argument_group("network runs (default: on every frame)")
+    network.add_argument("--every-n", type=int, default=1, metavar="N",
+                         help=_help("every_n"))
+    network.add_argument("--skip-static", action="store_true", help=_help("skip_static"))
     args = parser.parse_args()
     model = model_from_args(args)
     strength = 0.0 if args.no_temporal else args.strength
-    settings = PipelineSettings(temporal=TemporalSettings(strength, args.motion_threshold))
-    ms: list[float] = []
-    names = [args.only] if args.only else list(EVALUATIONS)
-    results = {
-        name: EVALUATIONS[name](model, settings, args.data, args.limit, ms) for name in names
-    }
+    settings = PipelineSettings(temporal=TemporalSettings(strength, args.motion_threshold),
+                                every_n=args.every_n, skip_static=args.skip_static)
+    costs: dict[str, Cost] = {}
+    results = {}
+    for name in [args.only] if args.only else list(EVALUATIONS):
+        cost = costs[name] = Cost()
+        results[name] = EVALUATIONS[name](model, settings, args.data, args.limit, cost)
+        if cost.ms:
+            results[name]["cost"] = cost.summary()
+    ms = [value for cost in costs.values() for value in cost.ms]
     report = {
         "model": str(model.path),
         "provider": model.provider,
@@ -270,6 +305,8 @@ def main() -> None:
             key: value for key, value in asdict(model.settings).items() if value is not None
         },
         "temporal": asdict(settings.temporal),
+        "every_n": settings.every_n,
+        "skip_static": settings.skip_static,
         "ms_per_frame_median": round(statistics.median(ms), 1) if ms else None,
         **results,
     }
