@@ -30,6 +30,8 @@ from obs_bgremover.model import MattingModel, MattingSettings
 
 # How long the process may take to load its model and say so.
 START_TIMEOUT_S = 120.0
+# How often a call waiting for its turn at the process looks whether it was abandoned, in seconds.
+WAIT_POLL_S = 0.02
 
 
 def _send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
@@ -68,14 +70,25 @@ class ModelProcess:
             code = self._process.poll()
             raise ModelError(f"the network process stopped (exit code {code})") from error
 
-    def run(self, frame: np.ndarray, knobs: dict[str, Any]) -> np.ndarray:
-        """The alpha of one frame, computed in the child with these knob values."""
-        with self._lock:
+    def run(self, frame: np.ndarray, knobs: dict[str, Any],
+            abandoned: threading.Event | None = None) -> np.ndarray:
+        """The alpha of one frame, computed in the child with these knob values.
+
+        Calls take turns, in no set order. A call still waiting for its turn when ``abandoned``
+        is set gives up with `ModelError`: a pipeline that is stopping must not queue behind
+        live ones for a frame nobody will show (OBS's thread that destroys filters waits for
+        it, and each filter removed meanwhile would add a waiting call and its frame)."""
+        while not self._lock.acquire(timeout=WAIT_POLL_S):
+            if abandoned is not None and abandoned.is_set():
+                raise ModelError("the call was abandoned while it waited for the network process")
+        try:
             try:
                 _send(self._process.stdin, ("run", frame, knobs))
             except OSError as error:
                 raise ModelError(f"the network process stopped: {error}") from error
             kind, value = self._receive()
+        finally:
+            self._lock.release()
         if kind == "input":
             raise InputError(value)
         if kind != "alpha":
@@ -117,9 +130,18 @@ class RemoteModel:
         self._process = process
         self._settings = settings or MattingSettings()
         self._knobs = asdict(self._settings)
+        self._abandoned = threading.Event()
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        return self._process.run(frame, self._knobs)
+        if self._abandoned.is_set():
+            raise ModelError("this model was abandoned by its pipeline")
+        return self._process.run(frame, self._knobs, self._abandoned)
+
+    def abandon(self) -> None:
+        """Give up this object's call that waits for its turn at the process, and any later
+        one: its pipeline is stopping. The process, and every other `RemoteModel` of it, carry
+        on."""
+        self._abandoned.set()
 
     def with_settings(self, settings: MattingSettings) -> RemoteModel:
         return RemoteModel(self._process, settings)

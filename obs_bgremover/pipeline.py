@@ -251,11 +251,16 @@ class LivePipeline:
         low_latency: bool = False,
         nice: int = 0,
         rgba: bool = False,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         """``nice``: how much less urgent than the caller the network runs (see `priority`), for
-        hosts whose own threads must never wait for it. ``rgba``: also make `LiveResult.rgba`."""
+        hosts whose own threads must never wait for it. ``rgba``: also make `LiveResult.rgba`.
+        ``on_close``: called by `close` before it waits for the worker; where pipelines take
+        turns at one model, it lets this one's waiting call go (`RemoteModel.abandon`), so
+        that closing waits for one frame in inference at most."""
         self.low_latency = low_latency
         self._rgba = rgba
+        self._on_close = on_close
         self._network = _NetworkThread(model, nice) if nice > 0 else None
         self._pipeline = Pipeline(model if self._network is None else self._network, settings)
         self._lock = threading.Condition()
@@ -389,6 +394,8 @@ class LivePipeline:
         with self._lock:
             self._closed = True
             self._lock.notify()
+        if self._on_close is not None:
+            self._on_close()
         self._thread.join()
         if self._network is not None:
             self._network.close()

@@ -1,7 +1,7 @@
 """The network in a process of its own (how the OBS filter runs it): the same mattes as in-process,
 knobs per call, a bad frame or model reported as the in-process model would, a dead process
-reported instead of hanging, the process at the requested lower priority, and killed at once
-with its waiting call failing."""
+reported instead of hanging, the process at the requested lower priority, killed at once with
+its waiting call failing, and a closing pipeline giving up its turn at a busy process."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 from obs_bgremover.errors import InputError, ModelError
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.model_process import ModelProcess, RemoteModel
+from obs_bgremover.pipeline import LivePipeline
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,22 @@ def test_kill_ends_a_busy_process_and_its_waiting_call(portrait: np.ndarray) -> 
     assert not worker.is_alive(), "the call waiting for the killed process did not end"
     assert not process.alive
     assert len(errors) == 1 and isinstance(errors[0], ModelError), errors
+
+
+def test_a_closing_pipeline_gives_up_its_turn_at_a_busy_process(process: ModelProcess,
+                                                                 portrait: np.ndarray) -> None:
+    """Filters take turns at one network process. Closing a pipeline whose worker waits for its
+    turn must not wait behind the others: under load, OBS's thread that destroys filters did,
+    while every filter removed meanwhile added a waiting call and its frame (1 GB in 50)."""
+    remote = RemoteModel(process)
+    with process._lock:  # another pipeline's call has the process
+        live = LivePipeline(remote, on_close=remote.abandon)
+        live.submit(portrait)
+        time.sleep(0.2)  # its worker now waits for its turn
+        closer = threading.Thread(target=live.close)
+        closer.start()
+        closer.join(5)
+        assert not closer.is_alive(), "close waited for the other call"
+    with pytest.raises(ModelError, match="abandoned"):
+        remote(portrait)
+    assert RemoteModel(process)(portrait).shape == portrait.shape[:2], "the process stopped"

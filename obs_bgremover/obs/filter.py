@@ -164,11 +164,12 @@ class Filter:
         if self.pipeline is not None and unchanged and not rebuild:
             return
         try:
-            model = shared_model(*settings.engine())
-            # A model in OBS's own process gets the low priority on its pipeline's thread.
-            nice = 0 if isinstance(model, RemoteModel) else WORKER_NICE
-            live = LivePipeline(model.with_settings(settings.matting()), settings.pipeline(),
-                                nice=nice, rgba=True)
+            model = shared_model(*settings.engine()).with_settings(settings.matting())
+            # A model in OBS's own process gets the low priority on its pipeline's thread; a
+            # network process is shared, and a pipeline that closes gives up its turn there.
+            remote = isinstance(model, RemoteModel)
+            live = LivePipeline(model, settings.pipeline(), nice=0 if remote else WORKER_NICE,
+                                rgba=True, on_close=model.abandon if remote else None)
         except Exception as error:
             self.close_pipeline()
             self.provider = f"nothing: {error}"
