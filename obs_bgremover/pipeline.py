@@ -377,7 +377,10 @@ class LivePipeline:
             except Exception as error:  # handed to the caller by latest(); the worker goes on
                 with self._lock:
                     self._errors += 1
-                    self._error = self._error or error
+                    # Once closed, nobody asks (and the error's traceback, which holds this
+                    # pipeline and its frame, would keep both until the cycle collector runs).
+                    if not self._closed:
+                        self._error = self._error or error
                 continue
             ready = time.perf_counter()
             latency_ms = 1000 * (ready - submitted)
