@@ -54,8 +54,8 @@ RSS_GROWTH_MB = 64.0
 # what removed filters free a moment later is no leak. One run on a slow machine read +147 MB one
 # second after the last cycle, where others read -63 to +3 MB; and under load OBS destroys
 # removed filters one after another, each once its graphics thread lets go of the context
-# between frames, so with two cores' worth of other work the 50 cycles read +430 MB while
-# the destroys were still queued.
+# between frames: with two cores' worth of other work, a dozen removed filters could be waiting
+# for that at the last cycle.
 SETTLE_S = 3.0
 SETTLE_MAX_S = 60.0
 # A leak grows OBS's memory in every block of cycles; a one-off step does not. Where the first
