@@ -391,14 +391,24 @@ class LivePipeline:
                     matte.frame, matte.alpha, index, index, matte.fresh, latency_ms, rgba
                 )
 
-    def close(self) -> None:
-        """Stop the worker and wait for it: a frame in inference finishes, a waiting one is
-        dropped. Calling it again does nothing."""
+    def stop(self) -> None:
+        """Tell the worker to stop, without waiting for it: a waiting frame is dropped, a frame
+        in inference finishes on the worker, which then ends. `close` also waits for that."""
         with self._lock:
             self._closed = True
             self._lock.notify()
         if self._on_close is not None:
             self._on_close()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker has not ended yet (a stopped pipeline's frame in inference)."""
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        """Stop the worker and wait for it: a frame in inference finishes, a waiting one is
+        dropped. Calling it again does nothing."""
+        self.stop()
         self._thread.join()
         if self._network is not None:
             self._network.close()

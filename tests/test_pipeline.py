@@ -212,6 +212,28 @@ def test_close_joins_the_worker(model: MattingModel, clip: list[np.ndarray]) -> 
         live.submit(clip[1])
 
 
+def test_stop_leaves_the_frame_in_inference_to_the_worker(model: MattingModel,
+                                                          clip: list[np.ndarray]) -> None:
+    """What the OBS filter does on its graphics thread at a settings change: stop the old
+    pipeline without waiting for its frame in inference; `close` waits for it later."""
+    frame = cv2.resize(clip[0], (3840, 2160))  # an inference of tens of milliseconds
+    start = time.perf_counter()
+    model(frame)
+    inference = time.perf_counter() - start
+    live = LivePipeline(model)
+    live.submit(frame)
+    time.sleep(inference / 4)  # the worker is in inference now
+    start = time.perf_counter()
+    live.stop()
+    stopping = time.perf_counter() - start
+    assert live.running, "stop waited for the frame in inference"
+    assert stopping < inference / 4
+    live.close()
+    assert not live.running
+    with pytest.raises(BgRemoverError, match="closed"):
+        live.submit(clip[1])
+
+
 def test_live_every_second_frame_halves_the_network_calls(
     model: MattingModel, clip: list[np.ndarray]
 ) -> None:

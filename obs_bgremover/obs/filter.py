@@ -117,6 +117,9 @@ class Filter:
         # pipeline replaced from the UI thread is never closed under a frame still using it.
         self.pipeline_lock = threading.Lock()
         self.pipeline_since = 0.0  # when the current pipeline started (perf_counter)
+        # Pipelines replaced by a settings change: stopped, not yet waited for (see
+        # `_replace_pipeline`).
+        self.stopping: list[LivePipeline] = []
         self.size = (0, 0)
         self.texrender: int | None = None
         self.stages: list[int] = []
@@ -176,7 +179,7 @@ class Filter:
             log(libobs.LOG_ERROR, f"passing the input through: {type(error).__name__}: {error}")
             return
         self.provider = model.provider
-        self._replace_pipeline(live)
+        self._replace_pipeline(live, wait=False)
         log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                              f"{settings.describe()}")
 
@@ -191,11 +194,31 @@ class Filter:
                 self.shown = None  # passing through: no stale matte once a pipeline is back
         return old
 
-    def _replace_pipeline(self, live: LivePipeline | None) -> None:
-        """Make ``live`` the pipeline and stop the old one (outside the lock)."""
+    def _replace_pipeline(self, live: LivePipeline | None, wait: bool = True) -> None:
+        """Make ``live`` the pipeline and stop the old one (outside the lock). Without ``wait``
+        the old one's frame in inference is not waited for: OBS applies a settings change on its
+        graphics thread, which must not wait for the network at each step of a slider. Such
+        pipelines are closed once they have ended, or by `finish_stopping`."""
         old = self._swap_pipeline(live)
-        if old is not None:
+        if old is None:
+            return
+        if wait:
             old.close()
+            return
+        old.stop()
+        with self.pipeline_lock:
+            ended = [pipeline for pipeline in self.stopping if not pipeline.running]
+            self.stopping = [pipeline for pipeline in self.stopping if pipeline not in ended]
+            self.stopping.append(old)
+        for pipeline in ended:
+            pipeline.close()  # returns at once
+
+    def finish_stopping(self) -> None:
+        """Wait for the pipelines a settings change stopped (each finishes one frame at most)."""
+        with self.pipeline_lock:
+            stopping, self.stopping = self.stopping, []
+        for pipeline in stopping:
+            pipeline.close()
 
     def detach_pipeline(self) -> LivePipeline | None:
         """Take the pipeline away, still running, for the caller to close: the input passes
@@ -228,6 +251,7 @@ class Filter:
         context has to be entered)."""
         self.render_clip.close()
         self.close_pipeline()
+        self.finish_stopping()
         obs = lib()
         obs.obs_enter_graphics()
         try:

@@ -223,6 +223,7 @@ def shutdown() -> None:
             instance.render_clip.close()
             if pipeline is not None:
                 pipeline.close()
+            instance.finish_stopping()
         except Exception:
             log(libobs.LOG_WARNING, f"closing a filter failed:\n{traceback.format_exc()}")
     WORKERS.stop()
