@@ -255,9 +255,10 @@ class LivePipeline:
     ) -> None:
         """``nice``: how much less urgent than the caller the network runs (see `priority`), for
         hosts whose own threads must never wait for it. ``rgba``: also make `LiveResult.rgba`.
-        ``on_close``: called by `close` before it waits for the worker; where pipelines take
-        turns at one model, it lets this one's waiting call go (`RemoteModel.abandon`), so
-        that closing waits for one frame in inference at most."""
+        ``on_close``: called as the pipeline stops (`stop`, `close`), before anything waits
+        for the worker; where pipelines take turns at one model, it lets this one's waiting
+        call go (`RemoteModel.abandon`), so that its worker ends after one frame in inference
+        at most."""
         self.low_latency = low_latency
         self._rgba = rgba
         self._on_close = on_close
