@@ -74,13 +74,15 @@ class ModelProcess:
             abandoned: threading.Event | None = None) -> np.ndarray:
         """The alpha of one frame, computed in the child with these knob values.
 
-        Calls take turns, in no set order. A call still waiting for its turn when ``abandoned``
-        is set gives up with `ModelError`: a pipeline that is stopping must not queue behind
+        Calls take turns, in no set order. A call whose ``abandoned`` is set before its turn
+        comes gives up with `ModelError`: a pipeline that is stopping must not queue behind
         live ones for a frame nobody will show (OBS's thread that destroys filters waits for
         it, and each filter removed meanwhile would add a waiting call and its frame)."""
-        while not self._lock.acquire(timeout=WAIT_POLL_S):
+        while True:
             if abandoned is not None and abandoned.is_set():
-                raise ModelError("the call was abandoned while it waited for the network process")
+                raise ModelError("the call was abandoned before its turn at the network process")
+            if self._lock.acquire(timeout=WAIT_POLL_S):
+                break
         try:
             try:
                 _send(self._process.stdin, ("run", frame, knobs))
@@ -133,8 +135,6 @@ class RemoteModel:
         self._abandoned = threading.Event()
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        if self._abandoned.is_set():
-            raise ModelError("this model was abandoned by its pipeline")
         return self._process.run(frame, self._knobs, self._abandoned)
 
     def abandon(self) -> None:
