@@ -29,7 +29,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 from collections import deque
+from concurrent import futures
+from concurrent.futures import Future
 from ctypes import POINTER, byref, c_char_p, c_uint8, c_uint32
 
 import cv2
@@ -68,7 +71,7 @@ NETWORK_THREADS = max(1, (os.cpu_count() or 2) // 2)
 WORKER_NICE = 10
 
 
-_models: dict[tuple[str, str], MattingModel | RemoteModel] = {}
+_models: dict[tuple[str, str], Future[MattingModel | RemoteModel]] = {}
 _models_lock = threading.Lock()
 
 
@@ -84,22 +87,50 @@ def _load_model(name: str, device: str) -> MattingModel | RemoteModel:
                                     nice=WORKER_NICE))
 
 
-def shared_model(name: str, device: str) -> MattingModel | RemoteModel:
-    """One loaded model per (name, device) for every filter instance: loading costs memory and
-    start-up time, and one network at a time is all the CPU can give anyway."""
+def _load_into(future: Future[MattingModel | RemoteModel], name: str, device: str) -> None:
+    try:
+        model = _load_model(name, device)
+    except BaseException as error:  # handed to whoever waits for the model
+        future.set_exception(error)
+    else:
+        future.set_result(model)
+
+
+def _usable(future: Future[MattingModel | RemoteModel]) -> bool:
+    """A load under way, or one that gave a model still running: a failed load (a file fixed
+    since, a driver installed) and a stopped network process are tried again."""
+    if not future.done():
+        return True
+    return future.exception() is None and getattr(future.result(), "alive", True)
+
+
+def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
+    """One model per (name, device) for every filter instance, loaded on a thread of its own.
+
+    Loading costs memory and start-up time, and one network at a time is all the CPU can give
+    anyway, so instances share it. It takes from a third of a second to seconds (a process
+    starts, onnxruntime loads the graph), and OBS applies a filter's new settings on its
+    graphics thread, which would stand still meanwhile: callers take the model from the future
+    when it is done."""
     with _models_lock:
-        model = _models.get((name, device))
-        if model is None or not getattr(model, "alive", True):  # a stopped process is replaced
-            model = _models[(name, device)] = _load_model(name, device)
-        return model
+        future = _models.get((name, device))
+        if future is None or not _usable(future):
+            future = _models[(name, device)] = Future()
+            threading.Thread(target=_load_into, args=(future, name, device),
+                             name="obs-bgremover-load", daemon=True).start()
+        return future
 
 
 def end_models() -> int:
     """End the network processes at once (when the script unloads, OBS waiting for it), so
-    that no pipeline's worker waits for one of them either; how many there were."""
+    that no pipeline's worker waits for one of them either; how many there were. A load under
+    way is waited for, so that its process does not outlive the script."""
     with _models_lock:
-        remote = [model for model in _models.values() if isinstance(model, RemoteModel)]
+        loads = list(_models.values())
         _models.clear()
+    futures.wait(loads)
+    remote = [load.result() for load in loads
+              if load.exception() is None and isinstance(load.result(), RemoteModel)]
     for model in remote:
         model.kill()
     return len(remote)
@@ -141,6 +172,11 @@ class Filter:
         self.failed = False  # set after a render error, so one bad frame is logged once
         self.direct_frames = True  # until an async frame turns out unreadable (see take_frame)
         self.recovering: threading.Thread | None = None  # see _recover
+        # Counts `update`s (and detaches): a model that finishes loading for settings a newer
+        # update replaced starts nothing. `update_lock` makes the check and the swap one step.
+        self.generation = 0
+        self.update_lock = threading.Lock()
+        self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
         self.worst = dict.fromkeys(TIMED_STAGES, 0.0)  # ms, each stage's longest in the window
@@ -153,10 +189,11 @@ class Filter:
         """Apply new settings live. The background texture is rebuilt on the graphics thread
         at the next frame; a change of the knobs, the smoothing or every-N starts a new
         pipeline on the same loaded model (the smoothing state belongs to the old settings);
-        a change of model or device loads that model (shared between instances). A failure
-        leaves the filter passing its input through, with one line in OBS's log: this runs in
-        OBS's callbacks, which must not raise. ``rebuild`` starts a new pipeline even when
-        nothing changed (after the network's process stopped)."""
+        a change of model or device loads that model (shared between instances) on a thread of
+        its own, and the current pipeline goes on until it is ready. A failure leaves the filter
+        passing its input through, with one line in OBS's log: this runs in OBS's callbacks,
+        which must not raise. ``rebuild`` starts a new pipeline even when nothing changed
+        (after the network's process stopped)."""
         old = self.settings
         self.settings = settings
         self.failed = False
@@ -166,22 +203,54 @@ class Filter:
             settings.engine(), settings.matting(), settings.pipeline())
         if self.pipeline is not None and unchanged and not rebuild:
             return
-        try:
-            model = shared_model(*settings.engine()).with_settings(settings.matting())
-            # A model in OBS's own process gets the low priority on its pipeline's thread; a
-            # network process is shared, and a pipeline that closes gives up its turn there.
-            remote = isinstance(model, RemoteModel)
-            live = LivePipeline(model, settings.pipeline(), nice=0 if remote else WORKER_NICE,
-                                rgba=True, on_close=model.abandon if remote else None)
-        except Exception as error:
-            self.close_pipeline()
-            self.provider = f"nothing: {error}"
-            log(libobs.LOG_ERROR, f"passing the input through: {type(error).__name__}: {error}")
+        model = shared_model(*settings.engine())
+        with self.update_lock:
+            self.generation += 1
+            generation = self.generation
+        self.loading = model
+        if model.done():
+            self._start_pipeline(model, settings, generation)
             return
-        self.provider = model.provider
-        self._replace_pipeline(live, wait=False)
-        log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
-                             f"{settings.describe()}")
+        self.provider = "loading..."
+        log(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
+                             "then".format(*settings.engine()))
+        # A thread, not a callback on the shared future, which would keep this filter alive.
+        threading.Thread(target=self._start_pipeline, args=(model, settings, generation, True),
+                         name="obs-bgremover-start", daemon=True).start()
+
+    def _start_pipeline(self, loaded: Future[MattingModel | RemoteModel],
+                        settings: FilterSettings, generation: int, wait: bool = False) -> None:
+        """Start the pipeline for ``settings`` on their model, ``loaded`` (after waiting for
+        it to load, with ``wait``). Nothing happens if a newer update, or `detach_pipeline`,
+        came since: the newest settings win, and a removed filter starts nothing. A model that
+        failed to load leaves the filter passing its input through."""
+        if wait:
+            futures.wait([loaded])
+        try:
+            with self.update_lock:
+                if generation != self.generation:
+                    return
+                try:
+                    model = loaded.result().with_settings(settings.matting())
+                    # A model in OBS's own process gets the low priority on its pipeline's
+                    # thread; a network process is shared, and a pipeline that closes gives up
+                    # its turn there.
+                    remote = isinstance(model, RemoteModel)
+                    live = LivePipeline(model, settings.pipeline(),
+                                        nice=0 if remote else WORKER_NICE, rgba=True,
+                                        on_close=model.abandon if remote else None)
+                except Exception as error:
+                    self.provider = f"nothing: {error}"
+                    log(libobs.LOG_ERROR,
+                        f"passing the input through: {type(error).__name__}: {error}")
+                    live = None
+                else:
+                    self.provider = model.provider
+                    log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
+                                         f"{settings.describe()}")
+                self._replace_pipeline(live, wait=False)
+        except Exception:  # on a thread of ours, nothing above it would tell OBS's log
+            log(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
 
     def _swap_pipeline(self, live: LivePipeline | None) -> LivePipeline | None:
         """Make ``live`` the pipeline; the old one, still running, is the caller's to close
@@ -222,11 +291,11 @@ class Filter:
 
     def detach_pipeline(self) -> LivePipeline | None:
         """Take the pipeline away, still running, for the caller to close: the input passes
-        through from the next frame on."""
-        return self._swap_pipeline(None)
-
-    def close_pipeline(self) -> None:
-        self._replace_pipeline(None)
+        through from the next frame on, and a model still loading for this filter starts no
+        pipeline once it is ready."""
+        with self.update_lock:
+            self.generation += 1
+            return self._swap_pipeline(None)
 
     # graphics ---------------------------------------------------------------------------------
 
@@ -250,7 +319,9 @@ class Filter:
         """Stop the worker and release the GPU objects (outside the render loop, so the graphics
         context has to be entered)."""
         self.render_clip.close()
-        self.close_pipeline()
+        pipeline = self.detach_pipeline()
+        if pipeline is not None:
+            pipeline.close()
         self.finish_stopping()
         obs = lib()
         obs.obs_enter_graphics()
@@ -382,10 +453,12 @@ class Filter:
         return True
 
     def _recover(self) -> None:
-        """After the network's process stopped (killed, out of memory), start another one on a
-        thread of its own: loading takes a second or two, which the graphics thread cannot
-        wait. Until it is up, the input passes through."""
-        if self.recovering is not None and self.recovering.is_alive():
+        """After the network's process stopped (killed, out of memory), start another one. Until
+        it is up, the input passes through. `update` runs on a thread of its own here: the
+        caller holds `pipeline_lock`, which the swap to the new pipeline takes, and another
+        filter may have started the process already, so that the swap would come at once."""
+        if ((self.recovering is not None and self.recovering.is_alive())
+                or (self.loading is not None and not self.loading.done())):
             return
         log(libobs.LOG_WARNING, "the network stopped; starting it again")
         self.recovering = threading.Thread(target=self.update, args=(self.settings, True),

@@ -58,7 +58,7 @@ except Exception as exc:  # shown in the description instead of failing the whol
 def _engine() -> str:
     """Which model and execution provider a filter gets, e.g. "general on CPUExecutionProvider"."""
     try:
-        model = shared_model("general", "auto")
+        model = shared_model("general", "auto").result()
         return f"model {model.name} on {model.provider}"
     except Exception as exc:
         return f"model unavailable ({exc})"

@@ -126,6 +126,8 @@ def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
             break
         time.sleep(0.2)
     log = obs_studio.log_text()
+    # Loaded on a thread of its own, not on OBS's graphics thread that applies the settings.
+    assert "loading model landscape on auto" in log, log[-3000:]
     assert "model landscape runs on" in log, log[-3000:]
     assert log.count("new settings shown after") > shown_before, log[-3000:]
     shot = screenshot(obs_studio, SOURCE)
