@@ -1,18 +1,25 @@
-"""The OBS filter's shared models, without OBS: a model is loaded on a thread of its own (OBS
-applies a filter's settings on its graphics thread, which must not stand still for the second a
-network process takes to start), once for every filter that asks for it, a failed load is
-reported through the future and tried again, and unloading the script ends a process whose load
-was still under way."""
+"""The OBS filter's shared models and the filter's use of them, without OBS: a model is loaded
+on a thread of its own (OBS applies a filter's settings on its graphics thread, which must not
+stand still for the second a network process takes to start), once for every filter that asks
+for it; a failed load is reported through the future and tried again; unloading the script ends
+a process whose load was still under way, without waiting for it. A filter whose settings change
+again while a model loads starts the newest settings' pipeline only, and a filter taken away
+(removed, or the script unloaded) starts none until it is reopened.
+
+Real network processes throughout; only OBS's log is replaced by a list, as there is no OBS."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from obs_bgremover.errors import ModelError
 from obs_bgremover.model_process import RemoteModel
-from obs_bgremover.obs.filter import end_models, shared_model
+from obs_bgremover.obs import filter as obs_filter
+from obs_bgremover.obs.filter import Filter, end_models, shared_model
+from obs_bgremover.obs.settings import FilterSettings
 
 LOAD_TIMEOUT_S = 120
 
@@ -21,6 +28,30 @@ LOAD_TIMEOUT_S = 120
 def no_models_left():
     yield
     end_models()
+
+
+@pytest.fixture
+def logged(monkeypatch) -> list[str]:
+    lines: list[str] = []
+    monkeypatch.setattr(obs_filter, "log", lambda level, message: lines.append(message))
+    return lines
+
+
+@pytest.fixture
+def a_filter(logged):
+    instance = Filter(0)
+    yield instance
+    pipeline = instance.detach_pipeline()
+    if pipeline is not None:
+        pipeline.close()
+    instance.finish_stopping()
+
+
+def loads_finished() -> None:
+    """Wait for every load and for the filters' threads that start a pipeline after one."""
+    for thread in threading.enumerate():
+        if thread.name in ("obs-bgremover-load", "obs-bgremover-start"):
+            thread.join(LOAD_TIMEOUT_S)
 
 
 def test_a_model_loads_on_a_thread_of_its_own_once_for_all() -> None:
@@ -52,9 +83,34 @@ def test_a_stopped_process_is_replaced() -> None:
     assert second is not first and second.alive
 
 
-def test_unloading_ends_a_process_still_loading() -> None:
+def test_unloading_ends_a_process_still_loading_without_waiting_for_it() -> None:
     loading = shared_model("general", "cpu")
     assert not loading.done()
     assert end_models() == 1
-    model = loading.result(timeout=0)
+    assert not loading.done(), "the unload waited for the process to start"
+    model = loading.result(timeout=LOAD_TIMEOUT_S)
     assert not model.alive, "a network process outlived the script"
+
+
+def test_the_newest_settings_win_over_a_model_still_loading(a_filter, logged) -> None:
+    a_filter.update(FilterSettings(model="landscape", device="cpu"))
+    assert a_filter.pipeline is None, "update waited for the load"
+    a_filter.update(FilterSettings(model="general", device="cpu"))
+    loads_finished()
+    started = [line for line in logged if " runs on " in line]
+    assert len(started) == 1 and started[0].startswith("model general runs on"), logged
+    assert a_filter.pipeline is not None
+
+
+def test_a_filter_taken_away_starts_nothing_until_reopened(a_filter, logged) -> None:
+    a_filter.update(FilterSettings(model="general", device="cpu"))
+    assert a_filter.detach_pipeline() is None
+    a_filter.update(FilterSettings(model="general", device="cpu", threshold=0.6))
+    a_filter.rebuild()
+    loads_finished()
+    assert a_filter.pipeline is None, "a pipeline started on a filter taken away"
+    assert not [line for line in logged if " runs on " in line], logged
+    a_filter.reopen()
+    loads_finished()
+    assert a_filter.pipeline is not None
+    assert a_filter.settings.threshold == 0.6, "the settings given meanwhile were lost"

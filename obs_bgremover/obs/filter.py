@@ -88,12 +88,18 @@ def _load_model(name: str, device: str) -> MattingModel | RemoteModel:
 
 
 def _load_into(future: Future[MattingModel | RemoteModel], name: str, device: str) -> None:
+    """Load the model into ``future``; a network process that `end_models` gave up while it
+    was starting is ended here, once it is up, rather than waited for there."""
     try:
         model = _load_model(name, device)
     except BaseException as error:  # handed to whoever waits for the model
         future.set_exception(error)
-    else:
-        future.set_result(model)
+        return
+    with _models_lock:
+        given_up = _models.get((name, device)) is not future
+    if given_up and isinstance(model, RemoteModel):
+        model.kill()
+    future.set_result(model)
 
 
 def _usable(future: Future[MattingModel | RemoteModel]) -> bool:
@@ -123,17 +129,17 @@ def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
 
 def end_models() -> int:
     """End the network processes at once (when the script unloads, OBS waiting for it), so
-    that no pipeline's worker waits for one of them either; how many there were. A load under
-    way is waited for, so that its process does not outlive the script."""
+    that no pipeline's worker waits for one of them either; how many there were. One still
+    starting is not waited for (a niced child that OBS starves of CPU can take seconds): it
+    ends as soon as it is up (`_load_into`)."""
     with _models_lock:
         loads = list(_models.values())
         _models.clear()
-    futures.wait(loads)
-    remote = [load.result() for load in loads
-              if load.exception() is None and isinstance(load.result(), RemoteModel)]
+    remote = [load.result() for load in loads if load.done() and load.exception() is None
+              and isinstance(load.result(), RemoteModel)]
     for model in remote:
         model.kill()
-    return len(remote)
+    return len(remote) + sum(not load.done() for load in loads)
 
 
 class Filter:
@@ -176,6 +182,7 @@ class Filter:
         # update replaced starts nothing. `update_lock` makes the check and the swap one step.
         self.generation = 0
         self.update_lock = threading.Lock()
+        self.closed = False  # see detach_pipeline
         self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
@@ -185,37 +192,55 @@ class Filter:
 
     # settings ---------------------------------------------------------------------------------
 
-    def update(self, settings: FilterSettings, rebuild: bool = False) -> None:
+    def update(self, settings: FilterSettings) -> None:
         """Apply new settings live. The background texture is rebuilt on the graphics thread
         at the next frame; a change of the knobs, the smoothing or every-N starts a new
         pipeline on the same loaded model (the smoothing state belongs to the old settings);
         a change of model or device loads that model (shared between instances) on a thread of
         its own, and the current pipeline goes on until it is ready. A failure leaves the filter
         passing its input through, with one line in OBS's log: this runs in OBS's callbacks,
-        which must not raise. ``rebuild`` starts a new pipeline even when nothing changed
-        (after the network's process stopped)."""
-        old = self.settings
-        self.settings = settings
-        self.failed = False
-        if old.low_latency != settings.low_latency:
-            log(libobs.LOG_INFO, f"low latency {'on' if settings.low_latency else 'off'}")
-        unchanged = (old.engine(), old.matting(), old.pipeline()) == (
-            settings.engine(), settings.matting(), settings.pipeline())
-        if self.pipeline is not None and unchanged and not rebuild:
-            return
-        model = shared_model(*settings.engine())
+        which must not raise."""
+        self._apply(settings)
+
+    def rebuild(self) -> None:
+        """Start a new pipeline on the current settings, even though they did not change: after
+        the network's process stopped, or after a script reload (`reopen`)."""
+        self._apply(None)
+
+    def reopen(self) -> None:
+        """Undo `detach_pipeline` (the script was loaded again) and start a pipeline."""
         with self.update_lock:
+            self.closed = False
+        self.rebuild()
+
+    def _apply(self, settings: FilterSettings | None) -> None:
+        """`update` (new ``settings``) or `rebuild` (None: the current ones, read under the
+        lock, so that a rebuild on another thread never brings back settings an update just
+        replaced)."""
+        with self.update_lock:
+            old = self.settings
+            if settings is not None:
+                self.settings = settings
+            new = self.settings
+            if self.closed:
+                return  # kept, for `reopen`
+            self.failed = False
+            if old.low_latency != new.low_latency:
+                log(libobs.LOG_INFO, f"low latency {'on' if new.low_latency else 'off'}")
+            unchanged = (old.engine(), old.matting(), old.pipeline()) == (
+                new.engine(), new.matting(), new.pipeline())
+            if settings is not None and unchanged and self.pipeline is not None:
+                return
             self.generation += 1
             generation = self.generation
-        self.loading = model
+            model = self.loading = shared_model(*new.engine())
         if model.done():
-            self._start_pipeline(model, settings, generation)
+            self._start_pipeline(model, new, generation)
             return
-        self.provider = "loading..."
         log(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
-                             "then".format(*settings.engine()))
+                             "then".format(*new.engine()))
         # A thread, not a callback on the shared future, which would keep this filter alive.
-        threading.Thread(target=self._start_pipeline, args=(model, settings, generation, True),
+        threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
                          name="obs-bgremover-start", daemon=True).start()
 
     def _start_pipeline(self, loaded: Future[MattingModel | RemoteModel],
@@ -291,9 +316,10 @@ class Filter:
 
     def detach_pipeline(self) -> LivePipeline | None:
         """Take the pipeline away, still running, for the caller to close: the input passes
-        through from the next frame on, and a model still loading for this filter starts no
-        pipeline once it is ready."""
+        through from the next frame on, and nothing starts another one until `reopen` (not a
+        model still loading for this filter, nor an update or a rebuild that comes later)."""
         with self.update_lock:
+            self.closed = True
             self.generation += 1
             return self._swap_pipeline(None)
 
@@ -454,16 +480,22 @@ class Filter:
 
     def _recover(self) -> None:
         """After the network's process stopped (killed, out of memory), start another one. Until
-        it is up, the input passes through. `update` runs on a thread of its own here: the
+        it is up, the input passes through. `rebuild` runs on a thread of its own here: the
         caller holds `pipeline_lock`, which the swap to the new pipeline takes, and another
         filter may have started the process already, so that the swap would come at once."""
         if ((self.recovering is not None and self.recovering.is_alive())
                 or (self.loading is not None and not self.loading.done())):
             return
         log(libobs.LOG_WARNING, "the network stopped; starting it again")
-        self.recovering = threading.Thread(target=self.update, args=(self.settings, True),
+        self.recovering = threading.Thread(target=self._rebuild_logged,
                                            name="obs-bgremover-recover", daemon=True)
         self.recovering.start()
+
+    def _rebuild_logged(self) -> None:
+        try:
+            self.rebuild()
+        except Exception:  # on a thread of ours, nothing above it would tell OBS's log
+            log(libobs.LOG_ERROR, f"restarting the network failed:\n{traceback.format_exc()}")
 
     def _reads_frames_directly(self, target: int) -> bool:
         """Whether the network's input comes from `take_frame` (this filter is the first on an

@@ -197,7 +197,7 @@ def register() -> bool:
     registered = getattr(sys, _STATE_ATTR, None)
     if registered is not None:
         for instance in list(registered.instances.values()):
-            instance.update(instance.settings, rebuild=True)
+            instance.reopen()
         return False
     registration = _Registration()
     lib().obs_register_source_s(byref(registration.info), sizeof(registration.info))
