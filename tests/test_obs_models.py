@@ -113,4 +113,6 @@ def test_a_filter_taken_away_starts_nothing_until_reopened(a_filter, logged) -> 
     a_filter.reopen()
     loads_finished()
     assert a_filter.pipeline is not None
-    assert a_filter.settings.threshold == 0.6, "the settings given meanwhile were lost"
+    started = [line for line in logged if " runs on " in line]
+    assert len(started) == 1 and "threshold 0.60" in started[0], (
+        f"not started with the settings given meanwhile: {logged}")

@@ -96,8 +96,12 @@ def _load_into(future: Future[MattingModel | RemoteModel], name: str, device: st
         future.set_exception(error)
         return
     with _models_lock:
-        given_up = _models.get((name, device)) is not future
-    if given_up and isinstance(model, RemoteModel):
+        # Settled under the lock that `end_models` takes: either it finds the load done and
+        # ends the process, or this finds the load given up and ends it.
+        if _models.get((name, device)) is future:
+            future.set_result(model)
+            return
+    if isinstance(model, RemoteModel):
         model.kill()
     future.set_result(model)
 
@@ -129,17 +133,18 @@ def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
 
 def end_models() -> int:
     """End the network processes at once (when the script unloads, OBS waiting for it), so
-    that no pipeline's worker waits for one of them either; how many there were. One still
-    starting is not waited for (a niced child that OBS starves of CPU can take seconds): it
-    ends as soon as it is up (`_load_into`)."""
+    that no pipeline's worker waits for one of them either; how many there were, loads still
+    under way included. Such a load is not waited for (a niced child that OBS starves of CPU
+    can take seconds to start): its process ends as soon as it is up (`_load_into`)."""
     with _models_lock:
         loads = list(_models.values())
         _models.clear()
-    remote = [load.result() for load in loads if load.done() and load.exception() is None
-              and isinstance(load.result(), RemoteModel)]
+        done = [load for load in loads if load.done()]
+    remote = [load.result() for load in done
+              if load.exception() is None and isinstance(load.result(), RemoteModel)]
     for model in remote:
         model.kill()
-    return len(remote) + sum(not load.done() for load in loads)
+    return len(remote) + len(loads) - len(done)
 
 
 class Filter:

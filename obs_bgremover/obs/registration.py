@@ -57,6 +57,9 @@ class _Registration:
     def __init__(self) -> None:
         self.instances: dict[int, Filter] = {}
         self.next_key = 1
+        # Set while the script is unloaded: the filter stays registered with libobs, and one
+        # added meanwhile must start no network until the script is back (see `shutdown`).
+        self.unloaded = False
         self.name = ctypes.create_string_buffer(DISPLAY_NAME)
         self.property_callbacks = {
             "kind": libobs.MODIFIED(_guarded(False)(properties.on_kind_changed)),
@@ -101,6 +104,8 @@ class _Registration:
         key = self.next_key
         self.next_key += 1
         self.instances[key] = instance
+        if self.unloaded:
+            instance.detach_pipeline()  # keeps the settings below for `register` to reopen
         try:
             instance.update(read_settings(settings))
         except Exception:
@@ -196,8 +201,12 @@ def register() -> bool:
     every instance's pipeline: those start again here, so filters keep working."""
     registered = getattr(sys, _STATE_ATTR, None)
     if registered is not None:
+        registered.unloaded = False
         for instance in list(registered.instances.values()):
-            instance.reopen()
+            try:
+                instance.reopen()
+            except Exception:  # one filter's trouble must not keep the others off
+                log(libobs.LOG_ERROR, f"restarting a filter failed:\n{traceback.format_exc()}")
         return False
     registration = _Registration()
     lib().obs_register_source_s(byref(registration.info), sizeof(registration.info))
@@ -213,6 +222,8 @@ def shutdown() -> None:
     this, and the log says how long it took."""
     start = time.perf_counter()
     registration = getattr(sys, _STATE_ATTR, None)
+    if registration is not None:
+        registration.unloaded = True
     instances = list(registration.instances.values()) if registration else []
     # Detached first, so that no frame meets a pipeline whose network was just ended (it would
     # start another one to recover).
