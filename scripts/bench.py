@@ -6,7 +6,9 @@ first frame of the bundled sample clip (854x480, 16:9 like both sizes), resized.
 `MattingModel.__call__`; each "step:KIND" times `Pipeline.run` with temporal smoothing and a
 compositor over that background kind, exactly what `replace` does per frame. Variants are timed
 in turn, round-robin within each size, so a noisy shared machine slows them alike. After warm-up
-runs, the median and the 90th percentile are reported; the last line printed is one JSON object.
+runs, the median and the 90th percentile are reported, and the median CPU time the process spent
+in a call (all its threads: onnxruntime's workers, a video background's decoder), which is what a
+step costs a streamer's CPU beside OBS; the last line printed is one JSON object.
 The first line is the machine's memory copy speed, to compare figures taken on different days.
 
 With ``--mediapipe-loop``, each size also times the usual MediaPipe + numpy loop, the yardstick
@@ -120,20 +122,23 @@ def copy_speed(megabytes: int = 64, runs: int = 5) -> float:
     machines have differed twofold from one day to the next)."""
     source = np.ones(megabytes << 20, np.uint8)
     target = np.empty_like(source)
-    best = min(_seconds(lambda: np.copyto(target, source)) for _ in range(runs))
+    best = min(_seconds(lambda: np.copyto(target, source))[0] for _ in range(runs))
     return round(source.nbytes / best / 1e9, 1)
 
 
-def _seconds(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _seconds(call: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one call; the CPU time is the whole process's, so the
+    network's worker threads count too."""
+    start, cpu = time.perf_counter(), time.process_time()
     call()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def summary(ms: list[float]) -> dict[str, float]:
+def summary(ms: list[float], cpu_ms: list[float]) -> dict[str, float]:
     return {
         "median_ms": round(statistics.median(ms), 1),
         "p90_ms": round(statistics.quantiles(ms, n=10)[-1], 1),
+        "cpu_median_ms": round(statistics.median(cpu_ms), 1),
     }
 
 
@@ -267,14 +272,17 @@ def main() -> None:
             for _ in range(args.warmup):
                 call()
         ms: dict[str, list[float]] = {name: [] for name in calls}
+        cpu_ms: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(args.runs):
             for name, call in calls.items():
-                ms[name].append(1000 * _seconds(call))
+                wall, cpu = _seconds(call)
+                ms[name].append(1000 * wall)
+                cpu_ms[name].append(1000 * cpu)
         for name, values in ms.items():
-            result = summary(values)
+            result = summary(values, cpu_ms[name])
             report[f"{width}x{height} {name}"] = result
             print(f"{width}x{height} {name:15} median {result['median_ms']:6.1f} ms, "
-                  f"p90 {result['p90_ms']:6.1f} ms")
+                  f"p90 {result['p90_ms']:6.1f} ms, CPU {result['cpu_median_ms']:6.1f} ms")
         if tflite is not None:
             target, reference = TARGETS_MS[(width, height)]
             share = statistics.median(ms["step:image"]) / statistics.median(ms["mediapipe+numpy"])
