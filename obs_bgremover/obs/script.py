@@ -47,6 +47,9 @@ from obs_bgremover import __version__  # noqa: E402
 from obs_bgremover.obs import registration  # noqa: E402
 from obs_bgremover.obs.filter import shared_model  # noqa: E402
 
+# How long the script's description waits for the model to say where it runs.
+DESCRIPTION_WAIT_S = 10.0
+
 _error: str | None = None
 try:
     registration.register()
@@ -56,10 +59,15 @@ except Exception as exc:  # shown in the description instead of failing the whol
 
 
 def _engine() -> str:
-    """Which model and execution provider a filter gets, e.g. "general on CPUExecutionProvider"."""
+    """Which model and execution provider a filter gets, e.g. "general on CPUExecutionProvider".
+    OBS asks for the description on its UI thread, which waits for the load: a GPU provider
+    that hangs while starting must not hang OBS with it."""
     try:
-        model = shared_model("general", "auto").result()
+        model = shared_model("general", "auto").result(timeout=DESCRIPTION_WAIT_S)
         return f"model {model.name} on {model.provider}"
+    except TimeoutError:
+        return (f"model still loading after {DESCRIPTION_WAIT_S:g} s: a filter's properties say "
+                "where it runs once it is up")
     except Exception as exc:
         return f"model unavailable ({exc})"
 
