@@ -278,7 +278,7 @@ class Filter:
                     self.provider = model.provider
                     log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                                          f"{settings.describe()}")
-                self._replace_pipeline(live, wait=False)
+                self._replace_pipeline(live)
         except Exception:  # on a thread of ours, nothing above it would tell OBS's log
             log(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
 
@@ -293,16 +293,13 @@ class Filter:
                 self.shown = None  # passing through: no stale matte once a pipeline is back
         return old
 
-    def _replace_pipeline(self, live: LivePipeline | None, wait: bool = True) -> None:
-        """Make ``live`` the pipeline and stop the old one (outside the lock). Without ``wait``
-        the old one's frame in inference is not waited for: OBS applies a settings change on its
-        graphics thread, which must not wait for the network at each step of a slider. Such
-        pipelines are closed once they have ended, or by `finish_stopping`."""
+    def _replace_pipeline(self, live: LivePipeline | None) -> None:
+        """Make ``live`` the pipeline and stop the old one (outside the lock), without waiting
+        for its frame in inference: OBS applies a settings change on its graphics thread, which
+        must not wait for the network at each step of a slider. Such pipelines are closed once
+        they have ended, or by `finish_stopping`."""
         old = self._swap_pipeline(live)
         if old is None:
-            return
-        if wait:
-            old.close()
             return
         old.stop()
         with self.pipeline_lock:
