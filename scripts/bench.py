@@ -44,7 +44,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,8 +111,7 @@ def mediapipe_tflite(model: MattingModel, wheel: Path | None, folder: Path) -> b
     wheel = wheel or convert_mediapipe.download_wheel(folder)
     name = "selfie_segmentation_landscape" if "landscape" in model.path.name else (
         "selfie_segmentation")
-    with zipfile.ZipFile(wheel) as archive:
-        return archive.read(convert_mediapipe.MODELS_IN_WHEEL[name])
+    return convert_mediapipe.read_tflite(wheel, name)
 
 
 def copy_speed(megabytes: int = 64, runs: int = 5) -> float:

@@ -392,18 +392,24 @@ def download_wheel(dest: Path) -> Path:
     return wheel
 
 
+def read_tflite(wheel: Path, name: str) -> bytes:
+    """The ``.tflite`` file of one of `MODELS_IN_WHEEL` as the mediapipe wheel ships it: what
+    the conversion reads, and what its parity test and the benchmark run LiteRT on."""
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(MODELS_IN_WHEEL[name])
+
+
 def convert_wheel(wheel: Path, out_dir: Path) -> list[Path]:
     """Write one ONNX file per Selfie Segmentation model found in the wheel."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    with zipfile.ZipFile(wheel) as archive:
-        for name, member in MODELS_IN_WHEEL.items():
-            doc = (f"Converted from {member} in the {MEDIAPIPE_REQUIREMENT} wheel "
-                   "(Google, Apache-2.0) by scripts/convert_mediapipe.py.")
-            model = convert_tflite(archive.read(member), name, doc)
-            path = out_dir / f"{name}.onnx"
-            path.write_bytes(model.SerializeToString(deterministic=True))
-            written.append(path)
+    for name, member in MODELS_IN_WHEEL.items():
+        doc = (f"Converted from {member} in the {MEDIAPIPE_REQUIREMENT} wheel "
+               "(Google, Apache-2.0) by scripts/convert_mediapipe.py.")
+        model = convert_tflite(read_tflite(wheel, name), name, doc)
+        path = out_dir / f"{name}.onnx"
+        path.write_bytes(model.SerializeToString(deterministic=True))
+        written.append(path)
     return written
 
 

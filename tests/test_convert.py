@@ -7,7 +7,6 @@ TFLite interpreter) and through our ONNX files (onnxruntime) with the same input
 from __future__ import annotations
 
 import sys
-import zipfile
 from pathlib import Path
 
 import cv2
@@ -66,9 +65,7 @@ def test_matting_build_reproduces_committed_models(tmp_path: Path, name: str) ->
 def test_parity_with_tflite(mediapipe_wheel: Path, shared_data: Path, name: str) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    with zipfile.ZipFile(mediapipe_wheel) as archive:
-        tflite_model = archive.read(convert_mediapipe.MODELS_IN_WHEEL[name])
-    interpreter = Interpreter(model_content=tflite_model)
+    interpreter = Interpreter(model_content=convert_mediapipe.read_tflite(mediapipe_wheel, name))
     interpreter.allocate_tensors()
     tfl_in = interpreter.get_input_details()[0]["index"]
     tfl_out = interpreter.get_output_details()[0]["index"]
