@@ -116,3 +116,20 @@ def test_a_filter_taken_away_starts_nothing_until_reopened(a_filter, logged) -> 
     started = [line for line in logged if " runs on " in line]
     assert len(started) == 1 and "threshold 0.60" in started[0], (
         f"not started with the settings given meanwhile: {logged}")
+
+
+def test_a_filter_made_closed_keeps_its_settings_until_reopened(logged) -> None:
+    instance = Filter(0, closed=True)  # as one added while the script is unloaded
+    try:
+        instance.update(FilterSettings(model="general", device="cpu", threshold=0.6))
+        loads_finished()
+        assert instance.pipeline is None, "a filter made closed started a pipeline"
+        instance.reopen()
+        loads_finished()
+        started = [line for line in logged if " runs on " in line]
+        assert len(started) == 1 and "threshold 0.60" in started[0], logged
+    finally:
+        pipeline = instance.detach_pipeline()
+        if pipeline is not None:
+            pipeline.close()
+        instance.finish_stopping()

@@ -150,7 +150,9 @@ def end_models() -> int:
 class Filter:
     """One instance of the filter on one source; OBS's callbacks forward to its methods."""
 
-    def __init__(self, source: int) -> None:
+    def __init__(self, source: int, closed: bool = False) -> None:
+        """``closed``: start as `detach_pipeline` leaves a filter, keeping the settings it is
+        given until `reopen` (one added while the script is unloaded)."""
         self.source = source
         self.provider = "not loaded"  # the execution provider that runs the network, for the UI
         self.settings = FilterSettings()
@@ -187,7 +189,7 @@ class Filter:
         # update replaced starts nothing. `update_lock` makes the check and the swap one step.
         self.generation = 0
         self.update_lock = threading.Lock()
-        self.closed = False  # see detach_pipeline
+        self.closed = closed  # see detach_pipeline
         self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)

@@ -100,12 +100,11 @@ class _Registration:
         return ctypes.addressof(self.name)
 
     def create(self, settings: int, source: int) -> int:
-        instance = Filter(source)
+        # While unloaded, the settings below are kept for `register` to reopen the filter.
+        instance = Filter(source, closed=self.unloaded)
         key = self.next_key
         self.next_key += 1
         self.instances[key] = instance
-        if self.unloaded:
-            instance.detach_pipeline()  # keeps the settings below for `register` to reopen
         try:
             instance.update(read_settings(settings))
         except Exception:
