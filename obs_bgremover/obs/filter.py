@@ -608,7 +608,8 @@ class Filter:
         worst = ", ".join(f"{k} {v:.1f}" for k, v in self.worst.items() if v)
         stats = self.pipeline.stats() if self.pipeline else None
         live = (f"; inference {stats.matte_ms:.1f} ms at {stats.fps:.1f} fps, latency "
-                f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}"
+                f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}, "
+                f"network ran on {stats.network_calls}/{stats.processed}"
                 if stats else "")
         log(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
                              f"frame {self.slowest:.1f} (longest: {worst}), texel-aligned draws "

@@ -126,6 +126,12 @@ def _add_matting(props: int, on_model: object, running: str) -> None:
                 "moving parts always take the new matte.")
     _add_slider(props, "every_n", "Run the network every N frames", EVERY_N_RANGE,
                 "Higher saves CPU/GPU; the matte is reused (and smoothed) in between.")
+    skip_static = obs.obs_properties_add_bool(props, b"skip_static",
+                                              b"Skip the network while the picture is still")
+    obs.obs_property_set_long_description(
+        skip_static,
+        b"Reuse the last matte while the picture has not changed since the network last ran: "
+        b"saves CPU/GPU for a streamer sitting still; any movement runs it again at once.")
     low_latency = obs.obs_properties_add_bool(props, b"low_latency", b"Low latency")
     obs.obs_property_set_long_description(
         low_latency,

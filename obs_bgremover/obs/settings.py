@@ -46,6 +46,7 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_EDGE_RADIUS = 24.0
 DEFAULT_SMOOTHING = TemporalSettings().strength
 DEFAULT_EVERY_N = PipelineSettings().every_n
+DEFAULT_SKIP_STATIC = PipelineSettings().skip_static
 
 # Slider ranges: (min, max, step).
 BLUR_RANGE = (1, 100, 1)
@@ -73,6 +74,7 @@ class FilterSettings:
     edge_radius: float = DEFAULT_EDGE_RADIUS
     smoothing: float = DEFAULT_SMOOTHING
     every_n: int = DEFAULT_EVERY_N
+    skip_static: bool = DEFAULT_SKIP_STATIC
     low_latency: bool = False
     render_input: str = ""
     """The clip the "Render clip" button renders, and the folder it writes into."""
@@ -115,9 +117,10 @@ class FilterSettings:
         return MattingSettings(threshold=self.threshold, edge_radius=self.edge_radius)
 
     def pipeline(self) -> PipelineSettings:
-        """What the live pipeline does around the network (smoothing, every N-th frame)."""
+        """What the live pipeline does around the network (smoothing, every N-th frame,
+        still frames)."""
         return PipelineSettings(temporal=TemporalSettings(strength=self.smoothing),
-                                every_n=self.every_n)
+                                every_n=self.every_n, skip_static=self.skip_static)
 
     def engine(self) -> tuple[str, str]:
         """(model, device): a change of either loads another model."""
@@ -127,6 +130,7 @@ class FilterSettings:
         """One log line's worth, so OBS's log shows what the filter actually runs with."""
         return (f"threshold {self.threshold:.2f}, edge {self.edge_radius:.0f} px, "
                 f"smoothing {self.smoothing:.2f}, network every {self.every_n} frame(s)"
+                + (", not on still frames" if self.skip_static else "")
                 + (", low latency" if self.low_latency else ""))
 
 
@@ -168,6 +172,7 @@ def read_settings(data: int) -> FilterSettings:
         edge_radius=number(b"edge_radius", EDGE_RADIUS_RANGE),
         smoothing=number(b"smoothing", SMOOTHING_RANGE),
         every_n=whole(b"every_n", EVERY_N_RANGE),
+        skip_static=bool(obs.obs_data_get_bool(data, b"skip_static")),
         low_latency=bool(obs.obs_data_get_bool(data, b"low_latency")),
         render_input=text(b"render_input"),
         render_folder=text(b"render_folder"),
@@ -189,4 +194,5 @@ def write_defaults(data: int) -> None:
     for name, value in (("threshold", defaults.threshold), ("edge_radius", defaults.edge_radius),
                         ("smoothing", defaults.smoothing)):
         obs.obs_data_set_default_double(data, name.encode(), value)
+    obs.obs_data_set_default_bool(data, b"skip_static", defaults.skip_static)
     obs.obs_data_set_default_bool(data, b"low_latency", defaults.low_latency)

@@ -28,6 +28,7 @@ from obs_views import (
 )
 
 from obs_bgremover.model import MODEL_NAMES, PROVIDERS, available_devices, resolve_model_path
+from obs_bgremover.obs.filter import TIMING_EVERY
 from obs_bgremover.obs.registration import FILTER_ID
 from obs_bgremover.obs.settings import DEFAULT_EDGE_RADIUS, DEFAULT_THRESHOLD
 
@@ -163,6 +164,28 @@ def test_unavailable_device_passes_through_then_recovers(obs_studio, scene, port
     )
     assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, "did not recover"
     assert "Traceback" not in obs_studio.log_text()
+
+
+def network_share_after(obs_studio, marker: str) -> tuple[int, int] | None:
+    """(network runs, frames processed) from the first timing line logged after ``marker``."""
+    log = obs_studio.log_text()
+    start = log.rfind(marker)
+    found = re.search(r"network ran on (\d+)/(\d+)", log[start:]) if start >= 0 else None
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def test_skip_static_leaves_the_network_idle_on_a_still_picture(obs_studio, scene) -> None:
+    """The portrait does not change, so with ``skip_static`` the network runs once and the
+    matte is reused; the filter's timing line (every TIMING_EVERY frames) counts the runs."""
+    marker = "not on still frames"
+    obs_studio.client.set_source_filter_settings(SOURCE, FILTER, {"skip_static": True}, True)
+    share = poll(partial(network_share_after, obs_studio, marker), bool,
+                 timeout=MATTE_TIMEOUT + TIMING_EVERY / 30)
+    obs_studio.client.set_source_filter_settings(SOURCE, FILTER, {"skip_static": False}, True)
+    assert share is not None, obs_studio.log_text()[-3000:]
+    runs, processed = share
+    assert processed >= 30 and runs <= 0.05 * processed, (
+        f"the network ran on {runs} of {processed} frames of a still picture")
 
 
 def test_obs_keeps_its_frame_rate(obs_studio) -> None:
