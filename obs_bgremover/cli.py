@@ -23,11 +23,16 @@ from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import ImageFiles, VideoFile, open_frames, write_alpha_png, write_image
 from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
-from obs_bgremover.pipeline import Pipeline
+from obs_bgremover.pipeline import Pipeline, PipelineSettings
 from obs_bgremover.video_sink import VideoSink, video_format
 
 PROG = "obs-bgremover"
 SAMPLE = Path(__file__).parent / "assets" / "sample.mp4"
+
+
+def pipeline_help(name: str) -> str:
+    """A `PipelineSettings` field's own help text, so every flag for it says the same."""
+    return next(item for item in fields(PipelineSettings) if item.name == name).metadata["help"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, device: str = "auto") -> None:
@@ -259,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--virtual-device", metavar="NAME", help="e.g. /dev/video10")
     cam.add_argument("--config", type=Path, metavar="FILE",
                      help="TOML or JSON file (background, matting knobs) applied when it changes")
+    cam.add_argument("--every-n", type=int, default=PipelineSettings().every_n, metavar="N",
+                     help=pipeline_help("every_n") + " (default: %(default)s)")
+    cam.add_argument("--skip-static", action="store_true", help=pipeline_help("skip_static"))
     cam.add_argument("--preview", action="store_true", help="show a window (q quits)")
     cam.add_argument("--duration", type=float, metavar="SECONDS",
                      help="stop after SECONDS and report fps, latency and CPU use")

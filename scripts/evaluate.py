@@ -40,7 +40,7 @@ import statistics
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from itertools import islice, pairwise
 from pathlib import Path
 
@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.backgrounds import parse_background, picture
-from obs_bgremover.cli import add_model_arguments, model_from_args
+from obs_bgremover.cli import add_model_arguments, model_from_args, pipeline_help
 from obs_bgremover.composite import Blender, CompositeSettings, Compositor, ImageBackground
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
@@ -239,11 +239,6 @@ def evaluate_edges(
     return result
 
 
-def _help(name: str) -> str:
-    """A `PipelineSettings` field's own help text, so the flags say what the pipeline does."""
-    return next(item for item in fields(PipelineSettings) if item.name == name).metadata["help"]
-
-
 EVALUATIONS = {
     "portraits": evaluate_portraits,
     "davis": evaluate_davis,
@@ -283,8 +278,8 @@ def main() -> None:
     )
     network = parser.add_argument_group("network runs (default: on every frame)")
     network.add_argument("--every-n", type=int, default=1, metavar="N",
-                         help=_help("every_n"))
-    network.add_argument("--skip-static", action="store_true", help=_help("skip_static"))
+                         help=pipeline_help("every_n"))
+    network.add_argument("--skip-static", action="store_true", help=pipeline_help("skip_static"))
     args = parser.parse_args()
     model = model_from_args(args)
     strength = 0.0 if args.no_temporal else args.strength

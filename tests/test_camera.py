@@ -275,6 +275,31 @@ def test_everything_is_released(green_then_blue: Run) -> None:
     assert not [name for name in green_then_blue.threads_after if name.startswith("obs-bgremover")]
 
 
+def _network_share(lucia: Sequence, tmp_path: Path, *flags: object) -> tuple[int, int]:
+    """(network runs, frames matted) the camera reports after 4 s on a still picture."""
+    still = write_video(tmp_path / "still.mp4", [lucia.frames[0]] * FPS, fps=FPS)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert _run([], "--input", still, "--size", SIZE, "--duration", 4, *flags) == 0
+    found = re.search(r"the network ran on (\d+) of (\d+) frames matted", out.getvalue())
+    assert found, out.getvalue()
+    return int(found[1]), int(found[2])
+
+
+def test_skip_static_leaves_the_network_idle_on_a_still_picture(
+    lucia: Sequence, tmp_path: Path
+) -> None:
+    runs, matted = _network_share(lucia, tmp_path)
+    assert matted >= 30 and runs == matted, f"without --skip-static: {runs} of {matted}"
+    runs, matted = _network_share(lucia, tmp_path, "--skip-static")
+    assert matted >= 30 and runs <= 0.05 * matted, f"with --skip-static: {runs} of {matted}"
+
+
+def test_every_n_runs_the_network_on_every_nth_frame(lucia: Sequence, tmp_path: Path) -> None:
+    runs, matted = _network_share(lucia, tmp_path, "--every-n", 3)
+    assert matted >= 30 and abs(runs - matted / 3) <= 1, f"--every-n 3: {runs} of {matted}"
+
+
 def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Path) -> None:
     """The clip (1 s long) vanishes before its end and comes back 0.6 s later: the camera keeps
     sending the last picture meanwhile, retries without spinning, and plays on once it returns."""

@@ -56,7 +56,7 @@ from obs_bgremover.camera.sinks import (
 )
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingModel, MattingSettings
-from obs_bgremover.pipeline import LivePipeline, LiveResult, LiveStats
+from obs_bgremover.pipeline import LivePipeline, LiveResult, LiveStats, PipelineSettings
 
 # How long the main thread waits between looks for the very first matte, in seconds.
 STARTUP_POLL = 0.01
@@ -79,6 +79,7 @@ class LiveFeed:
         self._pipeline = pipeline
         self._captured: dict[int, float] = {}
         self._submitted = 0
+        self._retired = (0, 0)  # network runs and frames matted by pipelines replaced so far
 
     def submit(self, frame: np.ndarray, captured: float) -> None:
         with self._lock:
@@ -99,6 +100,12 @@ class LiveFeed:
         with self._lock:
             return self._pipeline.stats()
 
+    def network_share(self) -> tuple[int, int]:
+        """(network runs, frames matted) since the start, over every pipeline the feed had."""
+        with self._lock:
+            stats = self._pipeline.stats()
+            return (self._retired[0] + stats.network_calls, self._retired[1] + stats.processed)
+
     def cut(self) -> None:
         """The source was reopened: start the matte afresh (see `LivePipeline.reset`)."""
         with self._lock:
@@ -111,6 +118,10 @@ class LiveFeed:
             self._captured.clear()
             self._submitted = 0
         old.close()
+        stats = old.stats()
+        with self._lock:
+            self._retired = (self._retired[0] + stats.network_calls,
+                             self._retired[1] + stats.processed)
 
     def close(self) -> None:
         self._pipeline.close()
@@ -134,6 +145,8 @@ class CameraSettings:
     device: str = "auto"
     """Where the network runs (an ONNX Runtime execution provider, see `MattingModel`)."""
     scene: SceneSettings = field(default_factory=SceneSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    """Every N-th frame, still frames: how often the network runs (not live-configurable)."""
     config: Path | None = None
     preview: bool = False
     duration: float | None = None
@@ -157,6 +170,7 @@ def settings_from_args(args: argparse.Namespace) -> CameraSettings:
         virtual_device=args.virtual_device,
         device=args.device,
         scene=SceneSettings(args.background, matting, args.model),
+        pipeline=PipelineSettings(every_n=args.every_n, skip_static=args.skip_static),
         config=args.config,
         preview=args.preview,
         duration=args.duration,
@@ -219,10 +233,12 @@ def _apply_config(running: _Running) -> None:
         if wanted.model != running.current.model:
             # Loaded before anything changes: a bad model leaves the camera as it was.
             model = MattingModel(wanted.model, settings.device)
-            running.feed.replace(LivePipeline(model.with_settings(wanted.matting)))
+            running.feed.replace(LivePipeline(model.with_settings(wanted.matting),
+                                              settings.pipeline))
             running.model = model
         elif wanted.matting != running.current.matting:
-            running.feed.replace(LivePipeline(running.model.with_settings(wanted.matting)))
+            running.feed.replace(LivePipeline(running.model.with_settings(wanted.matting),
+                                              settings.pipeline))
         if wanted.background != running.current.background:
             running.scene.change(wanted.background)
     except BgRemoverError as err:
@@ -298,11 +314,13 @@ def serve(
     scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
     model = MattingModel(scene_settings.model, settings.device)
     line.note(f"camera: matting with {model.name} on {model.provider}")
+    feed: LiveFeed | None = None
     try:
         with ExitStack() as stack:
             preview = stack.enter_context(Preview()) if settings.preview else None
             scene = stack.enter_context(Scene(scene_settings.background))
-            pipeline = LivePipeline(model.with_settings(scene_settings.matting))
+            pipeline = LivePipeline(model.with_settings(scene_settings.matting),
+                                    settings.pipeline)
             feed = stack.enter_context(LiveFeed(pipeline))
             capture = stack.enter_context(
                 Capture(settings.source, settings.size, settings.fps, feed.submit, feed.cut)
@@ -322,7 +340,7 @@ def serve(
         pass  # Ctrl-C is how the camera is meant to stop: the with block has released it all
     finally:
         line.finish()
-    return meter.summary()
+    return meter.summary(feed.network_share() if feed else (0, 0))
 
 
 def run(args: argparse.Namespace, sinks: SinkRegistry | None = None) -> int:

@@ -32,13 +32,18 @@ class Summary:
     latency_p95_ms: float
     cpu_percent: float
     """Process CPU time over wall time, all threads: 100 is one core busy."""
+    network_runs: int = 0
+    matted: int = 0
+    """Frames the pipeline matted; the network ran on ``network_runs`` of them, and the others
+    reused its last matte (``--every-n``, ``--skip-static``)."""
 
     def __str__(self) -> str:
         return (
             f"sent {self.frames} frames in {self.seconds:.1f} s: {self.fps:.2f} fps "
             f"({self.new_fps:.1f} with a new matte); camera -> virtual camera latency "
             f"{self.latency_ms:.0f} ms median, {self.latency_p95_ms:.0f} ms 95th percentile; "
-            f"CPU {self.cpu_percent:.0f}% of one core"
+            f"CPU {self.cpu_percent:.0f}% of one core; the network ran on {self.network_runs} "
+            f"of {self.matted} frames matted"
         )
 
 
@@ -75,9 +80,10 @@ class Meter:
         recent = list(self._latencies)[-30:]
         return statistics.median(recent) if recent else 0.0
 
-    def summary(self) -> Summary:
+    def summary(self, network: tuple[int, int] = (0, 0)) -> Summary:
+        """What was sent; ``network``: (network runs, frames matted), from the pipeline."""
         if self._start is None or self.frames < 2:
-            return Summary(self.frames, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            return Summary(self.frames, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, *network)
         wall, cpu = self._start
         seconds = self._last - wall
         latencies = sorted(self._latencies)
@@ -89,6 +95,8 @@ class Meter:
             latency_ms=statistics.median(latencies),
             latency_p95_ms=latencies[int(0.95 * (len(latencies) - 1))],
             cpu_percent=100 * (time.process_time() - cpu) / (time.perf_counter() - wall),
+            network_runs=network[0],
+            matted=network[1],
         )
 
 
