@@ -276,8 +276,9 @@ def test_everything_is_released(green_then_blue: Run) -> None:
 
 
 def _network_share(lucia: Sequence, tmp_path: Path, *flags: object) -> tuple[int, int]:
-    """(network runs, frames matted) the camera reports after 4 s on a still picture."""
-    still = write_video(tmp_path / "still.mp4", [lucia.frames[0]] * FPS, fps=FPS)
+    """(network runs, frames matted) the camera reports after 4 s on a still picture (a 5 s
+    clip: no loop point, where the source restarts, within the run)."""
+    still = write_video(tmp_path / "still.mp4", [lucia.frames[0]] * (5 * FPS), fps=FPS)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert _run([], "--input", still, "--size", SIZE, "--duration", 4, *flags) == 0
