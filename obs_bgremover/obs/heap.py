@@ -12,19 +12,20 @@ CPU contention. ``malloc_trim`` hands the free pages back. Where the C library h
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable
 
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    """``malloc_trim`` from the C library OBS has loaded already. Finding the library by name
+    (`ctypes.util.find_library`) would run ``ldconfig`` in a child process, and the first trim
+    runs on the thread libobs destroys sources on: a SIGINT that arrived while that child was
+    being started ran OBS's handler on that thread once, and the handler waits for the very
+    thread it runs on, so OBS never exited."""
     try:
-        function = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+        function = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # no such call, or (Windows) no CDLL(None)
         return None
     function.argtypes = [ctypes.c_size_t]
     function.restype = ctypes.c_int

@@ -9,6 +9,7 @@ stopped with SIGINT, the only signal it shuts down cleanly on, and everything is
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -68,6 +69,20 @@ def write_config(home: Path, port: int, script: Path = SCRIPT,
                                      for path in (script, *extra_scripts)]},
     }
     (config / "basic" / "scenes" / f"{COLLECTION}.json").write_text(json.dumps(collection))
+
+
+def _interrupt(pid: int) -> None:
+    """SIGINT to OBS's main thread. A signal sent to the process goes to whichever thread does
+    not block it, and OBS's handler closes the main window from wherever it runs: run on the
+    thread libobs destroys sources on (which had just unblocked signals after starting a child
+    process), it waited there for that same thread, and OBS never exited. ``tgkill`` (glibc
+    2.30 and newer) aims at one thread; the process is signalled where it is missing."""
+    try:
+        if ctypes.CDLL(None).tgkill(pid, pid, signal.SIGINT) == 0:
+            return
+    except AttributeError:
+        pass
+    os.kill(pid, signal.SIGINT)
 
 
 def _thread_stacks(pid: int) -> str:
@@ -136,7 +151,7 @@ class ObsStudio:
         if self.process is None:
             return 0
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            _interrupt(self.process.pid)
             try:
                 self.process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
