@@ -30,9 +30,17 @@ PROG = "obs-bgremover"
 SAMPLE = Path(__file__).parent / "assets" / "sample.mp4"
 
 
-def pipeline_help(name: str) -> str:
-    """A `PipelineSettings` field's own help text, so every flag for it says the same."""
+def _pipeline_help(name: str) -> str:
     return next(item for item in fields(PipelineSettings) if item.name == name).metadata["help"]
+
+
+def add_network_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup
+                              ) -> None:
+    """Add --every-n and --skip-static, each with its `PipelineSettings` field's own help, so
+    every command that offers them says the same."""
+    parser.add_argument("--every-n", type=int, default=PipelineSettings().every_n, metavar="N",
+                        help=_pipeline_help("every_n") + " (default: %(default)s)")
+    parser.add_argument("--skip-static", action="store_true", help=_pipeline_help("skip_static"))
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, device: str = "auto") -> None:
@@ -264,9 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--virtual-device", metavar="NAME", help="e.g. /dev/video10")
     cam.add_argument("--config", type=Path, metavar="FILE",
                      help="TOML or JSON file (background, matting knobs) applied when it changes")
-    cam.add_argument("--every-n", type=int, default=PipelineSettings().every_n, metavar="N",
-                     help=pipeline_help("every_n") + " (default: %(default)s)")
-    cam.add_argument("--skip-static", action="store_true", help=pipeline_help("skip_static"))
+    add_network_run_arguments(cam)
     cam.add_argument("--preview", action="store_true", help="show a window (q quits)")
     cam.add_argument("--duration", type=float, metavar="SECONDS",
                      help="stop after SECONDS and report fps, latency and CPU use")

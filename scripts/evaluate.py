@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.backgrounds import parse_background, picture
-from obs_bgremover.cli import add_model_arguments, model_from_args, pipeline_help
+from obs_bgremover.cli import add_model_arguments, add_network_run_arguments, model_from_args
 from obs_bgremover.composite import Blender, CompositeSettings, Compositor, ImageBackground
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
@@ -277,9 +277,7 @@ def main() -> None:
         "average (default: %(default)s)",
     )
     network = parser.add_argument_group("network runs (default: on every frame)")
-    network.add_argument("--every-n", type=int, default=1, metavar="N",
-                         help=pipeline_help("every_n"))
-    network.add_argument("--skip-static", action="store_true", help=pipeline_help("skip_static"))
+    add_network_run_arguments(network)
     args = parser.parse_args()
     model = model_from_args(args)
     strength = 0.0 if args.no_temporal else args.strength
