@@ -5,6 +5,7 @@ there is more than one (tests/ and tests/obs/ each have theirs)."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def missing(what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing (required when CI is set)")
     pytest.skip(f"{what} is missing")
+
+
+def require_obs() -> None:
+    """What a real OBS under Xvfb needs here: the programs and the websocket client."""
+    for program in ("obs", "Xvfb"):
+        if shutil.which(program) is None:
+            missing(f"{program} (apt-get install obs-studio xvfb, or python install.py --test)")
+    try:
+        import obsws_python  # noqa: F401
+    except ImportError:
+        missing("obsws-python (pip install -e .[dev])")
 
 
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
