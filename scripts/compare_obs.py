@@ -69,11 +69,14 @@ CANVAS = (1280, 720)
 # next picture has not started.
 HOLD_S, HOLD_SHOT_S = 2.5, 1.9
 HELD_FPS = 10
+# Seconds from adding a filter to measuring it (``--settle``): its model loads and OBS's frame
+# times, averaged by OBS over recent frames, forget the moment of loading.
 SETTLE_S = 8.0
 # The flicker part's still picture: a webcam's sensor noise, as Gaussian noise of this standard
 # deviation in grey levels by default (``--noise``), new in every frame of a 5 s clip.
 NOISE_LEVELS = 3.0
 FLICKER_SECONDS = 5
+# Seconds for the filters' models to load before a clip is restarted or screenshots are taken.
 LOAD_S = 6.0
 TICK = os.sysconf("SC_CLK_TCK")
 
