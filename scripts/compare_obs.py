@@ -27,12 +27,16 @@ of its own, so that one plugin crashing OBS spoils none of the others' figures:
   absolute change of alpha from one screenshot to the next (x1000 over 255, as ``evaluate.py``
   measures flicker between frames, though screenshots lie a few frames apart), beside the share
   of the picture each filter shows as the person (a filter that shows nothing never flickers).
+- ``lag``: the talking head with every other frame replaced by plain grey, so that a matte laid
+  on a frame it was not computed for shows: the person's shape filled with grey. ``--shots``
+  screenshots of each filtered source count those that show mostly grey where the matte is
+  opaque (a matte a frame late, over a grey frame) and those that are fully transparent.
 
 Without ``--peer-plugin`` it measures ours against OBS alone. The last line printed is one JSON
 object.
 
     python scripts/compare_obs.py [--peer-plugin DIR --peer-id ID [--peer-settings JSON]]
-                                  [--parts cost,removal,masks,flicker] [--rounds 3]
+                                  [--parts cost,removal,masks,flicker,lag] [--rounds 3]
                                   [--seconds 20]
 """
 
@@ -46,7 +50,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -60,7 +64,7 @@ from obs_bgremover.media import ImageFiles, open_frames
 from obs_bgremover.obs.registration import FILTER_ID
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("cost", "removal", "masks", "flicker")
+PARTS = ("cost", "removal", "masks", "flicker", "lag")
 SCENE, CLIP_SOURCE = "Compare", "Clip"
 OURS_SETTINGS = {"background": "transparent"}
 CANVAS = (1280, 720)
@@ -76,6 +80,11 @@ SETTLE_S = 8.0
 # deviation in grey levels by default (``--noise``), new in every frame of a 5 s clip.
 NOISE_LEVELS = 3.0
 FLICKER_SECONDS = 5
+# The lag part's plain frame, and how near it a screenshot's pixel must be to count as showing
+# it; screenshots there are small (the test is whether a matte lies on its own frame) and only
+# their opaque pixels count, whose colours no blending has touched.
+GREY, GREY_LEVELS, OPAQUE = 128, 14, 250
+LAG_SHOT_SIZE = (320, 180)
 # Seconds for the filters' models to load before a clip is restarted or screenshots are taken.
 LOAD_S = 6.0
 TICK = os.sysconf("SC_CLK_TCK")
@@ -282,28 +291,36 @@ def masks(filters: Filters, pairs: list[tuple[Path, Path]], folder: Path, label:
     return result
 
 
+def watch(filters: Filters, clip: Path, args: argparse.Namespace,
+          size: tuple[int, int]) -> Iterator[dict[str, np.ndarray]]:
+    """``--shots`` rounds of RGBA screenshots at ``size``, one of each filter's source, all
+    playing ``clip`` in a loop, taken as fast as OBS answers once the models have loaded."""
+    sources = {name: f"{CLIP_SOURCE} {name}" for name in filters.kinds}
+    with running_obs(plugins=filters.plugins, canvas=CANVAS) as studio:
+        play(studio, list(sources.values()), clip, looping=True)
+        for name, source in sources.items():
+            filters.add(studio, source, name)
+        time.sleep(LOAD_S + args.settle)
+        for _ in range(args.shots):
+            yield {name: screenshot(studio, source, size) for name, source in sources.items()}
+
+
 def flicker(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace) -> dict:
     first = next(iter(open_frames(clip)))[1]
     noise = np.random.default_rng(0)
     frames = (np.clip(first + noise.normal(0, args.noise, first.shape), 0, 255).astype(np.uint8)
               for _ in range(FLICKER_SECONDS * 30))
     still = write_clip(folder / "noisy-still.mp4", frames, fps=30)
-    sources = {name: f"{CLIP_SOURCE} {name}" for name in filters.kinds}
     changes: dict[str, list[float]] = {name: [] for name in filters.kinds}
     covered: dict[str, list[float]] = {name: [] for name in filters.kinds}
-    with running_obs(plugins=filters.plugins, canvas=CANVAS) as studio:
-        play(studio, list(sources.values()), still, looping=True)
-        for name, source in sources.items():
-            filters.add(studio, source, name)
-        time.sleep(LOAD_S + args.settle)
-        previous: dict[str, np.ndarray] = {}
-        for _ in range(args.shots):
-            for name, source in sources.items():
-                alpha = screenshot(studio, source, CANVAS)[..., 3].astype(np.int16)
-                covered[name].append(float(np.mean(alpha > 127)))
-                if name in previous:
-                    changes[name].append(float(np.abs(alpha - previous[name]).mean()) / 255 * 1000)
-                previous[name] = alpha
+    previous: dict[str, np.ndarray] = {}
+    for shots in watch(filters, still, args, CANVAS):
+        for name, shot in shots.items():
+            alpha = shot[..., 3].astype(np.int16)
+            covered[name].append(float(np.mean(alpha > 127)))
+            if name in previous:
+                changes[name].append(float(np.abs(alpha - previous[name]).mean()) / 255 * 1000)
+            previous[name] = alpha
     result = {}
     for name, values in changes.items():
         result[name] = {"flicker": round(statistics.mean(values), 3), "pairs": len(values),
@@ -311,6 +328,34 @@ def flicker(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace
         print(f"flicker, {name}: {result[name]['flicker']:.3f} over {len(values)} pairs of "
               f"screenshots; the person covers {result[name]['person_share']:.1%} of the "
               "picture", flush=True)
+    return result
+
+
+def lag(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace) -> dict:
+    frames = (picture for _, frame in open_frames(clip)
+              for picture in (frame, np.full_like(frame, GREY)))
+    alternating = write_clip(folder / "alternating.mp4", frames, fps=30)
+    rows: dict[str, list[float]] = {name: [] for name in filters.kinds}
+    empty = dict.fromkeys(filters.kinds, 0)
+    for shots in watch(filters, alternating, args, LAG_SHOT_SIZE):
+        for name, shot in shots.items():
+            opaque = shot[..., 3] >= OPAQUE
+            if not opaque.any():
+                empty[name] += 1
+                continue
+            grey = np.all(np.abs(shot[..., :3][opaque].astype(np.int16) - GREY) <= GREY_LEVELS,
+                          axis=-1)
+            rows[name].append(float(np.mean(grey)))
+    result = {}
+    for name, shares in rows.items():
+        grey_shots = sum(share > 0.5 for share in shares)
+        result[name] = {"shots": args.shots, "transparent": empty[name],
+                        "person_shots": len(shares) - grey_shots, "grey_shots": grey_shots,
+                        "median_grey_share": round(statistics.median(shares), 3) if shares
+                        else None}
+        print(f"lag, {name}: {result[name]['grey_shots']} of {args.shots} screenshots show "
+              f"mostly the grey frame where the matte is opaque, {empty[name]} are fully "
+              "transparent", flush=True)
     return result
 
 
@@ -347,14 +392,14 @@ def main() -> None:
     parser.add_argument("--canvas", type=canvas_size, default=CANVAS, metavar="WxH",
                         help="cost: OBS's canvas, the 720p clip scaled to fit (default: 1280x720)")
     parser.add_argument("--settle", type=float, default=SETTLE_S,
-                        help="cost, flicker: seconds after adding a filter before measuring "
+                        help="cost, flicker, lag: seconds after adding a filter before measuring "
                         "(default: %(default)s)")
     parser.add_argument("--cycles", type=int, default=20,
                         help="removal: additions and removals per OBS run (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=40,
                         help="masks: pictures per data set (default: %(default)s)")
     parser.add_argument("--shots", type=int, default=60,
-                        help="flicker: screenshots per filter (default: %(default)s)")
+                        help="flicker, lag: screenshots per filter (default: %(default)s)")
     parser.add_argument("--noise", type=float, default=NOISE_LEVELS,
                         help="flicker: the sensor noise's standard deviation in grey levels "
                         "(default: %(default)s)")
@@ -378,6 +423,7 @@ def main() -> None:
             "masks": lambda: {label: masks(filters, pairs, folder, label)
                               for label, pairs in labelled_sets(args.data, args.limit).items()},
             "flicker": lambda: flicker(filters, clip(), folder, args),
+            "lag": lambda: lag(filters, clip(), folder, args),
         }
         for part in parts:
             report[part] = runners[part]()

@@ -1,6 +1,7 @@
 """scripts/compare_obs.py, the source of docs/comparison.md's figures, run briefly without a
 peer: it starts its own OBSes, measures each part, and its figures for our filter are the
-filter's real ones (a portrait's mask through OBS matches the human one)."""
+filter's real ones (a portrait's mask through OBS matches the human one, and no matte is shown
+on a frame it was not computed for)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def test_every_part_measures_our_filter(shared_data: Path) -> None:
     still = report["flicker"]["ours"]
     assert still["pairs"] == 2 and still["person_share"] > 0.3, still
     assert still["flicker"] < 5, still  # evaluate.py's talking heads: about 1.2 between frames
+    late = report["lag"]["ours"]
+    assert late["grey_shots"] == 0, late  # every matte lies on its own frame
 
 
 def test_a_peer_needs_its_filter_id(tmp_path: Path) -> None:
