@@ -171,6 +171,7 @@ def measure(studio: ObsStudio, seconds: float) -> dict[str, float]:
 
 def cost(filters: Filters, clip: Path, args: argparse.Namespace) -> dict:
     runs: dict[str, list[dict]] = {name: [] for name in ("none", *filters.kinds)}
+    last = list(runs)[-1]
     for round_ in range(args.rounds):
         with running_obs(plugins=filters.plugins, canvas=args.canvas) as studio:
             play(studio, [CLIP_SOURCE], clip, looping=True, canvas=args.canvas)
@@ -180,7 +181,9 @@ def cost(filters: Filters, clip: Path, args: argparse.Namespace) -> dict:
                 time.sleep(args.settle)
                 runs[name].append(measure(studio, args.seconds))
                 print(f"cost, OBS run {round_ + 1}, {name}: {runs[name][-1]}", flush=True)
-                if name != "none":  # the next filter is measured alone
+                # The next filter is measured alone; the last one stays, as removing the
+                # peer's can take OBS down (see the removal part).
+                if name not in ("none", last):
                     studio.client.remove_source_filter(CLIP_SOURCE, name)
                     time.sleep(1)
     return {name: {"runs": rows, **{f"median_{key}": statistics.median(row[key] for row in rows)
