@@ -45,7 +45,9 @@ MAX_LAGGED = 6
 # the window's luck decides: on 2026-12-06, OBS alone at 15.9 ms a frame, one window with the
 # filter had 21 late frames against 7 without, in one of four runs. So a window over the limit
 # is measured again and the better one judged: a filter that really costs OBS frames fails
-# both, as that early version would have.
+# both, as that early version would have. The filter's own milliseconds are judged the same
+# way, on the next timing line where one is over FILTER_BUDGET_MS: that day one line read 5.9
+# ms (1/6 of a frame is 5.6), where lines read 2.3-3.2 ms.
 SPARE_RENDER_MS = 1000 / CLIP_FPS / 2
 FILTER_BUDGET_MS = 1000 / CLIP_FPS / 6
 CYCLES = 50
@@ -123,15 +125,15 @@ def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
     assert log_count(obs_studio, "new settings shown after") > shown, "no matte within 20 s"
 
     rendered, lagged, skipped, _ = measure(obs_studio, "with the filter")
-    lines = poll(lambda: re.findall(r"1280x720 per frame \(ms\): .*", obs_studio.log_text()),
-                 bool)
+    lines = timing_lines(obs_studio, 0)
     assert lines, "the filter logged no per-stage timings"
-    print(f"filter: {lines[-1]}")  # with the network's own figures, for the notes
-    timing = re.findall(r"per frame \(ms\): (.*?), slowest", lines[-1])
     assert aligned_draws(obs_studio)[-1] == (TIMING_EVERY, TIMING_EVERY), (
         "the item is shown at its own size, so every composite should read its textures texel "
         f"for texel; the log says {aligned_draws(obs_studio)[-1]} (aligned, frames)")
-    filter_ms = sum(float(stage.split()[1]) for stage in timing[-1].split(", "))
+    filter_ms = graphics_ms(lines[-1])
+    if filter_ms > FILTER_BUDGET_MS:  # judged on the better of two windows, as late frames are
+        later = timing_lines(obs_studio, len(lines))
+        filter_ms = min(filter_ms, graphics_ms(later[-1]))
     assert rendered >= MEASURE_S * CLIP_FPS * 0.97, f"only {rendered} frames in {MEASURE_S} s"
     assert skipped == 0, f"{skipped} frames skipped"
     assert filter_ms <= FILTER_BUDGET_MS, (
@@ -143,6 +145,24 @@ def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
             f"{lagged} frames lagged with the filter, {own_lagged} without (rendering too slow)")
     else:
         print(f"late frames not judged: OBS alone needed {own_ms:.1f} ms a frame")
+
+
+def timing_lines(obs_studio, seen: int) -> list[str]:
+    """The filter's 720p timing lines once there are more than ``seen`` (one comes every
+    TIMING_EVERY frames); the newest is printed, with the network's own figures, for the
+    notes."""
+    lines = poll(lambda: re.findall(r"1280x720 per frame \(ms\): .*", obs_studio.log_text()),
+                 lambda found: len(found) > seen)
+    if lines:
+        print(f"filter: {lines[-1]}")
+    return lines
+
+
+def graphics_ms(line: str) -> float:
+    """The filter's milliseconds a frame on OBS's graphics thread, from a timing line: the sum
+    of its stages."""
+    stages = re.search(r"per frame \(ms\): (.*?), slowest", line).group(1)
+    return sum(float(stage.split()[1]) for stage in stages.split(", "))
 
 
 def aligned_draws(obs_studio) -> list[tuple[int, int]]:
