@@ -17,8 +17,8 @@ of its own, so that one plugin crashing OBS spoils none of the others' figures:
 - ``masks``: held-frame videos of labelled pictures (the first ``--limit`` portraits of
   ``portraits-dev``, every 6th frame of ``davis-person``), each picture HOLD_S on screen. Both
   filters play the same video, started together; HOLD_SHOT_S into each picture a screenshot of
-  each filtered source at the label's size is compared with the human mask (alpha > 127), as
-  ``evaluate.py`` scores: mIoU and boundary IoU. Our background is transparent, which is what
+  each filtered source at the label's size is compared with the human mask by ``evaluate.py``'s
+  own scoring (alpha > 127): mIoU and boundary IoU. Our background is transparent, which is what
   obs-backgroundremoval outputs; a screenshot of ours that shows another picture than expected
   (OBS playing late) is left out, with the peer's of the same moment.
 - ``flicker``: a still talking head (the first frame of the same clip) with fresh sensor-like
@@ -56,7 +56,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from evaluate import boundary_band, iou
+from evaluate import score
 from headless_obs import ObsStudio, running_obs
 
 from obs_bgremover.composite import fit
@@ -238,12 +238,6 @@ def screenshot(studio: ObsStudio, source: str, size: tuple[int, int]) -> np.ndar
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
 
 
-def scores(alpha: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    person, truth = alpha > 127, truth > 127
-    band = boundary_band(truth)
-    return iou(person, truth), iou(person & band, truth & band)
-
-
 def shows(shot: np.ndarray, pictures: list[np.ndarray], index: int) -> bool:
     """Whether the opaque part of ``shot`` is nearer ``pictures[index]`` than its neighbours
     in the video: OBS showed the picture the schedule expected."""
@@ -264,7 +258,7 @@ def masks(filters: Filters, pairs: list[tuple[Path, Path]], folder: Path, label:
     clip = write_clip(folder / f"{label}-held.mp4", pictures, HELD_FPS,
                       repeat=round(HOLD_S * HELD_FPS))
     sources = {name: f"{CLIP_SOURCE} {name}" for name in filters.kinds}
-    rows: dict[str, list[tuple[float, float]]] = {name: [] for name in filters.kinds}
+    rows: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in filters.kinds}
     skipped = 0
     with running_obs(plugins=filters.plugins, canvas=CANVAS) as studio:
         play(studio, list(sources.values()), clip, looping=False)
@@ -277,20 +271,23 @@ def masks(filters: Filters, pairs: list[tuple[Path, Path]], folder: Path, label:
         start = time.monotonic()
         for index, (_, mask) in enumerate(pairs):
             time.sleep(max(0.0, start + HOLD_S * index + HOLD_SHOT_S - time.monotonic()))
-            truth = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
-            size = (truth.shape[1], truth.shape[0])
-            shots = {name: screenshot(studio, source, size) for name, source in sources.items()}
+            height, width = pictures[index].shape[:2]  # the label's size
+            shots = {name: screenshot(studio, source, (width, height))
+                     for name, source in sources.items()}
             if not shows(shots["ours"], pictures, index):
                 skipped += 1
                 continue
             for name, shot in shots.items():
-                rows[name].append(scores(shot[..., 3], truth))
+                ious, boundary_ious = score([(mask.stem, shot[..., 3])], mask.parent)
+                rows[name][0].extend(ious)
+                rows[name][1].extend(boundary_ious)
     result: dict[str, object] = {"pictures": len(pairs), "left_out": skipped}
-    for name, values in rows.items():
-        mean = np.mean(values, axis=0) if values else (float("nan"),) * 2
-        result[name] = {"miou": round(float(mean[0]), 4), "boundary_iou": round(float(mean[1]), 4)}
-        print(f"masks, {label}, {name}: mIoU {mean[0]:.4f}, boundary IoU {mean[1]:.4f} over "
-              f"{len(values)} of {len(pairs)} pictures", flush=True)
+    for name, (ious, boundary_ious) in rows.items():
+        miou, boundary = (float(np.mean(values)) if values else float("nan")
+                          for values in (ious, boundary_ious))
+        result[name] = {"miou": round(miou, 4), "boundary_iou": round(boundary, 4)}
+        print(f"masks, {label}, {name}: mIoU {miou:.4f}, boundary IoU {boundary:.4f} over "
+              f"{len(ious)} of {len(pairs)} pictures", flush=True)
     return result
 
 
