@@ -51,6 +51,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -253,18 +254,27 @@ def shows(shot: np.ndarray, pictures: list[np.ndarray], index: int) -> bool:
     return min(nearby, key=distance) == index
 
 
+@contextmanager
+def each_filtered(filters: Filters, clip: Path, looping: bool
+                  ) -> Iterator[tuple[ObsStudio, dict[str, str]]]:
+    """An OBS in which ``clip`` plays in one source per filter, each under its filter, once the
+    models have loaded (LOAD_S; the clip plays on meanwhile): the OBS and {filter: source}."""
+    sources = {name: f"{CLIP_SOURCE} {name}" for name in filters.kinds}
+    with running_obs(plugins=filters.plugins, canvas=CANVAS) as studio:
+        play(studio, list(sources.values()), clip, looping)
+        for name, source in sources.items():
+            filters.add(studio, source, name)
+        time.sleep(LOAD_S)
+        yield studio, sources
+
+
 def masks(filters: Filters, pairs: list[tuple[Path, Path]], folder: Path, label: str) -> dict:
     pictures = [frame for _, frame in ImageFiles(tuple(image for image, _ in pairs))]
     clip = write_clip(folder / f"{label}-held.mp4", pictures, HELD_FPS,
                       repeat=round(HOLD_S * HELD_FPS))
-    sources = {name: f"{CLIP_SOURCE} {name}" for name in filters.kinds}
     rows: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in filters.kinds}
     skipped = 0
-    with running_obs(plugins=filters.plugins, canvas=CANVAS) as studio:
-        play(studio, list(sources.values()), clip, looping=False)
-        for name, source in sources.items():
-            filters.add(studio, source, name)
-        time.sleep(LOAD_S)  # the models load; the videos play on meanwhile
+    with each_filtered(filters, clip, looping=False) as (studio, sources):
         for source in sources.values():
             studio.client.trigger_media_input_action(
                 source, "OBS_WEBSOCKET_MEDIA_INPUT_ACTION_RESTART")
@@ -295,12 +305,8 @@ def watch(filters: Filters, clip: Path, args: argparse.Namespace,
           size: tuple[int, int]) -> Iterator[dict[str, np.ndarray]]:
     """``--shots`` rounds of RGBA screenshots at ``size``, one of each filter's source, all
     playing ``clip`` in a loop, taken as fast as OBS answers once the models have loaded."""
-    sources = {name: f"{CLIP_SOURCE} {name}" for name in filters.kinds}
-    with running_obs(plugins=filters.plugins, canvas=CANVAS) as studio:
-        play(studio, list(sources.values()), clip, looping=True)
-        for name, source in sources.items():
-            filters.add(studio, source, name)
-        time.sleep(LOAD_S + args.settle)
+    with each_filtered(filters, clip, looping=True) as (studio, sources):
+        time.sleep(args.settle)
         for _ in range(args.shots):
             yield {name: screenshot(studio, source, size) for name, source in sources.items()}
 
