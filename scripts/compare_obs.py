@@ -206,8 +206,9 @@ def removal(filters: Filters, clip: Path, args: argparse.Namespace) -> dict:
                         time.sleep(1.5)
                         studio.client.remove_source_filter(CLIP_SOURCE, name)
                         time.sleep(0.5)
-                    except Exception:  # the websocket goes with OBS
-                        pass
+                    except Exception:
+                        if studio.process.poll() is None:
+                            raise  # a real error (a wrong filter id, say), not OBS gone
                     if studio.process.poll() is not None:
                         died_at = cycle
                         studio.client = None  # nothing left to disconnect from
