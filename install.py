@@ -593,9 +593,9 @@ def install_debian_packages(programs: dict[str, str], why: str) -> None:
 
 
 def install_obs_studio() -> None:
-    """Install OBS Studio and Xvfb if either is missing: the OBS filter's end-to-end tests start
-    a real OBS on a virtual display."""
-    install_debian_packages({"obs-studio": "obs", "xvfb": "Xvfb"},
+    """Install OBS Studio, Xvfb and gdb if any is missing: the OBS filter's end-to-end tests
+    start a real OBS on a virtual display, and show with gdb where it hung or crashed."""
+    install_debian_packages({"obs-studio": "obs", "xvfb": "Xvfb", "gdb": "gdb"},
                             "the OBS filter tests run a real OBS under Xvfb")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -97,6 +98,32 @@ def _thread_stacks(pid: int) -> str:
         return "(gdb did not answer)"
 
 
+def _keep_core_dumps() -> None:
+    """In OBS's child process before exec: let a fatal signal leave a core, up to the hard
+    limit. OBS writes no crash report for a crash in its own shutdown, so the core (written into
+    the throw-away HOME, OBS's working directory, where the kernel's pattern is a plain file
+    name) is all that can show where it happened."""
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def _core_stacks(home: Path) -> str:
+    """The native stacks in a core OBS left in ``home``, from gdb where it is installed."""
+    cores = sorted(home.glob("core*"))
+    if not cores:
+        return "no core file (core dumps off, or the kernel's core_pattern sends them elsewhere)"
+    if shutil.which("gdb") is None:
+        return f"core at {cores[0]}; no gdb to read it"
+    try:
+        out = subprocess.run(["gdb", shutil.which("obs") or "obs", str(cores[0]), "-batch",
+                              "-ex", "bt", "-ex", "thread apply all bt"],
+                             capture_output=True, text=True, timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        return "(gdb did not answer)"
+    lines = [line for line in out.splitlines() if not line.startswith("[New LWP")]
+    return "\n".join(lines)[:20000]  # the crashing thread's stack comes first
+
+
 class ObsStudio:
     """A running OBS: its websocket client, process and log; `stop` shuts it down cleanly."""
 
@@ -116,6 +143,7 @@ class ObsStudio:
             ["obs", "--minimize-to-tray", "--multi", "--collection", COLLECTION,
              "--profile", PROFILE],
             env=env, cwd=self.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_keep_core_dumps,
         )
         deadline = time.monotonic() + START_TIMEOUT
         last_error: Exception | None = None
@@ -164,12 +192,15 @@ class ObsStudio:
         return self.process.returncode
 
     def crash_report(self) -> str:
-        """OBS's own crash reports of this run (its handler writes one on a fatal signal) and
-        the end of its log, to show when OBS did not exit cleanly."""
+        """OBS's own crash reports of this run (its handler writes one on a fatal signal), the
+        stacks of a core it left, and the end of its log, to show when OBS did not exit
+        cleanly."""
         crashes = sorted((self.home / ".config" / "obs-studio" / "crashes").glob("*"))
         reports = "\n".join(report.read_text(errors="replace")[-6000:] for report in crashes)
+        stacks = _core_stacks(self.home) if self.process.returncode < 0 else "(no signal)"
         return (f"OBS exited with {self.process.returncode}; crash reports: "
-                f"{reports or 'none'}\nlog tail:\n{self.log_text()[-4000:]}")
+                f"{reports or 'none'}\nstacks from its core: {stacks}\n"
+                f"log tail:\n{self.log_text()[-4000:]}")
 
 
 @contextmanager
