@@ -52,10 +52,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import av
 import convert_mediapipe
 import cv2
 import numpy as np
+from clip_writer import write_clip
 
 from obs_bgremover.backgrounds import parse_background, picture
 from obs_bgremover.cli import SAMPLE, add_model_arguments, model_from_args
@@ -150,22 +150,16 @@ def summary(ms: list[float], cpu_ms: list[float]) -> dict[str, float]:
     }
 
 
-def write_clip(sample: list[np.ndarray], clip: Path) -> Path:
+def render_input(sample: list[np.ndarray], clip: Path) -> Path:
     """A 10 s 1080p30 H.264 clip: the sample, scaled up and looped."""
-    with av.open(str(clip), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        for index in range(300):
-            frame = cv2.resize(sample[index % len(sample)], (1920, 1080))
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode(None))
-    return clip
+    frames = (cv2.resize(sample[index % len(sample)], (1920, 1080)) for index in range(300))
+    return write_clip(clip, frames, 30)
 
 
 def time_render(sample: list[np.ndarray], args: argparse.Namespace) -> dict[str, float]:
     """Seconds to render a 10 s 1080p30 clip through the render job, as the worker runs it."""
     with tempfile.TemporaryDirectory() as folder:
-        clip = write_clip(sample, Path(folder) / "clip.mp4")
+        clip = render_input(sample, Path(folder) / "clip.mp4")
         settings = RenderSettings(BACKGROUNDS["image"], model=args.model, device=args.device)
         start = time.perf_counter()
         result = render_video(clip, Path(folder) / "render.mp4", settings)
@@ -214,7 +208,7 @@ def time_web(sample: list[np.ndarray]) -> dict[str, float]:
     """Through the web app, as its page drives it: the seconds from the start of an upload of
     a 10 s 1080p30 clip to its first preview shown, and the render of the whole clip."""
     with tempfile.TemporaryDirectory() as folder:
-        clip = write_clip(sample, Path(folder) / "clip.mp4")
+        clip = render_input(sample, Path(folder) / "clip.mp4")
         megabytes = clip.stat().st_size / 1e6
         with _web_app(Path(folder) / "data") as url:
             start = time.perf_counter()

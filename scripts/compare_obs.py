@@ -50,13 +50,13 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
+from clip_writer import write_clip
 from evaluate import score
 from headless_obs import ObsStudio, running_obs
 
@@ -89,24 +89,8 @@ LAG_SHOT_SIZE = (320, 180)
 # Seconds for the filters' models to load before a clip is restarted or screenshots are taken.
 LOAD_S = 6.0
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, repeat: int = 1) -> Path:
-    """RGB frames as an H.264 video (4:2:0, as a webcam or a media file gives OBS), each frame
-    ``repeat`` times."""
-    with av.open(str(path), "w") as container:
-        stream = None
-        for frame in frames:
-            if stream is None:
-                stream = container.add_stream("libx264", rate=fps,
-                                              options={"crf": "16", "preset": "veryfast"})
-                stream.height, stream.width = frame.shape[:2]
-                stream.pix_fmt = "yuv420p"
-            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            for _ in range(repeat):
-                container.mux(stream.encode(video_frame))
-        container.mux(stream.encode(None))
-    return path
+# The clips played to the filters: near-lossless, so that both see the footage itself.
+ENCODER = {"crf": "16", "preset": "veryfast"}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -271,7 +255,7 @@ def each_filtered(filters: Filters, clip: Path, looping: bool
 
 def masks(filters: Filters, pairs: list[tuple[Path, Path]], folder: Path, label: str) -> dict:
     pictures = [frame for _, frame in ImageFiles(tuple(image for image, _ in pairs))]
-    clip = write_clip(folder / f"{label}-held.mp4", pictures, HELD_FPS,
+    clip = write_clip(folder / f"{label}-held.mp4", pictures, HELD_FPS, encoder=ENCODER,
                       repeat=round(HOLD_S * HELD_FPS))
     rows: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in filters.kinds}
     skipped = 0
@@ -317,7 +301,7 @@ def flicker(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace
     noise = np.random.default_rng(0)
     frames = (np.clip(first + noise.normal(0, args.noise, first.shape), 0, 255).astype(np.uint8)
               for _ in range(FLICKER_SECONDS * 30))
-    still = write_clip(folder / "noisy-still.mp4", frames, fps=30)
+    still = write_clip(folder / "noisy-still.mp4", frames, 30, encoder=ENCODER)
     changes: dict[str, list[float]] = {name: [] for name in filters.kinds}
     covered: dict[str, list[float]] = {name: [] for name in filters.kinds}
     previous: dict[str, np.ndarray] = {}
@@ -341,7 +325,7 @@ def flicker(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace
 def lag(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace) -> dict:
     frames = (picture for _, frame in open_frames(clip)
               for picture in (frame, np.full_like(frame, GREY)))
-    alternating = write_clip(folder / "alternating.mp4", frames, fps=30)
+    alternating = write_clip(folder / "alternating.mp4", frames, 30, encoder=ENCODER)
     rows: dict[str, list[float]] = {name: [] for name in filters.kinds}
     empty = dict.fromkeys(filters.kinds, 0)
     for shots in watch(filters, alternating, args, LAG_SHOT_SIZE):
@@ -369,7 +353,8 @@ def lag(filters: Filters, clip: Path, folder: Path, args: argparse.Namespace) ->
 def talking_head(data: Path, folder: Path) -> Path:
     clip = data / "talking-heads" / "speaker4.mp4"
     return write_clip(folder / "talking-head-720p.mp4",
-                      (fit(frame, CANVAS) for _, frame in open_frames(clip)), fps=30)
+                      (fit(frame, CANVAS) for _, frame in open_frames(clip)), 30,
+                      encoder=ENCODER)
 
 
 def canvas_size(text: str) -> tuple[int, int]:

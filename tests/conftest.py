@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from clip_writer import write_clip
 from onnx import TensorProto, helper, numpy_helper
-from support import missing, synthetic_frames, write_video
+from support import missing, synthetic_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,4 +103,4 @@ def frames() -> list[np.ndarray]:
 @pytest.fixture
 def video(tmp_path: Path, frames: list[np.ndarray]) -> Path:
     """A real five-frame 64x48 H.264 MP4."""
-    return write_video(tmp_path / "clip.mp4", frames)
+    return write_clip(tmp_path / "clip.mp4", frames, 25)

@@ -1,15 +1,12 @@
-"""Helpers the tests share that are not fixtures: real media made on the fly, and the rule for
-missing dependencies. A module of its own, since ``conftest`` is not importable by name once
+"""Helpers the tests share that are not fixtures: made-up frames, and the rule for missing
+dependencies. A module of its own, since ``conftest`` is not importable by name once
 there is more than one (tests/ and tests/obs/ each have theirs)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -30,18 +27,6 @@ def require_obs() -> None:
         import obsws_python  # noqa: F401
     except ImportError:
         missing("obsws-python (pip install -e .[dev])")
-
-
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
-    """Encode RGB uint8 frames as a real H.264 video with PyAV."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
 
 
 def synthetic_frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:

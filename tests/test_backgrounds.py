@@ -9,7 +9,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from support import synthetic_frames, write_video
+from clip_writer import write_clip
+from support import synthetic_frames
 
 from obs_bgremover.backgrounds import (
     ASSETS,
@@ -27,7 +28,7 @@ from obs_bgremover.composite import (
 )
 from obs_bgremover.errors import InputError
 
-FPS = 25  # write_video's rate: the five-frame clip lasts 0.2 s
+FPS = 25  # the clips' rate: the five-frame clip lasts 0.2 s
 
 
 def nearest(image: np.ndarray, frames: list[np.ndarray]) -> int:
@@ -126,7 +127,7 @@ def test_truncated_jpeg_is_named(tmp_path: Path) -> None:
 
 def test_video_frames_are_chosen_by_time_and_wrap(tmp_path: Path) -> None:
     frames = synthetic_frames(5)
-    with LoopingVideo(write_video(tmp_path / "clip.mp4", frames, FPS)) as video:
+    with LoopingVideo(write_clip(tmp_path / "clip.mp4", frames, FPS)) as video:
         assert video.period == pytest.approx(0.2)
         seen = [nearest(video.frame_at(t, (64, 48)), frames) for t in (0.0, 0.05, 0.1, 0.19)]
         assert seen == [0, 1, 2, 4]
@@ -138,7 +139,7 @@ def test_video_frames_are_chosen_by_time_and_wrap(tmp_path: Path) -> None:
 
 def test_video_frames_have_the_requested_size_even_when_it_changes(tmp_path: Path) -> None:
     frames = synthetic_frames(5)
-    with LoopingVideo(write_video(tmp_path / "clip.mp4", frames, FPS)) as video:
+    with LoopingVideo(write_clip(tmp_path / "clip.mp4", frames, FPS)) as video:
         assert video.frame_at(0.0, (32, 24)).shape == (24, 32, 3)
         assert video.frame_at(0.04, (100, 30)).shape == (30, 100, 3)
         for step in range(20):  # through several loops at a camera's 30 fps
@@ -146,7 +147,7 @@ def test_video_frames_have_the_requested_size_even_when_it_changes(tmp_path: Pat
 
 
 def test_video_thread_stops_on_close(tmp_path: Path) -> None:
-    video = LoopingVideo(write_video(tmp_path / "clip.mp4", synthetic_frames(5), FPS))
+    video = LoopingVideo(write_clip(tmp_path / "clip.mp4", synthetic_frames(5), FPS))
     assert decoder_threads() == ["LoopingVideo(clip.mp4)"]
     video.frame_at(0.0, (64, 48))
     video.close()

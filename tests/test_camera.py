@@ -25,13 +25,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support import write_video
+from clip_writer import write_clip
 
 from obs_bgremover import camera
 from obs_bgremover.cli import build_parser, main
 
 GREEN = (0, 177, 64)
 BLUE = (0, 0, 255)
+TESTS = Path(__file__).resolve().parent
 FPS = 30
 SIZE = "854x480"
 # The shared run: its length, and when the test rewrites its config file.
@@ -147,7 +148,7 @@ def lucia(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Sequen
     folder = shared_data / "davis-person" / "lucia"
     names = sorted(path.name for path in (folder / "frames").glob("*.jpg"))
     frames = [cv2.imread(str(folder / "frames" / name))[..., ::-1] for name in names]
-    clip = write_video(tmp_path_factory.mktemp("camera") / "lucia.mp4", frames, fps=FPS)
+    clip = write_clip(tmp_path_factory.mktemp("camera") / "lucia.mp4", frames, FPS)
     capture = cv2.VideoCapture(str(clip))
     decoded = [frame[..., ::-1] for ok, frame in iter(capture.read, (False, None)) if ok]
     capture.release()
@@ -278,7 +279,7 @@ def test_everything_is_released(green_then_blue: Run) -> None:
 def _network_share(lucia: Sequence, tmp_path: Path, *flags: object) -> tuple[int, int]:
     """(network runs, frames matted) the camera reports after 4 s on a still picture (a 5 s
     clip: no loop point, where the source restarts, within the run)."""
-    still = write_video(tmp_path / "still.mp4", [lucia.frames[0]] * (5 * FPS), fps=FPS)
+    still = write_clip(tmp_path / "still.mp4", [lucia.frames[0]] * (5 * FPS), FPS)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert _run([], "--input", still, "--size", SIZE, "--duration", 4, *flags) == 0
@@ -304,7 +305,7 @@ def test_every_n_runs_the_network_on_every_nth_frame(lucia: Sequence, tmp_path: 
 def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Path) -> None:
     """The clip (1 s long) vanishes before its end and comes back 0.6 s later: the camera keeps
     sending the last picture meanwhile, retries without spinning, and plays on once it returns."""
-    clip = write_video(tmp_path / "short.mp4", list(lucia.frames[:30]), fps=FPS)
+    clip = write_clip(tmp_path / "short.mp4", list(lucia.frames[:30]), FPS)
     away = tmp_path / "away.mp4"
     box: list[RecordingSink] = []
     timers = (
@@ -333,7 +334,8 @@ def test_ctrl_c_exits_0_and_releases_everything(lucia: Sequence, tmp_path: Path)
     env = {
         **os.environ,
         camera.SINKS_ENV: "test_camera:LOGGING_SINKS",
-        "PYTHONPATH": str(Path(__file__).parent),
+        # This module, which the sink mapping names, and the scripts folder it imports from.
+        "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent / "scripts")]),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "obs_bgremover", "camera", "--input", str(lucia.clip),

@@ -6,19 +6,16 @@ TFLite interpreter) and through our ONNX files (onnxruntime) with the same input
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import build_matting_model
+import convert_mediapipe
 import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import build_matting_model  # noqa: E402
-import convert_mediapipe  # noqa: E402
 
 BASE_SIZES = {  # (height, width) of each base network's input
     "selfie_segmentation": (256, 256),

@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from clip_writer import write_clip
 from support import missing, synthetic_frames
 
 from obs_bgremover import cli
@@ -28,7 +29,6 @@ from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
 from obs_bgremover.render.queue import DATA_ENV
 
 GREEN = (0x00, 0xB1, 0x40)
-AUDIO_RATE = 44100
 
 
 @pytest.fixture(autouse=True)
@@ -37,28 +37,6 @@ def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "data"
     monkeypatch.setenv(DATA_ENV, str(folder))
     return folder
-
-
-def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_seconds: float = 0.0,
-               options: dict[str, str] | None = None) -> Path:
-    """An H.264 MP4 of the frames at ``fps``, with an AAC tone of ``audio_seconds``."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w", options=options or {}) as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = container.add_stream("aac", rate=AUDIO_RATE) if audio_seconds else None
-        for frame in frames:
-            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(video.encode())
-        if audio is not None:
-            samples = np.arange(int(audio_seconds * AUDIO_RATE)) / AUDIO_RATE
-            tone = (0.2 * np.sin(2 * np.pi * 440 * samples)).astype(np.float32)
-            for start in range(0, tone.size, 1024):
-                chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], "fltp", "mono")
-                chunk.sample_rate, chunk.pts = AUDIO_RATE, start
-                container.mux(audio.encode(chunk))
-            container.mux(audio.encode())
-    return path
 
 
 def talking_frames(shared_data: Path, count: int, size: tuple[int, int]) -> list[np.ndarray]:
@@ -152,7 +130,7 @@ def test_preview_gives_a_composite_and_a_cutout(shared_data: Path, tmp_path: Pat
 def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     frames = talking_frames(shared_data, 25, (320, 240))
-    source = write_clip(tmp_path / "long.mp4", frames * 5, fps=5, audio_seconds=25.0)
+    source = write_clip(tmp_path / "long.mp4", frames * 5, 5, audio_seconds=25.0)
     output = tmp_path / "cut.mp4"
     assert render(str(source), "-b", "studio", "-o", str(output)) == 0
     assert "cut to the first 10 s of 25.0 s" in capsys.readouterr().out
@@ -165,7 +143,7 @@ def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
 
 def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    source = write_clip(tmp_path / "uhd.mp4", synthetic_frames(3, 2160, 3840), fps=25)
+    source = write_clip(tmp_path / "uhd.mp4", synthetic_frames(3, 2160, 3840), 25)
     output = tmp_path / "fit.mp4"
     assert render(str(source), "-b", "blur", "-o", str(output)) == 0
     assert "scaled from 3840x2160 to 1920x1080 to fit 1920x1080" in capsys.readouterr().out
@@ -174,7 +152,7 @@ def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
 
 
 def test_transparent_output_is_webm_with_alpha(shared_data: Path, tmp_path: Path) -> None:
-    source = write_clip(tmp_path / "clip.mp4", talking_frames(shared_data, 5, (160, 120)), fps=5)
+    source = write_clip(tmp_path / "clip.mp4", talking_frames(shared_data, 5, (160, 120)), 5)
     output = tmp_path / "alpha.webm"
     assert render(str(source), "-b", "transparent", "-o", str(output)) == 0
     with av.open(str(output)) as container:
@@ -215,7 +193,7 @@ def _gif(path: Path) -> Path:
         # A "fast start" MP4 has its index first: cut, it opens, but its frames stop early.
         (lambda tmp, data: _cut_in_half(
             write_clip(tmp / "whole.mp4", talking_frames(data, 60, (160, 120)), 10,
-                       options={"movflags": "faststart"}), tmp / "cut.mp4"),
+                       container={"movflags": "faststart"}), tmp / "cut.mp4"),
          "is truncated: its video stops after"),
         (lambda tmp, data: _gif(tmp / "clip.gif"), "(GIF), which is not accepted"),
     ],

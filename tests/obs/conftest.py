@@ -3,16 +3,13 @@ Xvfb, a throw-away HOME, obs-websocket), and the portrait scene most of them loo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from headless_obs import SCRIPT, ObsStudio, running_obs
 from obs_views import SCENE, SOURCE, labelled, poll, screenshot
 from support import require_obs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from headless_obs import SCRIPT, ObsStudio, running_obs  # noqa: E402
 
 
 @pytest.fixture(scope="module")

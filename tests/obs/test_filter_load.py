@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import time
+from itertools import islice
 from pathlib import Path
 
 import av
 import pytest
+from clip_writer import write_clip
 from obs_views import SCENE, log_count, poll
 
 from obs_bgremover.composite import fit
@@ -79,17 +81,10 @@ def talking_head(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
     if not source.is_file():
         pytest.fail(f"{source} is missing from the shared data")
     output = tmp_path_factory.mktemp("clip") / "talking-head-720p.mp4"
-    width, height = CLIP_SIZE
-    with av.open(str(source)) as original, av.open(str(output), "w") as clip:
-        stream = clip.add_stream("libx264", rate=CLIP_FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index, frame in enumerate(original.decode(video=0)):
-            if index >= CLIP_SECONDS * CLIP_FPS:
-                break
-            image = fit(frame.to_ndarray(format="rgb24"), CLIP_SIZE, "cover")
-            clip.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        clip.mux(stream.encode())
-    return output
+    with av.open(str(source)) as original:
+        frames = (fit(frame.to_ndarray(format="rgb24"), CLIP_SIZE, "cover")
+                  for frame in islice(original.decode(video=0), CLIP_SECONDS * CLIP_FPS))
+        return write_clip(output, frames, CLIP_FPS)
 
 
 def add_filter(obs_studio) -> None:

@@ -1,0 +1,55 @@
+"""Real H.264 clips made from frames, for the tests, the benchmark and the OBS comparison.
+
+They all need footage a real decoder reads as a webcam or a media file gives it (4:2:0 H.264 in
+MP4), made on the fly from arrays, so one writer serves them; what differs between them (the
+encoder's quality options, held frames, a sound track) is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import av
+import numpy as np
+
+AUDIO_RATE = 44100
+
+
+def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
+               encoder: Mapping[str, str] | None = None, repeat: int = 1,
+               audio_seconds: float = 0.0, container: Mapping[str, str] | None = None) -> Path:
+    """RGB uint8 frames as an H.264 video at ``fps``, each frame ``repeat`` times, the size
+    taken from the first. ``encoder``: libx264 options (its defaults otherwise);
+    ``audio_seconds``: an AAC tone that long beside the picture; ``container``: the muxer's
+    options. Returns ``path``."""
+    with av.open(str(path), "w", options=dict(container or {})) as output:
+        video = audio = None
+        for frame in frames:
+            if video is None:
+                video = output.add_stream("libx264", rate=fps, options=dict(encoder or {}))
+                video.height, video.width = frame.shape[:2]
+                video.pix_fmt = "yuv420p"
+                if audio_seconds:
+                    audio = output.add_stream("aac", rate=AUDIO_RATE)
+            encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            for _ in range(repeat):
+                output.mux(video.encode(encoded))
+        if video is None:
+            raise ValueError(f"no frames to write to {path}")
+        output.mux(video.encode())
+        if audio is not None:
+            _write_tone(output, audio, audio_seconds)
+    return path
+
+
+def _write_tone(output: av.container.OutputContainer, audio: av.audio.stream.AudioStream,
+                seconds: float) -> None:
+    """A quiet 440 Hz tone of ``seconds``, in the encoder's frame size."""
+    samples = np.arange(int(seconds * AUDIO_RATE)) / AUDIO_RATE
+    tone = (0.2 * np.sin(2 * np.pi * 440 * samples)).astype(np.float32)
+    for start in range(0, tone.size, 1024):
+        chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], "fltp", "mono")
+        chunk.sample_rate, chunk.pts = AUDIO_RATE, start
+        output.mux(audio.encode(chunk))
+    output.mux(audio.encode())
