@@ -98,13 +98,13 @@ def _thread_stacks(pid: int) -> str:
         return "(gdb did not answer)"
 
 
-def _keep_core_dumps() -> None:
-    """In OBS's child process before exec: let a fatal signal leave a core, up to the hard
-    limit. OBS writes no crash report for a crash in its own shutdown, so the core (written into
-    the throw-away HOME, OBS's working directory, where the kernel's pattern is a plain file
-    name) is all that can show where it happened."""
-    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
-    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+def _keep_core_dumps(pid: int) -> None:
+    """Let a fatal signal leave a core of the process, up to the hard limit. OBS writes no crash
+    report for a crash in its own shutdown, so the core (written into the throw-away HOME, OBS's
+    working directory, where the kernel's pattern is a plain file name) is all that can show
+    where it happened."""
+    hard = resource.prlimit(pid, resource.RLIMIT_CORE)[1]
+    resource.prlimit(pid, resource.RLIMIT_CORE, (hard, hard))
 
 
 def _core_stacks(home: Path) -> str:
@@ -143,8 +143,8 @@ class ObsStudio:
             ["obs", "--minimize-to-tray", "--multi", "--collection", COLLECTION,
              "--profile", PROFILE],
             env=env, cwd=self.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_keep_core_dumps,
         )
+        _keep_core_dumps(self.process.pid)
         deadline = time.monotonic() + START_TIMEOUT
         last_error: Exception | None = None
         while time.monotonic() < deadline:
