@@ -124,6 +124,15 @@ def _core_stacks(home: Path) -> str:
     return "\n".join(lines)[:20000]  # the crashing thread's stack comes first
 
 
+def _frames(stacks: str) -> list[str]:
+    """The frames (``#N ...`` lines) of the crashing thread: the first stack gdb printed, from
+    its last ``#0`` on (gdb shows the top frame once more when it opens the core)."""
+    crashing = stacks.split("\nThread ", 1)[0]
+    frames = [line for line in crashing.splitlines() if line.startswith("#")]
+    tops = [index for index, frame in enumerate(frames) if frame.startswith("#0 ")]
+    return frames[tops[-1]:] if tops else []
+
+
 class ObsStudio:
     """A running OBS: its websocket client, process and log; `stop` shuts it down cleanly."""
 
@@ -133,6 +142,7 @@ class ObsStudio:
         self.display = display
         self.process: subprocess.Popen | None = None
         self.client = None
+        self.stacks = ""  # of the core OBS left, when it ended on a signal
 
     def start(self) -> None:
         import obsws_python
@@ -197,10 +207,35 @@ class ObsStudio:
         cleanly."""
         crashes = sorted((self.home / ".config" / "obs-studio" / "crashes").glob("*"))
         reports = "\n".join(report.read_text(errors="replace")[-6000:] for report in crashes)
-        stacks = _core_stacks(self.home) if self.process.returncode < 0 else "(no signal)"
+        if self.process.returncode < 0 and not self.stacks:
+            self.stacks = _core_stacks(self.home)
         return (f"OBS exited with {self.process.returncode}; crash reports: "
-                f"{reports or 'none'}\nstacks from its core: {stacks}\n"
+                f"{reports or 'none'}\nstacks from its core: {self.stacks or '(no signal)'}\n"
                 f"log tail:\n{self.log_text()[-4000:]}")
+
+    def crashed_in_qt_teardown(self) -> bool:
+        """Whether OBS died of a crash of its own at exit, after our script had gone: a segfault
+        in its main thread, in Qt's repaint of a widget for an update queued before the close
+        (the top frame in libQt5Widgets, called from ``QWidget::event`` for an event posted to
+        the main loop), once the log says our script unloaded and the scene data was cleared.
+        Debian's OBS 29.0.2 did so at the same instruction in 2 of 41 runs of the load test
+        (2026-12-06); a simpler add-and-remove loop never did, with our filter or OBS's own. No
+        frame of ours (Python, ctypes, libobs) may be on that stack."""
+        if self.process is None or self.process.returncode != -signal.SIGSEGV:
+            return False
+        frames = _frames(self.stacks)
+        log = self.log_text()
+        unloaded = log.find("Unloaded python script")
+        return (
+            len(frames) > 2
+            and "libQt5Widgets" in frames[0]
+            and "QWidget::event" in frames[1]
+            and any("sendPostedEvents" in frame for frame in frames)
+            and frames[-1].endswith("in main ()")
+            and not any(name in frame for frame in frames
+                        for name in ("python", "ffi", "libobs", "obs_bgremover"))
+            and 0 <= unloaded < log.find("All scene data cleared", unloaded)
+        )
 
 
 @contextmanager

@@ -81,3 +81,18 @@ def poll(measure: Callable[[], T], done: Callable[[T], bool],
 def log_count(obs_studio, text: str) -> int:
     """How often ``text`` occurs in OBS's log so far."""
     return obs_studio.log_text().count(text)
+
+
+def stop_cleanly(obs_studio) -> str:
+    """Stop OBS and return its log, failing the test unless it exited with 0 and logged no
+    Python traceback. The one exception is OBS's own crash in Qt after our script has unloaded
+    and the scene was cleared (`ObsStudio.crashed_in_qt_teardown`, its stacks printed): nothing
+    of ours runs by then, so the test is marked xfail with that reason rather than failed."""
+    code = obs_studio.stop()
+    log = obs_studio.log_text()
+    assert "Traceback" not in log, log[-3000:]
+    if code != 0 and obs_studio.crashed_in_qt_teardown():
+        pytest.xfail("OBS segfaulted in its own Qt main thread (a queued widget repaint) after "
+                     "our script had unloaded and the scene was cleared; stacks printed above")
+    assert code == 0, f"OBS exited with {code}:\n{log[-3000:]}"
+    return log
