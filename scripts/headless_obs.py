@@ -87,15 +87,23 @@ def _interrupt(pid: int) -> None:
     os.kill(pid, signal.SIGINT)
 
 
-def _thread_stacks(pid: int) -> str:
-    """Every thread's native stack, from gdb where it is installed: what a hang waits for."""
+def _gdb(target: Sequence[str], commands: Sequence[str], timeout: float) -> str:
+    """What gdb prints for ``commands`` on ``target`` (``-p PID``, or a program and its core),
+    without its thread-listing noise; or why there is nothing."""
     if shutil.which("gdb") is None:
-        return "(no gdb to show them)"
+        return "(no gdb to show the stacks)"
+    arguments = [argument for command in commands for argument in ("-ex", command)]
     try:
-        return subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
-                              capture_output=True, text=True, timeout=60).stdout[-20000:]
+        out = subprocess.run(["gdb", *target, "-batch", *arguments], capture_output=True,
+                             text=True, timeout=timeout).stdout
     except subprocess.TimeoutExpired:
         return "(gdb did not answer)"
+    return "\n".join(line for line in out.splitlines() if not line.startswith("[New LWP"))
+
+
+def _thread_stacks(pid: int) -> str:
+    """Every thread's native stack: what a hang waits for."""
+    return _gdb(["-p", str(pid)], ["thread apply all bt"], 60)[-20000:]
 
 
 def _keep_core_dumps(pid: int) -> None:
@@ -108,20 +116,12 @@ def _keep_core_dumps(pid: int) -> None:
 
 
 def _core_stacks(home: Path) -> str:
-    """The native stacks in a core OBS left in ``home``, from gdb where it is installed."""
+    """The native stacks in a core OBS left in ``home``, the crashing thread's first."""
     cores = sorted(home.glob("core*"))
     if not cores:
         return "no core file (core dumps off, or the kernel's core_pattern sends them elsewhere)"
-    if shutil.which("gdb") is None:
-        return f"core at {cores[0]}; no gdb to read it"
-    try:
-        out = subprocess.run(["gdb", shutil.which("obs") or "obs", str(cores[0]), "-batch",
-                              "-ex", "bt", "-ex", "thread apply all bt"],
-                             capture_output=True, text=True, timeout=120).stdout
-    except subprocess.TimeoutExpired:
-        return "(gdb did not answer)"
-    lines = [line for line in out.splitlines() if not line.startswith("[New LWP")]
-    return "\n".join(lines)[:20000]  # the crashing thread's stack comes first
+    return _gdb([shutil.which("obs") or "obs", str(cores[0])], ["bt", "thread apply all bt"],
+                120)[:20000]
 
 
 def _frames(stacks: str) -> list[str]:
@@ -142,7 +142,7 @@ class ObsStudio:
         self.display = display
         self.process: subprocess.Popen | None = None
         self.client = None
-        self.stacks = ""  # of the core OBS left, when it ended on a signal
+        self._stacks: str | None = None  # read from the core once, by `core_stacks`
 
     def start(self) -> None:
         import obsws_python
@@ -207,23 +207,30 @@ class ObsStudio:
         cleanly."""
         crashes = sorted((self.home / ".config" / "obs-studio" / "crashes").glob("*"))
         reports = "\n".join(report.read_text(errors="replace")[-6000:] for report in crashes)
-        if self.process.returncode < 0 and not self.stacks:
-            self.stacks = _core_stacks(self.home)
         return (f"OBS exited with {self.process.returncode}; crash reports: "
-                f"{reports or 'none'}\nstacks from its core: {self.stacks or '(no signal)'}\n"
-                f"log tail:\n{self.log_text()[-4000:]}")
+                f"{reports or 'none'}\nstacks from its core: {self.core_stacks() or '(no signal)'}"
+                f"\nlog tail:\n{self.log_text()[-4000:]}")
+
+    def core_stacks(self) -> str:
+        """The stacks in the core OBS left if it ended on a signal (gdb reads it once), else
+        an empty string."""
+        if self.process is None or self.process.returncode is None or self.process.returncode >= 0:
+            return ""
+        if self._stacks is None:
+            self._stacks = _core_stacks(self.home)
+        return self._stacks
 
     def crashed_in_qt_teardown(self) -> bool:
         """Whether OBS died of a crash of its own at exit, after our script had gone: a segfault
         in its main thread, in Qt's repaint of a widget for an update queued before the close
         (the top frame in libQt5Widgets, called from ``QWidget::event`` for an event posted to
         the main loop), once the log says our script unloaded and the scene data was cleared.
-        Debian's OBS 29.0.2 did so at the same instruction in 2 of 41 runs of the load test
+        Debian's OBS 29.0.2 did so at the same instruction in 2 of 65 runs of the load test
         (2026-12-06); a simpler add-and-remove loop never did, with our filter or OBS's own. No
         frame of ours (Python, ctypes, libobs) may be on that stack."""
         if self.process is None or self.process.returncode != -signal.SIGSEGV:
             return False
-        frames = _frames(self.stacks)
+        frames = _frames(self.core_stacks())
         log = self.log_text()
         unloaded = log.find("Unloaded python script")
         return (
