@@ -143,11 +143,13 @@ def _probe(path: Path) -> tuple[float, float]:
                     ends.append(
                         packet.pts + (packet.duration or round(1 / rate / packet.time_base))
                     )
-            if not starts:
-                raise InputError(f"video {path} has no frames; expected {FILE_KINDS}")
-            container.seek(0)
-            if next(container.decode(stream), None) is None:
-                raise InputError(f"video {path} has no frames; expected {FILE_KINDS}")
+            if starts:
+                container.seek(0)
+            if not starts or next(container.decode(stream), None) is None:
+                # Also what FFmpeg makes of a file that is no video at all, such as a broken
+                # picture: a file whose content is of no image type is tried as a video.
+                raise InputError(f"cannot decode {path}: it is no image, and FFmpeg finds no "
+                                 f"video frame in it; expected {FILE_KINDS}")
             return float(min(starts) * stream.time_base), float(
                 (max(ends) - min(starts)) * stream.time_base
             )
