@@ -447,7 +447,7 @@ class Compositor:
         self._blend = Blender()
         self._wrap_blend = Blender()
         self._estimate = ForegroundEstimator()
-        self._helper = ThreadPoolExecutor(1, "obs-bgremover-colours")
+        self._helper = ThreadPoolExecutor(1, "obs-bgremover-compositor")
 
     def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0,
                  reduced: np.ndarray | None = None) -> np.ndarray:

@@ -195,7 +195,7 @@ def test_compositor_blends_the_colours_the_estimator_makes() -> None:
 def test_a_dropped_compositor_ends_its_helper_thread() -> None:
     # The camera makes a compositor per background change: none may leave a thread behind.
     def helpers() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name.startswith("obs-bgremover-colours")]
+        return [t for t in threading.enumerate() if t.name.startswith("obs-bgremover-compositor")]
 
     before = set(helpers())
     frame, alpha = disc_scene()
