@@ -9,8 +9,6 @@ band only. Frames are RGB uint8 (height, width, 3), alphas uint8 (height, width)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -232,9 +230,7 @@ class ForegroundEstimator:
 
     It runs on every composited frame, so the maths is OpenCV calls into buffers the object keeps
     from frame to frame: numpy's temporaries and its broadcasting of one channel over three cost
-    several times the arithmetic. Make one per stream. The reduced-resolution passes
-    (`local_colours`) need nothing of the band, so a caller may run them on another thread while
-    `colours` lists and gathers the band's pixels; the two use separate buffers.
+    several times the arithmetic. Make one per stream.
     """
 
     def __init__(self) -> None:
@@ -255,26 +251,21 @@ class ForegroundEstimator:
         return out
 
     def colours(self, frame: np.ndarray, alpha: np.ndarray, index: np.ndarray,
-                reduced: np.ndarray | None = None,
-                local: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+                reduced: np.ndarray | None = None) -> np.ndarray:
         """The person's estimated colours at the band's pixels ``index`` (see `SoftBand`), as a
         uint8 array of rows of `ROW` pixels (``[:len(index)]`` of its pixels are the band's; the
-        last row is padded). Valid until the next call. ``reduced``: see `Compositor`.
-        ``local``: returns this frame's `local_colours` when called (a future's ``result``, for
-        a caller that computes them on another thread); it is called only once the band's own
-        pixels are gathered, so that thread has that long to finish."""
+        last row is padded). Valid until the next call. ``reduced``: see `Compositor`."""
         count = len(index)
+        local_fg, local_bg = self._local_colours(frame, alpha, reduced)
         shape = (rows(count), ROW, 3)
-        self._sampler.place(index, alpha.shape)
-        pixel = self._scratch.gather("pixel", frame, index)
-        weight = cv2.cvtColor(self._scratch.gather("alpha", alpha, index), cv2.COLOR_GRAY2RGB,
-                              self._scratch("alpha3", shape, np.uint8))
-        local_fg, local_bg = (self.local_colours(frame, alpha, reduced) if local is None
-                              else local())
         # The local colours, sampled bilinearly at the band's pixel centres.
+        self._sampler.place(index, alpha.shape)
         fg, bg, step = (self._scratch(name, shape) for name in ("fg", "bg", "step"))
         for small, sampled in ((local_fg, fg), (local_bg, bg)):
             self._sampler.sample(small, sampled)
+        pixel = self._scratch.gather("pixel", frame, index)
+        weight = cv2.cvtColor(self._scratch.gather("alpha", alpha, index), cv2.COLOR_GRAY2RGB,
+                              self._scratch("alpha3", shape, np.uint8))
         # colour = fg + a * (pixel - a * fg - (1 - a) * bg) = fg + a * (pixel - bg - a * (fg - bg))
         cv2.subtract(fg, bg, step)
         cv2.multiply(step, weight, step, scale=1 / 255, dtype=cv2.CV_32F)
@@ -284,12 +275,11 @@ class ForegroundEstimator:
         cv2.add(fg, bg, pixel, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
         return pixel
 
-    def local_colours(self, frame: np.ndarray, alpha: np.ndarray,
-                      reduced: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _local_colours(self, frame: np.ndarray, alpha: np.ndarray, reduced: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """The narrow pass's local foreground and background colours (0..255 floats) at about
-        `ESTIMATE_HEIGHT` lines, valid until the next call. The weight is blurred as one channel
-        and only then spread to three, as OpenCV's products and quotients need equal channel
-        counts."""
+        `ESTIMATE_HEIGHT` lines. The weight is blurred as one channel and only then spread to
+        three, as OpenCV's products and quotients need equal channel counts."""
         if reduced is None or reduced.shape[0] < ESTIMATE_HEIGHT:
             reduced = frame  # shrinking the frame itself stops at the same size
         small = shrink(reduced, ESTIMATE_HEIGHT)
@@ -433,11 +423,6 @@ class Compositor:
     Make one per stream: it keeps buffers (and the background keeps its fitted picture) from
     frame to frame, which is what makes a frame cost a few milliseconds. The background stays
     the caller's to close.
-
-    The colour estimate's reduced-resolution passes and the background's picture (a blur is
-    computed from the frame) are made on a helper thread of the compositor's own while the
-    calling thread lists the soft band and gathers its pixels. OpenCV and numpy release the GIL
-    for all of it, so on two cores the two halves overlap. The thread ends with the compositor.
     """
 
     def __init__(self, background: Background, settings: CompositeSettings | None = None) -> None:
@@ -447,7 +432,6 @@ class Compositor:
         self._blend = Blender()
         self._wrap_blend = Blender()
         self._estimate = ForegroundEstimator()
-        self._helper = ThreadPoolExecutor(1, "obs-bgremover-compositor")
 
     def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0,
                  reduced: np.ndarray | None = None) -> np.ndarray:
@@ -458,15 +442,11 @@ class Compositor:
         `temporal.reduce4`), which the colour estimate then starts from instead of shrinking
         the frame a second time."""
         _check(frame, alpha)
-        # The helper runs its tasks in order, one frame's after the other's: the estimate's
-        # buffers are never written while this thread reads them.
-        local = (self._helper.submit(self._estimate.local_colours, frame, alpha, reduced)
-                 if self.settings.decontaminate else None)
-        pending_plate = self._helper.submit(self.background.plate, frame, alpha, t)
         band = self._band(alpha)
-        colours = (self._estimate.colours(frame, alpha, band, local=local.result)
-                   if local is not None and len(band) else None)
-        plate = pending_plate.result()
+        colours = None
+        if self.settings.decontaminate and len(band):
+            colours = self._estimate.colours(frame, alpha, band, reduced)
+        plate = self.background.plate(frame, alpha, t)
         if plate is None:
             rgba = cv2.cvtColor(_with_colours(frame, band, colours), cv2.COLOR_RGB2RGBA)
             rgba[..., 3] = alpha

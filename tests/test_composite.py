@@ -3,8 +3,6 @@ foreground colour estimate, and a real portrait with its human-drawn mask."""
 
 from __future__ import annotations
 
-import gc
-import threading
 from pathlib import Path
 
 import cv2
@@ -181,8 +179,8 @@ def test_foreground_estimator_reuses_its_buffers_across_frames() -> None:
 
 
 def test_compositor_blends_the_colours_the_estimator_makes() -> None:
-    # The compositor makes the estimate's reduced passes on its helper thread, frame after frame
-    # and size after size: its composite must be the blend of what the estimator makes alone.
+    # Frame after frame and size after size (its buffers are kept), the compositor's composite
+    # must be the blend of the foreground the estimator makes alone.
     compositor = Compositor(ColorBackground(GREEN))
     plain = Compositor(ColorBackground(GREEN), CompositeSettings(decontaminate=False))
     for size, radius in ((300, 120), (200, 30), (300, 60)):
@@ -190,24 +188,6 @@ def test_compositor_blends_the_colours_the_estimator_makes() -> None:
         soft = cv2.GaussianBlur(alpha, (0, 0), 4)
         expected = plain(ForegroundEstimator()(frame, soft), soft)
         np.testing.assert_array_equal(compositor(frame, soft), expected)
-
-
-def test_a_dropped_compositor_ends_its_helper_thread() -> None:
-    # The camera makes a compositor per background change: none may leave a thread behind.
-    def helpers() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name.startswith("obs-bgremover-compositor")]
-
-    before = set(helpers())
-    frame, alpha = disc_scene()
-    compositor = Compositor(BlurBackground())
-    compositor(frame, cv2.GaussianBlur(alpha, (0, 0), 4))
-    started = set(helpers()) - before
-    assert started
-    del compositor
-    gc.collect()
-    for thread in started:
-        thread.join(timeout=5)
-        assert not thread.is_alive()
 
 
 def test_light_wrap_tints_only_the_edge_of_the_person() -> None:
