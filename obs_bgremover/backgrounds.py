@@ -94,6 +94,15 @@ def picture(background: Background, size: tuple[int, int], t: float = 0.0) -> np
     return background.plate(blank, blank[..., 0], t)
 
 
+def background_file(spec: str) -> Path | None:
+    """The file a background spec reads (a built-in's or the user's own); None for the kinds
+    made from the camera's frame or from nothing."""
+    spec = spec.strip()
+    if spec in BUILTIN:
+        return ASSETS / BUILTIN[spec]
+    return Path(spec) if Path(spec).is_file() else None
+
+
 def parse_background(spec: str, fit_mode: str = "cover") -> Background:
     """The background a spec string names (see the module docstring). The caller closes it
     (``with parse_background(spec) as background: ...``): a video holds a decoder thread."""

@@ -17,10 +17,22 @@ from dataclasses import fields
 from pathlib import Path
 
 from obs_bgremover import __version__, camera, render
-from obs_bgremover.backgrounds import BUILTIN, list_backgrounds, parse_background
+from obs_bgremover.backgrounds import (
+    BUILTIN,
+    background_file,
+    list_backgrounds,
+    parse_background,
+)
 from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, TransparentBackground
 from obs_bgremover.errors import BgRemoverError, InputError
-from obs_bgremover.media import ImageFiles, VideoFile, open_frames, write_alpha_png, write_image
+from obs_bgremover.media import (
+    ImageFiles,
+    VideoFile,
+    open_frames,
+    refuse_overwrite,
+    write_alpha_png,
+    write_image,
+)
 from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pipeline import Pipeline, PipelineSettings
@@ -105,6 +117,9 @@ def run_matte(args: argparse.Namespace) -> int:
         raise InputError(
             f"output folder {args.output} holds the input; its PNGs could overwrite input files"
         )
+    if args.output.exists() and not args.output.is_dir():
+        raise InputError(f"output folder {args.output} is a file: matte writes one PNG per "
+                         "frame into a folder")
     source = open_frames(source_path)
     # Nothing runs beside the network here (no encoder, as in replace and render), so its
     # threads may spin between steps.
@@ -134,6 +149,7 @@ def run_replace(args: argparse.Namespace) -> int:
     name and renamed only when complete.
     """
     source_path = SAMPLE if args.sample else args.input
+    refuse_overwrite(args.output, input=source_path, background=background_file(args.background))
     source = open_frames(source_path)
     if not isinstance(source, (VideoFile, ImageFiles)) or (
         isinstance(source, ImageFiles) and source.count != 1

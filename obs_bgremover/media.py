@@ -151,6 +151,20 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
 
 
+def refuse_overwrite(output: str | os.PathLike[str],
+                     **reads: str | os.PathLike[str] | None) -> None:
+    """An `InputError` if ``output`` is one of the files a job reads, each named by its role
+    (``input=...``, ``background=...``; None for none). Writing it would replace what the job
+    renders from: an image at once, a video once complete."""
+    output = Path(output)
+    if not output.exists():
+        return
+    for role, path in reads.items():
+        if path is not None and Path(path).exists() and os.path.samefile(output, path):
+            raise InputError(f"output {output} is the {role} itself: writing it would replace "
+                             f"the {role}; choose another output name")
+
+
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Write a grey, RGB or RGBA uint8 image in the format its extension names.
 

@@ -121,6 +121,17 @@ def test_output_into_the_input_folder_is_refused(tmp_path: Path, model_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"] and image.read_bytes() == before
 
 
+def test_output_folder_that_is_a_file_is_refused(tmp_path: Path, model_path: Path, capsys) -> None:
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.full((8, 8, 3), 90, np.uint8))
+    taken = tmp_path / "out" / "masks.png"
+    taken.parent.mkdir()
+    taken.write_bytes(b"mine")
+    assert matte(image, "-o", taken, "--model", model_path) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert taken.read_bytes() == b"mine"
+
+
 def test_input_and_sample_are_exclusive(tmp_path: Path, video: Path) -> None:
     with pytest.raises(SystemExit) as caught:
         matte(video, "--sample", "-o", tmp_path / "out")

@@ -127,6 +127,24 @@ def test_preview_gives_a_composite_and_a_cutout(shared_data: Path, tmp_path: Pat
     assert_no_leftovers(tmp_path, {"data", "preview.png", "preview-cutout.png"})
 
 
+def test_a_render_onto_its_own_input_or_background_is_refused(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(shared_data / "talking-heads" / "speaker5.mp4", clip)
+    wall = tmp_path / "shot-cutout.png"
+    cv2.imwrite(str(wall), np.full((90, 160, 3), 200, np.uint8))
+    files = {path: path.read_bytes() for path in (clip, wall)}
+    preview = ("--preview-at", "1")
+    # A preview shot.png also writes its cut-out, shot-cutout.png: here the background.
+    for output, more, role in ((clip, (), "input"), (wall, preview, "background"),
+                               (tmp_path / "shot.png", preview, "background")):
+        assert render(str(clip), "-b", str(wall), "-o", str(output), *more) == 2
+        assert f"is the {role} itself" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in files} == files
+    assert not (tmp_path / "shot.png").exists()
+
+
 def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     frames = talking_frames(shared_data, 25, (320, 240))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import av
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
 from obs_bgremover.media import read_image
 
@@ -115,3 +117,22 @@ def test_a_folder_is_not_a_replace_input(shared_data: Path, tmp_path: Path, caps
     folder = shared_data / "davis-person" / "lucia" / "frames"
     assert main(["replace", str(folder), "-b", "dusk", "-o", str(tmp_path / "x.png")]) == 2
     assert "folder" in capsys.readouterr().err
+
+
+def test_output_that_is_the_input_or_the_background_is_refused(
+    portrait, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Writing there would replace the very file the job reads, under any name that reaches it.
+    image, _ = portrait
+    own = tmp_path / "me.jpg"
+    shutil.copy(image, own)
+    link = tmp_path / "link.jpg"
+    link.symlink_to(own)
+    wall = tmp_path / "wall.jpg"
+    shutil.copy(ASSETS / "studio.jpg", wall)
+    files = {path: path.read_bytes() for path in (own, wall)}
+    for background, output, role in ((str(wall), own, "input"), (str(wall), link, "input"),
+                                     (str(wall), wall, "background")):
+        assert main(["replace", str(own), "-b", background, "-o", str(output)]) == 2
+        assert f"is the {role} itself" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in files} == files

@@ -32,9 +32,17 @@ from pathlib import Path
 from huey import Huey
 from huey.constants import EmptyData
 
+from obs_bgremover.backgrounds import background_file
 from obs_bgremover.errors import BgRemoverError, InputError
+from obs_bgremover.media import refuse_overwrite
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.render.job import RenderResult, RenderSettings, render_preview, render_video
+from obs_bgremover.render.job import (
+    RenderResult,
+    RenderSettings,
+    cutout_path,
+    render_preview,
+    render_video,
+)
 
 KINDS = ("preview", "video")
 STATUSES = ("queued", "running", "done", "failed")
@@ -187,6 +195,12 @@ class RenderQueue:
                 raise Superseded(record.id)
             self._put(replace(current, progress=fraction, lease_until=time.time() + self.lease_s))
 
+        # The render writes into the staging folder, and the files replace the final ones
+        # only at the end: a job that would replace what it reads fails before any work.
+        final = Path(record.output)
+        background = background_file(record.settings.background)
+        for output in (final, cutout_path(final)) if record.kind == "preview" else (final,):
+            refuse_overwrite(output, input=record.input, background=background)
         staged.parent.mkdir(parents=True, exist_ok=True)
         if record.kind == "preview":
             return render_preview(record.input, staged, record.at, record.settings, report)
