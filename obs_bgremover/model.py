@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -33,7 +34,7 @@ if not hasattr(ort, "InferenceSession"):  # a module folder left behind, usually
         "onnxruntime onnxruntime-gpu, then run `python3 install.py` in the project folder."
     )
 
-from obs_bgremover.errors import InputError, ModelError  # noqa: E402
+from obs_bgremover.errors import BgRemoverError, InputError, ModelError  # noqa: E402
 
 MODEL_NAMES = ("general", "landscape")
 MODELS_ENV = "OBS_BGREMOVER_MODELS"
@@ -53,9 +54,12 @@ DEVICES = ("auto", *PROVIDERS)
 MAX_THREADS = 8
 
 
-def _knob(description: str) -> Any:
-    """A knob field: unset by default, with the help text every front end shows for it."""
-    return field(default=None, metadata={"help": description})
+def _knob(description: str, low: float, high: float = math.inf, *, open_ends: bool = False
+          ) -> Any:
+    """A knob field: unset by default, with the help text every front end shows for it and the
+    values it accepts (``low..high``, or strictly between them with ``open_ends``)."""
+    return field(default=None,
+                 metadata={"help": description, "accepts": (low, high, open_ends)})
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,36 @@ class MattingSettings:
     """The graph's knobs, passed down as one object.
 
     None keeps the default stored in the graph, so a user states only what they change and a
-    retuned graph's defaults reach everyone else.
+    retuned graph's defaults reach everyone else. A value the graph cannot use is refused here,
+    naming the knob: the graph itself would take any number and give an empty matte (a
+    threshold of nan) or take seconds a frame (a band of 100000 px took 36 s at 720p). The
+    widths' limits are several times what a 4K frame needs.
     """
 
-    threshold: float | None = _knob("probability (0..1) above which a pixel is the person")
-    band: float | None = _knob("width in pixels of the uncertain band around the cut")
-    edge_radius: float | None = _knob("radius in pixels of the edge-following filter window")
-    edge_strength: float | None = _knob("0: keep the network's soft edge, 1: follow frame edges")
-    edge_eps: float | None = _knob("regularisation of the edge filter; larger is smoother")
+    threshold: float | None = _knob("probability (0..1) above which a pixel is the person",
+                                    0, 1, open_ends=True)
+    band: float | None = _knob("width in pixels of the uncertain band around the cut", 0, 512)
+    edge_radius: float | None = _knob("radius in pixels of the edge-following filter window",
+                                      0, 256)
+    edge_strength: float | None = _knob(
+        "0: keep the network's soft edge, 1: follow frame edges", 0, 1)
+    edge_eps: float | None = _knob("regularisation of the edge filter; larger is smoother", 0,
+                                   open_ends=True)
+
+    def __post_init__(self) -> None:
+        for knob in fields(self):
+            value = getattr(self, knob.name)
+            if value is None:
+                continue
+            low, high, open_ends = knob.metadata["accepts"]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if number and math.isfinite(value) and (
+                low < value < high if open_ends else low <= value <= high
+            ):
+                continue
+            accepted = (f"in {low:g}..{high:g}" if not open_ends
+                        else f"above {low:g}" + (f" and below {high:g}" if high < math.inf else ""))
+            raise BgRemoverError(f"{knob.name} must be a number {accepted}, got {value!r}")
 
 
 def model_dirs() -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto
 
-from obs_bgremover.errors import InputError, ModelError
+from obs_bgremover.errors import BgRemoverError, InputError, ModelError
 from obs_bgremover.model import (
     MODELS_ENV,
     PROVIDERS,
@@ -131,6 +132,32 @@ def test_knobs_reach_the_graph_and_undeclared_ones_are_left_out(stand_in_model: 
     np.testing.assert_array_equal(halved(frame), 50)
     np.testing.assert_array_equal(model(frame), 100)
     assert halved.settings.threshold == 0.25 and model.settings == MattingSettings()
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"threshold": 1.0}, "threshold must be a number above 0 and below 1, got 1.0"),
+        ({"threshold": float("nan")}, "threshold must be a number above 0 and below 1, got nan"),
+        ({"band": -5.0}, "band must be a number in 0..512, got -5.0"),
+        ({"band": 100000.0}, "band must be a number in 0..512, got 100000.0"),
+        ({"edge_radius": 1000.0}, "edge_radius must be a number in 0..256"),
+        ({"edge_strength": 5.0}, "edge_strength must be a number in 0..1"),
+        ({"edge_eps": 0.0}, "edge_eps must be a number above 0, got 0.0"),
+        ({"edge_eps": float("inf")}, "edge_eps must be a number above 0, got inf"),
+        ({"threshold": "0.5"}, "threshold must be a number above 0 and below 1, got '0.5'"),
+    ],
+)
+def test_knob_values_the_graph_cannot_use_are_named(knobs: dict, message: str) -> None:
+    # The graph takes any number: a nan threshold gives an empty matte, a band of 100000 px
+    # took 36 s a frame.
+    with pytest.raises(BgRemoverError, match="^" + re.escape(message)):
+        MattingSettings(**knobs)
+
+
+def test_knob_values_at_their_limits_are_accepted() -> None:
+    MattingSettings(threshold=0.01, band=0, edge_radius=256, edge_strength=1, edge_eps=10)
+    MattingSettings(threshold=0.99, band=512, edge_radius=0, edge_strength=0, edge_eps=1e-9)
 
 
 def test_cpu_is_always_available_and_last() -> None:
