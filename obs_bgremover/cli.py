@@ -367,7 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (BgRemoverError, OSError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {_describe_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _describe_error(err: Exception) -> str:
+    """The message for a user error; a file system error as PATH: REASON, without Python's
+    "[Errno 13]" prefix."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)

@@ -136,3 +136,14 @@ def test_output_that_is_the_input_or_the_background_is_refused(
         assert main(["replace", str(own), "-b", background, "-o", str(output)]) == 2
         assert f"is the {role} itself" in capsys.readouterr().err
     assert {path: path.read_bytes() for path in files} == files
+
+
+def test_an_output_that_cannot_be_made_is_named_without_errno(
+    portrait, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image, _ = portrait
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    out = tmp_path / "notes.txt" / "result.png"
+    assert main(["replace", str(image), "-b", "studio", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt: File exists" in err and "[Errno" not in err
