@@ -28,7 +28,9 @@ import pytest
 from clip_writer import write_clip
 
 from obs_bgremover import camera
+from obs_bgremover.camera.scene import SceneSettings, read_config
 from obs_bgremover.cli import build_parser, main
+from obs_bgremover.errors import BgRemoverError
 
 GREEN = (0, 177, 64)
 BLUE = (0, 0, 255)
@@ -413,3 +415,22 @@ def test_other_errors_name_their_fix(
     if argv == ["--preview"] and not re.search(r"GUI: +NONE", cv2.getBuildInformation()):
         pytest.skip("this OpenCV has a GUI")
     assert expected in _error(capsys, "--input", lucia.clip, "--size", SIZE, *argv)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read config file {path}: No such file or directory"),
+        ("{not json", "cannot read config file {path}: Expecting property name"),
+        ('{"threshold": 2}', "threshold must be a number above 0 and below 1, got 2.0"),
+        ('{"band": "wide"}', "config file {path}: band must be a number, got 'wide'"),
+    ],
+    ids=["missing", "not-json", "knob-out-of-range", "knob-not-a-number"],
+)
+def test_a_bad_config_file_is_named(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "camera.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(BgRemoverError) as caught:
+        read_config(path, SceneSettings())
+    assert str(caught.value).startswith(message.format(path=path))

@@ -76,7 +76,8 @@ def read_config(path: Path, base: SceneSettings) -> SceneSettings:
         text = path.read_text(encoding="utf-8")
         values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (OSError, ValueError) as err:  # tomllib and json errors are ValueErrors
-        raise InputError(f"cannot read config file {path}: {err}") from err
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise InputError(f"cannot read config file {path}: {reason}") from err
     knobs = {knob.name for knob in fields(MattingSettings)}
     names = {"background", "model"}
     if not isinstance(values, dict) or set(values) - knobs - names:
