@@ -54,12 +54,21 @@ DEVICES = ("auto", *PROVIDERS)
 MAX_THREADS = 8
 
 
+def _accepted(low: float, high: float, open_ends: bool) -> str:
+    """What a knob accepts, as its help and its error say it."""
+    if not open_ends:
+        return f"in {low:g}..{high:g}"
+    return f"above {low:g}" + (f" and below {high:g}" if high < math.inf else "")
+
+
 def _knob(description: str, low: float, high: float = math.inf, *, open_ends: bool = False
           ) -> Any:
     """A knob field: unset by default, with the help text every front end shows for it and the
     values it accepts (``low..high``, or strictly between them with ``open_ends``)."""
-    return field(default=None,
-                 metadata={"help": description, "accepts": (low, high, open_ends)})
+    return field(default=None, metadata={
+        "help": f"{description}; {_accepted(low, high, open_ends)}",
+        "accepts": (low, high, open_ends),
+    })
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,8 @@ class MattingSettings:
     widths' limits are several times what a 4K frame needs.
     """
 
-    threshold: float | None = _knob("probability (0..1) above which a pixel is the person",
-                                    0, 1, open_ends=True)
+    threshold: float | None = _knob("probability above which a pixel is the person", 0, 1,
+                                    open_ends=True)
     band: float | None = _knob("width in pixels of the uncertain band around the cut", 0, 512)
     edge_radius: float | None = _knob("radius in pixels of the edge-following filter window",
                                       0, 256)
@@ -94,9 +103,8 @@ class MattingSettings:
                 low < value < high if open_ends else low <= value <= high
             ):
                 continue
-            accepted = (f"in {low:g}..{high:g}" if not open_ends
-                        else f"above {low:g}" + (f" and below {high:g}" if high < math.inf else ""))
-            raise BgRemoverError(f"{knob.name} must be a number {accepted}, got {value!r}")
+            raise BgRemoverError(f"{knob.name} must be a number "
+                                 f"{_accepted(low, high, open_ends)}, got {value!r}")
 
 
 def model_dirs() -> list[Path]:
