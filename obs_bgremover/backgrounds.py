@@ -114,14 +114,13 @@ def parse_background(spec: str, fit_mode: str = "cover") -> Background:
         return BlurBackground(parse_strength(value)) if value else BlurBackground()
     if kind == "color":
         return ColorBackground(parse_color(value))
-    if spec in BUILTIN:
-        return open_file(ASSETS / BUILTIN[spec], fit_mode)
-    if not Path(spec).is_file():
+    path = background_file(spec)
+    if path is None:
         raise InputError(
             f"background {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file; "
             f"expected {SPEC_FORMS}"
         )
-    return open_file(spec, fit_mode)
+    return open_file(path, fit_mode)
 
 
 @dataclass(frozen=True)
