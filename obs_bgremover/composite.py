@@ -372,7 +372,9 @@ class Blender:
         if self._solid.shape != alpha.shape:
             self._solid = np.empty_like(alpha)
         out = background.copy()
-        cv2.copyTo(foreground, cv2.compare(alpha, 254, cv2.CMP_GT, self._solid), out)
+        # threshold, not compare: OpenCV would take a 1x1 alpha for a scalar there.
+        cv2.copyTo(foreground, cv2.threshold(alpha, 254, 255, cv2.THRESH_BINARY, self._solid)[1],
+                   out)
         index = self._band(alpha) if band is None else band
         count = len(index)
         if count:

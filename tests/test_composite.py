@@ -88,6 +88,17 @@ def test_colour_shows_where_alpha_is_zero_and_the_frame_where_it_is_full() -> No
     assert (out[alpha == 255] == RED).all()
 
 
+@pytest.mark.parametrize("alpha_value", [0, 128, 255])
+def test_a_one_pixel_frame_is_composited(alpha_value: int) -> None:
+    # OpenCV takes some 1x1 arrays for scalars; a one-pixel frame must still be a frame.
+    frame = np.array([[RED]], np.uint8)
+    alpha = np.array([[alpha_value]], np.uint8)
+    out = Compositor(ColorBackground(GREEN), CompositeSettings(decontaminate=False))(frame, alpha)
+    exact = (np.array(RED) * alpha_value + np.array(GREEN) * (255 - alpha_value)) / 255
+    assert out.shape == (1, 1, 3)
+    assert np.abs(out[0, 0] - exact).max() <= 1
+
+
 def test_soft_alpha_blends_within_one_level() -> None:
     frame = np.full((4, 256, 3), 200, np.uint8)
     alpha = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
