@@ -29,7 +29,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import is_image, read_image
+from obs_bgremover.media import is_image, read_image, upright
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
@@ -207,7 +207,7 @@ class LoopingVideo(Background):
                 offset = -self._start
                 while not self._stop.is_set():
                     for frame in container.decode(stream):
-                        image = frame.to_ndarray(format="rgb24")
+                        image = upright(frame)
                         size = self._size
                         if size is not None:
                             image = fit(image, size, self.fit_mode)

@@ -51,6 +51,30 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+# How OpenCV turns a frame by the counter-clockwise angle of its display matrix
+# (`av.VideoFrame.rotation`, -180..180 degrees).
+_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -90: cv2.ROTATE_90_CLOCKWISE,
+          180: cv2.ROTATE_180, -180: cv2.ROTATE_180}
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """RGB uint8 pixels of a decoded frame, turned the way players show it.
+
+    A phone films portrait video, and takes portrait JPEGs, on its side and says in the file
+    how to turn them (a display matrix, which FFmpeg reads from the container or the EXIF
+    orientation). Players, OpenCV's image and camera readers all turn them; left on its side,
+    the network would see a person lying down and the output would play sideways."""
+    pixels = frame.to_ndarray(format="rgb24")
+    turn = _TURNS.get(round(frame.rotation))
+    return pixels if turn is None else cv2.rotate(pixels, turn)
+
+
+def display_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """(width, height) of `upright` ``frame``, without converting its pixels."""
+    sideways = round(frame.rotation) in (90, -90)
+    return (frame.height, frame.width) if sideways else (frame.width, frame.height)
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """Still images, one frame each, named after the file's stem."""
@@ -81,7 +105,7 @@ class VideoFile:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for index, frame in enumerate(container.decode(stream)):
-                    yield f"{index:05d}", frame.to_ndarray(format="rgb24")
+                    yield f"{index:05d}", upright(frame)
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 

@@ -18,11 +18,13 @@ AUDIO_RATE = 44100
 
 def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                encoder: Mapping[str, str] | None = None, repeat: int = 1,
-               audio_seconds: float = 0.0, container: Mapping[str, str] | None = None) -> Path:
+               audio_seconds: float = 0.0, container: Mapping[str, str] | None = None,
+               rotation: int = 0) -> Path:
     """RGB uint8 frames as an H.264 video at ``fps``, each frame ``repeat`` times, the size
     taken from the first. ``encoder``: libx264 options (its defaults otherwise);
     ``audio_seconds``: an AAC tone that long beside the picture; ``container``: the muxer's
-    options. Returns ``path``."""
+    options; ``rotation``: degrees counter-clockwise a player turns the frames by, as a phone
+    marks the portrait video it stores on its side. Returns ``path``."""
     with av.open(str(path), "w", options=dict(container or {})) as output:
         video = audio = None
         for frame in frames:
@@ -30,6 +32,8 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                 video = output.add_stream("libx264", rate=fps, options=dict(encoder or {}))
                 video.height, video.width = frame.shape[:2]
                 video.pix_fmt = "yuv420p"
+                if rotation:
+                    video.set_display_rotation(rotation)
                 if audio_seconds:
                     audio = output.add_stream("aac", rate=AUDIO_RATE)
             encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import synthetic_frames
+from support import on_its_side, synthetic_frames
 
 from obs_bgremover.backgrounds import (
     ASSETS,
@@ -144,6 +144,14 @@ def test_video_frames_have_the_requested_size_even_when_it_changes(tmp_path: Pat
         assert video.frame_at(0.04, (100, 30)).shape == (30, 100, 3)
         for step in range(20):  # through several loops at a camera's 30 fps
             assert video.frame_at(0.1 + step / 30, (128, 72)).shape == (72, 128, 3)
+
+
+def test_a_video_stored_on_its_side_plays_upright(tmp_path: Path) -> None:
+    frames = synthetic_frames(5)
+    stored = [on_its_side(frame, -90) for frame in frames]
+    with LoopingVideo(write_clip(tmp_path / "phone.mp4", stored, FPS, rotation=-90)) as video:
+        shown = video.frame_at(0.0, (64, 48))
+    assert np.abs(shown.astype(int) - frames[0]).mean() < 10
 
 
 def test_video_thread_stops_on_close(tmp_path: Path) -> None:

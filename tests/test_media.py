@@ -9,6 +9,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from clip_writer import write_clip
+from support import on_its_side, phone_jpeg
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_frames, read_image, write_alpha_png
@@ -80,6 +82,25 @@ def test_video_frames_are_numbered(video: Path, frames) -> None:
         assert frame.dtype == np.uint8 and frame.shape == (48, 64, 3)
         # lossy H.264, but the colours must come back in RGB order
         assert np.abs(frame.astype(int) - original).mean() < 10
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_video_stored_on_its_side_is_read_upright(tmp_path: Path, frames, rotation: int
+                                                    ) -> None:
+    stored = [on_its_side(frame, rotation) for frame in frames]
+    phone = write_clip(tmp_path / "phone.mp4", stored, 5, rotation=rotation)
+    decoded = [frame for _, frame in open_frames(phone)]
+    for frame, original in zip(decoded, frames, strict=True):
+        assert frame.shape == original.shape
+        assert np.abs(frame.astype(int) - original).mean() < 10
+
+
+def test_a_phone_photo_is_read_upright(tmp_path: Path) -> None:
+    upright = np.zeros((80, 40, 3), np.uint8)
+    upright[:20] = (250, 20, 20)  # a red head on top
+    photo = read_image(phone_jpeg(tmp_path / "photo.jpg", upright))
+    assert photo.shape == upright.shape
+    assert np.abs(photo.astype(int) - upright).mean() < 5
 
 
 def test_video_is_recognised_by_content_not_extension(video: Path) -> None:

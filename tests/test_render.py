@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import missing, synthetic_frames
+from support import missing, on_its_side, phone_jpeg, synthetic_frames
 
 from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render.job import fit_size, scaling_note
 from obs_bgremover.render.queue import DATA_ENV
 
 GREEN = (0x00, 0xB1, 0x40)
@@ -127,6 +128,31 @@ def test_preview_gives_a_composite_and_a_cutout(shared_data: Path, tmp_path: Pat
     assert_no_leftovers(tmp_path, {"data", "preview.png", "preview-cutout.png"})
 
 
+def test_phone_footage_is_rendered_upright(shared_data: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # A portrait photo and a portrait clip, each stored on its side as phones store them.
+    upright = cv2.cvtColor(cv2.imread(str(shared_data / "portraits-dev" / "images" / "00015.jpg")),
+                           cv2.COLOR_BGR2RGB)  # 600x800
+    truth = cv2.imread(str(shared_data / "portraits-dev" / "masks" / "00015.png"), 0) > 127
+    photo = phone_jpeg(tmp_path / "photo.jpg", upright)
+    clip = write_clip(tmp_path / "clip.mp4", [on_its_side(upright, 90)] * 3, 5, rotation=90)
+    previews = tmp_path / "photo-green.png", tmp_path / "clip-green.png"
+    video = tmp_path / "clip-green.mp4"
+    for source, preview in zip((photo, clip), previews, strict=True):
+        assert render(str(source), "-b", "color:#00B140", "-o", str(preview),
+                      "--preview-at", "0.2") == 0
+    assert render(str(clip), "-b", "color:#00B140", "-o", str(video)) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("(600x800)") == 3
+    composites = [*(cv2.imread(str(path))[..., ::-1] for path in previews),
+                  describe(video)["frames"][-1]]
+    for composite in composites:
+        assert composite.shape == upright.shape
+        # Turned, the network would have seen a person lying down: the cut follows the truth.
+        green = np.all(np.abs(composite.astype(int) - GREEN) <= 20, axis=2)
+        assert (green == ~truth).mean() > 0.97
+
+
 def test_a_render_onto_its_own_input_or_background_is_refused(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -167,6 +193,13 @@ def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
     assert "scaled from 3840x2160 to 1920x1080 to fit 1920x1080" in capsys.readouterr().out
     result = describe(output)
     assert result["size"] == (1920, 1080) and len(result["frames"]) == 3
+
+
+def test_a_portrait_input_fits_the_box_stood_on_its_end() -> None:
+    # A phone's portrait clip has as many pixels as a landscape 1080p one: it keeps them.
+    assert fit_size(1080, 1920) == (1080, 1920) and scaling_note(1080, 1920) is None
+    assert scaling_note(2160, 3840) == "scaled from 2160x3840 to 1080x1920 to fit 1080x1920"
+    assert scaling_note(1921, 1080) == "scaled from 1921x1080 to 1920x1078 to fit 1920x1080"
 
 
 def test_transparent_output_is_webm_with_alpha(shared_data: Path, tmp_path: Path) -> None:

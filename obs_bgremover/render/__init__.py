@@ -13,10 +13,10 @@ from obs_bgremover.render.job import (
     RenderResult,
     RenderSettings,
     cutout_path,
-    fit_size,
     frame_at,
     render_preview,
     render_video,
+    scaling_note,
 )
 from obs_bgremover.render.probe import ACCEPTED, MediaInfo, probe
 from obs_bgremover.render.queue import SQLITE, data_dir, open_huey
@@ -36,12 +36,12 @@ __all__ = [
     "RenderSettings",
     "cutout_path",
     "data_dir",
-    "fit_size",
     "frame_at",
     "open_huey",
     "probe",
     "render_preview",
     "render_video",
+    "scaling_note",
     "run_jobs",
     "run_render",
     "run_worker",

@@ -30,7 +30,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import VideoFile, read_image, write_image
+from obs_bgremover.media import VideoFile, read_image, upright, write_image
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pipeline import Pipeline
@@ -85,18 +85,33 @@ class RenderResult:
         return "; ".join([f"wrote {files} ({self.size[0]}x{self.size[1]})", *self.notes])
 
 
-def fit_size(width: int, height: int, limit: tuple[int, int] = MAX_SIZE) -> tuple[int, int]:
-    """The output size for an input: no larger than ``limit`` (aspect kept, never enlarged), in
+def size_limit(width: int, height: int) -> tuple[int, int]:
+    """The box an input of this size must fit: `MAX_SIZE`, stood on its end for a portrait
+    input, so that a phone's 1080x1920 clip keeps every pixel as a 1920x1080 one does."""
+    return MAX_SIZE if width >= height else MAX_SIZE[::-1]
+
+
+def fit_size(width: int, height: int) -> tuple[int, int]:
+    """The output size for an input: inside its `size_limit` (aspect kept, never enlarged), in
     even numbers of pixels because 4:2:0 video (H.264, VP9) stores colour per 2x2 block."""
+    limit = size_limit(width, height)
     scale = min(1.0, limit[0] / width, limit[1] / height)
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def _size_note(info: MediaInfo, size: tuple[int, int]) -> tuple[str, ...]:
-    if info.width <= MAX_SIZE[0] and info.height <= MAX_SIZE[1]:
-        return ()
-    return (f"scaled from {info.width}x{info.height} to {size[0]}x{size[1]} to fit "
-            f"{MAX_SIZE[0]}x{MAX_SIZE[1]}",)
+def scaling_note(width: int, height: int) -> str | None:
+    """What `fit_size` does to an input of this size, in words; None where it keeps the size
+    (but for rounding to even numbers)."""
+    limit = size_limit(width, height)
+    if width <= limit[0] and height <= limit[1]:
+        return None
+    size = fit_size(width, height)
+    return f"scaled from {width}x{height} to {size[0]}x{size[1]} to fit {limit[0]}x{limit[1]}"
+
+
+def _size_note(info: MediaInfo) -> tuple[str, ...]:
+    note = scaling_note(info.width, info.height)
+    return () if note is None else (note,)
 
 
 def _pipeline(settings: RenderSettings, background: Background) -> Pipeline:
@@ -146,7 +161,7 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
             if info.duration is not None and frames < expected - 1:
                 raise InputError(f"{input} is damaged: only {frames} of {expected} frames decode")
     seconds = float(frames / info.rate)
-    notes = _size_note(info, size)
+    notes = _size_note(info)
     if info.duration is not None and info.duration > settings.max_seconds:
         notes += (f"cut to the first {seconds:g} s of {info.duration:.1f} s",)
     return RenderResult((output,), frames, size, seconds, notes)
@@ -165,7 +180,7 @@ def frame_at(info: MediaInfo, at: float) -> np.ndarray:
             half_frame = 0.5 / float(info.rate)
             for frame in container.decode(stream):
                 if frame.time is None or frame.time + half_frame >= at:
-                    return frame.to_ndarray(format="rgb24")
+                    return upright(frame)
     except av.FFmpegError as err:
         raise InputError(f"cannot decode {info.path} at {at:g} s: {err}") from err
     raise InputError(f"{info.path} has no frame at {at:g} s")
@@ -197,4 +212,4 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     write_image(cutout_path(output), cutout(matte.frame, matte.alpha))
     if progress is not None:
         progress(1.0)
-    return RenderResult((output, cutout_path(output)), 1, size, 0.0, _size_note(info, size))
+    return RenderResult((output, cutout_path(output)), 1, size, 0.0, _size_note(info))

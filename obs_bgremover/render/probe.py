@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 
 from obs_bgremover.errors import InputError
+from obs_bgremover.media import display_size
 
 # FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
 # the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
@@ -53,6 +54,8 @@ class MediaInfo:
     codec: str
     width: int
     height: int
+    """The size as players show it: a phone's portrait video, stored on its side, is taller
+    than wide here (see `obs_bgremover.media.upright`)."""
     rate: Fraction | None = None
     duration: float | None = None
     """Seconds of video, as the file declares it; None for an image or when unknown."""
@@ -75,7 +78,7 @@ def _image(path: Path, head: bytes) -> MediaInfo | None:
                     frame = next(container.decode(video=0))
             except (av.FFmpegError, StopIteration) as err:
                 raise InputError(f"{path} is a damaged {kind.upper()} image ({err})") from err
-            return MediaInfo(path, "image", kind, kind, frame.width, frame.height)
+            return MediaInfo(path, "image", kind, kind, *display_size(frame))
     return None
 
 
@@ -148,7 +151,8 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                 raise InputError(
                     f"{path} holds {codec} video, which is not accepted; accepted: {ACCEPTED}"
                 )
-            if next(container.decode(stream), None) is None:
+            first = next(container.decode(stream), None)
+            if first is None:
                 raise InputError(f"{path} has no video frames")
             container.seek(0)
             _check_complete(container, stream, path, until)
@@ -157,8 +161,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                 "video",
                 names[0],
                 codec,
-                stream.codec_context.width,
-                stream.codec_context.height,
+                *display_size(first),
                 stream.average_rate or stream.guessed_rate or Fraction(25),
                 _duration(container, stream),
                 bool(container.streams.audio),

@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import asdict
 
-from obs_bgremover.render import MAX_SECONDS, MAX_SIZE, JobRecord, fit_size
+from obs_bgremover.render import MAX_SECONDS, JobRecord, scaling_note
 from obs_bgremover.web import choices
 from obs_bgremover.web.schemas import JobOut, UploadOut
 from obs_bgremover.web.store import SOURCE, Store, Upload
@@ -28,10 +28,9 @@ def limit_notes(upload: Upload) -> list[str]:
     if upload.duration is not None and upload.duration > MAX_SECONDS:
         notes.append(f"Only the first {MAX_SECONDS:g} s of its {upload.duration:.1f} s are "
                      "rendered.")
-    size = fit_size(upload.width, upload.height)
-    if upload.width > MAX_SIZE[0] or upload.height > MAX_SIZE[1]:
-        notes.append(f"It is scaled from {upload.width}x{upload.height} to {size[0]}x{size[1]} "
-                     f"to fit {MAX_SIZE[0]}x{MAX_SIZE[1]}.")
+    scaling = scaling_note(upload.width, upload.height)
+    if scaling is not None:
+        notes.append(f"It is {scaling}.")
     return notes
 
 

@@ -22,7 +22,8 @@ class Limits(BaseModel):
 
     max_upload_bytes: int
     max_seconds: float = Field(description="a render keeps the first max_seconds of a clip")
-    max_width: int = Field(description="larger clips are scaled down to fit, aspect kept")
+    max_width: int = Field(description="larger clips are scaled down to fit, aspect kept; a "
+                                        "portrait clip fits max_height x max_width")
     max_height: int
     accepted: str = Field(description="the clips accepted, checked by their content; a "
                           "background may also be a PNG or JPEG image")

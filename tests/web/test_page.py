@@ -161,7 +161,8 @@ def test_upload_preview_render_download(
     wait = WebDriverWait(browser, 30)
     browser.get(server.url)
     assert "Only the first 10 s" in text(browser, "upload-step")
-    assert "larger than 1920x1080 is scaled down" in text(browser, "upload-step")
+    assert "larger than 1920x1080 (standing: 1080x1920) is scaled down" in text(browser,
+                                                                            "upload-step")
     screenshot("1-upload")
 
     drop(browser, clip)
