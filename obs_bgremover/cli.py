@@ -164,6 +164,7 @@ def run_replace(args: argparse.Namespace) -> int:
         pipeline = Pipeline(model_from_args(args), compositor=Compositor(background, settings))
         args.output.parent.mkdir(parents=True, exist_ok=True)
         progress = Progress("replace", source.count)
+        notes = ""
         if is_video:
             # Decoding, matting and encoding overlap (see `overlap`).
             with VideoSink(args.output, source_path, transparent) as sink, \
@@ -171,13 +172,14 @@ def run_replace(args: argparse.Namespace) -> int:
                 for index, (_, frame) in enumerate(frames):
                     write(pipeline.run(frame, float(index / source.rate)).composite)
                     progress.step()
+            notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
         else:
             ((_, frame),) = source
             write_image(args.output, pipeline.run(frame).composite)
             progress.step()
         progress.finish()
     print(f"wrote {args.output} ({progress.done} frame{'s' if progress.done != 1 else ''}, "
-          f"{pipeline.model.provider})")
+          f"{pipeline.model.provider}){notes}")
     return 0
 
 

@@ -32,15 +32,19 @@ class VideoFormat:
     pix_fmt: str
     audio_codec: str
     options: tuple[tuple[str, str], ...] = ()
+    even: bool = False
+    """Whether the encoder takes even widths and heights only (libx264 at 4:2:0, which stores
+    colour per 2x2 block; libvpx and ProRes take any size)."""
 
 
 # Opaque output by file extension; libx264's CRF 18 is visually lossless for a render. libvpx's
 # realtime mode is several times faster than its default and still looks clean at CRF 30.
 VP9 = (("crf", "30"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "8"), ("row-mt", "1"))
+H264 = VideoFormat("libx264", "yuv420p", "aac", (("crf", "18"), ("preset", "veryfast")), even=True)
 OPAQUE = {
-    ".mp4": VideoFormat("libx264", "yuv420p", "aac", (("crf", "18"), ("preset", "veryfast"))),
-    ".mov": VideoFormat("libx264", "yuv420p", "aac", (("crf", "18"), ("preset", "veryfast"))),
-    ".mkv": VideoFormat("libx264", "yuv420p", "aac", (("crf", "18"), ("preset", "veryfast"))),
+    ".mp4": H264,
+    ".mov": H264,
+    ".mkv": H264,
     ".webm": VideoFormat("libvpx-vp9", "yuv420p", "libopus", VP9),
 }
 # Transparent output: only these codecs keep an alpha channel that editors read.
@@ -89,6 +93,8 @@ class VideoSink:
             self._audio_packets = (self._source.demux(self._audio_in)
                                    if self._audio_in is not None else iter(()))
             self._frames = 0
+            self.note: str | None = None
+            """What the sink changed about the frames (an odd size cropped), in words."""
         except BaseException:
             self._abort()
             raise
@@ -105,6 +111,16 @@ class VideoSink:
         return self._output.add_stream(self._format.audio_codec, rate=rate)
 
     def _open_video(self, height: int, width: int) -> None:
+        """The encoder, for frames of this size; an odd size is cropped by its last column or
+        row where the encoder needs it even, as any render of such a file must be."""
+        if self._format.even:
+            if width < 2 or height < 2:
+                raise InputError(f"cannot write a {width}x{height} video to {self.path.name}: "
+                                 f"{self._format.codec} needs at least 2x2 pixels")
+            if width % 2 or height % 2:
+                self.note = (f"cropped from {width}x{height} to {width // 2 * 2}x"
+                             f"{height // 2 * 2}: {self._format.codec} takes even sizes only")
+                width, height = width // 2 * 2, height // 2 * 2
         stream = self._output.add_stream(self._format.codec, rate=self._rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = self._format.pix_fmt
@@ -120,6 +136,9 @@ class VideoSink:
             )
         if self._video is None:
             self._open_video(*frame.shape[:2])
+        height, width = self._video.height, self._video.width
+        if frame.shape[:2] != (height, width):
+            frame = np.ascontiguousarray(frame[:height, :width])
         layout = "rgba" if self._channels == 4 else "rgb24"
         video_frame = av.VideoFrame.from_ndarray(frame, format=layout)
         video_frame.pts = self._frames

@@ -19,19 +19,20 @@ AUDIO_RATE = 44100
 def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                encoder: Mapping[str, str] | None = None, repeat: int = 1,
                audio_seconds: float = 0.0, container: Mapping[str, str] | None = None,
-               rotation: int = 0) -> Path:
+               rotation: int = 0, pix_fmt: str = "yuv420p") -> Path:
     """RGB uint8 frames as an H.264 video at ``fps``, each frame ``repeat`` times, the size
     taken from the first. ``encoder``: libx264 options (its defaults otherwise);
     ``audio_seconds``: an AAC tone that long beside the picture; ``container``: the muxer's
     options; ``rotation``: degrees counter-clockwise a player turns the frames by, as a phone
-    marks the portrait video it stores on its side. Returns ``path``."""
+    marks the portrait video it stores on its side; ``pix_fmt``: the encoder's pixel format
+    (``yuv444p`` takes odd sizes). Returns ``path``."""
     with av.open(str(path), "w", options=dict(container or {})) as output:
         video = audio = None
         for frame in frames:
             if video is None:
                 video = output.add_stream("libx264", rate=fps, options=dict(encoder or {}))
                 video.height, video.width = frame.shape[:2]
-                video.pix_fmt = "yuv420p"
+                video.pix_fmt = pix_fmt
                 if rotation:
                     video.set_display_rotation(rotation)
                 if audio_seconds:

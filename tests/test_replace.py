@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from clip_writer import write_clip
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
@@ -65,6 +66,20 @@ def test_video_keeps_frame_rate_size_frames_and_sound(shared_data: Path, tmp_pat
         count = sum(1 for _ in rendered.decode(video=0))
     with av.open(str(clip)) as original:
         assert count == sum(1 for _ in original.decode(video=0))
+
+
+def test_an_odd_sized_video_loses_its_last_row_and_column_in_h264(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [read_image(path)[:479, :853] for path in
+              sorted((shared_data / "davis-person" / "lucia" / "frames").iterdir())[:3]]
+    clip = write_clip(tmp_path / "odd.mkv", frames, 25, pix_fmt="yuv444p")
+    out = tmp_path / "odd.mp4"
+    assert main(["replace", str(clip), "-b", "dusk", "-o", str(out)]) == 0
+    assert "cropped from 853x479 to 852x478" in capsys.readouterr().out
+    with av.open(str(out)) as rendered:
+        assert len([frame for frame in rendered.decode(video=0)]) == 3
+        assert (rendered.streams.video[0].width, rendered.streams.video[0].height) == (852, 478)
 
 
 def test_sample_renders_with_a_builtin_background(tmp_path: Path) -> None:
