@@ -20,6 +20,7 @@ from types import TracebackType
 
 import av
 import numpy as np
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from obs_bgremover.errors import InputError
 
@@ -125,6 +126,12 @@ class VideoSink:
         stream.width, stream.height = width, height
         stream.pix_fmt = self._format.pix_fmt
         stream.options = dict(self._format.options)
+        # Say which colours the file holds: BT.709, HD video's own, in the usual limited range.
+        # Untagged, FFmpeg's converter writes BT.601 while players read an HD file as BT.709,
+        # so reds and skin tones came out shifted beside the original.
+        context = stream.codec_context
+        context.colorspace, context.color_range = Colorspace.ITU709, ColorRange.MPEG
+        context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         self._video = stream
 
     def write(self, frame: np.ndarray) -> None:
@@ -140,7 +147,9 @@ class VideoSink:
         if frame.shape[:2] != (height, width):
             frame = np.ascontiguousarray(frame[:height, :width])
         layout = "rgba" if self._channels == 4 else "rgb24"
-        video_frame = av.VideoFrame.from_ndarray(frame, format=layout)
+        video_frame = av.VideoFrame.from_ndarray(frame, format=layout).reformat(
+            format=self._format.pix_fmt, dst_colorspace=Colorspace.ITU709,
+            dst_color_range=ColorRange.MPEG)
         video_frame.pts = self._frames
         video_frame.time_base = 1 / self._rate
         self._output.mux(self._video.encode(video_frame))

@@ -84,6 +84,29 @@ def test_transparent_video_keeps_alpha(clip: Path, tmp_path: Path, suffix: str) 
     assert alpha[:, width // 2 + 8 :].mean() < 5
 
 
+@pytest.mark.parametrize(("suffix", "transparent"),
+                         [(".mp4", False), (".webm", False), (".webm", True), (".mov", True)])
+def test_colours_are_written_as_bt709_and_say_so(clip: Path, tmp_path: Path, suffix: str,
+                                                 transparent: bool) -> None:
+    # Saturated patches, where BT.601 and BT.709 differ most: a green written with one matrix
+    # and read with the other comes out 28 levels darker.
+    colours = [(230, 30, 30), (30, 200, 40), (30, 40, 220), (0, 177, 64), (200, 120, 80)]
+    picture = np.repeat(np.array(colours, np.uint8)[None].repeat(16, 1), 32, 0)  # 32x80
+    if transparent:
+        picture = np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
+    out = tmp_path / f"patches{suffix}"
+    with VideoSink(out, clip, transparent) as sink:
+        sink.write(picture)
+    with av.open(str(out)) as container:
+        decoded = next(container.decode(video=0))
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_range) == (1, 1)  # BT.709, limited range
+        # Converted as its tags say, which is what a player does.
+        shown = decoded.reformat(format="rgb24", src_colorspace=1, src_color_range=1)
+    centres = shown.to_ndarray()[16, 8::16].astype(int)
+    assert np.abs(centres - colours).max() <= 3
+
+
 def test_unsupported_container_is_refused_before_anything_is_written(clip: Path,
                                                                      tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"\.mp4.*\.mov|\.mov.*\.webm"):
