@@ -29,7 +29,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import is_image, read_image, upright
+from obs_bgremover.media import Shown, is_image, read_image
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
@@ -205,9 +205,10 @@ class LoopingVideo(Background):
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 offset = -self._start
+                shown = Shown()
                 while not self._stop.is_set():
                     for frame in container.decode(stream):
-                        image = upright(frame)
+                        image = shown(frame)
                         size = self._size
                         if size is not None:
                             image = fit(image, size, self.fit_mode)

@@ -9,6 +9,7 @@ import shutil
 import struct
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -62,4 +63,41 @@ def phone_jpeg(path: Path, upright: np.ndarray) -> Path:
     exif = b"Exif\x00\x00" + tiff
     data = encoded.tobytes()
     path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + data[2:])
+    return path
+
+
+def hdr_clip(path: Path, frames: list[np.ndarray], transfer: str) -> Path:
+    """SDR RGB frames as a phone's HDR clip: BT.2020 colours, ``transfer`` ``"pq"`` or
+    ``"hlg"``, 10-bit H.264, tagged so. SDR white becomes HDR reference white (203 cd/m²,
+    ITU-R BT.2408); the formulas are the standards' forward ones (BT.2087's BT.709 -> BT.2020
+    matrix, ST 2084's inverse EOTF, BT.2100's inverse HLG OOTF and OETF)."""
+    to_bt2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114],
+                          [0.0164, 0.0880, 0.8956]])
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p10le"
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = 9  # BT.2020 (non-constant luminance)
+        context.color_trc, context.color_range = (16 if transfer == "pq" else 18), 1
+        for frame in frames:
+            nits = 203 * ((frame / 255) ** 2.4 @ to_bt2020.T)
+            if transfer == "pq":
+                m1, m2 = 2610 / 16384, 2523 / 4096 * 128
+                c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+                power = (nits / 10000) ** m1
+                signal = ((c1 + c2 * power) / (1 + c3 * power)) ** m2
+            else:
+                display = nits / 1000
+                luminance = np.maximum(display @ [0.2627, 0.6780, 0.0593], 1e-9)[..., None]
+                scene = luminance ** (-0.2 / 1.2) * display
+                a = 0.17883277
+                b, c = 1 - 4 * a, 0.5 - a * np.log(4 * a)
+                signal = np.where(scene <= 1 / 12, np.sqrt(3 * scene),
+                                  a * np.log(np.maximum(12 * scene - b, 1e-9)) + c)
+            codes = (np.clip(signal, 0, 1) * 65535 + 0.5).astype(np.uint16)
+            encoded = av.VideoFrame.from_ndarray(codes, format="rgb48le").reformat(
+                format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
+            output.mux(stream.encode(encoded))
+        output.mux(stream.encode())
     return path

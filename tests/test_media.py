@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import on_its_side, phone_jpeg
+from support import hdr_clip, on_its_side, phone_jpeg
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_frames, read_image, write_alpha_png
@@ -101,6 +101,18 @@ def test_a_phone_photo_is_read_upright(tmp_path: Path) -> None:
     photo = read_image(phone_jpeg(tmp_path / "photo.jpg", upright))
     assert photo.shape == upright.shape
     assert np.abs(photo.astype(int) - upright).mean() < 5
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"])
+def test_an_hdr_clip_is_read_as_a_player_shows_it(shared_data: Path, tmp_path: Path,
+                                                  transfer: str) -> None:
+    frames = [read_image(path) for path in
+              sorted((shared_data / "davis-person" / "lucia" / "frames").iterdir())[:2]]
+    clip = hdr_clip(tmp_path / f"{transfer}.mp4", frames, transfer)
+    for (_, frame), original in zip(open_frames(clip), frames, strict=True):
+        # Near the same frame through 8-bit SDR H.264 (5.3 levels; here 5.3 for HLG, 6.4-7.1
+        # for PQ); read as plain RGB, HDR is grey and flat: 12 (HLG) and 19 (PQ) levels off.
+        assert np.abs(frame.astype(int) - original).mean() < 8.5
 
 
 def test_video_is_recognised_by_content_not_extension(video: Path) -> None:

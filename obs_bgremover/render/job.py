@@ -30,7 +30,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import VideoFile, read_image, upright, write_image
+from obs_bgremover.media import Shown, VideoFile, read_image, write_image
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pipeline import Pipeline
@@ -180,7 +180,7 @@ def frame_at(info: MediaInfo, at: float) -> np.ndarray:
             half_frame = 0.5 / float(info.rate)
             for frame in container.decode(stream):
                 if frame.time is None or frame.time + half_frame >= at:
-                    return upright(frame)
+                    return Shown()(frame)
     except av.FFmpegError as err:
         raise InputError(f"cannot decode {info.path} at {at:g} s: {err}") from err
     raise InputError(f"{info.path} has no frame at {at:g} s")

@@ -55,7 +55,7 @@ class MediaInfo:
     width: int
     height: int
     """The size as players show it: a phone's portrait video, stored on its side, is taller
-    than wide here (see `obs_bgremover.media.upright`)."""
+    than wide here (see `obs_bgremover.media.Shown`)."""
     rate: Fraction | None = None
     duration: float | None = None
     """Seconds of video, as the file declares it; None for an image or when unknown."""
