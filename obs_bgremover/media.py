@@ -86,6 +86,7 @@ class Shown:
         self._converter: VideoReformatter | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        """The frame's pixels, SDR and upright."""
         if frame.color_trc in HDR_TRANSFERS:
             if self._converter is None:
                 self._converter = VideoReformatter()

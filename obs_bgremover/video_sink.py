@@ -96,6 +96,7 @@ class VideoSink:
             self._frames = 0
             self.note: str | None = None
             """What the sink changed about the frames (an odd size cropped), in words."""
+            self._odd: tuple[int, int] | None = None  # (height, width) of frames cropped
         except BaseException:
             self._abort()
             raise
@@ -121,6 +122,7 @@ class VideoSink:
             if width % 2 or height % 2:
                 self.note = (f"cropped from {width}x{height} to {width // 2 * 2}x"
                              f"{height // 2 * 2}: {self._format.codec} takes even sizes only")
+                self._odd = (height, width)
                 width, height = width // 2 * 2, height // 2 * 2
         stream = self._output.add_stream(self._format.codec, rate=self._rate)
         stream.width, stream.height = width, height
@@ -143,9 +145,8 @@ class VideoSink:
             )
         if self._video is None:
             self._open_video(*frame.shape[:2])
-        height, width = self._video.height, self._video.width
-        if frame.shape[:2] != (height, width):
-            frame = np.ascontiguousarray(frame[:height, :width])
+        if frame.shape[:2] == self._odd:
+            frame = np.ascontiguousarray(frame[: self._video.height, : self._video.width])
         layout = "rgba" if self._channels == 4 else "rgb24"
         video_frame = av.VideoFrame.from_ndarray(frame, format=layout)
         # The encoder converts the frame into the colours its tags name (on its own threads,
