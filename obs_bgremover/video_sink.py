@@ -87,6 +87,11 @@ class VideoSink:
             self._output = av.open(str(self._temporary), "w")
             self._video_in = self._source.streams.video[0]
             self._rate = self._video_in.average_rate or Fraction(25)
+            # The source's first picture is the output's time 0; its sound is moved with it.
+            # Files often start later (a cut, a capture, MPEG-TS), and the frames are written
+            # from 0, so sound left where it was would lag by that much.
+            start = self._video_in.start_time
+            self._origin = Fraction(0) if start is None else start * self._video_in.time_base
             self._video = None
             self._audio_in = self._source.streams.audio[0] if self._source.streams.audio else None
             self._transcode_audio = False
@@ -160,23 +165,32 @@ class VideoSink:
 
     def _mux_audio_until(self, seconds: float | None) -> None:
         """Interleave the source's audio up to the video written so far (all the rest at the
-        end); nothing that starts at or after the cut, if there is one."""
+        end); nothing that starts at or after the cut, if there is one.
+
+        Copied packets keep their timing, moved with the first picture; one that starts before
+        it keeps a negative time, as an AAC track's first packet does in any MP4, which the
+        muxer handles. Re-encoded sound is timed by its encoder from 0, so what starts before
+        the first picture is left out there."""
         if self._audio is None:
             return
         for packet in self._audio_packets:
             if packet.dts is None:
                 continue
-            start = packet.time_base * packet.dts
+            shift = round(self._origin / packet.time_base)
+            start = packet.time_base * (packet.dts - shift)
             if self._seconds is not None and start >= self._seconds:
                 self._audio_packets = iter(())
                 return
-            if self._transcode_audio:
+            if not self._transcode_audio:
+                packet.dts -= shift
+                if packet.pts is not None:
+                    packet.pts -= shift
+                packet.stream = self._audio
+                self._output.mux(packet)
+            elif start >= 0:
                 for decoded in packet.decode():
                     decoded.pts = None
                     self._output.mux(self._audio.encode(decoded))
-            else:
-                packet.stream = self._audio
-                self._output.mux(packet)
             if seconds is not None and start >= seconds:
                 return
 

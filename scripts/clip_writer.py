@@ -8,6 +8,7 @@ encoder's quality options, held frames, a sound track) is an argument.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,15 +20,18 @@ AUDIO_RATE = 44100
 def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                encoder: Mapping[str, str] | None = None, repeat: int = 1,
                audio_seconds: float = 0.0, container: Mapping[str, str] | None = None,
-               rotation: int = 0, pix_fmt: str = "yuv420p") -> Path:
+               rotation: int = 0, pix_fmt: str = "yuv420p", start: float = 0.0) -> Path:
     """RGB uint8 frames as an H.264 video at ``fps``, each frame ``repeat`` times, the size
     taken from the first. ``encoder``: libx264 options (its defaults otherwise);
     ``audio_seconds``: an AAC tone that long beside the picture; ``container``: the muxer's
     options; ``rotation``: degrees counter-clockwise a player turns the frames by, as a phone
     marks the portrait video it stores on its side; ``pix_fmt``: the encoder's pixel format
-    (``yuv444p`` takes odd sizes). Returns ``path``."""
+    (``yuv444p`` takes odd sizes); ``start``: the seconds picture and sound start at, as in a
+    file cut from a longer one. Returns ``path``."""
     with av.open(str(path), "w", options=dict(container or {})) as output:
         video = audio = None
+        first = round(start * fps)
+        written = 0
         for frame in frames:
             if video is None:
                 video = output.add_stream("libx264", rate=fps, options=dict(encoder or {}))
@@ -38,23 +42,27 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                 if audio_seconds:
                     audio = output.add_stream("aac", rate=AUDIO_RATE)
             encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            encoded.time_base = Fraction(1, fps)
             for _ in range(repeat):
+                encoded.pts = first + written
                 output.mux(video.encode(encoded))
+                written += 1
         if video is None:
             raise ValueError(f"no frames to write to {path}")
         output.mux(video.encode())
         if audio is not None:
-            _write_tone(output, audio, audio_seconds)
+            _write_tone(output, audio, audio_seconds, round(start * AUDIO_RATE))
     return path
 
 
 def _write_tone(output: av.container.OutputContainer, audio: av.audio.stream.AudioStream,
-                seconds: float) -> None:
-    """A quiet 440 Hz tone of ``seconds``, in the encoder's frame size."""
+                seconds: float, first: int) -> None:
+    """A quiet 440 Hz tone of ``seconds`` from sample ``first``, in the encoder's frame
+    size."""
     samples = np.arange(int(seconds * AUDIO_RATE)) / AUDIO_RATE
     tone = (0.2 * np.sin(2 * np.pi * 440 * samples)).astype(np.float32)
     for start in range(0, tone.size, 1024):
         chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], "fltp", "mono")
-        chunk.sample_rate, chunk.pts = AUDIO_RATE, start
+        chunk.sample_rate, chunk.pts = AUDIO_RATE, first + start
         output.mux(audio.encode(chunk))
     output.mux(audio.encode())
