@@ -168,9 +168,10 @@ def run_replace(args: argparse.Namespace) -> int:
         if is_video:
             # Decoding, matting and encoding overlap (see `overlap`).
             with VideoSink(args.output, source_path, transparent) as sink, \
-                    WriteBehind(sink.write) as write, closing(read_ahead(source)) as frames:
-                for index, (_, frame) in enumerate(frames):
-                    write(pipeline.run(frame, float(index / source.rate)).composite)
+                    WriteBehind(lambda item: sink.write(*item)) as write, \
+                    closing(read_ahead(source.timed())) as frames:
+                for time, frame in frames:
+                    write((pipeline.run(frame, time).composite, time))
                     progress.step()
             notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
         else:

@@ -127,16 +127,30 @@ class VideoFile:
     path: Path
     count: int | None
     rate: Fraction
-    """Frames per second, for the time of each frame."""
+    """Frames per second on average, for a frame that carries no time of its own."""
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for index, (_, frame) in enumerate(self.timed()):
+            yield f"{index:05d}", frame
+
+    def timed(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Each frame with its time in seconds after the first one's. A phone films at a
+        variable frame rate (fewer frames in low light), so these times, not a frame's number
+        over the average rate, keep a render in sync with its sound."""
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 shown = Shown()
-                for index, frame in enumerate(container.decode(stream)):
-                    yield f"{index:05d}", shown(frame)
+                first = last = None
+                for frame in container.decode(stream):
+                    time = frame.time
+                    if time is None:  # no timestamp: the next frame at the average rate
+                        time = 0.0 if last is None else last + float(1 / self.rate)
+                    if first is None:
+                        first = time
+                    last = time
+                    yield time - first, shown(frame)
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 

@@ -68,7 +68,7 @@ def video_format(path: Path, transparent: bool) -> VideoFormat:
 
 
 class VideoSink:
-    """Encodes RGB (or RGBA) frames at the source's frame rate and muxes the source's audio.
+    """Encodes RGB (or RGBA) frames at the source's frame times and muxes the source's audio.
 
     Use as a context manager: `write(frame)` once per source frame, in order.
     """
@@ -98,7 +98,9 @@ class VideoSink:
             self._audio = self._add_audio() if self._audio_in is not None else None
             self._audio_packets = (self._source.demux(self._audio_in)
                                    if self._audio_in is not None else iter(()))
-            self._frames = 0
+            self._last_pts: int | None = None
+            # The source's own time base: fine enough for any frame time it holds.
+            self._time_base = self._video_in.time_base or 1 / self._rate
             self.note: str | None = None
             """What the sink changed about the frames (an odd size cropped), in words."""
             self._odd: tuple[int, int] | None = None  # (height, width) of frames cropped
@@ -130,6 +132,7 @@ class VideoSink:
                 self._odd = (height, width)
                 width, height = width // 2 * 2, height // 2 * 2
         stream = self._output.add_stream(self._format.codec, rate=self._rate)
+        stream.codec_context.time_base = self._time_base
         stream.width, stream.height = width, height
         stream.pix_fmt = self._format.pix_fmt
         stream.options = dict(self._format.options)
@@ -141,8 +144,11 @@ class VideoSink:
         context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         self._video = stream
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode the next frame (uint8 RGB, or RGBA for a transparent sink)."""
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Encode the next frame (uint8 RGB, or RGBA for a transparent sink) at ``time``
+        seconds after the first (`obs_bgremover.media.VideoFile.timed`: the source's own frame
+        times, so a variable frame rate stays in sync with the sound); None: one frame after
+        the last at the source's average rate."""
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != self._channels:
             raise InputError(
                 f"frame for {self.path.name} must be uint8 (height, width, {self._channels}), "
@@ -157,11 +163,17 @@ class VideoSink:
         # The encoder converts the frame into the colours its tags name (on its own threads,
         # 3 ms a 1080p frame faster than a conversion here).
         video_frame.colorspace, video_frame.color_range = Colorspace.ITU709, ColorRange.MPEG
-        video_frame.pts = self._frames
-        video_frame.time_base = 1 / self._rate
+        ticks = max(1, round(1 / (self._rate * self._time_base)))  # a frame at the average rate
+        if time is None:
+            pts = 0 if self._last_pts is None else self._last_pts + ticks
+        else:
+            pts = round(time / self._time_base)
+            if self._last_pts is not None:  # strictly increasing, as encoders need
+                pts = max(pts, self._last_pts + 1)
+        video_frame.pts, video_frame.time_base = pts, self._time_base
         self._output.mux(self._video.encode(video_frame))
-        self._frames += 1
-        self._mux_audio_until(self._frames / self._rate)
+        self._last_pts = pts
+        self._mux_audio_until(float((pts + ticks) * self._time_base))
 
     def _mux_audio_until(self, seconds: float | None) -> None:
         """Interleave the source's audio up to the video written so far (all the rest at the

@@ -7,7 +7,7 @@ encoder's quality options, held frames, a sound track) is an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,31 +20,35 @@ AUDIO_RATE = 44100
 def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                encoder: Mapping[str, str] | None = None, repeat: int = 1,
                audio_seconds: float = 0.0, container: Mapping[str, str] | None = None,
-               rotation: int = 0, pix_fmt: str = "yuv420p", start: float = 0.0) -> Path:
+               rotation: int = 0, pix_fmt: str = "yuv420p", start: float = 0.0,
+               times: Sequence[float] | None = None) -> Path:
     """RGB uint8 frames as an H.264 video at ``fps``, each frame ``repeat`` times, the size
     taken from the first. ``encoder``: libx264 options (its defaults otherwise);
     ``audio_seconds``: an AAC tone that long beside the picture; ``container``: the muxer's
     options; ``rotation``: degrees counter-clockwise a player turns the frames by, as a phone
     marks the portrait video it stores on its side; ``pix_fmt``: the encoder's pixel format
     (``yuv444p`` takes odd sizes); ``start``: the seconds picture and sound start at, as in a
-    file cut from a longer one. Returns ``path``."""
+    file cut from a longer one; ``times``: each written frame's time in seconds, for a variable
+    frame rate as phones film (``fps`` is then only the nominal rate). Returns ``path``."""
     with av.open(str(path), "w", options=dict(container or {})) as output:
         video = audio = None
-        first = round(start * fps)
+        tick = Fraction(1, 90000 if times is not None else fps)
         written = 0
         for frame in frames:
             if video is None:
                 video = output.add_stream("libx264", rate=fps, options=dict(encoder or {}))
                 video.height, video.width = frame.shape[:2]
                 video.pix_fmt = pix_fmt
+                video.codec_context.time_base = tick
                 if rotation:
                     video.set_display_rotation(rotation)
                 if audio_seconds:
                     audio = output.add_stream("aac", rate=AUDIO_RATE)
             encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            encoded.time_base = Fraction(1, fps)
+            encoded.time_base = tick
             for _ in range(repeat):
-                encoded.pts = first + written
+                time = start + (written / fps if times is None else times[written])
+                encoded.pts = round(time / tick)
                 output.mux(video.encode(encoded))
                 written += 1
         if video is None:

@@ -195,6 +195,23 @@ def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
     assert result["size"] == (1920, 1080) and len(result["frames"]) == 3
 
 
+def frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [round(frame.time, 3) for frame in container.decode(video=0)]
+
+
+def test_a_variable_frame_rate_clip_keeps_its_frame_times(tmp_path: Path) -> None:
+    # As a phone films in failing light: 30 fps, then 15.
+    times = [index / 30 for index in range(12)] + [0.4 + index / 15 for index in range(6)]
+    source = write_clip(tmp_path / "phone.mp4", synthetic_frames(18), 30, times=times,
+                        audio_seconds=0.8)
+    output = tmp_path / "render.mp4"
+    assert render(str(source), "-b", "studio", "-o", str(output)) == 0
+    # Frames placed by their number over the average rate (22.5 fps) would come 0.13 s late
+    # at the change, out of sync with the sound.
+    assert frame_times(output) == pytest.approx(times, abs=0.002)
+
+
 def test_a_portrait_input_fits_the_box_stood_on_its_end() -> None:
     # A phone's portrait clip has as many pixels as a landscape 1080p one: it keeps them.
     assert fit_size(1080, 1920) == (1080, 1920) and scaling_note(1080, 1920) is None

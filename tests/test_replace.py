@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
+from support import synthetic_frames
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
@@ -80,6 +81,16 @@ def test_an_odd_sized_video_loses_its_last_row_and_column_in_h264(
     with av.open(str(out)) as rendered:
         assert len([frame for frame in rendered.decode(video=0)]) == 3
         assert (rendered.streams.video[0].width, rendered.streams.video[0].height) == (852, 478)
+
+
+def test_a_variable_frame_rate_video_keeps_its_frame_times(tmp_path: Path) -> None:
+    times = [index / 30 for index in range(12)] + [0.4 + index / 15 for index in range(6)]
+    source = write_clip(tmp_path / "phone.mp4", synthetic_frames(18), 30, times=times)
+    out = tmp_path / "out.webm"
+    assert main(["replace", str(source), "-b", "dusk", "-o", str(out)]) == 0
+    with av.open(str(out)) as rendered:
+        shown = [frame.time for frame in rendered.decode(video=0)]
+    assert shown == pytest.approx(times, abs=0.002)
 
 
 def test_sample_renders_with_a_builtin_background(tmp_path: Path) -> None:

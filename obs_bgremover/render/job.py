@@ -120,24 +120,26 @@ def _pipeline(settings: RenderSettings, background: Background) -> Pipeline:
     return Pipeline(model, compositor=Compositor(background, composite))
 
 
-def _fitted(source: Iterable[tuple[str, np.ndarray]], size: tuple[int, int]
-            ) -> Iterator[np.ndarray]:
-    """The source's frames at ``size``, stretched where they differ (`fit_size` keeps the
-    aspect but for rounding to even sizes)."""
-    for _, frame in source:
-        yield frame if frame.shape[1::-1] == size else fit(frame, size, "stretch")
+def _fitted(source: Iterable[tuple[float, np.ndarray]], size: tuple[int, int]
+            ) -> Iterator[tuple[float, np.ndarray]]:
+    """The source's timed frames at ``size``, stretched where they differ (`fit_size` keeps
+    the aspect but for rounding to even sizes)."""
+    for time, frame in source:
+        yield time, frame if frame.shape[1::-1] == size else fit(frame, size, "stretch")
 
 
 def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
                  settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
     """Render the first ``settings.max_seconds`` of a video over the background: MP4/H.264 with
-    the source's frame rate and sound, or WebM VP9 / ProRes 4444 MOV with alpha for
+    the source's frame times and sound, or WebM VP9 / ProRes 4444 MOV with alpha for
     ``transparent``. The file appears only when complete; a bad input leaves nothing behind."""
     input, output = Path(input), Path(output)
     info = probe(input, until=settings.max_seconds)
     size = fit_size(info.width, info.height)
-    limit = math.ceil(settings.max_seconds * info.rate - 1e-6)
-    expected = limit if info.duration is None else min(limit, round(info.duration * info.rate))
+    frame_length = float(1 / info.rate)
+    # The cut falls at the end of the last frame that starts before max_seconds.
+    cut = math.ceil(settings.max_seconds * info.rate - 1e-6) * frame_length
+    end = cut if info.duration is None else min(cut, info.duration)
     with parse_background(settings.background, settings.fit) as background:
         transparent = isinstance(background, TransparentBackground)
         if output.suffix.lower() not in VIDEO_OUTPUTS[transparent]:
@@ -146,21 +148,22 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
                              f"{' or '.join(VIDEO_OUTPUTS[transparent])}")
         pipeline = _pipeline(settings, background)
         output.parent.mkdir(parents=True, exist_ok=True)
-        frames = 0
+        frames, seconds = 0, 0.0
+        timed = VideoFile(input, None, info.rate).timed()
         # Decoding, matting and encoding overlap (see `overlap`).
-        with VideoSink(output, input, transparent, float(limit / info.rate)) as sink, \
-                WriteBehind(sink.write) as write, \
-                closing(read_ahead(_fitted(VideoFile(input, None, info.rate), size))) as source:
-            for frame in source:
-                if frames == limit:
+        with VideoSink(output, input, transparent, cut) as sink, \
+                WriteBehind(lambda item: sink.write(*item)) as write, \
+                closing(read_ahead(_fitted(timed, size))) as source:
+            for time, frame in source:
+                if time >= settings.max_seconds - 1e-3:
                     break
-                write(pipeline.run(frame, float(frames / info.rate)).composite)
-                frames += 1
+                write((pipeline.run(frame, time).composite, time))
+                frames, seconds = frames + 1, time + frame_length
                 if progress is not None:
-                    progress(min(1.0, frames / expected))
-            if info.duration is not None and frames < expected - 1:
-                raise InputError(f"{input} is damaged: only {frames} of {expected} frames decode")
-    seconds = float(frames / info.rate)
+                    progress(min(1.0, seconds / end))
+            if info.duration is not None and seconds < end - 2 * frame_length:
+                raise InputError(f"{input} is damaged: its frames stop after {seconds:.2f} s "
+                                 f"of {end:.2f} s")
     notes = _size_note(info)
     if info.duration is not None and info.duration > settings.max_seconds:
         notes += (f"cut to the first {seconds:g} s of {info.duration:.1f} s",)
