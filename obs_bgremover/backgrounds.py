@@ -229,20 +229,29 @@ class LoopingVideo(Background):
                 continue
         return False
 
-    def _take(self) -> _Frame:
+    def _take(self, block: bool) -> _Frame | None:
+        """The next decoded frame; without ``block``, None when none is ready yet."""
         while True:
             try:
-                item = self._queue.get(timeout=0.5)
+                item = self._queue.get(timeout=0.5) if block else self._queue.get_nowait()
             except queue.Empty:
                 if not self._thread.is_alive():
                     raise InputError(f"video {self.path} is closed") from None
+                if not block:
+                    return None
                 continue
             if isinstance(item, Exception):
                 raise InputError(f"cannot decode video {self.path}: {item}") from item
             return item
 
-    def frame_at(self, t: float, size: tuple[int, int]) -> np.ndarray:
-        """The RGB frame showing at ``t`` seconds, fitted to ``size`` = (width, height)."""
+    def frame_at(self, t: float, size: tuple[int, int], block: bool = True
+                 ) -> np.ndarray | None:
+        """The RGB frame showing at ``t`` seconds, fitted to ``size`` = (width, height).
+
+        ``block=False`` is for a host's render thread, which must never wait for the decoder
+        (a late first frame, a video that decodes slower than it plays, an HDR clip's 1.5 s of
+        tone-mapping set-up): it keeps the frame already shown while the one due is not
+        decoded yet, and gives None before the first."""
         self._size = size
         last_t, last_position = self._clock
         step = (t - last_t) % self.period
@@ -251,10 +260,14 @@ class LoopingVideo(Background):
         position = last_position + step
         self._clock = (t, position)
         if self._current is None:
-            self._current = self._take()
+            self._current = self._take(block)
+            if self._current is None:
+                return None
         while True:
             if self._next is None:
-                self._next = self._take()
+                self._next = self._take(block)
+                if self._next is None:
+                    break
             if self._next.time > position + EPSILON:
                 break
             self._current, self._next = self._next, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import on_its_side, synthetic_frames
+from support import hdr_clip, on_its_side, synthetic_frames
 
 from obs_bgremover.backgrounds import (
     ASSETS,
@@ -27,6 +28,7 @@ from obs_bgremover.composite import (
     TransparentBackground,
 )
 from obs_bgremover.errors import InputError
+from obs_bgremover.media import read_image
 
 FPS = 25  # the clips' rate: the five-frame clip lasts 0.2 s
 
@@ -152,6 +154,20 @@ def test_a_video_stored_on_its_side_plays_upright(tmp_path: Path) -> None:
     with LoopingVideo(write_clip(tmp_path / "phone.mp4", stored, FPS, rotation=-90)) as video:
         shown = video.frame_at(0.0, (64, 48))
     assert np.abs(shown.astype(int) - frames[0]).mean() < 10
+
+
+def test_a_render_thread_never_waits_for_the_decoder(shared_data: Path, tmp_path: Path) -> None:
+    # An HDR clip: its decoder spends over a second setting up tone mapping before the first
+    # frame, long enough to see that a non-blocking call does not wait for it.
+    frames = [read_image(path) for path in
+              sorted((shared_data / "davis-person" / "lucia" / "frames").iterdir())[:3]]
+    with LoopingVideo(hdr_clip(tmp_path / "hdr.mp4", frames, "hlg")) as video:
+        start = time.perf_counter()
+        assert video.frame_at(0.0, (160, 90), block=False) is None
+        assert time.perf_counter() - start < 0.1
+        first = video.frame_at(0.0, (160, 90))  # blocks until decoded
+        assert first.shape == (90, 160, 3)
+        assert video.frame_at(0.01, (160, 90), block=False) is first
 
 
 def test_video_thread_stops_on_close(tmp_path: Path) -> None:

@@ -187,12 +187,17 @@ class Backdrop:
                 raise BgRemoverError(f"cannot create a {size[0]}x{size[1]} background texture")
         set_image(self.texture, cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA))
 
-    def _next_video_frame(self, size: tuple[int, int]) -> None:
-        """Upload the video's frame for now, if it is not the one already in the texture."""
-        frame = self.source.frame_at(time.perf_counter() - self.started, size)
+    def _next_video_frame(self, size: tuple[int, int]) -> bool:
+        """Upload the video's frame for now, if it is not the one already in the texture;
+        False while the video has no frame decoded yet. Never waits for the decoder: this
+        runs on OBS's graphics thread."""
+        frame = self.source.frame_at(time.perf_counter() - self.started, size, block=False)
+        if frame is None:
+            return self.shown is not None
         if frame is not self.shown:
             self._upload(frame, size)
             self.shown = frame
+        return True
 
     def _blurred(self, params: dict[str, int], effect: int, image: int, mask: int,
                  size: tuple[int, int], strength: int) -> int:
@@ -268,8 +273,8 @@ class Backdrop:
             background = self._blurred(params, effect, image, mask, size, settings.blur)
             technique = b"DrawBlur"
         elif self.source is not None:
-            if isinstance(self.source, LoopingVideo):
-                self._next_video_frame(size)
+            if isinstance(self.source, LoopingVideo) and not self._next_video_frame(size):
+                return False  # its first frame is still decoding
             background = self.texture
             technique = b"DrawImage"
         red, green, blue = settings.background_rgb()
