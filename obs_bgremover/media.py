@@ -134,23 +134,27 @@ class VideoFile:
             yield f"{index:05d}", frame
 
     def timed(self) -> Iterator[tuple[float, np.ndarray]]:
-        """Each frame with its time in seconds after the first one's. A phone films at a
-        variable frame rate (fewer frames in low light), so these times, not a frame's number
-        over the average rate, keep a render in sync with its sound."""
+        """Each frame with its time in seconds after the video stream's start, the time
+        `obs_bgremover.video_sink.VideoSink` aligns the sound to. A phone films at a variable
+        frame rate (fewer frames in low light), so these times, not a frame's number over the
+        average rate, keep a render in sync with its sound; and a file cut between key frames
+        starts with frames that do not decode, so its first picture comes after the start."""
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 shown = Shown()
-                first = last = None
+                start = (None if stream.start_time is None
+                         else float(stream.start_time * stream.time_base))
+                last = None
                 for frame in container.decode(stream):
                     time = frame.time
                     if time is None:  # no timestamp: the next frame at the average rate
-                        time = 0.0 if last is None else last + float(1 / self.rate)
-                    if first is None:
-                        first = time
+                        time = (start or 0.0) if last is None else last + float(1 / self.rate)
+                    if start is None:
+                        start = time
                     last = time
-                    yield time - first, shown(frame)
+                    yield time - start, shown(frame)
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 

@@ -93,6 +93,53 @@ def test_a_variable_frame_rate_video_keeps_its_frame_times(tmp_path: Path) -> No
     assert shown == pytest.approx(times, abs=0.002)
 
 
+def cut_between_key_frames(source: Path, path: Path, skip: int) -> Path:
+    """``source`` without its first ``skip`` video packets (and the sound before them), as a
+    copy cut without re-encoding: the file starts with frames that do not decode."""
+    with av.open(str(source)) as original, av.open(str(path), "w") as cut:
+        video, audio = original.streams.video[0], original.streams.audio[0]
+        streams = {"video": cut.add_stream_from_template(video),
+                   "audio": cut.add_stream_from_template(audio)}
+        start, seen = None, 0
+        for packet in original.demux(video, audio):
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "video":
+                seen += 1
+                if seen <= skip:
+                    continue
+                start = packet.pts * packet.time_base if start is None else start
+            elif start is None:
+                continue
+            packet.stream = streams[packet.stream.type]
+            cut.mux(packet)
+    return path
+
+
+def first_times(path: Path) -> dict[str, float]:
+    """When each kind of stream's first packet starts, in seconds."""
+    times: dict[str, float] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                kind, time = packet.stream.type, float(packet.pts * packet.time_base)
+                times[kind] = min(times.get(kind, time), time)
+    return times
+
+
+def test_a_clip_cut_between_key_frames_keeps_its_sound_in_sync(tmp_path: Path) -> None:
+    # Key frames at 0, 1 and 2 s: cut at 0.4 s, the picture only resumes at 1 s.
+    whole = write_clip(tmp_path / "whole.mp4", synthetic_frames(50, 96, 128), 25,
+                       encoder={"g": "25", "bf": "0"}, audio_seconds=2.0)
+    cut = cut_between_key_frames(whole, tmp_path / "cut.mp4", skip=10)
+    out = tmp_path / "out.mp4"
+    assert main(["replace", str(cut), "-b", "dusk", "-o", str(out)]) == 0
+    times = first_times(out)
+    # The sound starts 0.6 s before the first picture, as in the cut file (AAC's first
+    # packet starts 23 ms early).
+    assert times["video"] - times["audio"] == pytest.approx(0.6, abs=0.03)
+
+
 def test_sample_renders_with_a_builtin_background(tmp_path: Path) -> None:
     out = tmp_path / "sample.webm"
     assert main(["replace", "--sample", "-b", "transparent", "-o", str(out)]) == 0
