@@ -29,7 +29,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, is_image, read_image
+from obs_bgremover.media import Shown, is_image, read_image, refuse_heif
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
@@ -82,6 +82,7 @@ def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Backgrou
             return ImageBackground(read_image(path), fit_mode)
         except InputError as err:
             raise InputError(f"{err}; expected {FILE_KINDS}") from err
+    refuse_heif(path)
     return LoopingVideo(path, fit_mode=fit_mode)
 
 

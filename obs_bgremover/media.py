@@ -159,6 +159,25 @@ class VideoFile:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 
 
+# Brands of the ISO base media files that hold HEIF pictures (an iPhone's HEIC photos).
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+
+
+def refuse_heif(path: str | os.PathLike[str]) -> None:
+    """An `InputError` for a HEIF (HEIC) picture, which OpenCV cannot read here. FFmpeg opens
+    one as a video whose streams are the photo's tiles, so taken as a video it would give a
+    piece of the photo, or its thumbnail, without a word."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return  # the reader that comes next names the problem
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        raise InputError(f"{path} is a HEIF (HEIC) picture, which cannot be read here: save it "
+                         "as JPEG or PNG first (on an iPhone: Settings > Camera > Formats > "
+                         "Most Compatible)")
+
+
 def is_image(path: str | os.PathLike[str]) -> bool:
     """Whether OpenCV recognises the file's signature (its content, not its extension)."""
     return cv2.haveImageReader(str(path))
@@ -218,6 +237,7 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
         raise InputError(f"input {path} does not exist")
     if is_image(path):
         return ImageFiles((path,))
+    refuse_heif(path)
     return _video_file(path)
 
 

@@ -101,3 +101,13 @@ def hdr_clip(path: Path, frames: list[np.ndarray], transfer: str) -> Path:
             output.mux(stream.encode(encoded))
         output.mux(stream.encode())
     return path
+
+
+def heic_file(path: Path) -> Path:
+    """The first boxes of a HEIF picture as an iPhone writes it: its 'ftyp' box (brand heic,
+    compatible with mif1), then a stub 'meta' box. Enough for a reader to tell the kind."""
+    ftyp = b"ftyp" + b"heic" + struct.pack(">I", 0) + b"mif1heic"
+    meta = b"meta" + bytes(4) + struct.pack(">I", 33) + b"hdlr" + bytes(8) + b"pict" + bytes(13)
+    path.write_bytes(struct.pack(">I", len(ftyp) + 4) + ftyp
+                     + struct.pack(">I", len(meta) + 4) + meta)
+    return path

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import hdr_clip, on_its_side, synthetic_frames
+from support import hdr_clip, heic_file, on_its_side, synthetic_frames
 
 from obs_bgremover.backgrounds import (
     ASSETS,
@@ -117,6 +117,11 @@ def test_unreadable_file_is_named_with_what_is_accepted(tmp_path: Path, name: st
         parse_background(str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert decoder_threads() == []
+
+
+def test_a_heic_photo_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"is a HEIF \(HEIC\) picture"):
+        parse_background(str(heic_file(tmp_path / "wall.heic")))
 
 
 def test_truncated_jpeg_is_named(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import hdr_clip, on_its_side, phone_jpeg
+from support import hdr_clip, heic_file, on_its_side, phone_jpeg
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_frames, read_image, write_alpha_png
@@ -141,6 +141,11 @@ def test_audio_without_video_is_refused(tmp_path: Path) -> None:
         container.mux(stream.encode())
     with pytest.raises(InputError, match="has no video stream"):
         open_frames(path)
+
+
+def test_a_heic_photo_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"photo.heic is a HEIF \(HEIC\) picture.*JPEG or PNG"):
+        open_frames(heic_file(tmp_path / "photo.heic"))
 
 
 def test_missing_input_is_named(tmp_path: Path) -> None:

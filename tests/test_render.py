@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import missing, on_its_side, phone_jpeg, synthetic_frames
+from support import heic_file, missing, on_its_side, phone_jpeg, synthetic_frames
 
 from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
@@ -282,6 +282,16 @@ def test_bad_inputs_fail_with_their_message_and_no_output(
     assert_no_leftovers(output.parent, set())
     assert cli.main(["jobs"]) == 0
     assert "failed" in capsys.readouterr().out
+
+
+def test_a_heic_photo_is_refused_by_name(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    photo = heic_file(tmp_path / "photo.heic")
+    output = tmp_path / "out" / "preview.png"
+    output.parent.mkdir()
+    assert render(str(photo), "-b", "studio", "-o", str(output), "--preview-at", "0") == 2
+    assert "is a HEIF (HEIC) picture, which cannot be read here" in capsys.readouterr().err
+    assert_no_leftovers(output.parent, set())
 
 
 # -- Redis: several worker processes, one killed --------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import display_size
+from obs_bgremover.media import display_size, refuse_heif
 
 # FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
 # the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
@@ -134,6 +134,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                 f"a video (a preview takes an image); accepted: {ACCEPTED}"
             )
         return image
+    refuse_heif(path)
     try:
         with av.open(str(path)) as container:
             demuxers = set(container.format.name.split(","))
