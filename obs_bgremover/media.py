@@ -72,7 +72,7 @@ class Shown:
     """Turns the decoded frames of one stream into RGB uint8 pixels as a player shows them on
     an SDR screen. Make one per stream.
 
-    Phones film this way by default. They store portrait video, and take portrait JPEGs, on
+    Phone footage needs both steps. Phones store portrait video, and take portrait JPEGs, on
     their side and say in the file how to turn them (a display matrix, which FFmpeg reads from
     the container or the EXIF orientation); players and OpenCV's readers turn them. And they
     film HDR (an iPhone's clips are HLG, in BT.2020 colours), which players tone-map. Taken as
