@@ -87,9 +87,9 @@ class VideoSink:
             self._output = av.open(str(self._temporary), "w")
             self._video_in = self._source.streams.video[0]
             self._rate = self._video_in.average_rate or Fraction(25)
-            # The source's first picture is the output's time 0; its sound is moved with it.
-            # Files often start later (a cut, a capture, MPEG-TS), and the frames are written
-            # from 0, so sound left where it was would lag by that much.
+            # The source's video stream starts the output's time, for its frames (given from
+            # there, `VideoFile.timed`) and its sound alike. Files often start later (a cut, a
+            # capture, MPEG-TS): sound left at its own times would lag by that much.
             start = self._video_in.start_time
             self._origin = Fraction(0) if start is None else start * self._video_in.time_base
             self._video = None
@@ -146,9 +146,9 @@ class VideoSink:
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
         """Encode the next frame (uint8 RGB, or RGBA for a transparent sink) at ``time``
-        seconds after the first (`obs_bgremover.media.VideoFile.timed`: the source's own frame
-        times, so a variable frame rate stays in sync with the sound); None: one frame after
-        the last at the source's average rate."""
+        seconds after the source's video stream starts (`obs_bgremover.media.VideoFile.timed`:
+        the source's own frame times, so a variable frame rate stays in sync with the sound);
+        None: one frame after the last at the source's average rate (the first at 0)."""
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != self._channels:
             raise InputError(
                 f"frame for {self.path.name} must be uint8 (height, width, {self._channels}), "
@@ -179,10 +179,10 @@ class VideoSink:
         """Interleave the source's audio up to the video written so far (all the rest at the
         end); nothing that starts at or after the cut, if there is one.
 
-        Copied packets keep their timing, moved with the first picture; one that starts before
-        it keeps a negative time, as an AAC track's first packet does in any MP4, which the
-        muxer handles. Re-encoded sound is timed by its encoder from 0, so what starts before
-        the first picture is left out there."""
+        Copied packets keep their timing, moved with the video stream's start; one that starts
+        before it keeps a negative time, as an AAC track's first packet does in any MP4, which
+        the muxer handles. Re-encoded sound is timed by its encoder from 0, so what starts
+        before the video is left out there."""
         if self._audio is None:
             return
         for packet in self._audio_packets:
