@@ -105,6 +105,13 @@ def display_size(frame: av.VideoFrame) -> tuple[int, int]:
     return (frame.height, frame.width) if sideways else (frame.width, frame.height)
 
 
+def stream_start(stream: av.stream.Stream) -> Fraction:
+    """When a stream starts, in seconds (0 where the file does not say): the time a video's
+    frames are counted from (`VideoFile.timed`) and its sound is aligned to
+    (`obs_bgremover.video_sink.VideoSink`), so the two cannot disagree."""
+    return Fraction(0) if stream.start_time is None else stream.start_time * stream.time_base
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """Still images, one frame each, named after the file's stem."""
@@ -134,8 +141,8 @@ class VideoFile:
             yield f"{index:05d}", frame
 
     def timed(self) -> Iterator[tuple[float, np.ndarray]]:
-        """Each frame with its time in seconds after the video stream's start, the time
-        `obs_bgremover.video_sink.VideoSink` aligns the sound to. A phone films at a variable
+        """Each frame with its time in seconds after the video stream's start (`stream_start`).
+        A phone films at a variable
         frame rate (fewer frames in low light), so these times, not a frame's number over the
         average rate, keep a render in sync with its sound; and a file cut between key frames
         starts with frames that do not decode, so its first picture comes after the start."""
@@ -144,15 +151,12 @@ class VideoFile:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 shown = Shown()
-                start = (None if stream.start_time is None
-                         else float(stream.start_time * stream.time_base))
+                start = float(stream_start(stream))
                 last = None
                 for frame in container.decode(stream):
                     time = frame.time
                     if time is None:  # no timestamp: the next frame at the average rate
-                        time = (start or 0.0) if last is None else last + float(1 / self.rate)
-                    if start is None:
-                        start = time
+                        time = start if last is None else last + float(1 / self.rate)
                     last = time
                     yield time - start, shown(frame)
         except av.FFmpegError as err:

@@ -23,6 +23,7 @@ import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from obs_bgremover.errors import InputError
+from obs_bgremover.media import stream_start
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,14 @@ class VideoSink:
             self._output = av.open(str(self._temporary), "w")
             self._video_in = self._source.streams.video[0]
             self._rate = self._video_in.average_rate or Fraction(25)
-            # The source's video stream starts the output's time, for its frames (given from
-            # there, `VideoFile.timed`) and its sound alike. Files often start later (a cut, a
-            # capture, MPEG-TS): sound left at its own times would lag by that much.
-            start = self._video_in.start_time
-            self._origin = Fraction(0) if start is None else start * self._video_in.time_base
             self._video = None
             self._audio_in = self._source.streams.audio[0] if self._source.streams.audio else None
+            # The source's video stream starts the output's time, for its frames (given from
+            # there, `VideoFile.timed`) and its sound alike. Files often start later (a cut, a
+            # capture, MPEG-TS): sound left at its own times would lag by that much. This is
+            # that start in the sound's own time base.
+            self._audio_shift = (0 if self._audio_in is None else
+                                 round(stream_start(self._video_in) / self._audio_in.time_base))
             self._transcode_audio = False
             self._audio = self._add_audio() if self._audio_in is not None else None
             self._audio_packets = (self._source.demux(self._audio_in)
@@ -101,6 +103,7 @@ class VideoSink:
             self._last_pts: int | None = None
             # The source's own time base: fine enough for any frame time it holds.
             self._time_base = self._video_in.time_base or 1 / self._rate
+            self._ticks = max(1, round(1 / (self._rate * self._time_base)))  # a frame's length
             self.note: str | None = None
             """What the sink changed about the frames (an odd size cropped), in words."""
             self._odd: tuple[int, int] | None = None  # (height, width) of frames cropped
@@ -163,9 +166,8 @@ class VideoSink:
         # The encoder converts the frame into the colours its tags name (on its own threads,
         # 3 ms a 1080p frame faster than a conversion here).
         video_frame.colorspace, video_frame.color_range = Colorspace.ITU709, ColorRange.MPEG
-        ticks = max(1, round(1 / (self._rate * self._time_base)))  # a frame at the average rate
         if time is None:
-            pts = 0 if self._last_pts is None else self._last_pts + ticks
+            pts = 0 if self._last_pts is None else self._last_pts + self._ticks
         else:
             pts = round(time / self._time_base)
             if self._last_pts is not None:  # strictly increasing, as encoders need
@@ -173,7 +175,7 @@ class VideoSink:
         video_frame.pts, video_frame.time_base = pts, self._time_base
         self._output.mux(self._video.encode(video_frame))
         self._last_pts = pts
-        self._mux_audio_until(float((pts + ticks) * self._time_base))
+        self._mux_audio_until(float((pts + self._ticks) * self._time_base))
 
     def _mux_audio_until(self, seconds: float | None) -> None:
         """Interleave the source's audio up to the video written so far (all the rest at the
@@ -188,15 +190,14 @@ class VideoSink:
         for packet in self._audio_packets:
             if packet.dts is None:
                 continue
-            shift = round(self._origin / packet.time_base)
-            start = packet.time_base * (packet.dts - shift)
+            start = packet.time_base * (packet.dts - self._audio_shift)
             if self._seconds is not None and start >= self._seconds:
                 self._audio_packets = iter(())
                 return
             if not self._transcode_audio:
-                packet.dts -= shift
+                packet.dts -= self._audio_shift
                 if packet.pts is not None:
-                    packet.pts -= shift
+                    packet.pts -= self._audio_shift
                 packet.stream = self._audio
                 self._output.mux(packet)
             elif start >= 0:
