@@ -111,3 +111,20 @@ def heic_file(path: Path) -> Path:
     path.write_bytes(struct.pack(">I", len(ftyp) + 4) + ftyp
                      + struct.pack(">I", len(meta) + 4) + meta)
     return path
+
+
+def frame_times(path: Path) -> list[float]:
+    """When each decoded frame of a video's first video stream is shown, in seconds."""
+    with av.open(str(path)) as container:
+        return [frame.time for frame in container.decode(video=0)]
+
+
+def packet_span(path: Path, kind: str) -> tuple[float, float]:
+    """When the first packet of a file's first ``kind`` ("video", "audio") stream starts and
+    its last one ends, in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.get(**{kind: 0})[0]
+        times = [(float(packet.pts * packet.time_base),
+                  float((packet.pts + packet.duration) * packet.time_base))
+                 for packet in container.demux(stream) if packet.pts is not None]
+    return min(start for start, _ in times), max(end for _, end in times)

@@ -22,7 +22,14 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import heic_file, missing, on_its_side, phone_jpeg, synthetic_frames
+from support import (
+    frame_times,
+    heic_file,
+    missing,
+    on_its_side,
+    phone_jpeg,
+    synthetic_frames,
+)
 
 from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
@@ -193,11 +200,6 @@ def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
     assert "scaled from 3840x2160 to 1920x1080 to fit 1920x1080" in capsys.readouterr().out
     result = describe(output)
     assert result["size"] == (1920, 1080) and len(result["frames"]) == 3
-
-
-def frame_times(path: Path) -> list[float]:
-    with av.open(str(path)) as container:
-        return [round(frame.time, 3) for frame in container.decode(video=0)]
 
 
 def test_a_variable_frame_rate_clip_keeps_its_frame_times(tmp_path: Path) -> None:

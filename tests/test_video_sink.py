@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import synthetic_frames
+from support import packet_span, synthetic_frames
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_frames
@@ -109,16 +109,6 @@ def test_colours_are_written_as_bt709_and_say_so(clip: Path, tmp_path: Path, suf
     assert np.abs(centres - colours).max() <= 3
 
 
-def first_and_last(path: Path, kind: str) -> tuple[float, float]:
-    """When a stream's first packet starts and its last one ends, in seconds."""
-    with av.open(str(path)) as container:
-        stream = container.streams.get(**{kind: 0})[0]
-        times = [(float(packet.pts * packet.time_base),
-                  float((packet.pts + packet.duration) * packet.time_base))
-                 for packet in container.demux(stream) if packet.pts is not None]
-    return min(start for start, _ in times), max(end for _, end in times)
-
-
 @pytest.mark.parametrize("suffix", [".mp4", ".webm"])
 def test_a_clip_that_starts_late_keeps_its_sound_in_sync(tmp_path: Path, suffix: str) -> None:
     # Cut from a longer recording: picture and sound start 2 s in.
@@ -128,8 +118,8 @@ def test_a_clip_that_starts_late_keeps_its_sound_in_sync(tmp_path: Path, suffix:
     with VideoSink(out, late, seconds=0.6) as sink:
         for frame in synthetic_frames(15):
             sink.write(frame)
-    video_start, _ = first_and_last(out, "video")
-    audio_start, audio_end = first_and_last(out, "audio")
+    video_start, _ = packet_span(out, "video")
+    audio_start, audio_end = packet_span(out, "audio")
     # AAC's first packet starts one packet (23 ms) early, as in any MP4.
     assert abs(audio_start - video_start) < 0.03
     assert audio_end == pytest.approx(0.6, abs=0.03)
