@@ -8,6 +8,7 @@ every entry point spells them the same way.
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import time
@@ -364,16 +365,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: `kill`, `timeout`, ``docker stop`` or a service
+    manager then stop a command as Ctrl-C does (a partial output removed, the camera released),
+    where Python's default would end the process mid-write and leave a ``.part`` file behind."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status (2 for any user error)."""
+    """Entry point of the console script; returns the exit status (2 for any user error, 130
+    after Ctrl-C, 143 after SIGTERM, as shells report a process those signals ended)."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except (BgRemoverError, OSError) as err:
         print(f"{PROG}: error: {_describe_error(err)}", file=sys.stderr)
         return 2
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _describe_error(err: Exception) -> str:

@@ -331,7 +331,10 @@ def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Pa
     assert time.process_time() - cpu < 3.5 * 2, "no core was kept busy"
 
 
-def test_ctrl_c_exits_0_and_releases_everything(lucia: Sequence, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_exits_0_and_releases_everything(stop: signal.Signals, lucia: Sequence,
+                                                tmp_path: Path) -> None:
+    """Ctrl-C, or SIGTERM from a service manager, is how the camera is meant to stop."""
     log = tmp_path / "sink.jsonl"
     env = {
         **os.environ,
@@ -350,7 +353,7 @@ def test_ctrl_c_exits_0_and_releases_everything(lucia: Sequence, tmp_path: Path)
             not log.exists() or log.read_text().count('"send"') < 15
         ):
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         out, err = process.communicate(timeout=15)
     finally:
         process.kill()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -207,3 +212,30 @@ def test_an_output_that_cannot_be_made_is_named_without_errno(
     assert main(["replace", str(image), "-b", "studio", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "notes.txt: File exists" in err and "[Errno" not in err
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_video_leaves_no_partial_output(stop: signal.Signals, tmp_path: Path) -> None:
+    """`timeout`, `kill` and service managers stop with SIGTERM; it must clean up as Ctrl-C
+    does, not leave a hidden ``.part`` file per stopped run."""
+    clip = write_clip(tmp_path / "long.mp4", synthetic_frames(30, 240, 320), 30, repeat=40)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "obs_bgremover", "replace", str(clip), "-b", "dusk",
+         "-o", str(tmp_path / "out.mp4")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        part = tmp_path / ".out.part.mp4"
+        while time.monotonic() < deadline and process.poll() is None and not (
+            part.exists() and part.stat().st_size
+        ):
+            time.sleep(0.05)
+        assert process.poll() is None, "the render ended before it could be stopped"
+        process.send_signal(stop)
+        err = process.communicate(timeout=30)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 128 + stop, err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["long.mp4"]
