@@ -296,6 +296,71 @@ def test_a_heic_photo_is_refused_by_name(tmp_path: Path,
     assert_no_leftovers(output.parent, set())
 
 
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
+    stop: signal.Signals, shared_data: Path, tmp_path: Path, data_folder: Path
+) -> None:
+    """Stopping ``render`` while it renders in its own process once aborted Python (a worker
+    thread still inside the network at exit), leaving a staging folder beside the output and a
+    running job that the next worker rendered unasked."""
+    source = write_clip(tmp_path / "clip.mp4",
+                        talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
+    output = tmp_path / "out" / "result.mp4"
+    output.parent.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "obs_bgremover", "render", str(source), "-b", "dusk",
+         "-o", str(output)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        queue = RenderQueue(open_huey("sqlite"))
+        deadline = time.monotonic() + 60
+        while not any(record.status == "running" and record.progress > 0
+                      for record in queue.jobs()):
+            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
+            time.sleep(0.05)
+        process.send_signal(stop)
+        err = process.communicate(timeout=30)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 128 + stop, err
+    assert "Traceback" not in err and "FATAL" not in err
+    [record] = queue.jobs()
+    assert (record.status, record.error) == (
+        "failed", "stopped with the render command that was running it")
+    assert_no_leftovers(output.parent, set())
+
+
+def test_a_worker_stopped_by_sigterm_queues_its_job_again_at_once(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """SIGTERM is how service managers stop a worker: it once aborted Python mid-render, and
+    the job waited out its lease before another worker could start it."""
+    source = write_clip(tmp_path / "clip.mp4",
+                        talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
+    output = tmp_path / "out" / "result.mp4"
+    output.parent.mkdir()
+    worker = _worker("sqlite", tmp_path / "worker.log")
+    try:
+        queue = RenderQueue(open_huey("sqlite"))
+        job = queue.submit("video", source, output, RenderSettings("dusk", device="cpu")).id
+        deadline = time.monotonic() + 60
+        while not (queue.get(job).status == "running" and queue.get(job).progress > 0):
+            assert worker.poll() is None and time.monotonic() < deadline, "never caught running"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+    finally:
+        worker.kill()
+    log = (tmp_path / "worker.log").read_text()
+    assert worker.returncode == 0, log
+    assert "stopped 1 running job(s); they start over with the next worker" in log
+    record = queue.get(job)
+    assert (record.status, record.attempt) == ("queued", 2)
+    assert_no_leftovers(output.parent, set())
+
 # -- Redis: several worker processes, one killed --------------------------------------------------
 
 

@@ -6,7 +6,7 @@ SQLite or Redis, `tasks` the jobs on the queue (status, leases, exactly-once res
 OBS "Render clip" button) use the names below.
 """
 
-from obs_bgremover.render.commands import run_jobs, run_render, run_worker, serving
+from obs_bgremover.render.commands import abandon, run_jobs, run_render, run_worker, serving
 from obs_bgremover.render.job import (
     MAX_SECONDS,
     MAX_SIZE,
@@ -34,6 +34,7 @@ __all__ = [
     "RenderQueue",
     "RenderResult",
     "RenderSettings",
+    "abandon",
     "cutout_path",
     "data_dir",
     "frame_at",

@@ -30,6 +30,9 @@ from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 POLL_S = 0.2
 # The longest an idle worker waits between looks at an SQLite queue (huey backs off up to this).
 IDLE_POLL_S = 1.0
+# How long a stopping process waits for its renders to notice (a progress report comes at least
+# every second).
+STOP_WAIT_S = 5.0
 
 
 def _settings(args: argparse.Namespace) -> RenderSettings:
@@ -71,9 +74,25 @@ def serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consum
         keeper.join()
 
 
+def abandon(consumer: Consumer, queue: RenderQueue, wait_s: float) -> list[JobRecord]:
+    """Stop ``consumer`` without waiting for its renders, which could take minutes: the jobs it
+    is running are queued again (and returned), to start over on another worker or at the next
+    start. Their abandoned attempts stop at their next progress report; the worker threads are
+    given ``wait_s`` to get there, so that none is still inside the network when the process
+    exits (which aborts it, leaving the attempt's staging folder behind)."""
+    consumer.stop(graceful=False)
+    released = queue.release()
+    for _, thread in consumer.worker_threads:
+        thread.join(wait_s)
+    if released:
+        print(f"stopped {len(released)} running job(s); they start over with the next worker",
+              flush=True)
+    return released
+
+
 def run_worker(args: argparse.Namespace) -> int:
-    """Serve the queue until interrupted: Ctrl+C lets the running jobs finish, SIGTERM does not
-    (their leases run out and another worker runs them again)."""
+    """Serve the queue until interrupted: Ctrl+C lets the running jobs finish; SIGTERM (a
+    service manager's stop) queues them again at once, for the next worker to start over."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     queue = RenderQueue(open_huey(args.queue), args.lease)
     if args.workers < 1:
@@ -81,7 +100,10 @@ def run_worker(args: argparse.Namespace) -> int:
     print(f"worker {queue.name}: {args.workers} thread(s) on the {describe(queue.huey)}",
           flush=True)
     with serving(queue, args.workers, announce=True) as consumer:
-        consumer.run()
+        try:
+            consumer.run()  # huey's own handlers: SIGINT stops gracefully, SIGTERM does not
+        finally:
+            abandon(consumer, queue, STOP_WAIT_S)
     return 0
 
 
@@ -110,7 +132,12 @@ def run_render(args: argparse.Namespace) -> int:
     record = queue.submit(kind, args.input, args.output, _settings(args), args.preview_at or 0.0)
     print(f"queued job {record.id} ({kind}) on the {describe(queue.huey)}", flush=True)
     if queue.workers():
-        record = _wait(queue, record.id)
+        try:
+            record = _wait(queue, record.id)
+        except KeyboardInterrupt:
+            print(f"\nstopped waiting; job {record.id} goes on on the queue's worker "
+                  "('obs-bgremover jobs' shows it)", file=sys.stderr)
+            raise
     else:
         print("no worker is serving the queue: rendering in this process", flush=True)
         with serving(queue, workers=1, announce=False) as consumer:
@@ -123,7 +150,11 @@ def run_render(args: argparse.Namespace) -> int:
             try:
                 record = _wait(queue, record.id)
             finally:
-                consumer.stop(graceful=record.status in FINISHED)
+                if record.status in FINISHED:
+                    consumer.stop(graceful=True)
+                else:  # Ctrl+C: the job ends with this process, not on the next worker unasked
+                    queue.stop(record.id, "stopped with the render command that was running it")
+                    abandon(consumer, queue, STOP_WAIT_S)
     if record.status == "failed":
         raise InputError(f"job {record.id} failed: {record.error}")
     print(record.result)

@@ -56,7 +56,8 @@ REPORT_S = 1.0
 
 
 class Superseded(Exception):
-    """This attempt's lease ran out and the job was handed to another attempt: stop quietly."""
+    """The job is no longer this attempt's: its lease ran out and the job was handed to another
+    attempt, or the job was stopped. Stop quietly."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ class RenderQueue:
                 return
             last = time.monotonic()
             current = self.get(record.id)
-            if current is None or current.attempt != record.attempt:
+            if current is None or current.attempt != record.attempt or current.status in FINISHED:
                 raise Superseded(record.id)
             self._put(replace(current, progress=fraction, lease_until=time.time() + self.lease_s))
 
@@ -242,6 +243,17 @@ class RenderQueue:
         mine = [record for record in self.jobs()
                 if record.status == "running" and record.worker == self.name]
         return [retry for retry in map(self._requeue, mine) if retry is not None]
+
+    def stop(self, job_id: str, reason: str) -> None:
+        """Fail an unfinished job with ``reason`` (a job that finished meanwhile keeps its
+        record). Its running attempt stops at its next progress report and clears its staging
+        folder; a queued one never starts."""
+        record = self.get(job_id)
+        if record is None or record.status in FINISHED:
+            return
+        failed = replace(record, status="failed", error=reason)
+        if self.huey.storage.put_if_empty(f"done:{job_id}", failed.to_json()):
+            self._put(failed)
 
     # -- deleting -----------------------------------------------------------------------------
 

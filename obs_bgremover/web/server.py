@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.render import RenderQueue, data_dir, open_huey, serving
+from obs_bgremover.render import RenderQueue, abandon, data_dir, open_huey, serving
 from obs_bgremover.web.app import create_app
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.guard import MIN_TOKEN, allowed_hosts, is_local, new_token
@@ -79,13 +79,7 @@ def _workers(queue: RenderQueue, count: int) -> Iterator[None]:
         try:
             yield
         finally:
-            consumer.stop(graceful=False)
-            released = queue.release()
-            for _, thread in consumer.worker_threads:
-                thread.join(STOP_WAIT_S)
-            if released:
-                print(f"stopped {len(released)} running job(s); they start over with the next "
-                      "worker", flush=True)
+            abandon(consumer, queue, STOP_WAIT_S)
 
 
 def _run(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
