@@ -333,33 +333,48 @@ def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
     assert_no_leftovers(output.parent, set())
 
 
-def test_a_worker_stopped_by_sigterm_queues_its_job_again_at_once(
+def test_a_worker_stopped_by_sigterm_hands_its_job_to_the_waiting_render(
     shared_data: Path, tmp_path: Path
 ) -> None:
-    """SIGTERM is how service managers stop a worker: it once aborted Python mid-render, and
-    the job waited out its lease before another worker could start it."""
+    """SIGTERM is how service managers stop a worker. It once aborted Python mid-render, the
+    job waited out its lease, and a ``render`` waiting for it waited forever."""
     source = write_clip(tmp_path / "clip.mp4",
                         talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
     output = tmp_path / "out" / "result.mp4"
     output.parent.mkdir()
     worker = _worker("sqlite", tmp_path / "worker.log")
+    queue = RenderQueue(open_huey("sqlite"))
+    render = None
     try:
-        queue = RenderQueue(open_huey("sqlite"))
-        job = queue.submit("video", source, output, RenderSettings("dusk", device="cpu")).id
         deadline = time.monotonic() + 60
-        while not (queue.get(job).status == "running" and queue.get(job).progress > 0):
+        while not queue.workers():
+            assert worker.poll() is None and time.monotonic() < deadline, "no worker started"
+            time.sleep(0.05)
+        render = subprocess.Popen(
+            [sys.executable, "-m", "obs_bgremover", "render", str(source), "-b", "dusk",
+             "-o", str(output)],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        while not any(record.status == "running" and record.progress > 0
+                      for record in queue.jobs()):
             assert worker.poll() is None and time.monotonic() < deadline, "never caught running"
             time.sleep(0.05)
         worker.send_signal(signal.SIGTERM)
         worker.wait(10)
+        log = (tmp_path / "worker.log").read_text()
+        assert worker.returncode == 0, log
+        assert "stopped 1 running job(s); they start over with the next worker" in log
+        out, err = render.communicate(timeout=60)
     finally:
-        worker.kill()
-    log = (tmp_path / "worker.log").read_text()
-    assert worker.returncode == 0, log
-    assert "stopped 1 running job(s); they start over with the next worker" in log
-    record = queue.get(job)
-    assert (record.status, record.attempt) == ("queued", 2)
-    assert_no_leftovers(output.parent, set())
+        for process in (worker, render):
+            if process is not None:
+                process.kill()
+    assert render.returncode == 0, err
+    assert "the queue's workers stopped: rendering in this process" in out
+    [record] = queue.jobs()
+    assert (record.status, record.attempt) == ("done", 2)
+    assert_no_leftovers(output.parent, {"result.mp4"})
 
 # -- Redis: several worker processes, one killed --------------------------------------------------
 

@@ -111,50 +111,64 @@ def _progress_line(record: JobRecord) -> str:
     return f"\rjob {record.id} ({record.kind}): {record.status} {100 * record.progress:3.0f}%"
 
 
-def _wait(queue: RenderQueue, job_id: str) -> JobRecord:
-    """Poll the job's record until it is finished, keeping a progress line on a terminal."""
+def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
+    """Poll the job's record until it is finished, keeping a progress line on a terminal. With
+    ``served``, also return the unfinished job once no worker serves the queue any more (its
+    last worker stopped or died), for the caller to render it rather than wait forever."""
     tty = sys.stderr.isatty()
     while True:
         record = queue.get(job_id)
         if tty:
             print(_progress_line(record), end="", file=sys.stderr, flush=True)
-        if record.status in FINISHED:
+        if record.status in FINISHED or (served and not queue.workers()):
             if tty:
                 print(file=sys.stderr)
             return record
         time.sleep(POLL_S)
 
 
+def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
+    """Serve the queue in this process until the job is finished. Stopped before that (Ctrl+C,
+    SIGTERM), the job stops too, rather than waiting for the next worker to render it unasked."""
+    with serving(queue, workers=1, announce=False) as consumer:
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        consumer.start()
+        # The consumer installs handlers for a main loop this command does not run; put the
+        # usual ones back so Ctrl+C still stops the wait.
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        record = queue.get(job_id)
+        try:
+            record = _wait(queue, job_id)
+        finally:
+            if record.status in FINISHED:
+                consumer.stop(graceful=True)
+            else:
+                queue.stop(job_id, "stopped with the render command that was running it")
+                abandon(consumer, queue, STOP_WAIT_S)
+    return record
+
+
 def run_render(args: argparse.Namespace) -> int:
-    """Queue a preview (``--preview-at``) or video job and wait for it."""
+    """Queue a preview (``--preview-at``) or video job and wait for it, rendering it in this
+    process when no worker serves the queue."""
     queue = RenderQueue(open_huey(args.queue))
     kind = "video" if args.preview_at is None else "preview"
     record = queue.submit(kind, args.input, args.output, _settings(args), args.preview_at or 0.0)
     print(f"queued job {record.id} ({kind}) on the {describe(queue.huey)}", flush=True)
     if queue.workers():
         try:
-            record = _wait(queue, record.id)
+            record = _wait(queue, record.id, served=True)
         except KeyboardInterrupt:
             print(f"\nstopped waiting; job {record.id} goes on on the queue's worker "
                   "('obs-bgremover jobs' shows it)", file=sys.stderr)
             raise
+        if record.status not in FINISHED:
+            print("the queue's workers stopped: rendering in this process", flush=True)
     else:
         print("no worker is serving the queue: rendering in this process", flush=True)
-        with serving(queue, workers=1, announce=False) as consumer:
-            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-            consumer.start()
-            # The consumer installs handlers for a main loop this command does not run; put the
-            # usual ones back so Ctrl+C still stops the wait.
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-            try:
-                record = _wait(queue, record.id)
-            finally:
-                if record.status in FINISHED:
-                    consumer.stop(graceful=True)
-                else:  # Ctrl+C: the job ends with this process, not on the next worker unasked
-                    queue.stop(record.id, "stopped with the render command that was running it")
-                    abandon(consumer, queue, STOP_WAIT_S)
+    if record.status not in FINISHED:
+        record = _render_here(queue, record.id)
     if record.status == "failed":
         raise InputError(f"job {record.id} failed: {record.error}")
     print(record.result)
