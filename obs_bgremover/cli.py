@@ -31,6 +31,7 @@ from obs_bgremover.media import (
     VideoFile,
     open_frames,
     refuse_overwrite,
+    staged_folder,
     write_alpha_png,
     write_image,
 )
@@ -111,7 +112,7 @@ class Progress:
 
 
 def run_matte(args: argparse.Namespace) -> int:
-    """Write one alpha PNG per input frame; nothing is written unless input and model load."""
+    """Write one alpha PNG per input frame; nothing is written unless every frame is."""
     source_path = SAMPLE if args.sample else args.input
     input_folder = source_path if source_path.is_dir() else source_path.parent
     if args.output.resolve() == input_folder.resolve():
@@ -125,15 +126,15 @@ def run_matte(args: argparse.Namespace) -> int:
     # Nothing runs beside the network here (no encoder, as in replace and render), so its
     # threads may spin between steps.
     pipeline = Pipeline(model_from_args(args, spin=True))
-    args.output.mkdir(parents=True, exist_ok=True)
     progress = Progress("matte", source.count)
     seconds = []
-    for name, frame in source:
-        start = time.perf_counter()
-        alpha = pipeline.process(frame)
-        seconds.append(time.perf_counter() - start)
-        write_alpha_png(args.output / f"{name}.png", alpha)
-        progress.step()
+    with staged_folder(args.output) as staging:
+        for name, frame in source:
+            start = time.perf_counter()
+            alpha = pipeline.process(frame)
+            seconds.append(time.perf_counter() - start)
+            write_alpha_png(staging / f"{name}.png", alpha)
+            progress.step()
     progress.finish()
     print(
         f"wrote {len(seconds)} alpha PNGs to {args.output} "

@@ -7,7 +7,10 @@ with the name its output is saved under; alpha mattes go out as 8-bit single-cha
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -286,6 +289,23 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     if not ok:
         raise InputError(f"cannot encode an image as {suffix} for {path}")
     data.tofile(path)
+
+
+@contextmanager
+def staged_folder(folder: Path) -> Iterator[Path]:
+    """A hidden folder beside ``folder`` to write files into. They move into ``folder`` (made if
+    need be) only when the block ends without an error; on an error, or Ctrl+C, they are removed
+    with the hidden folder. So a damaged file half way through a folder of images leaves the
+    output as it was, not holding the first half of a run."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
+    try:
+        yield staging
+        folder.mkdir(exist_ok=True)
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_alpha_png(path: str | os.PathLike[str], alpha: np.ndarray) -> None:

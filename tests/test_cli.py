@@ -93,7 +93,8 @@ def test_knob_flags_reach_the_graph(tmp_path: Path, stand_in_model: Path) -> Non
     np.testing.assert_array_equal(read_alpha(tmp_path / "out" / "grey.png"), 50)
 
 
-@pytest.mark.parametrize("bad", ["text_as_video", "unknown_model", "empty_folder"])
+@pytest.mark.parametrize("bad", ["text_as_video", "unknown_model", "empty_folder",
+                                 "damaged_image_half_way"])
 def test_bad_input_exits_2_and_writes_nothing(
     tmp_path: Path, model_path: Path, video: Path, bad: str, capsys
 ) -> None:
@@ -101,14 +102,22 @@ def test_bad_input_exits_2_and_writes_nothing(
         "text_as_video": [tmp_path / "fake.mp4", "--model", model_path],
         "unknown_model": [video, "--model", "portrait"],
         "empty_folder": [tmp_path / "empty", "--model", model_path],
+        "damaged_image_half_way": [tmp_path / "shots", "--model", model_path],
     }[bad]
     (tmp_path / "fake.mp4").write_text("this is not a video\n")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "shots").mkdir()
+    for name in ("a.png", "c.png"):
+        cv2.imwrite(str(tmp_path / "shots" / name), np.full((48, 64, 3), 90, np.uint8))
+    # A JPEG cut short in its headers, as an interrupted copy leaves it: it looks like a JPEG.
+    jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))[1].tobytes()
+    (tmp_path / "shots" / "b.jpg").write_bytes(jpeg[:120])
+    before = set(tmp_path.iterdir())
     out = tmp_path / "out"
     assert matte(*args, "-o", out) == 2
     err = capsys.readouterr().err
     assert err.startswith("obs-bgremover: error: ") and "Traceback" not in err
-    assert not out.exists()
+    assert set(tmp_path.iterdir()) == before
 
 
 def test_output_into_the_input_folder_is_refused(tmp_path: Path, model_path: Path, capsys) -> None:
