@@ -29,6 +29,10 @@ from av.video.reformatter import (
 
 from obs_bgremover.errors import InputError
 
+# A video's frames may end this much (and a frame) before the length it declares without the file
+# counting as cut short: rounding of the declared length, a last frame without a duration.
+END_SLACK_S = 0.25
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 ACCEPTED = (
     f"an image ({', '.join(IMAGE_SUFFIXES)}), a folder of images, "
@@ -115,6 +119,21 @@ def stream_start(stream: av.stream.Stream) -> Fraction:
     return Fraction(0) if stream.start_time is None else stream.start_time * stream.time_base
 
 
+def declared_duration(container: av.container.InputContainer,
+                      stream: av.VideoStream) -> float | None:
+    """Seconds of video the file declares: the video stream's own length where the file states
+    it (an MP4 track's, a Matroska ``DURATION`` tag), since a sound track may run longer, else
+    the container's; None where nothing is declared (a recording cut off by a crash)."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    hours, _, rest = stream.metadata.get("DURATION", "").partition(":")
+    minutes, _, seconds = rest.partition(":")
+    try:
+        return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
+    except ValueError:
+        return float(container.duration / av.time_base) if container.duration else None
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """Still images, one frame each, named after the file's stem."""
@@ -155,13 +174,23 @@ class VideoFile:
                 stream.thread_type = "AUTO"
                 shown = Shown()
                 start = float(stream_start(stream))
+                frame_length = float(1 / self.rate)
                 last = None
                 for frame in container.decode(stream):
                     time = frame.time
                     if time is None:  # no timestamp: the next frame at the average rate
-                        time = start if last is None else last + float(1 / self.rate)
+                        time = start if last is None else last + frame_length
                     last = time
                     yield time - start, shown(frame)
+                declared = declared_duration(container, stream)
+                if declared is not None and last is not None and (
+                    last - start + frame_length < declared - END_SLACK_S - frame_length
+                ):
+                    raise InputError(
+                        f"{self.path} is damaged or cut short (an interrupted download or "
+                        f"copy?): its frames stop after {last - start + frame_length:.2f} s of "
+                        f"the {declared:.2f} s it declares"
+                    )
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 

@@ -239,3 +239,20 @@ def test_a_stopped_video_leaves_no_partial_output(stop: signal.Signals, tmp_path
         process.kill()
     assert process.returncode == 128 + stop, err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["long.mp4"]
+
+
+def test_a_video_cut_short_is_named_and_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Matroska file keeps its header, and its declared length, when a download or copy is
+    cut off; its decodable part once came out as a shorter video without a word."""
+    whole = write_clip(tmp_path / "whole.mkv", synthetic_frames(90, 120, 160), 30)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(0.6 * len(data))])
+    out = tmp_path / "out" / "result.mp4"
+    assert main(["replace", str(cut), "-b", "dusk", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cut} is damaged or cut short" in err and "of the 3.00 s it declares" in err
+    assert list(out.parent.iterdir()) == []
+    assert main(["replace", str(whole), "-b", "dusk", "-o", str(out)]) == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import display_size, refuse_heif
+from obs_bgremover.media import END_SLACK_S, declared_duration, display_size, refuse_heif
 
 # FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
 # the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
@@ -37,9 +37,6 @@ SIGNATURES = (
 )
 IMAGES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
 
-# Packets may end this much before the duration a container declares without the file counting as
-# truncated (rounding of the declared duration, an audio stream that runs a little longer).
-END_SLACK_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -82,20 +79,12 @@ def _image(path: Path, head: bytes) -> MediaInfo | None:
     return None
 
 
-def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float | None:
-    """Seconds of video the file declares: the video stream's own length where the container
-    states it (an audio track may run longer), else the container's."""
-    if stream.duration:
-        return float(stream.duration * stream.time_base)
-    return float(container.duration / av.time_base) if container.duration else None
-
-
 def _check_complete(container: av.container.InputContainer, stream: av.VideoStream, path: Path,
                     until: float) -> None:
     """Fail when the video's packets stop before the declared duration (or ``until`` seconds,
     all a render reads): the file was cut short, e.g. by an interrupted download or copy. Only
     packets are read, nothing is decoded, so this costs little more than reading the file."""
-    declared = _duration(container, stream)
+    declared = declared_duration(container, stream)
     if declared is None:
         return
     expected = min(declared, until)
@@ -164,7 +153,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                 codec,
                 *display_size(first),
                 stream.average_rate or stream.guessed_rate or Fraction(25),
-                _duration(container, stream),
+                declared_duration(container, stream),
                 bool(container.streams.audio),
             )
     except av.FFmpegError as err:
