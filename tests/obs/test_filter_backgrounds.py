@@ -182,6 +182,24 @@ def test_missing_background_file_passes_through(obs_studio, scene, sure, tmp_pat
     assert "Traceback" not in obs_studio.log_text()
 
 
+def test_a_background_file_is_shown_once_it_appears_and_again_when_saved(
+    obs_studio, scene, sure, tmp_path
+) -> None:
+    """As OBS's own image source does: a picture put back (a drive mounted late, a file
+    restored) or saved again from an editor shows without touching the filter's settings."""
+    background, person = sure
+    picture = tmp_path / "backdrop.png"
+    set_filter(obs_studio, background="image", image=str(picture))
+    assert_said_why(obs_studio, picture)
+    for rgb in ((0, 0, 255), (0, 200, 0)):
+        cv2.imwrite(str(picture), np.full((90, 160, 3), rgb[::-1], np.uint8))
+        image = poll(partial(shot, obs_studio),
+                     lambda s, rgb=rgb: close_share(s, background, np.array(rgb))
+                     >= SHARE_REQUIRED)
+        assert close_share(image, background, np.array(rgb)) >= SHARE_REQUIRED, rgb
+        assert close_share(image, person, scene) >= SHARE_REQUIRED
+
+
 def test_corrupt_model_passes_through_then_recovers(obs_studio, scene, sure, tmp_path) -> None:
     background, _ = sure
     corrupt = tmp_path / "corrupt.onnx"
