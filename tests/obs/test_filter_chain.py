@@ -1,0 +1,105 @@
+"""The filter among other filters on a webcam-like source in real OBS: a looping clip of a real
+portrait (an async source, whose frames the filter reads from memory when it comes first) with
+OBS's own Crop/Pad filter before it and after it. Either way the output is the cropped picture
+with its background replaced: a filter that read the source's frames behind Crop/Pad's back
+would show the whole picture, or squeeze it into the cropped size (obs-backgroundremoval's users
+met Crop/Pad misbehaving with it: royshil/obs-backgroundremoval#243).
+
+The tests in this module share one OBS and run in order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from clip_writer import write_clip
+from obs_views import SCENE, SHARE_REQUIRED, close_share, poll, regions, screenshot
+from obsws_python.error import OBSSDKRequestError
+
+from obs_bgremover.media import read_image
+from obs_bgremover.obs.registration import FILTER_ID
+
+SOURCE = "Portrait clip"
+FILTER = "Background Remover"
+CROP = "Crop"
+# Crop/Pad's edges, in pixels of the 600x800 portrait: off-centre on purpose, so a crop taken
+# from the wrong side or a picture squeezed into the cropped size shows.
+LEFT, TOP, RIGHT, BOTTOM = 40, 160, 120, 40
+GREEN = (0, 255, 0)
+GREEN_OBS = 0xFF00FF00  # 0xAABBGGRR
+
+
+def shot(obs_studio) -> np.ndarray:
+    """The source's screenshot; a 1x1 black one until the clip's first frame has arrived (OBS
+    cannot render a source of no size yet)."""
+    try:
+        return screenshot(obs_studio, SOURCE)
+    except OBSSDKRequestError:
+        return np.zeros((1, 1, 3), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def cropped(obs_studio, portrait: tuple[Path, Path],
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The clip playing, with Crop/Pad alone on it: its screenshot (RGB), and where it shows
+    the cropped picture, the person and the background (sure regions, as `regions` makes).
+
+    obs-websocket's screenshot of a source keeps the source's own size and aspect (600x800):
+    Crop/Pad's 440x600 output lies in its top-left corner, unscaled, and the rest is black."""
+    folder = tmp_path_factory.mktemp("chain")
+    picture = read_image(portrait[0])
+    clip = write_clip(folder / "portrait.mp4", [picture] * 10, 10)
+    client = obs_studio.client
+    client.create_scene(SCENE)
+    client.create_input(SCENE, SOURCE, "ffmpeg_source",
+                        {"local_file": str(clip), "looping": True}, True)
+    client.set_current_program_scene(SCENE)
+    client.create_source_filter(SOURCE, CROP, "crop_filter", {
+        "relative": True, "left": LEFT, "top": TOP, "right": RIGHT, "bottom": BOTTOM})
+    height, width = picture.shape[:2]
+    mask = cv2.imread(str(portrait[1]), cv2.IMREAD_GRAYSCALE)
+    placed = np.zeros_like(mask)
+    placed[: height - TOP - BOTTOM, : width - LEFT - RIGHT] = mask[TOP : height - BOTTOM,
+                                                                   LEFT : width - RIGHT]
+    cv2.imwrite(str(folder / "mask.png"), placed)
+    reference = poll(lambda: shot(obs_studio), lambda s: s.std() > 10)
+    assert reference.std() > 10, "the clip never played"
+    shown = np.zeros(reference.shape[:2], bool)
+    scale = reference.shape[1] / width
+    shown[: round((height - TOP - BOTTOM) * scale), : round((width - LEFT - RIGHT) * scale)] = True
+    inside = cv2.erode(shown.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+    background, person = regions(folder / "mask.png", (reference.shape[1], reference.shape[0]))
+    outside = cv2.dilate(shown.astype(np.uint8), np.ones((25, 25), np.uint8)) == 0
+    assert np.all(reference[outside] < 16), "Crop/Pad's output is not where it was expected"
+    assert close_share(reference, background & inside, np.array(GREEN)) < 0.05
+    return reference, background & inside, person
+
+
+def assert_cropped_and_replaced(obs_studio, cropped) -> None:
+    reference, background, person = cropped
+    image = poll(lambda: shot(obs_studio),
+                 lambda s: s.shape == reference.shape
+                 and close_share(s, background, np.array(GREEN)) >= SHARE_REQUIRED)
+    assert image.shape == reference.shape, "the output is not the size Crop/Pad gives"
+    assert close_share(image, background, np.array(GREEN)) >= SHARE_REQUIRED
+    assert close_share(image, person, reference) >= SHARE_REQUIRED, "not the cropped person"
+    assert "Traceback" not in obs_studio.log_text()
+
+
+def test_crop_before_the_filter(obs_studio, cropped) -> None:
+    obs_studio.client.create_source_filter(
+        SOURCE, FILTER, FILTER_ID.decode(), {"background": "color", "color": GREEN_OBS})
+    filters = [f["filterName"] for f in obs_studio.client.get_source_filter_list(SOURCE).filters]
+    assert filters == [CROP, FILTER]
+    assert_cropped_and_replaced(obs_studio, cropped)
+
+
+def test_crop_after_the_filter(obs_studio, cropped) -> None:
+    client = obs_studio.client
+    client.set_source_filter_index(SOURCE, FILTER, 0)
+    filters = [f["filterName"] for f in client.get_source_filter_list(SOURCE).filters]
+    assert filters == [FILTER, CROP]
+    assert_cropped_and_replaced(obs_studio, cropped)
