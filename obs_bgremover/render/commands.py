@@ -26,8 +26,10 @@ from obs_bgremover.render.job import RenderSettings
 from obs_bgremover.render.queue import describe, open_huey
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
-# How often ``render`` looks at its job's record.
+# How often ``render`` looks at its job's record, and whether any worker still serves the queue
+# (which reads every record of the queue).
 POLL_S = 0.2
+WORKERS_POLL_S = 2.0
 # The longest an idle worker waits between looks at an SQLite queue (huey backs off up to this).
 IDLE_POLL_S = 1.0
 # How long a stopping process waits for its renders to notice (a progress report comes at least
@@ -116,11 +118,16 @@ def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
     ``served``, also return the unfinished job once no worker serves the queue any more (its
     last worker stopped or died), for the caller to render it rather than wait forever."""
     tty = sys.stderr.isatty()
+    next_look = time.monotonic() + WORKERS_POLL_S
     while True:
         record = queue.get(job_id)
         if tty:
             print(_progress_line(record), end="", file=sys.stderr, flush=True)
-        if record.status in FINISHED or (served and not queue.workers()):
+        over = record.status in FINISHED
+        if served and not over and time.monotonic() >= next_look:
+            next_look = time.monotonic() + WORKERS_POLL_S
+            over = not queue.workers()  # nobody left to finish it: the caller will
+        if over:
             if tty:
                 print(file=sys.stderr)
             return record

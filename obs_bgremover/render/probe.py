@@ -38,7 +38,6 @@ SIGNATURES = (
 IMAGES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
 
 
-
 @dataclass(frozen=True)
 class MediaInfo:
     """What a render needs to know about an accepted input."""
