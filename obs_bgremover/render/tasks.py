@@ -244,16 +244,17 @@ class RenderQueue:
                 if record.status == "running" and record.worker == self.name]
         return [retry for retry in map(self._requeue, mine) if retry is not None]
 
-    def stop(self, job_id: str, reason: str) -> None:
-        """Fail an unfinished job with ``reason`` (a job that finished meanwhile keeps its
-        record). Its running attempt stops at its next progress report and clears its staging
-        folder; a queued one never starts."""
+    def stop(self, job_id: str, reason: str) -> JobRecord | None:
+        """Fail an unfinished job with ``reason``, and return its record (None for an unknown
+        id; a job that finished meanwhile keeps its own). Its running attempt stops at its next
+        progress report and clears its staging folder; a queued one never starts."""
         record = self.get(job_id)
         if record is None or record.status in FINISHED:
-            return
+            return record
         failed = replace(record, status="failed", error=reason)
         if self.huey.storage.put_if_empty(f"done:{job_id}", failed.to_json()):
             self._put(failed)
+        return self.get(job_id)
 
     # -- deleting -----------------------------------------------------------------------------
 

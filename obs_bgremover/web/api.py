@@ -204,6 +204,17 @@ def router(context: Context) -> APIRouter:
         """A done preview's cut-out: the person alone, PNG with alpha."""
         return FileResponse(finished_file(job_id, cutout_path)[1], media_type="image/png")
 
+    @api.post("/jobs/{job_id}/stop", response_model=JobOut,
+              responses={**MISSING, 409: {"model": Problem}}, tags=["jobs"])
+    def stop_job(job_id: str = JobId) -> JobOut:
+        """Stop a queued or running job: it fails (its error says it was stopped), and a
+        render in progress stops within a second or two, leaving no files."""
+        record, _ = job_or_404(job_id)
+        if record.status in FINISHED:
+            raise HTTPException(409, f"job {job_id} has finished ({record.status}); there is "
+                                     "nothing to stop")
+        return job_out(queue.stop(record.id, "stopped from the web page"), store)
+
     @api.delete("/jobs/{job_id}", status_code=204, responses={**MISSING, 409: {}},
                 tags=["jobs"])
     def delete_job(job_id: str = JobId) -> Response:

@@ -151,6 +151,7 @@ def test_the_openapi_document_describes_the_api(server: Server) -> None:
         "/api/uploads/{upload_id}/frame": ["get"],
         "/api/jobs": ["get", "post"],
         "/api/jobs/{job_id}": ["delete", "get"],
+        "/api/jobs/{job_id}/stop": ["post"],
         "/api/jobs/{job_id}/result": ["get"],
         "/api/jobs/{job_id}/cutout": ["get"],
     }
@@ -189,6 +190,37 @@ def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
     assert f"job {job['id']} is queued; it can be deleted once it has finished" in answer.detail
     assert server.request("DELETE", f"/api/uploads/{clip}").status == 409
 
+
+
+def test_a_running_job_can_be_stopped(serve: Callable[..., Server], shared_data: Path) -> None:
+    """Stopped mid-render, a job fails with the reason, its render stops within seconds and
+    leaves no file behind, and the worker goes on to the next job."""
+    server = serve("--workers", "1")
+    clip = server.upload(shared_data / "talking-heads" / "speaker5.mp4", "clip.mp4").json()["id"]
+    job = server.job(clip, "studio")
+    deadline = time.monotonic() + 60
+    while (state := server.get(f"/api/jobs/{job['id']}").json())["progress"] <= 0:
+        assert state["status"] in ("queued", "running") and time.monotonic() < deadline, state
+        time.sleep(0.05)
+    answer = server.request("POST", f"/api/jobs/{job['id']}/stop")
+    assert answer.status == 200, answer.body
+    assert (answer.json()["status"], answer.json()["error"]) == ("failed",
+                                                                 "Stopped from the web page")
+    jobs = server.data / "web" / "jobs"
+    left = poll_until(lambda: [path.name for path in jobs.rglob("*") if path.is_file()], [])
+    assert left == [], "the stopped render left files behind"
+    again = server.request("POST", f"/api/jobs/{job['id']}/stop")
+    assert again.status == 409 and "has finished (failed)" in again.detail
+    assert server.wait(server.job(clip, "dusk", kind="preview")["id"])["status"] == "done"
+    assert server.request("DELETE", f"/api/jobs/{job['id']}").status == 204
+
+
+def poll_until(measure: Callable[[], object], wanted: object, timeout: float = 10.0) -> object:
+    """``measure()`` again until it gives ``wanted`` or ``timeout`` passes; the last value."""
+    deadline = time.monotonic() + timeout
+    while (value := measure()) != wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
 
 # -- many at once, restarts -----------------------------------------------------------------
 
@@ -284,7 +316,7 @@ def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Ser
         for key, value in values.items():
             path = path.replace(key, value)
         requests += [(method.upper(), path) for method in methods]
-    assert len(requests) == 19
+    assert len(requests) == 20
     for method, path in requests:
         for headers in ({}, {"Authorization": "Bearer wrong-token-of-enough-length"},
                         {"Cookie": f"obs-bgremover-token-{server.port}=wrong"}):

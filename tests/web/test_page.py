@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -237,3 +238,26 @@ def test_upload_preview_render_download(
     assert str(server.data) not in rows[0].text
     assert "Download" in rows[1].text
     screenshot("5-jobs")
+
+
+def test_a_queued_job_is_stopped_from_the_jobs_page(
+    serve: Callable[..., Server], browser: WebDriver, clip: Path
+) -> None:
+    server = serve("--workers", "0")  # nobody renders it: it stays queued until stopped
+    upload = server.upload(clip, clip.name).json()["id"]
+    row = f'tr[data-job="{server.job(upload, "dusk")["id"]}"]'
+    browser.get(server.url + "/jobs")
+    wait = WebDriverWait(browser, 30, ignored_exceptions=[NoSuchElementException,
+                                                        StaleElementReferenceException])
+
+    def click(selector: str) -> bool:  # the table is redrawn every 1.5 s: find it afresh
+        browser.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+
+    wait.until(lambda _: click(f"{row} button.stop"))
+    wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, row)
+               .get_attribute("data-status") == "failed")
+    assert "Stopped from the web page" in browser.find_element(By.CSS_SELECTOR, row).text
+    wait.until(lambda _: click(f"{row} button.delete"))
+    wait.until(lambda _: not browser.find_elements(By.CSS_SELECTOR, row))
+    assert server.get("/api/jobs").json() == []

@@ -33,23 +33,29 @@ function statusOf(job) {
   return parts;
 }
 
+function button(text, className, method, path) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = text;
+  element.className = className;
+  element.addEventListener("click", async () => {
+    try {
+      await api.request(method, path);
+    } catch (error) {
+      showError(error.message);
+    }
+    refresh();
+  });
+  return element;
+}
+
 function actionsOf(job) {
   const parts = [];
   if (job.result_url) parts.push(link("Open", job.result_url), " ", link("Download", job.download_url), " ");
   if (job.status === "done" || job.status === "failed") {
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.textContent = "Delete";
-    remove.className = "delete";
-    remove.addEventListener("click", async () => {
-      try {
-        await api.request("DELETE", `/api/jobs/${job.id}`);
-      } catch (error) {
-        showError(error.message);
-      }
-      refresh();
-    });
-    parts.push(remove);
+    parts.push(button("Delete", "delete", "DELETE", `/api/jobs/${job.id}`));
+  } else {
+    parts.push(button("Stop", "stop", "POST", `/api/jobs/${job.id}/stop`));
   }
   return parts;
 }
