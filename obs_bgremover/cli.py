@@ -191,7 +191,8 @@ def run_backgrounds(args: argparse.Namespace) -> int:
     for name in list_backgrounds():
         kind = "video" if BUILTIN[name].endswith(".mp4") else "image"
         print(f"{name:16} built-in {kind}")
-    print(f"{'FILE':16} an image or a video file of your own (loops)")
+    print(f"{'FILE':16} an image or a video file of your own (a video, or an animated GIF "
+          "or PNG, loops)")
     print(f"{'blur[:STRENGTH]':16} the camera's own background, blurred (strength 1-100)")
     print(f"{'color:#RRGGBB':16} a solid colour")
     print(f"{'transparent':16} no background: PNG or WebM/MOV with alpha")

@@ -219,6 +219,17 @@ def is_image(path: str | os.PathLike[str]) -> bool:
     return cv2.haveImageReader(str(path))
 
 
+def is_animation(path: str | os.PathLike[str]) -> bool:
+    """Whether a picture is an animated GIF or PNG, which plays as a looping video, as OBS's
+    image source plays it: its first frame alone would lose what it was chosen for. (FFmpeg does
+    not decode animated WebP here, so such a file stays a still picture.)"""
+    with open(path, "rb") as file:
+        head = file.read(8)
+    if not (head.startswith(b"GIF8") or head == b"\x89PNG\r\n\x1a\n"):
+        return False
+    return cv2.imcount(str(path)) > 1
+
+
 def _image_folder(folder: Path) -> ImageFiles:
     paths = tuple(
         sorted(

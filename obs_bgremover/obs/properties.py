@@ -26,7 +26,7 @@ from obs_bgremover.obs.settings import (
     THRESHOLD_RANGE,
 )
 
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp);;All files (*.*)"
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp *.gif);;All files (*.*)"
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v);;All files (*.*)"
 MODEL_FILTER = "ONNX models (*.onnx);;All files (*.*)"
 
