@@ -139,8 +139,9 @@ def _add_matting(props: int, on_model: object, running: str) -> None:
         b"its own matte is ready: less delay, but the matte trails fast movement.")
 
 
-def _add_render_clip(props: int, on_render: object, key: int, status: str) -> None:
-    """The "Render clip" group: a file, a folder, the button and the job's status."""
+def _add_render_clip(props: int, on_render: object, on_stop: object, key: int,
+                     status: str) -> None:
+    """The "Render clip" group: a file, a folder, the buttons and the job's status."""
     obs = lib()
     group = obs.obs_properties_create()
     obs.obs_properties_add_path(group, b"render_input", b"Clip", libobs.OBS_PATH_FILE,
@@ -149,6 +150,7 @@ def _add_render_clip(props: int, on_render: object, key: int, status: str) -> No
                                 libobs.OBS_PATH_DIRECTORY, None, None)
     obs.obs_properties_add_button2(group, b"render_clip", b"Render clip (first 10 s)", on_render,
                                    key)
+    obs.obs_properties_add_button2(group, b"render_stop", b"Stop rendering", on_stop, key)
     _add_info(group, "render_status", status)
     obs.obs_properties_add_group(props, b"render", b"Render clip with these settings",
                                  libobs.OBS_GROUP_NORMAL, group)
@@ -157,9 +159,10 @@ def _add_render_clip(props: int, on_render: object, key: int, status: str) -> No
 def build(key: int, running: str, render_status: str,
           callbacks: dict[str, Callable[..., object]]) -> int:
     """A new ``obs_properties_t`` for the filter instance ``key``. ``callbacks`` holds the
-    ctypes callback objects (kept alive by the caller): ``kind``, ``model`` and ``render``."""
+    ctypes callback objects (kept alive by the caller): ``kind``, ``model``, ``render`` and
+    ``stop``."""
     props = lib().obs_properties_create()
     _add_background(props, callbacks["kind"])
     _add_matting(props, callbacks["model"], running)
-    _add_render_clip(props, callbacks["render"], key, render_status)
+    _add_render_clip(props, callbacks["render"], callbacks["stop"], key, render_status)
     return props

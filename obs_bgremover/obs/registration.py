@@ -65,6 +65,7 @@ class _Registration:
             "kind": libobs.MODIFIED(_guarded(False)(properties.on_kind_changed)),
             "model": libobs.MODIFIED(_guarded(False)(properties.on_model_changed)),
             "render": libobs.CLICKED(_guarded(False)(self.render_clicked)),
+            "stop": libobs.CLICKED(_guarded(False)(self.stop_clicked)),
         }
         self.callbacks = [
             libobs.GET_NAME(_guarded(None)(self.get_name)),
@@ -190,6 +191,18 @@ class _Registration:
         except BgRemoverError as error:
             instance.render_clip.fail(str(error))
             log(libobs.LOG_WARNING, f"render clip: {error}")
+        return True
+
+
+    def stop_clicked(self, props: int, prop: int, key: int | None) -> bool:
+        """The "Stop rendering" button: stop this filter's queued or running render (the
+        worker drops it within a second or two, leaving no file); True redraws the window."""
+        instance = self.instances.get(key or 0)
+        if instance is None:
+            return False
+        record = instance.render_clip.stop()
+        if record is not None:
+            log(libobs.LOG_INFO, f"render clip: job {record.id}: {instance.render_clip.status}")
         return True
 
 

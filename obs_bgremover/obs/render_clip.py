@@ -123,6 +123,14 @@ class RenderClip:
         self.thread.start()
         return record
 
+    def stop(self) -> JobRecord | None:
+        """Stop this filter's job if it has not finished; its record (None before any job)."""
+        if self.queue is None or self.job_id is None:
+            return None
+        record = self.queue.stop(self.job_id, "stopped from OBS")
+        self._show(describe(record))
+        return record
+
     def fail(self, message: str) -> None:
         """Show why the button could not start a job."""
         self._show(f"Failed: {message}")

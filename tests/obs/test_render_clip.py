@@ -13,7 +13,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from clip_writer import write_clip
 from obs_views import SCENE, poll, stop_cleanly
+from support import synthetic_frames
 
 from obs_bgremover.obs.registration import FILTER_ID
 from obs_bgremover.render import SQLITE, RenderQueue, open_huey
@@ -75,6 +77,30 @@ def test_a_bad_clip_says_why_without_queueing(obs_studio, tmp_path) -> None:
     log = obs_studio.log_text()
     assert "render clip: pick the clip to render" in log, log[-2000:]
     assert not list(tmp_path.iterdir())
+
+
+def test_stop_rendering_drops_the_job(obs_studio, tmp_path, monkeypatch) -> None:
+    """A render started by mistake (the wrong clip, the wrong background) can be stopped from
+    OBS: the job fails as stopped, and the worker leaves no file behind."""
+    clip = write_clip(tmp_path / "long.mp4", synthetic_frames(30, 360, 640), 30, repeat=10)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    obs_studio.client.set_source_filter_settings(SOURCE, FILTER, {
+        "render_input": str(clip), "render_folder": str(folder)}, True)
+    monkeypatch.setenv(DATA_ENV, str(obs_studio.home / ".local" / "share" / "obs-bgremover"))
+    queue = RenderQueue(open_huey(SQLITE))
+    assert press(obs_studio, "render_clip") == "clicked"
+
+    def mine() -> list:
+        return [record for record in queue.jobs() if record.input == str(clip)]
+
+    poll(mine, lambda records: records and records[0].progress > 0, timeout=RENDER_TIMEOUT)
+    assert mine() and mine()[0].status == "running", mine()
+    assert press(obs_studio, "render_stop") == "clicked"
+    [record] = mine()
+    assert (record.status, record.error) == ("failed", "stopped from OBS")
+    assert poll(lambda: list(folder.iterdir()), lambda files: not files, timeout=10) == []
+    assert "Failed: stopped from OBS" in obs_studio.log_text()
 
 
 def test_obs_stops_the_worker_it_started(obs_studio, monkeypatch) -> None:
