@@ -128,3 +128,16 @@ def packet_span(path: Path, kind: str) -> tuple[float, float]:
                   float((packet.pts + packet.duration) * packet.time_base))
                  for packet in container.demux(stream) if packet.pts is not None]
     return min(start for start, _ in times), max(end for _, end in times)
+
+
+def animation(path: Path, codec: str, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """RGB frames as an animated GIF (``codec`` "gif") or PNG ("apng"), ``fps`` frames a second."""
+    with av.open(str(path), "w", format=codec) as output:  # the muxers are named as the codecs
+        stream = output.add_stream(codec, rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "rgb8" if codec == "gif" else "rgb24"
+        for frame in frames:
+            output.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        output.mux(stream.encode())
+    return path
+

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import hdr_clip, heic_file, on_its_side, synthetic_frames
+from support import animation, hdr_clip, heic_file, on_its_side, synthetic_frames
 
 from obs_bgremover.backgrounds import (
     ASSETS,
@@ -183,22 +183,11 @@ def test_video_thread_stops_on_close(tmp_path: Path) -> None:
     assert decoder_threads() == []
 
 
-def _animation(path: Path, codec: str, frames: list[np.ndarray], fps: int = 10) -> Path:
-    with av.open(str(path), "w", format=codec) as output:  # the muxers are named as the codecs
-        stream = output.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "rgb8" if codec == "gif" else "rgb24"
-        for frame in frames:
-            output.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        output.mux(stream.encode())
-    return path
-
-
 @pytest.mark.parametrize("name, codec", [("loop.gif", "gif"), ("loop.png", "apng")])
 def test_an_animated_gif_or_png_plays_as_a_loop(tmp_path: Path, name: str, codec: str) -> None:
     """As OBS's image source plays them; a still picture of the first frame was all it gave."""
     frames = [np.full((48, 64, 3), (250 * (i % 2), 40 * i, 0), np.uint8) for i in range(4)]
-    with parse_background(str(_animation(tmp_path / name, codec, frames))) as background:
+    with parse_background(str(animation(tmp_path / name, codec, frames))) as background:
         assert isinstance(background, LoopingVideo) and background.period == pytest.approx(0.4)
         seen = [nearest(background.frame_at(t, (64, 48)), frames) for t in (0, 0.1, 0.25, 0.45)]
     assert seen == [0, 1, 2, 0]
@@ -207,5 +196,5 @@ def test_an_animated_gif_or_png_plays_as_a_loop(tmp_path: Path, name: str, codec
 @pytest.mark.parametrize("name, codec", [("still.gif", "gif"), ("still.png", "apng")])
 def test_a_one_frame_gif_or_png_is_a_picture(tmp_path: Path, name: str, codec: str) -> None:
     frame = np.full((48, 64, 3), (0, 200, 0), np.uint8)
-    with parse_background(str(_animation(tmp_path / name, codec, [frame]))) as background:
+    with parse_background(str(animation(tmp_path / name, codec, [frame]))) as background:
         assert isinstance(background, ImageBackground)

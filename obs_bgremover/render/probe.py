@@ -3,9 +3,9 @@
 A render queue takes files from users who drag in whatever they have, and a worker may run on
 another machine, so every check happens in the task, on the bytes: the name's extension is never
 trusted. A file is accepted when FFmpeg finds one of the common containers with a common video
-codec that decodes (or, for a preview, a PNG or JPEG image); anything else fails with a message
-that lists what is accepted. A damaged or truncated file fails here too, so a render never starts
-on a file that would stop half way.
+codec that decodes (or, for a preview, a PNG, JPEG or GIF image); anything else fails with a
+message that lists what is accepted. A damaged or truncated file fails here too, so a render
+never starts on a file that would stop half way.
 """
 
 from __future__ import annotations
@@ -18,14 +18,20 @@ from pathlib import Path
 import av
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import END_SLACK_S, declared_duration, display_size, refuse_heif
+from obs_bgremover.media import (
+    END_SLACK_S,
+    declared_duration,
+    display_size,
+    is_animation,
+    refuse_heif,
+)
 
 # FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
 # the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
 CONTAINERS = {"mov": "MP4/MOV/M4V", "mp4": "MP4/MOV/M4V", "matroska": "MKV/WebM", "avi": "AVI"}
 CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg", "prores", "dnxhd")
 VIDEOS = "a video in MP4, MOV, M4V, MKV, WebM or AVI (codecs: " + ", ".join(CODECS) + ")"
-ACCEPTED = VIDEOS + ", or a PNG or JPEG image for a preview"
+ACCEPTED = VIDEOS + ", or a PNG, JPEG or GIF image for a preview"
 
 # Leading bytes of the accepted files, to tell "damaged" from "not a video at all" when FFmpeg
 # cannot open a file: an MP4 cut before its index (the 'moov' box) does not open, but it still
@@ -35,7 +41,7 @@ SIGNATURES = (
     (0, b"\x1a\x45\xdf\xa3", "MKV/WebM"),
     (8, b"AVI ", "AVI"),
 )
-IMAGES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
+IMAGES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"))
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ def _signature(head: bytes) -> str | None:
 
 
 def _image(path: Path, head: bytes) -> MediaInfo | None:
-    """The image's size, if the file is a PNG or JPEG that decodes."""
+    """The image's size, if the file is a PNG, JPEG or GIF that decodes (an animated one, as a
+    background, plays in a loop: `obs_bgremover.media.is_animation`)."""
     for magic, kind in IMAGES:
         if head.startswith(magic):
             try:
@@ -104,8 +111,8 @@ def _check_complete(container: av.container.InputContainer, stream: av.VideoStre
 
 def probe(path: str | os.PathLike[str], *, images: bool = False,
           until: float = float("inf")) -> MediaInfo:
-    """Check that ``path`` is an accepted, complete video (or, with ``images``, a PNG or JPEG) and
-    describe it; an `InputError` says what is wrong and what is accepted otherwise.
+    """Check that ``path`` is an accepted, complete video (or, with ``images``, a PNG, JPEG or GIF)
+    and describe it; an `InputError` says what is wrong and what is accepted otherwise.
 
     ``until``: the seconds a render will read; damage after that point does not matter.
     """
@@ -118,7 +125,8 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
     if image is not None:
         if not images:
             raise InputError(
-                f"{path} is a still {image.format.upper()} image: a video render needs "
+                f"{path} is {'an animated' if is_animation(path) else 'a still'} "
+                f"{image.format.upper()} image: a video render needs "
                 f"a video (a preview takes an image); accepted: {ACCEPTED}"
             )
         return image

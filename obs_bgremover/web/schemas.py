@@ -26,7 +26,8 @@ class Limits(BaseModel):
                                         "portrait clip fits max_height x max_width")
     max_height: int
     accepted: str = Field(description="the clips accepted, checked by their content; a "
-                          "background may also be a PNG or JPEG image")
+                          "background may also be a PNG, JPEG or GIF image (an animated GIF "
+                          "or PNG plays in a loop)")
     workers: int = Field(description="render workers in the server; 0: workers run elsewhere")
 
 

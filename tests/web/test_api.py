@@ -17,7 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
+from support import animation
 from webserver import Server, servers
 
 from obs_bgremover.render import RenderQueue, open_huey
@@ -128,6 +131,28 @@ def test_jobs_refuse_what_they_cannot_render(server: Server, talking_head: Path)
     assert "kind: Input should be 'preview' or 'video'" in refused(kind="gif")
     assert server.get("/api/jobs").json() == []
 
+
+def test_an_animated_gif_background_plays(server: Server, talking_head: Path,
+                                          tmp_path: Path) -> None:
+    """A GIF is taken as a background (an animated one plays in a loop), but not as a clip."""
+    red, blue = (np.full((90, 160, 3), colour, np.uint8) for colour in ((230, 0, 0), (0, 0, 230)))
+    gif = animation(tmp_path / "loop.gif", "gif", [red, blue], fps=2)
+    answer = server.upload(gif, "loop.gif")
+    assert answer.status == 422 and '"loop.gif" is an animated GIF image: a video render' in (
+        answer.detail)
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    background = server.upload(gif, "loop.gif", purpose="background").json()["id"]
+    corners = []
+    for at in (0.0, 0.6):
+        preview = server.wait(server.job(clip, f"upload:{background}", "preview", at)["id"])
+        assert preview["status"] == "done", preview
+        image = cv2.imdecode(np.frombuffer(server.get(preview["result_url"]).body, np.uint8),
+                             cv2.IMREAD_COLOR)
+        corners.append(image[:16, :16].reshape(-1, 3).mean(axis=0)[::-1])  # as RGB
+    assert np.abs(corners[0] - (230, 0, 0)).max() < 40, corners
+    assert np.abs(corners[1] - (0, 0, 230)).max() < 40, corners
+    for upload in (background, clip):  # and their jobs: the server is shared with other tests
+        assert server.request("DELETE", f"/api/uploads/{upload}").status == 204
 
 def test_other_sites_and_host_names_are_refused(server: Server, talking_head: Path) -> None:
     evil = server.request("GET", "/api/jobs", headers={"Host": "evil.example:80"})
