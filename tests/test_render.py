@@ -376,6 +376,22 @@ def test_a_worker_stopped_by_sigterm_hands_its_job_to_the_waiting_render(
     assert (record.status, record.attempt) == ("done", 2)
     assert_no_leftovers(output.parent, {"result.mp4"})
 
+
+def test_jobs_stop_fails_a_queued_job_and_names_what_it_cannot_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue = RenderQueue(open_huey("sqlite"))
+    job = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                       RenderSettings("dusk")).id
+    assert cli.main(["jobs", "--stop", job]) == 0
+    assert "stopped from the command line" in capsys.readouterr().out
+    assert (queue.get(job).status, queue.get(job).error) == (
+        "failed", "stopped from the command line")
+    assert cli.main(["jobs", "--stop", job]) == 2
+    assert f"job {job} has finished (failed); there is nothing to stop" in capsys.readouterr().err
+    assert cli.main(["jobs", "--stop", "0123456789ab"]) == 2
+    assert "there is no job 0123456789ab on the SQLite queue" in capsys.readouterr().err
+
 # -- Redis: several worker processes, one killed --------------------------------------------------
 
 

@@ -183,8 +183,16 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_jobs(args: argparse.Namespace) -> int:
-    """List the queue's jobs, oldest first."""
+    """List the queue's jobs, oldest first; with ``--stop``, first stop the jobs it names."""
     queue = RenderQueue(open_huey(args.queue))
+    for job_id in args.stop:
+        record = queue.get(job_id)
+        if record is None:
+            raise InputError(f"there is no job {job_id} on the {describe(queue.huey)}")
+        if record.status in FINISHED:
+            raise InputError(f"job {job_id} has finished ({record.status}); there is nothing "
+                             "to stop")
+        queue.stop(job_id, "stopped from the command line")
     records = queue.jobs()
     if not records:
         print(f"no jobs on the {describe(queue.huey)}")
