@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from clip_writer import write_clip
 from support import (
+    animation,
     frame_times,
     heic_file,
     missing,
@@ -242,16 +243,6 @@ def _cut_in_half(source: Path, path: Path) -> Path:
     return path
 
 
-def _gif(path: Path) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("gif", rate=5)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb8"
-        for frame in synthetic_frames(3):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -265,7 +256,8 @@ def _gif(path: Path) -> Path:
             write_clip(tmp / "whole.mp4", talking_frames(data, 60, (160, 120)), 10,
                        container={"movflags": "faststart"}), tmp / "cut.mp4"),
          "is truncated: its video stops after"),
-        (lambda tmp, data: _gif(tmp / "clip.gif"), "(GIF), which is not accepted"),
+        (lambda tmp, data: animation(tmp / "clip.gif", "gif", synthetic_frames(3), 5),
+         "is an animated GIF image: a video render needs a video"),
     ],
     ids=["text-named-mp4", "truncated-mp4", "truncated-faststart-mp4", "gif"],
 )
