@@ -29,7 +29,14 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, is_animation, is_image, read_image, refuse_heif
+from obs_bgremover.media import (
+    Shown,
+    is_animation,
+    is_image,
+    read_image,
+    refuse_heif,
+    video_stream,
+)
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
 
@@ -141,9 +148,9 @@ def _probe(path: Path) -> tuple[float, float]:
     """
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = video_stream(container)
+            if stream is None:
                 raise InputError(f"{path} has no video stream; expected {FILE_KINDS}")
-            stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or 25
             starts, ends = [], []
             for packet in container.demux(stream):
@@ -203,7 +210,7 @@ class LoopingVideo(Background):
         A failure goes into the queue, for the compositing thread to raise."""
         try:
             with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
+                stream = video_stream(container)
                 stream.thread_type = "AUTO"
                 offset = -self._start
                 shown = Shown()

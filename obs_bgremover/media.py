@@ -112,6 +112,13 @@ def display_size(frame: av.VideoFrame) -> tuple[int, int]:
     return (frame.height, frame.width) if sideways else (frame.width, frame.height)
 
 
+def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The video a file is played as: FFmpeg's best video stream, as players pick it, not the
+    first one listed, which may be a cover picture or a small preview track (a camera's proxy,
+    a thumbnail track muxed first). None for a file without video."""
+    return container.streams.best("video")
+
+
 def stream_start(stream: av.stream.Stream) -> Fraction:
     """When a stream starts, in seconds (0 where the file does not say): the time a video's
     frames are counted from (`VideoFile.timed`) and its sound is aligned to
@@ -170,7 +177,7 @@ class VideoFile:
         starts with frames that do not decode, so its first picture comes after the start."""
         try:
             with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
+                stream = video_stream(container)
                 stream.thread_type = "AUTO"
                 shown = Shown()
                 start = float(stream_start(stream))
@@ -258,9 +265,9 @@ def _image_folder(folder: Path) -> ImageFiles:
 def _video_file(path: Path) -> VideoFile:
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = video_stream(container)
+            if stream is None:
                 raise InputError(f"{path} has no video stream; expected {ACCEPTED}")
-            stream = container.streams.video[0]
             if next(container.decode(stream), None) is None:
                 raise InputError(f"video {path} has no frames")
             return VideoFile(path, stream.frames or None, stream.average_rate or Fraction(25))

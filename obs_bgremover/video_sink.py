@@ -23,7 +23,7 @@ import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import stream_start
+from obs_bgremover.media import stream_start, video_stream
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class VideoSink:
         self._source = av.open(str(source))
         try:
             self._output = av.open(str(self._temporary), "w")
-            self._video_in = self._source.streams.video[0]
+            self._video_in = video_stream(self._source)
             self._rate = self._video_in.average_rate or Fraction(25)
             self._video = None
             self._audio_in = self._source.streams.audio[0] if self._source.streams.audio else None

@@ -256,3 +256,27 @@ def test_a_video_cut_short_is_named_and_nothing_written(
     assert f"{cut} is damaged or cut short" in err and "of the 3.00 s it declares" in err
     assert list(out.parent.iterdir()) == []
     assert main(["replace", str(whole), "-b", "dusk", "-o", str(out)]) == 0
+
+
+def test_a_video_whose_first_track_is_a_thumbnail_is_read_by_its_main_track(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Players pick a file's best video stream; taking the first listed gave a one-frame video
+    of a thumbnail track muxed before the real one."""
+    frames = synthetic_frames(12, 120, 160)
+    clip = tmp_path / "with-thumbnail.mkv"
+    with av.open(str(clip), "w") as output:
+        thumbnail = output.add_stream("mjpeg")
+        thumbnail.width, thumbnail.height, thumbnail.pix_fmt = 64, 48, "yuvj420p"
+        video = output.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        for stream, pictures in ((thumbnail, [np.zeros((48, 64, 3), np.uint8)]),
+                                 (video, frames)):
+            for picture in pictures:
+                output.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+            output.mux(stream.encode())
+    out = tmp_path / "result.mp4"
+    assert main(["replace", str(clip), "-b", "dusk", "-o", str(out)]) == 0
+    assert "(12 frames" in capsys.readouterr().out
+    with av.open(str(out)) as result:
+        assert (result.streams.video[0].width, result.streams.video[0].height) == (160, 120)

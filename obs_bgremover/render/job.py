@@ -30,7 +30,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, VideoFile, read_image, write_image
+from obs_bgremover.media import Shown, VideoFile, read_image, video_stream, write_image
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pipeline import Pipeline
@@ -178,7 +178,7 @@ def frame_at(info: MediaInfo, at: float) -> np.ndarray:
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
     try:
         with av.open(str(info.path)) as container:
-            stream = container.streams.video[0]
+            stream = video_stream(container)
             container.seek(int(at / stream.time_base), stream=stream, backward=True)
             half_frame = 0.5 / float(info.rate)
             for frame in container.decode(stream):

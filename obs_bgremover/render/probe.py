@@ -24,6 +24,7 @@ from obs_bgremover.media import (
     display_size,
     is_animation,
     refuse_heif,
+    video_stream,
 )
 
 # FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
@@ -140,9 +141,9 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                     f"{path} is {container.format.long_name or container.format.name}, "
                     f"which is not accepted; accepted: {ACCEPTED}"
                 )
-            if not container.streams.video:
+            stream = video_stream(container)
+            if stream is None:
                 raise InputError(f"{path} has no video stream; accepted: {ACCEPTED}")
-            stream = container.streams.video[0]
             codec = stream.codec_context.name
             if codec not in CODECS:
                 raise InputError(
