@@ -278,7 +278,7 @@ def _video_file(path: Path) -> VideoFile:
 
 
 def open_frames(path: str | os.PathLike[str]) -> FrameSource:
-    """The frames of an image, a folder of images or a video.
+    """The frames of an image, a folder of images or a video (an animated GIF or PNG is one).
 
     Everything that can be checked cheaply is checked here, before a caller writes anything, so
     a bad input fails fast and leaves no partial output behind. A file is told apart by its content
@@ -289,7 +289,7 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
         return _image_folder(path)
     if not path.is_file():
         raise InputError(f"input {path} does not exist")
-    if is_image(path):
+    if is_image(path) and not is_animation(path):
         return ImageFiles((path,))
     refuse_heif(path)
     return _video_file(path)

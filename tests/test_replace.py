@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import frame_times, packet_span, synthetic_frames
+from support import animation, frame_times, packet_span, synthetic_frames
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
@@ -280,3 +280,13 @@ def test_a_video_whose_first_track_is_a_thumbnail_is_read_by_its_main_track(
     assert "(12 frames" in capsys.readouterr().out
     with av.open(str(out)) as result:
         assert (result.streams.video[0].width, result.streams.video[0].height) == (160, 120)
+
+
+def test_an_animated_gif_is_a_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As a background it loops; as the input it is a clip, its frames at their own times."""
+    frames = synthetic_frames(6, 48, 64)
+    gif = animation(tmp_path / "wave.gif", "gif", frames, fps=5)
+    out = tmp_path / "wave.mp4"
+    assert main(["replace", str(gif), "-b", "dusk", "-o", str(out)]) == 0
+    assert "(6 frames" in capsys.readouterr().out
+    assert frame_times(out) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], abs=0.01)
