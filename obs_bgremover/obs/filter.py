@@ -196,6 +196,10 @@ class Filter:
         self.worst = dict.fromkeys(TIMED_STAGES, 0.0)  # ms, each stage's longest in the window
         self.timed_frames = 0
         self.slowest = 0.0  # ms, the longest `render` in the current timing window
+        # The video frame (`obs_get_video_frame_time`) whose input is in `texrender` and whose
+        # matte is in `slots`: a second draw of it reuses them (see `_render_frame`).
+        self.prepared_frame: int | None = None
+        self.draws = 0  # draws in the timing window: more than its frames in several views
 
     # settings ---------------------------------------------------------------------------------
 
@@ -385,6 +389,7 @@ class Filter:
             return
         obs = lib()
         self._free_graphics()
+        self.prepared_frame = None
         self.texrender = obs.gs_texrender_create(libobs.GS_RGBA, libobs.GS_ZS_NONE)
         self.stages = [
             obs.gs_stagesurface_create(width, height, libobs.GS_RGBA) for _ in range(STAGES)
@@ -548,6 +553,11 @@ class Filter:
         self.slowest = max(self.slowest, 1000 * (time.perf_counter() - start))
 
     def _render_frame(self) -> None:
+        """Draw the composite. A source shown in several views draws its filters once per view
+        and frame (studio mode's preview beside the program, a projector, the multiview): only
+        the first draw of a frame renders the input, stages it for the network and uploads a
+        matte; the others draw from the same textures, so every view shows the same composite
+        and a second view costs one draw, not a second readback."""
         obs = lib()
         target = obs.obs_filter_get_target(self.source)
         width = obs.obs_source_get_base_width(target) if target else 0
@@ -557,18 +567,22 @@ class Filter:
             return
         self._ensure_size(width, height)
         direct = self._reads_frames_directly(target)
+        frame = obs.obs_get_video_frame_time()
+        again = frame == self.prepared_frame
         texture = None
         if not direct or self.settings.low_latency:
             start = time.perf_counter()
-            if not self._render_input(width, height):
+            if not again and not self._render_input(width, height):
+                self.prepared_frame = None
                 self.pass_through()
                 return
             self._time("render", start)
             texture = obs.gs_texrender_get_texture(self.texrender)
-            if not direct:
+            if not direct and not again:
                 self._stage_and_submit(texture, width)
         start = time.perf_counter()
-        ready = self._upload_result()
+        ready = self.shown is not None if again else self._upload_result()
+        self.prepared_frame = frame
         self._time("upload", start)
         start = time.perf_counter()
         if not (ready and self._draw_composite(texture)):
@@ -580,7 +594,9 @@ class Filter:
             while obs.gs_effect_loop(default, b"Draw"):
                 obs.gs_draw_sprite(texture, 0, width, height)
         self._time("draw", start)
-        self._report_timings()
+        self.draws += 1
+        if not again:
+            self._report_timings()
 
     def pass_through(self) -> None:
         """Draw the input unchanged. A filter being removed has no target or parent any more
@@ -612,9 +628,11 @@ class Filter:
                 f"network ran on {stats.network_calls}/{stats.processed}"
                 if stats else "")
         log(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
-                             f"frame {self.slowest:.1f} (longest: {worst}), texel-aligned draws "
-                             f"{self.backdrop.aligned_draws}/{self.timed_frames}{live}")
+                             f"frame {self.slowest:.1f} (longest: {worst}), views per frame "
+                             f"{self.draws / self.timed_frames:.2f}, texel-aligned draws "
+                             f"{self.backdrop.aligned_draws}/{self.draws}{live}")
         self.backdrop.aligned_draws = 0
+        self.draws = 0
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
         self.worst = dict.fromkeys(TIMED_STAGES, 0.0)
         self.timed_frames = 0

@@ -204,6 +204,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "obs_source_process_filter_begin": (c_bool, [P, c_int, c_int]),
     "obs_source_process_filter_end": (None, [P, P, c_uint32, c_uint32]),
     "obs_get_base_effect": (P, [c_int]),
+    "obs_get_video_frame_time": (c_uint64, []),
     "obs_enter_graphics": (None, []),
     "obs_leave_graphics": (None, []),
     # settings

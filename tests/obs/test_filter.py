@@ -18,6 +18,7 @@ import pytest
 from obs_views import (
     COLOR_TOLERANCE,
     MATTE_TIMEOUT,
+    SCENE,
     SHARE_REQUIRED,
     SOURCE,
     close_share,
@@ -191,6 +192,31 @@ def test_skip_static_leaves_the_network_idle_on_a_still_picture(obs_studio, scen
     runs, processed = share
     assert processed >= 30 and runs <= 0.05 * processed, (
         f"the network ran on {runs} of {processed} frames of a still picture")
+
+
+def views_per_frame(obs_studio) -> list[float]:
+    """"views per frame" from each of the filter's timing lines so far."""
+    return [float(value) for value in
+            re.findall(r"views per frame ([\d.]+)", obs_studio.log_text())]
+
+
+def test_a_second_view_draws_the_frame_without_preparing_it_again(obs_studio, scene) -> None:
+    """Studio mode shows the scene twice (preview and program), so OBS draws the filter twice
+    a frame. Each frame's input is rendered, read back and matted once: the timing line counts
+    frames by those, and the draws of both views against them."""
+    client = obs_studio.client
+    seen = len(views_per_frame(obs_studio))
+    client.set_studio_mode_enabled(True)
+    try:
+        client.set_current_preview_scene(SCENE)
+        # The first line after the switch may have begun before it: judge the second.
+        poll(lambda: len(views_per_frame(obs_studio)), lambda n: n >= seen + 2,
+             timeout=3 * TIMING_EVERY / 30)
+    finally:
+        client.set_studio_mode_enabled(False)
+    lines = views_per_frame(obs_studio)
+    assert len(lines) >= seen + 2, obs_studio.log_text()[-3000:]
+    assert lines[seen + 1] >= 1.9, f"{lines[seen + 1]} views a frame in studio mode"
 
 
 def test_obs_keeps_its_frame_rate(obs_studio) -> None:
