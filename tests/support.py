@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -20,6 +22,12 @@ def missing(what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing (required when CI is set)")
     pytest.skip(f"{what} is missing")
+
+
+def command(*args: object, **popen: object) -> subprocess.Popen:
+    """``obs-bgremover ARGS`` in a process of its own, as a user starts it, so that a signal
+    sent to it reaches it alone; ``popen``: `subprocess.Popen`'s options."""
+    return subprocess.Popen([sys.executable, "-m", "obs_bgremover", *map(str, args)], **popen)
 
 
 def require_obs() -> None:

@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from clip_writer import write_clip
 from support import (
     animation,
+    command,
     frame_times,
     heic_file,
     missing,
@@ -288,7 +288,6 @@ def test_a_heic_photo_is_refused_by_name(tmp_path: Path,
     assert_no_leftovers(output.parent, set())
 
 
-
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
     stop: signal.Signals, shared_data: Path, tmp_path: Path, data_folder: Path
@@ -300,12 +299,8 @@ def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
                         talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
     output = tmp_path / "out" / "result.mp4"
     output.parent.mkdir()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "obs_bgremover", "render", str(source), "-b", "dusk",
-         "-o", str(output)],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    process = command("render", source, "-b", "dusk", "-o", output,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         queue = RenderQueue(open_huey("sqlite"))
         deadline = time.monotonic() + 60
@@ -342,12 +337,8 @@ def test_a_worker_stopped_by_sigterm_hands_its_job_to_the_waiting_render(
         while not queue.workers():
             assert worker.poll() is None and time.monotonic() < deadline, "no worker started"
             time.sleep(0.05)
-        render = subprocess.Popen(
-            [sys.executable, "-m", "obs_bgremover", "render", str(source), "-b", "dusk",
-             "-o", str(output)],
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+        render = command("render", source, "-b", "dusk", "-o", output,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while not any(record.status == "running" and record.progress > 0
                       for record in queue.jobs()):
             assert worker.poll() is None and time.monotonic() < deadline, "never caught running"
@@ -383,6 +374,7 @@ def test_jobs_stop_fails_a_queued_job_and_names_what_it_cannot_stop(
     assert f"job {job} has finished (failed); there is nothing to stop" in capsys.readouterr().err
     assert cli.main(["jobs", "--stop", "0123456789ab"]) == 2
     assert "there is no job 0123456789ab on the SQLite queue" in capsys.readouterr().err
+
 
 # -- Redis: several worker processes, one killed --------------------------------------------------
 
@@ -426,10 +418,8 @@ KILL_TEST_FRAMES = 100  # 10 s at 10 fps: the longest a render keeps
 
 
 def _worker(url: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "obs_bgremover", "worker", "--queue", url, "--lease", "3"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
+    return command("worker", "--queue", url, "--lease", "3", stdout=log.open("wb"),
+                   stderr=subprocess.STDOUT)
 
 
 def test_redis_workers_finish_every_job_once_when_one_is_killed(

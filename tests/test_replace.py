@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import animation, frame_times, packet_span, synthetic_frames
+from support import animation, command, frame_times, packet_span, synthetic_frames
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
@@ -219,12 +217,8 @@ def test_a_stopped_video_leaves_no_partial_output(stop: signal.Signals, tmp_path
     """`timeout`, `kill` and service managers stop with SIGTERM; it must clean up as Ctrl-C
     does, not leave a hidden ``.part`` file per stopped run."""
     clip = write_clip(tmp_path / "long.mp4", synthetic_frames(30, 240, 320), 30, repeat=40)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "obs_bgremover", "replace", str(clip), "-b", "dusk",
-         "-o", str(tmp_path / "out.mp4")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    process = command("replace", clip, "-b", "dusk", "-o", tmp_path / "out.mp4",
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         part = tmp_path / ".out.part.mp4"
