@@ -40,7 +40,7 @@ import numpy as np
 from obs_bgremover.camera.capture import Capture, Source, parse_source
 from obs_bgremover.camera.report import Meter, StatusLine, Summary
 from obs_bgremover.camera.scene import (
-    ConfigWatcher,
+    CONFIG_POLL,
     Scene,
     SceneSettings,
     next_builtin,
@@ -57,6 +57,7 @@ from obs_bgremover.camera.sinks import (
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.pipeline import LivePipeline, LiveResult, LiveStats, PipelineSettings
+from obs_bgremover.watch import FileWatch
 
 # How long the main thread waits between looks for the very first matte, in seconds.
 STARTUP_POLL = 0.01
@@ -270,7 +271,7 @@ def _handle_key(running: _Running, key: int) -> bool:
     return True
 
 
-def _loop(running: _Running, meter: Meter, watcher: ConfigWatcher | None) -> None:
+def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
     """Composite the newest matte (or repeat the last composite) and send it, once per frame
     period, until the duration is over or the preview asks to stop."""
     duration = running.settings.duration
@@ -310,7 +311,7 @@ def serve(
     before the first frame is sent."""
     meter = Meter()
     line = StatusLine(sys.stderr if status is None else status)
-    watcher = ConfigWatcher(settings.config) if settings.config else None
+    watcher = FileWatch(settings.config, CONFIG_POLL) if settings.config else None
     scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
     model = MattingModel(scene_settings.model, settings.device)
     line.note(f"camera: matting with {model.name} on {model.provider}")

@@ -1,11 +1,10 @@
 """What may change while the camera runs: the background and the matting settings, set by the
-flags and then by a config file watched for changes.
+flags and then by a config file watched for changes (`obs_bgremover.watch`).
 """
 
 from __future__ import annotations
 
 import json
-import time
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,7 +14,8 @@ from obs_bgremover.composite import Background, Compositor, TransparentBackgroun
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
 
-# How often the config file's modification time is checked, in seconds.
+# How often the config file is looked at for changes (`obs_bgremover.watch.FileWatch`), in
+# seconds.
 CONFIG_POLL = 0.25
 
 
@@ -96,36 +96,6 @@ def read_config(path: Path, base: SceneSettings) -> SceneSettings:
     return SceneSettings(
         values.get("background", base.background), matting, values.get("model", base.model)
     )
-
-
-class ConfigWatcher:
-    """Notices changes of the config file by polling its modification time and size (cheap,
-    and the same on every operating system) at most every `CONFIG_POLL` seconds."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._seen = self._stamp()
-        self._checked = time.perf_counter()
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            info = self.path.stat()
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def changed(self) -> bool:
-        """Whether the file changed since the last call that said so (a deleted file is no
-        change: the camera keeps what it has)."""
-        now = time.perf_counter()
-        if now - self._checked < CONFIG_POLL:
-            return False
-        self._checked = now
-        stamp = self._stamp()
-        if stamp is None or stamp == self._seen:
-            return False
-        self._seen = stamp
-        return True
 
 
 def next_builtin(spec: str) -> str:

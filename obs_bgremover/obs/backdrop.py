@@ -16,12 +16,11 @@ the person's colours never smear into the background around them.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from ctypes import byref
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,6 +31,7 @@ from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.obs import libobs
 from obs_bgremover.obs.libobs import lib, set_image, vec4
 from obs_bgremover.obs.settings import FilterSettings
+from obs_bgremover.watch import FileWatch
 
 # The blur passes' Gaussian has this sigma, in texels of the reduced frame (the shader's kernel).
 BLUR_SIGMA_TEXELS = 2.0
@@ -40,7 +40,8 @@ BLUR_SIGMA_AT_100 = 1 / 25
 BLUR_MIN_LINES = 8
 
 PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha")
-# How often the filter looks whether its background file changed on disk.
+# How often the filter looks whether its background file changed on disk (a stat on OBS's
+# graphics thread, which a network drive may make slow).
 WATCH_EVERY_S = 1.0
 
 
@@ -71,44 +72,6 @@ def _close_when_done(future: Future) -> None:
             done.result()[0].close()
 
     future.add_done_callback(close)
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size
-
-
-class FileWatch:
-    """Notices when the background's file changes on disk, as OBS's own image source notices
-    an edited picture: a streamer who saves a new version of the picture (or puts back a file
-    that was missing) sees it without touching the filter. It looks once every `WATCH_EVERY_S`
-    (a stat on the graphics thread, where a network drive may be slow), and a change counts
-    once the file held still for one look, so a picture still being written is not loaded
-    half way (a failed load would pass the camera's own room through meanwhile)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.path: str | None = None
-        self.settled: tuple[int, int] | None = None
-        self.seen: tuple[int, int] | None = None
-        self.looked = 0.0
-
-    def version(self, path: str) -> tuple[int, int] | None:
-        """What the file at ``path`` was when it last held still: it changes with the file."""
-        now = self.clock()
-        if path != self.path:
-            self.path, self.looked = path, now
-            self.settled = self.seen = _stamp(path)
-        elif now - self.looked >= WATCH_EVERY_S:
-            self.looked = now
-            stamp = _stamp(path)
-            if stamp == self.seen:
-                self.settled = stamp
-            self.seen = stamp
-        return self.settled
 
 
 def texel_aligned(size: tuple[int, int]) -> bool:
@@ -154,7 +117,8 @@ class Backdrop:
         self.loading: tuple[tuple, Future] | None = None  # (key, its load) while one runs
         self.point_sampler: int | None = None  # see `texel_aligned`
         self.aligned_draws = 0  # draws that read texels point-sampled, for the timing log
-        self.watch = FileWatch()
+        self.watch: FileWatch | None = None  # on the background's file, if it has one
+        self.edits = 0  # how often that file changed on disk: a change reloads it
 
     def free(self) -> None:
         """Release the textures and stop a video's decoder; the caller holds the graphics
@@ -190,10 +154,16 @@ class Backdrop:
 
         A background that cannot be opened raises (with the reason) once; the same settings are
         not retried every frame, so a broken video costs one probe, not one per frame. A change
-        to the file on disk (`FileWatch`) counts as new settings."""
+        to the file on disk counts as new settings, as OBS's own image source reloads a picture
+        saved again: a streamer who edits the picture, or puts back a file that was missing,
+        sees it without touching the filter."""
         path = settings.background_file()
-        version = None if path is None else self.watch.version(path)
-        key = (settings.kind, path, settings.fit, size, version)
+        if path is not None:
+            if self.watch is None or self.watch.path != Path(path):
+                self.watch = FileWatch(Path(path), WATCH_EVERY_S)
+            elif self.watch.changed():
+                self.edits += 1
+        key = (settings.kind, path, settings.fit, size, self.edits)
         if key == self.key:
             return True
         if key == self.failed_key:
