@@ -332,12 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     worker.set_defaults(run=render.run_worker)
 
-    jobs = commands.add_parser("jobs", help="list the render queue's jobs (and stop some)")
+    jobs = commands.add_parser("jobs", help="list the render queue's jobs (and stop or delete "
+                                 "some)")
     jobs.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                       help="queue to list (default: %(default)s)")
     jobs.add_argument("--stop", action="append", default=[], metavar="ID",
                       help="stop this queued or running job first (its worker drops it within "
                       "a second or two, leaving no file); may be given several times")
+    jobs.add_argument("--delete", action="append", default=[], metavar="ID",
+                      help="forget this finished job (its files stay); may be given several "
+                      "times")
     jobs.set_defaults(run=render.run_jobs)
 
     serve = commands.add_parser(

@@ -360,12 +360,15 @@ def test_a_worker_stopped_by_sigterm_hands_its_job_to_the_waiting_render(
     assert_no_leftovers(output.parent, {"result.mp4"})
 
 
-def test_jobs_stop_fails_a_queued_job_and_names_what_it_cannot_stop(
+def test_jobs_stops_and_deletes_jobs_and_names_what_it_cannot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queue = RenderQueue(open_huey("sqlite"))
     job = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
                        RenderSettings("dusk")).id
+    assert cli.main(["jobs", "--delete", job]) == 2
+    assert f"job {job} is queued; it can be deleted once it has finished" in (
+        capsys.readouterr().err)
     assert cli.main(["jobs", "--stop", job]) == 0
     assert "stopped from the command line" in capsys.readouterr().out
     assert (queue.get(job).status, queue.get(job).error) == (
@@ -374,6 +377,9 @@ def test_jobs_stop_fails_a_queued_job_and_names_what_it_cannot_stop(
     assert f"job {job} has finished (failed); there is nothing to stop" in capsys.readouterr().err
     assert cli.main(["jobs", "--stop", "0123456789ab"]) == 2
     assert "there is no job 0123456789ab on the SQLite queue" in capsys.readouterr().err
+    assert cli.main(["jobs", "--delete", job]) == 0
+    assert "no jobs on the SQLite queue" in capsys.readouterr().out
+    assert queue.get(job) is None
 
 
 # -- Redis: several worker processes, one killed --------------------------------------------------

@@ -183,7 +183,8 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_jobs(args: argparse.Namespace) -> int:
-    """List the queue's jobs, oldest first; with ``--stop``, first stop the jobs it names."""
+    """List the queue's jobs, oldest first; with ``--stop`` or ``--delete``, first stop or
+    forget the jobs they name (a deleted job's files stay where they were written)."""
     queue = RenderQueue(open_huey(args.queue))
     for job_id in args.stop:
         record = queue.get(job_id)
@@ -193,6 +194,8 @@ def run_jobs(args: argparse.Namespace) -> int:
             raise InputError(f"job {job_id} has finished ({record.status}); there is nothing "
                              "to stop")
         queue.stop(job_id, "stopped from the command line")
+    for job_id in args.delete:
+        queue.delete(job_id)
     records = queue.jobs()
     if not records:
         print(f"no jobs on the {describe(queue.huey)}")
