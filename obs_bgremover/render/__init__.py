@@ -6,7 +6,14 @@ SQLite or Redis, `tasks` the jobs on the queue (status, leases, exactly-once res
 OBS "Render clip" button) use the names below.
 """
 
-from obs_bgremover.render.commands import abandon, run_jobs, run_render, run_worker, serving
+from obs_bgremover.render.commands import (
+    abandon,
+    run_jobs,
+    run_render,
+    run_worker,
+    serving,
+    start_beside,
+)
 from obs_bgremover.render.job import (
     MAX_SECONDS,
     MAX_SIZE,
@@ -47,4 +54,5 @@ __all__ = [
     "run_render",
     "run_worker",
     "serving",
+    "start_beside",
 ]

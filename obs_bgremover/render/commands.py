@@ -76,6 +76,17 @@ def serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consum
         keeper.join()
 
 
+def start_beside(consumer: Consumer) -> None:
+    """Start ``consumer``'s worker threads beside a main loop of this process's own (``render``
+    waiting for its job, ``serve``'s web server). `Consumer.start` installs signal handlers for
+    a main loop of huey's, which does not run here; this process's own handlers are put back,
+    so that Ctrl+C and SIGTERM still stop it."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    consumer.start()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
 def abandon(consumer: Consumer, queue: RenderQueue, wait_s: float) -> list[JobRecord]:
     """Stop ``consumer`` without waiting for its renders, which could take minutes: the jobs it
     is running are queued again (and returned), to start over on another worker or at the next
@@ -138,12 +149,7 @@ def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
     """Serve the queue in this process until the job is finished. Stopped before that (Ctrl+C,
     SIGTERM), the job stops too, rather than waiting for the next worker to render it unasked."""
     with serving(queue, workers=1, announce=False) as consumer:
-        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        consumer.start()
-        # The consumer installs handlers for a main loop this command does not run; put the
-        # usual ones back so Ctrl+C still stops the wait.
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+        start_beside(consumer)
         record = queue.get(job_id)
         try:
             record = _wait(queue, job_id)

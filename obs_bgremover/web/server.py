@@ -19,7 +19,14 @@ from contextlib import contextmanager
 import uvicorn
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.render import RenderQueue, abandon, data_dir, open_huey, serving
+from obs_bgremover.render import (
+    RenderQueue,
+    abandon,
+    data_dir,
+    open_huey,
+    serving,
+    start_beside,
+)
 from obs_bgremover.web.app import create_app
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.guard import MIN_TOKEN, allowed_hosts, is_local, new_token
@@ -72,10 +79,7 @@ def _workers(queue: RenderQueue, count: int) -> Iterator[None]:
         yield
         return
     with serving(queue, count, announce=True) as consumer:
-        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        consumer.start()
-        for sig, handler in handlers.items():  # the consumer's are for a loop we do not run
-            signal.signal(sig, handler)
+        start_beside(consumer)
         try:
             yield
         finally:
