@@ -190,13 +190,14 @@ class VideoFile:
                     last = time
                     yield time - start, shown(frame)
                 declared = declared_duration(container, stream)
-                if declared is not None and last is not None and (
-                    last - start + frame_length < declared - END_SLACK_S - frame_length
+                end = None if last is None else last - start + frame_length
+                if declared is not None and end is not None and (
+                    end < declared - END_SLACK_S - frame_length
                 ):
                     raise InputError(
                         f"{self.path} is damaged or cut short (an interrupted download or "
-                        f"copy?): its frames stop after {last - start + frame_length:.2f} s of "
-                        f"the {declared:.2f} s it declares"
+                        f"copy?): its frames stop after {end:.2f} s of the {declared:.2f} s it "
+                        "declares"
                     )
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
