@@ -31,8 +31,7 @@ from obs_bgremover.composite import (
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import (
     Shown,
-    is_animation,
-    is_image,
+    is_still_image,
     read_image,
     refuse_heif,
     video_stream,
@@ -84,7 +83,7 @@ def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Backgrou
     path = Path(path)
     if not path.is_file():
         raise InputError(f"background file {path} does not exist; expected {FILE_KINDS}")
-    if is_image(path) and not is_animation(path):
+    if is_still_image(path):
         try:
             return ImageBackground(read_image(path), fit_mode)
         except InputError as err:

@@ -238,6 +238,11 @@ def is_animation(path: str | os.PathLike[str]) -> bool:
     return cv2.imcount(str(path)) > 1
 
 
+def is_still_image(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is one picture OpenCV reads; an animated one plays as a video."""
+    return is_image(path) and not is_animation(path)
+
+
 def _image_folder(folder: Path) -> ImageFiles:
     paths = tuple(
         sorted(
@@ -290,7 +295,7 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
         return _image_folder(path)
     if not path.is_file():
         raise InputError(f"input {path} does not exist")
-    if is_image(path) and not is_animation(path):
+    if is_still_image(path):
         return ImageFiles((path,))
     refuse_heif(path)
     return _video_file(path)
