@@ -9,12 +9,27 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import cv2
 import numpy as np
 import pytest
+
+T = TypeVar("T")
+
+
+def poll(measure: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+    """``measure()`` again until ``done`` holds for it or ``timeout`` passes; the last value."""
+    deadline = time.monotonic() + timeout
+    value = measure()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = measure()
+    return value
 
 
 def missing(what: str) -> None:

@@ -4,7 +4,6 @@ sure regions at a screenshot's size, and polling until OBS shows what a setting 
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -12,6 +11,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 import pytest
+import support
 
 T = TypeVar("T")
 
@@ -69,13 +69,8 @@ def close_share(image: np.ndarray, where: np.ndarray, expected: np.ndarray) -> f
 
 def poll(measure: Callable[[], T], done: Callable[[T], bool],
          timeout: float = MATTE_TIMEOUT) -> T:
-    """``measure()`` again until ``done`` holds for it or ``timeout`` passes; the last value."""
-    deadline = time.monotonic() + timeout
-    value = measure()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = measure()
-    return value
+    """`support.poll`, waiting as long as a new matte may take unless told otherwise."""
+    return support.poll(measure, done, timeout)
 
 
 def log_count(obs_studio, text: str) -> int:

@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from support import animation
+from support import animation, poll
 from webserver import Server, servers
 
 from obs_bgremover.render import RenderQueue, open_huey
@@ -232,20 +232,14 @@ def test_a_running_job_can_be_stopped(serve: Callable[..., Server], shared_data:
     assert (answer.json()["status"], answer.json()["error"]) == ("failed",
                                                                  "Stopped from the web page")
     jobs = server.data / "web" / "jobs"
-    left = poll_until(lambda: [path.name for path in jobs.rglob("*") if path.is_file()], [])
+    left = poll(lambda: [path.name for path in jobs.rglob("*") if path.is_file()],
+                lambda files: files == [], timeout=10)
     assert left == [], "the stopped render left files behind"
     again = server.request("POST", f"/api/jobs/{job['id']}/stop")
     assert again.status == 409 and "has finished (failed)" in again.detail
     assert server.wait(server.job(clip, "dusk", kind="preview")["id"])["status"] == "done"
     assert server.request("DELETE", f"/api/jobs/{job['id']}").status == 204
 
-
-def poll_until(measure: Callable[[], object], wanted: object, timeout: float = 10.0) -> object:
-    """``measure()`` again until it gives ``wanted`` or ``timeout`` passes; the last value."""
-    deadline = time.monotonic() + timeout
-    while (value := measure()) != wanted and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 # -- many at once, restarts -----------------------------------------------------------------
 
