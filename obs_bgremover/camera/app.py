@@ -10,11 +10,12 @@ The flow is the project's one flow, spread over three threads so that no stage w
   network costs; when no new matte is ready it sends the last composite again.
 
 Compositing runs on the main thread, after `LivePipeline.latest`, and not on the pipeline's
-thread: with edge decontamination it costs about 10 ms for 720p, which on the pipeline's thread
-would lengthen every matte by half and lower the rate of new mattes, while on the main thread it
-overlaps with the next matte on another core, is paid once per new matte (not per frame sent),
-and lets a background change from the config file swap the compositor without touching the
-pipeline. The capture thread never composites or waits for the network, so capture never stalls.
+thread: with edge decontamination it costs about 8 ms for 720p on two cores, which on the
+pipeline's thread would lengthen every matte by most of the network's own time and lower the rate
+of new mattes, while on the main thread it overlaps with the next matte on another core, is paid
+once per new matte (not per frame sent), and lets a background change from the config file swap
+the compositor without touching the pipeline. The capture thread never composites or waits for
+the network, so capture never stalls.
 
 Virtual cameras are reached through ``sinks``: a mapping of backend names to classes with the
 interface of `pyvirtualcam.Camera` (see `Sink`). The real mapping, `virtual_cameras`, holds
