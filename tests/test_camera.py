@@ -331,6 +331,39 @@ def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Pa
     assert time.process_time() - cpu < 3.5 * 2, "no core was kept busy"
 
 
+def test_a_background_file_saved_again_is_shown(lucia: Sequence, tmp_path: Path) -> None:
+    """A streamer edits the background picture while the camera runs: the new version shows
+    within two seconds (a look a second, and a second look to see it settled), and a
+    version that cannot be read keeps the last one on screen, said once."""
+    picture = tmp_path / "room.png"
+    width, height = (int(n) for n in SIZE.split("x"))
+    cv2.imwrite(str(picture), np.full((height, width, 3), GREEN[::-1], np.uint8))
+
+    def save(pixels: bytes) -> None:
+        staged = tmp_path / "staged.png"
+        staged.write_bytes(pixels)
+        staged.replace(picture)
+
+    blue = cv2.imencode(".png", np.full((height, width, 3), BLUE[::-1], np.uint8))[1].tobytes()
+    timers = (threading.Timer(0.5, save, [blue]), threading.Timer(3.5, save, [b"not a png"]))
+    box: list[RecordingSink] = []
+    messages = io.StringIO()
+    with contextlib.redirect_stderr(messages):
+        status = _run(box, "--input", lucia.clip, "--size", SIZE, "--background", picture,
+                      "--duration", 6.5, timers=timers)
+    for timer in timers:
+        timer.join()
+    assert status == 0
+    times = np.array(box[0].times) - box[0].times[0]
+    everywhere = np.ones(THUMB[::-1], bool)
+    green = np.array([_share_of(thumb, GREEN, everywhere) for thumb in box[0].thumbs])
+    blue = np.array([_share_of(thumb, BLUE, everywhere) for thumb in box[0].thumbs])
+    assert (green[times < 0.45] > 0.2).all()
+    assert (blue[times > 3.0] > 0.2).all(), "the new version, and it stays"
+    assert messages.getvalue().count("was saved again; reloaded it") == 1
+    assert messages.getvalue().count("keeping the current background") == 1
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_stop_exits_0_and_releases_everything(stop: signal.Signals, lucia: Sequence,
                                                 tmp_path: Path) -> None:

@@ -253,6 +253,16 @@ def _apply_config(running: _Running) -> None:
     )
 
 
+def _refresh_background(running: _Running) -> None:
+    """Load the background's file again when it was saved again; a bad new version is reported
+    once and the camera keeps what it shows."""
+    try:
+        if running.scene.refresh():
+            running.status.note(f"camera: {running.scene.spec} was saved again; reloaded it")
+    except BgRemoverError as err:
+        running.status.note(f"camera: {err}; keeping the current background")
+
+
 def _status_text(running: _Running, meter: Meter) -> str:
     sink = running.sink
     text = (
@@ -283,6 +293,7 @@ def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
         running.capture.check()
         if watcher is not None and watcher.changed():
             _apply_config(running)
+        _refresh_background(running)
         latest = running.feed.latest()
         captured = None
         if latest is not None and latest[0] is not shown:

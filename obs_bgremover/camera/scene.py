@@ -1,5 +1,6 @@
 """What may change while the camera runs: the background and the matting settings, set by the
-flags and then by a config file watched for changes (`obs_bgremover.watch`).
+flags and then by a config file watched for changes (`obs_bgremover.watch`); and the background
+file itself, saved again.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from obs_bgremover.backgrounds import BUILTIN, parse_background
+from obs_bgremover.backgrounds import BUILTIN, background_file, parse_background
 from obs_bgremover.composite import Background, Compositor, TransparentBackground
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
+from obs_bgremover.watch import FileWatch
 
 # How often the config file is looked at for changes (`obs_bgremover.watch.FileWatch`), in
 # seconds.
 CONFIG_POLL = 0.25
+# How often the background's file is looked at for a new version saved over it, in seconds (as
+# often as the OBS filter looks at its own).
+BACKGROUND_POLL = 1.0
 
 
 @dataclass(frozen=True)
@@ -40,22 +45,38 @@ def open_background(spec: str) -> Background:
     return background
 
 
+def _watch(spec: str) -> FileWatch | None:
+    path = background_file(spec)
+    return None if path is None else FileWatch(path, BACKGROUND_POLL)
+
+
 class Scene:
     """The background and its compositor, swapped when the config file or the preview's key
-    changes the background; used by the main thread only."""
+    changes the background, or when its file is saved again; used by the main thread only."""
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
         self._background = open_background(spec)
+        self._watch = _watch(spec)
         self.compositor = Compositor(self._background)
 
     def change(self, spec: str) -> None:
         """Show ``spec`` from the next composite on; the old background stays if it fails."""
         background = open_background(spec)
         old, self._background = self._background, background
+        self._watch = _watch(spec)
         self.compositor = Compositor(background)
         self.spec = spec
         old.close()
+
+    def refresh(self) -> bool:
+        """Load the background's file again if a new version has been saved over it, so that an
+        edited picture shows without a restart, as it does in OBS; whether it did. Raises as
+        `change` does, and the old background stays."""
+        if self._watch is None or not self._watch.changed():
+            return False
+        self.change(self.spec)
+        return True
 
     def close(self) -> None:
         self._background.close()
