@@ -128,17 +128,22 @@ def stream_start(stream: av.stream.Stream) -> Fraction:
 
 def declared_duration(container: av.container.InputContainer,
                       stream: av.VideoStream) -> float | None:
-    """Seconds of video the file declares: the video stream's own length where the file states
-    it (an MP4 track's, a Matroska ``DURATION`` tag), since a sound track may run longer, else
-    the container's; None where nothing is declared (a recording cut off by a crash)."""
+    """Seconds of video the file declares, counted from the video stream's start
+    (`stream_start`): the stream's own length or end where the file states it (an MP4 track's
+    length; a Matroska ``DURATION`` tag, which is where the track ends on the file's timeline),
+    since a sound track may run longer; else up to the container's end. None where nothing is
+    declared (a recording cut off by a crash)."""
     if stream.duration:
         return float(stream.duration * stream.time_base)
+    start = float(stream_start(stream))
     hours, _, rest = stream.metadata.get("DURATION", "").partition(":")
     minutes, _, seconds = rest.partition(":")
     try:
-        return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
+        return 3600 * int(hours) + 60 * int(minutes) + float(seconds) - start
     except ValueError:
-        return float(container.duration / av.time_base) if container.duration else None
+        if not container.duration:
+            return None
+        return float(((container.start_time or 0) + container.duration) / av.time_base) - start
 
 
 @dataclass(frozen=True)

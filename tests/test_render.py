@@ -215,6 +215,16 @@ def test_a_variable_frame_rate_clip_keeps_its_frame_times(tmp_path: Path) -> Non
     assert frame_times(output) == pytest.approx(times, abs=0.002)
 
 
+def test_a_matroska_clip_whose_video_starts_late_is_rendered_whole(tmp_path: Path) -> None:
+    """Its ``DURATION`` tag is where the video ends (4 s), not its length (3 s); read as the
+    length, the render failed the whole clip as damaged."""
+    source = write_clip(tmp_path / "trimmed.mkv", synthetic_frames(15), 5, start=1.0,
+                        audio_seconds=4.0)
+    output = tmp_path / "render.mp4"
+    assert render(str(source), "-b", "studio", "-o", str(output)) == 0
+    assert len(frame_times(output)) == 15
+
+
 def test_a_portrait_input_fits_the_box_stood_on_its_end() -> None:
     # A phone's portrait clip has as many pixels as a landscape 1080p one: it keeps them.
     assert fit_size(1080, 1920) == (1080, 1920) and scaling_note(1080, 1920) is None

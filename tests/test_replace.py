@@ -235,12 +235,15 @@ def test_a_stopped_video_leaves_no_partial_output(stop: signal.Signals, tmp_path
     assert sorted(path.name for path in tmp_path.iterdir()) == ["long.mp4"]
 
 
+@pytest.mark.parametrize("start", [0.0, 0.5], ids=["from-0", "video-from-0.5s"])
 def test_a_video_cut_short_is_named_and_nothing_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    start: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A Matroska file keeps its header, and its declared length, when a download or copy is
-    cut off; its decodable part once came out as a shorter video without a word."""
-    whole = write_clip(tmp_path / "whole.mkv", synthetic_frames(90, 120, 160), 30)
+    cut off; its decodable part once came out as a shorter video without a word. A video that
+    starts after 0 (trimmed, or muxed with a sync offset) is whole: its ``DURATION`` tag is
+    where it ends, and was once taken for its length, which refused every such file."""
+    whole = write_clip(tmp_path / "whole.mkv", synthetic_frames(90, 120, 160), 30, start=start)
     data = whole.read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: int(0.6 * len(data))])

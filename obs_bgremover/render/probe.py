@@ -24,6 +24,7 @@ from obs_bgremover.media import (
     display_size,
     is_animation,
     refuse_heif,
+    stream_start,
     video_stream,
 )
 
@@ -95,14 +96,14 @@ def _check_complete(container: av.container.InputContainer, stream: av.VideoStre
     if declared is None:
         return
     expected = min(declared, until)
-    end = 0.0
+    start = float(stream_start(stream))
+    end = start
     for packet in container.demux(stream):
         if packet.pts is None or packet.time_base is None:
             continue
         end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-        if end >= expected:
+        if end - start >= expected:
             return
-    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
     if end - start < expected - END_SLACK_S:
         raise InputError(
             f"{path} is truncated: its video stops after {end - start:.2f} s of the "
