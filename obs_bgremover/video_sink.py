@@ -2,8 +2,7 @@
 
 A render is only useful if it drops into an editor like the original: same frame rate, same
 size, the speaker's voice still in sync. So the sink takes its timing from the source video and
-carries the source's audio packets across unchanged (remuxed, not re-encoded) where the output
-container accepts that codec, and re-encodes them only where it does not.
+carries the source's sound tracks across (`obs_bgremover.sound`).
 
 The file appears under its name only once it is complete: frames go to a hidden temporary file
 beside it, renamed on a clean close and deleted on any failure, so a failed render leaves
@@ -24,6 +23,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import stream_start, video_stream
+from obs_bgremover.sound import SoundTracks
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,6 @@ class VideoSink:
         """``seconds``: where the source's sound is cut, for a render of its first seconds only
         (None: all of it)."""
         self.path = Path(path)
-        self._seconds = seconds
         self._format = video_format(self.path, transparent)
         self._channels = 4 if transparent else 3
         self._temporary = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
@@ -89,17 +88,8 @@ class VideoSink:
             self._video_in = video_stream(self._source)
             self._rate = self._video_in.average_rate or Fraction(25)
             self._video = None
-            self._audio_in = self._source.streams.audio[0] if self._source.streams.audio else None
-            # The source's video stream starts the output's time, for its frames (given from
-            # there, `VideoFile.timed`) and its sound alike. Files often start later (a cut, a
-            # capture, MPEG-TS): sound left at its own times would lag by that much. This is
-            # that start in the sound's own time base.
-            self._audio_shift = (0 if self._audio_in is None else
-                                 round(stream_start(self._video_in) / self._audio_in.time_base))
-            self._transcode_audio = False
-            self._audio = self._add_audio() if self._audio_in is not None else None
-            self._audio_packets = (self._source.demux(self._audio_in)
-                                   if self._audio_in is not None else iter(()))
+            self._seconds = seconds
+            self._sound: SoundTracks | None = None  # added after the video, as players expect
             self._last_pts: int | None = None
             # The source's own time base: fine enough for any frame time it holds.
             self._time_base = self._video_in.time_base or 1 / self._rate
@@ -110,17 +100,6 @@ class VideoSink:
         except BaseException:
             self._abort()
             raise
-
-    def _add_audio(self) -> av.stream.Stream:
-        """Copy the audio stream where the container takes its codec (FFmpeg's muxer knows: WebM
-        takes only Opus and Vorbis), else re-encode it."""
-        if self._audio_in.codec_context.name in self._output.supported_codecs:
-            return self._output.add_stream_from_template(self._audio_in)
-        self._transcode_audio = True
-        # Opus runs at 48 kHz only; PyAV resamples the decoded audio to the encoder's rate.
-        rate = 48000 if self._format.audio_codec == "libopus" else (
-            self._audio_in.codec_context.sample_rate or 48000)
-        return self._output.add_stream(self._format.audio_codec, rate=rate)
 
     def _open_video(self, height: int, width: int) -> None:
         """The encoder, for frames of this size; an odd size is cropped by its last column or
@@ -146,6 +125,12 @@ class VideoSink:
         context.colorspace, context.color_range = Colorspace.ITU709, ColorRange.MPEG
         context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         self._video = stream
+        # The source's video stream starts the output's time, for its frames (given from there,
+        # `VideoFile.timed`) and its sound alike. Files often start later (a cut, a capture,
+        # MPEG-TS): sound left at its own times would lag by that much.
+        self._sound = SoundTracks(self._source, self._output, self.path.suffix.lower(),
+                                  self._format.audio_codec, stream_start(self._video_in),
+                                  self._seconds)
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
         """Encode the next frame (uint8 RGB, or RGBA for a transparent sink) at ``time``
@@ -173,39 +158,12 @@ class VideoSink:
             if self._last_pts is not None:  # strictly increasing, as encoders need
                 pts = max(pts, self._last_pts + 1)
         video_frame.pts, video_frame.time_base = pts, self._time_base
-        self._output.mux(self._video.encode(video_frame))
-        self._last_pts = pts
-        self._mux_audio_until(float((pts + self._ticks) * self._time_base))
-
-    def _mux_audio_until(self, seconds: float | None) -> None:
-        """Interleave the source's audio up to the video written so far (all the rest at the
-        end); nothing that starts at or after the cut, if there is one.
-
-        Copied packets keep their timing, moved with the video stream's start; one that starts
-        before it keeps a negative time, as an AAC track's first packet does in any MP4, which
-        the muxer handles. Re-encoded sound is timed by its encoder from 0, so what starts
-        before the video is left out there."""
-        if self._audio is None:
-            return
-        for packet in self._audio_packets:
-            if packet.dts is None:
-                continue
-            start = packet.time_base * (packet.dts - self._audio_shift)
-            if self._seconds is not None and start >= self._seconds:
-                self._audio_packets = iter(())
-                return
-            if not self._transcode_audio:
-                packet.dts -= self._audio_shift
-                if packet.pts is not None:
-                    packet.pts -= self._audio_shift
-                packet.stream = self._audio
-                self._output.mux(packet)
-            elif start >= 0:
-                for decoded in packet.decode():
-                    decoded.pts = None
-                    self._output.mux(self._audio.encode(decoded))
-            if seconds is not None and start >= seconds:
-                return
+        try:
+            self._output.mux(self._video.encode(video_frame))
+            self._last_pts = pts
+            self._sound.until(float((pts + self._ticks) * self._time_base))
+        except av.FFmpegError as err:
+            raise self._failed(err) from err
 
     def close(self) -> None:
         """Flush the encoders and move the finished file into place."""
@@ -213,15 +171,21 @@ class VideoSink:
             if self._video is None:
                 raise InputError(f"no frames were written to {self.path.name}")
             self._output.mux(self._video.encode(None))
-            self._mux_audio_until(None)
-            if self._transcode_audio:
-                self._output.mux(self._audio.encode(None))
+            self._sound.close()
             self._output.close()
             self._source.close()
+        except av.FFmpegError as err:
+            self._abort()
+            raise self._failed(err) from err
         except BaseException:
             self._abort()
             raise
         os.replace(self._temporary, self.path)
+
+    def _failed(self, err: av.FFmpegError) -> InputError:
+        """An encoder or muxer refusal, said as an error rather than a traceback: the codecs
+        chosen here are meant to fit their container, so this names FFmpeg's own reason."""
+        return InputError(f"FFmpeg could not write {self.path.name}: {err.strerror or err}")
 
     def _abort(self) -> None:
         for container in ("_output", "_source"):

@@ -156,3 +156,113 @@ def test_closing_without_frames_is_an_error_and_leaves_nothing(clip: Path,
     with pytest.raises(InputError, match="no frames"):
         VideoSink(tmp_path / "render.mp4", clip).close()
     assert list(tmp_path.iterdir()) == []
+
+
+def _with_sound(path: Path, *tracks: dict[str, object], seconds: float = 1.0) -> Path:
+    """Synthetic frames at 25 fps, and in each track a tone: ``codec``, ``layout``, ``rate``,
+    ``start`` (seconds), ``metadata``, as cameras, phones and OBS record them."""
+    with av.open(str(path), "w") as output:
+        video = output.add_stream("libvpx-vp9" if path.suffix == ".webm" else "libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sounds = []
+        for track in tracks:
+            stream = output.add_stream(track["codec"], rate=track["rate"], layout=track["layout"])
+            stream.metadata.update(track.get("metadata", {}))
+            sounds.append((stream, track))
+        for picture in synthetic_frames(round(25 * seconds)):
+            output.mux(video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        output.mux(video.encode())
+        for stream, track in sounds:
+            rate, channels = track["rate"], av.AudioLayout(track["layout"]).nb_channels
+            first = round(track.get("start", 0.0) * rate)
+            samples = np.arange(round((seconds - track.get("start", 0.0)) * rate)) / rate
+            tone = (0.3 * np.sin(2 * np.pi * 440 * samples)).astype(np.float32)
+            for at in range(0, tone.size, 1024):
+                chunk = np.repeat(tone[None, at : at + 1024], channels, axis=0)
+                sound = av.AudioFrame.from_ndarray(chunk, "fltp", track["layout"])
+                sound.sample_rate, sound.pts = rate, first + at
+                output.mux(stream.encode(sound))
+            output.mux(stream.encode())
+    return path
+
+
+def _sound_of(path: Path) -> list[tuple[str, int, int, str | None]]:
+    """(codec, channels, samples decoded, language) of each sound track, every packet decoded:
+    a track a player cannot read fails here."""
+    with av.open(str(path)) as container:
+        tracks = []
+        for stream in container.streams.audio:
+            samples = sum(frame.samples for frame in container.decode(stream))
+            tracks.append((stream.codec_context.name, stream.codec_context.channels, samples,
+                           stream.metadata.get("language")))
+            container.seek(0)
+        return tracks
+
+
+@pytest.mark.parametrize(
+    ("source", "track", "output", "transparent", "expected"),
+    [
+        # A WebM's Opus: MOV lists Opus, then refuses it at the first packet.
+        ("clip.webm", {"codec": "libopus", "layout": "stereo", "rate": 48000}, ".mov", True,
+         ("aac", 2)),
+        # A webcam's AVI: PCM with no channel layout, which MP4 refused after the last frame.
+        ("webcam.avi", {"codec": "pcm_s16le", "layout": "stereo", "rate": 48000}, ".mp4",
+         False, ("aac", 2)),
+        ("lossless.mkv", {"codec": "flac", "layout": "stereo", "rate": 44100}, ".mov", False,
+         ("aac", 2)),
+        # AC3 copied into MP4 plays silent in browsers; 5.1 is mixed down to two channels.
+        ("film.mkv", {"codec": "ac3", "layout": "5.1", "rate": 48000}, ".mp4", False,
+         ("aac", 2)),
+        # An IP camera's 8 kHz mu-law: mono stays mono.
+        ("camera.mov", {"codec": "pcm_mulaw", "layout": "mono", "rate": 8000}, ".mp4", False,
+         ("aac", 1)),
+        # A camera's PCM goes into MOV unchanged, as editors like it.
+        ("camera.mov", {"codec": "pcm_s16le", "layout": "stereo", "rate": 48000}, ".mov",
+         False, ("pcm_s16le", 2)),
+    ],
+    ids=["opus-to-mov", "avi-pcm-to-mp4", "flac-to-mov", "ac3-5.1-to-mp4", "mulaw-to-mp4",
+         "pcm-to-mov"],
+)
+def test_sound_goes_into_every_output_in_a_form_players_read(
+    source: str, track: dict[str, object], output: str, transparent: bool,
+    expected: tuple[str, int], tmp_path: Path,
+) -> None:
+    clip = _with_sound(tmp_path / source, track)
+    out = tmp_path / f"result{output}"
+    with VideoSink(out, clip, transparent) as sink:
+        for picture in synthetic_frames(25):
+            sink.write(np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
+                       if transparent else picture)
+    [(codec, channels, samples, _)] = _sound_of(out)
+    assert (codec, channels) == expected
+    assert samples >= 0.9 * track["rate"] * 0.9
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"], ids=["copied", "re-encoded"])
+def test_sound_that_starts_after_the_picture_stays_there(suffix: str, tmp_path: Path) -> None:
+    """Re-encoded sound was once timed from 0: it came out half a second early."""
+    clip = _with_sound(tmp_path / "late.mp4",
+                       {"codec": "aac", "layout": "mono", "rate": 48000, "start": 0.5})
+    out = tmp_path / f"result{suffix}"
+    with VideoSink(out, clip) as sink:
+        for picture in synthetic_frames(25):
+            sink.write(picture)
+    # AAC's first packet starts one packet (21 ms) before its sound.
+    assert packet_span(out, "audio")[0] == pytest.approx(0.5, abs=0.03)
+
+
+def test_every_sound_track_is_kept_with_its_language(tmp_path: Path) -> None:
+    """OBS records the mix, the microphone and the desktop on tracks of their own."""
+    clip = _with_sound(
+        tmp_path / "obs-recording.mkv",
+        {"codec": "aac", "layout": "stereo", "rate": 48000, "metadata": {"language": "eng"}},
+        {"codec": "aac", "layout": "mono", "rate": 48000, "metadata": {"language": "fra"}},
+    )
+    out = tmp_path / "result.mp4"
+    with VideoSink(out, clip) as sink:
+        for picture in synthetic_frames(25):
+            sink.write(picture)
+    assert [(codec, channels, language) for codec, channels, _, language in _sound_of(out)] == [
+        ("aac", 2, "eng"), ("aac", 1, "fra")]
+    with av.open(str(out)) as container:
+        assert container.streams[0].type == "video", "the picture is the first stream"

@@ -1,0 +1,122 @@
+"""The source's sound tracks carried into a rendered video, in sync with its picture.
+
+Every sound track goes across, with its language and title: an OBS recording keeps the mix, the
+microphone and the desktop on tracks of their own, and an editor needs all of them. A track is
+copied unchanged (remuxed) where the output's players read its codec in that container, and
+re-encoded to the container's own sound codec otherwise. A muxer's list of codecs it accepts is
+not enough to decide: MOV lists Opus and FLAC and then refuses them at the first packet, MP4
+takes PCM that older players decode as noise, and AC3 in MP4 plays silent in a browser.
+
+Copied or re-encoded, each track keeps its timestamps, moved with the video stream's start (the
+time the video's frames are counted from, `obs_bgremover.media.stream_start`): sound that begins
+after the picture, or pauses, stays where it was instead of being packed from the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+# Sound codecs copied as they are, by output extension: those the usual players of that container
+# read. Matroska (.mkv) holds whatever its muxer takes.
+COPIED = {
+    ".mp4": frozenset({"aac", "mp3"}),
+    ".mov": frozenset({"aac", "mp3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be"}),
+    ".webm": frozenset({"opus", "vorbis"}),
+}
+# Stream metadata that names a track, in MP4/MOV (handler_name) and Matroska (title) alike.
+NAMING = ("language", "title", "handler_name")
+
+
+@dataclass
+class _Track:
+    source: av.audio.stream.AudioStream
+    output: av.audio.stream.AudioStream
+    encode: bool
+    """Whether the track is re-encoded rather than copied."""
+    shift: int
+    """The video stream's start in this track's time base, taken off every timestamp."""
+
+
+def _copies(codec: str, suffix: str, output: av.container.OutputContainer) -> bool:
+    allowed = COPIED.get(suffix)
+    return codec in (output.supported_codecs if allowed is None else allowed)
+
+
+class SoundTracks:
+    """The source's sound tracks in an output being written: `until` interleaves them with the
+    video written so far, `close` writes the rest."""
+
+    def __init__(self, source: av.container.InputContainer,
+                 output: av.container.OutputContainer, suffix: str, codec: str,
+                 start: Fraction, seconds: float | None = None) -> None:
+        """``suffix``: the output's extension; ``codec``: the encoder for a track that cannot be
+        copied; ``start``: the video stream's start, in seconds, which the output's time 0
+        stands for; ``seconds``: where the sound is cut (None: all of it)."""
+        self._output = output
+        self._seconds = seconds
+        self._tracks: dict[int, _Track] = {}
+        self._past_cut: set[int] = set()
+        for stream in source.streams.audio:
+            context = stream.codec_context
+            if _copies(context.name, suffix, output):
+                added = output.add_stream_from_template(stream)
+            else:
+                # Opus runs at 48 kHz only; PyAV resamples the decoded sound to the encoder's
+                # rate. Mono stays mono; more than two channels are mixed down to two, which
+                # every player plays.
+                rate = 48000 if codec == "libopus" else (context.sample_rate or 48000)
+                layout = "mono" if context.channels == 1 else "stereo"
+                added = output.add_stream(codec, rate=rate, layout=layout)
+            for key in NAMING:
+                if key in stream.metadata:
+                    added.metadata[key] = stream.metadata[key]
+            self._tracks[stream.index] = _Track(
+                stream, added, not _copies(context.name, suffix, output),
+                round(start / stream.time_base),
+            )
+        streams = [track.source for track in self._tracks.values()]
+        self._packets = source.demux(streams) if streams else iter(())
+
+    def until(self, seconds: float | None) -> None:
+        """Write the sound up to ``seconds`` after the output's start (None: all of it);
+        nothing that starts at or after the cut, if there is one.
+
+        A copied packet that starts before the video keeps a negative time, as an AAC track's
+        first packet does in any MP4, and the muxer handles it; a re-encoded one is left out,
+        since an encoder counts its time from the first sound it is given."""
+        for packet in self._packets:
+            track = self._tracks.get(packet.stream.index)
+            if track is None or packet.dts is None:
+                continue
+            start = packet.time_base * (packet.dts - track.shift)
+            if self._seconds is not None and start >= self._seconds:
+                # Another track's packets may still come before the cut; once every track is
+                # past it, the rest of the file is not read.
+                self._past_cut.add(packet.stream.index)
+                if len(self._past_cut) == len(self._tracks):
+                    self._packets = iter(())
+                    return
+                continue
+            if not track.encode:
+                packet.dts -= track.shift
+                if packet.pts is not None:
+                    packet.pts -= track.shift
+                packet.stream = track.output
+                self._output.mux(packet)
+            elif start >= 0:
+                for decoded in packet.decode():
+                    if decoded.pts is not None:
+                        decoded.pts -= track.shift
+                    self._output.mux(track.output.encode(decoded))
+            if seconds is not None and start >= seconds:
+                return
+
+    def close(self) -> None:
+        """Write the rest of the sound, and what the encoders hold back."""
+        self.until(None)
+        for track in self._tracks.values():
+            if track.encode:
+                self._output.mux(track.output.encode(None))
