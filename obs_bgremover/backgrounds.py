@@ -78,11 +78,22 @@ def parse_strength(value: str) -> int:
     return int(value)
 
 
+def _file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a file to open, in words; None when it is one."""
+    try:
+        if path.is_file():
+            return None
+        return "is a folder, not a file" if path.is_dir() else "does not exist"
+    except OSError as err:  # a name too long for the file system, a drive that dropped out
+        return f"cannot be read ({err.strerror or err})"
+
+
 def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Background:
     """An image or a looping video background from a file, told apart by its content."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"background file {path} does not exist; expected {FILE_KINDS}")
+    problem = _file_problem(path)
+    if problem is not None:
+        raise InputError(f"background file {path} {problem}; expected {FILE_KINDS}")
     if is_still_image(path):
         try:
             return ImageBackground(read_image(path), fit_mode)
@@ -107,7 +118,7 @@ def background_file(spec: str) -> Path | None:
     spec = spec.strip()
     if spec in BUILTIN:
         return ASSETS / BUILTIN[spec]
-    return Path(spec) if Path(spec).is_file() else None
+    return Path(spec) if _file_problem(Path(spec)) is None else None
 
 
 def parse_background(spec: str, fit_mode: str = "cover") -> Background:

@@ -18,6 +18,7 @@ from obs_bgremover.backgrounds import (
     BUILTIN,
     LoopingVideo,
     list_backgrounds,
+    open_file,
     parse_background,
     picture,
 )
@@ -117,6 +118,20 @@ def test_unreadable_file_is_named_with_what_is_accepted(tmp_path: Path, name: st
         parse_background(str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert decoder_threads() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("folder", "is a folder, not a file"),
+     ("a" * 300 + ".png", r"cannot be read \(File name too long\)")],
+    ids=["folder", "name-too-long"],
+)
+def test_a_path_that_is_no_file_says_why(name: str, problem: str, tmp_path: Path) -> None:
+    """The OBS filter's file picker can be given either; the long name once escaped as an
+    OSError, which the filter logged as a traceback and retried every frame."""
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InputError, match=f"background file .* {problem}; expected an image"):
+        open_file(tmp_path / name)
 
 
 def test_a_heic_photo_is_refused_by_name(tmp_path: Path) -> None:

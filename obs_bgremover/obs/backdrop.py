@@ -185,6 +185,9 @@ class Backdrop:
         except BgRemoverError:
             self.failed_key = key
             raise
+        except Exception as error:  # a decoder's own, memory: said once too, not retried
+            self.failed_key = key
+            raise BgRemoverError(f"cannot open background {path}: {error!r}") from error
         self._drop_source()
         self.source = source
         if rgb is not None:
