@@ -223,7 +223,7 @@ class LoopingVideo(Background):
                 stream = video_stream(container)
                 stream.thread_type = "AUTO"
                 offset = -self._start
-                shown = Shown()
+                shown = Shown(stream)
                 while not self._stop.is_set():
                     for frame in container.decode(stream):
                         image = shown(frame)

@@ -75,25 +75,42 @@ _TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -90: cv2.ROTATE_90_CLOCKWISE,
 HDR_TRANSFERS = (ColorTrc.SMPTE2084, ColorTrc.ARIB_STD_B67)
 
 
+def _pixel_aspect(stream: av.VideoStream) -> Fraction:
+    """The shape of the stream's pixels, width over height: 1 for square ones and where the
+    file does not say."""
+    aspect = stream.sample_aspect_ratio
+    return Fraction(1) if not aspect or aspect <= 0 else Fraction(aspect)
+
+
+def _square_width(width: int, aspect: Fraction) -> int:
+    return max(1, round(width * aspect))
+
+
 class Shown:
     """Turns the decoded frames of one stream into RGB uint8 pixels as a player shows them on
-    an SDR screen. Make one per stream.
+    an SDR screen, in square pixels. Make one per stream.
 
-    Phone footage needs both steps. Phones store portrait video, and take portrait JPEGs, on
-    their side and say in the file how to turn them (a display matrix, which FFmpeg reads from
-    the container or the EXIF orientation); players and OpenCV's readers turn them. And they
-    film HDR (an iPhone's clips are HLG, in BT.2020 colours), which players tone-map. Taken as
-    stored, the network would see a person lying down, or grey and flat, and the output would
-    keep that look. FFmpeg's converter tone-maps HDR into BT.709 when asked for it; it builds
-    its tables once, in about a second and a half, which is why the object keeps it from frame
-    to frame (then about 35 ms a 1080p frame, against 100 for the same in numpy).
+    Tape-era and broadcast formats store non-square pixels: a 16:9 DV clip is 720x480 pixels
+    shown 853 wide, an HDV one 1440x1080 shown 1920 wide. Taken as stored, the person would
+    come out squeezed, and a background fitted to the stored grid stretched; so the frame is
+    scaled to its shown width (a player does the same).
+
+    Phone footage needs the other two steps. Phones store portrait video, and take portrait
+    JPEGs, on their side and say in the file how to turn them (a display matrix, which FFmpeg
+    reads from the container or the EXIF orientation); players and OpenCV's readers turn them.
+    And they film HDR (an iPhone's clips are HLG, in BT.2020 colours), which players tone-map.
+    Taken as stored, the network would see a person lying down, or grey and flat, and the
+    output would keep that look. FFmpeg's converter tone-maps HDR into BT.709 when asked for it;
+    it builds its tables once, in about a second and a half, which is why the object keeps it
+    from frame to frame (then about 35 ms a 1080p frame, against 100 for the same in numpy).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stream: av.VideoStream) -> None:
+        self._aspect = _pixel_aspect(stream)
         self._converter: VideoReformatter | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        """The frame's pixels, SDR and upright."""
+        """The frame's pixels, SDR, square and upright."""
         if frame.color_trc in HDR_TRANSFERS:
             if self._converter is None:
                 self._converter = VideoReformatter()
@@ -102,14 +119,21 @@ class Shown:
                 dst_color_range=ColorRange.JPEG, dst_color_trc=ColorTrc.BT709,
                 dst_color_primaries=ColorPrimaries.BT709)
         pixels = frame.to_ndarray(format="rgb24")
+        if self._aspect != 1:
+            width = _square_width(frame.width, self._aspect)
+            pixels = cv2.resize(pixels, (width, frame.height), interpolation=(
+                cv2.INTER_AREA if width < frame.width else cv2.INTER_CUBIC))
         turn = _TURNS.get(round(frame.rotation))
         return pixels if turn is None else cv2.rotate(pixels, turn)
 
 
-def display_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """(width, height) of ``frame`` as `Shown` turns it, without converting its pixels."""
+def display_size(frame: av.VideoFrame, stream: av.VideoStream | None) -> tuple[int, int]:
+    """(width, height) of a frame of ``stream`` as `Shown` makes it, without converting its
+    pixels; ``stream`` None for a picture, which OpenCV reads in square pixels whatever its
+    header says."""
+    width = frame.width if stream is None else _square_width(frame.width, _pixel_aspect(stream))
     sideways = round(frame.rotation) in (90, -90)
-    return (frame.height, frame.width) if sideways else (frame.width, frame.height)
+    return (frame.height, width) if sideways else (width, frame.height)
 
 
 def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
@@ -184,7 +208,7 @@ class VideoFile:
             with av.open(str(self.path)) as container:
                 stream = video_stream(container)
                 stream.thread_type = "AUTO"
-                shown = Shown()
+                shown = Shown(stream)
                 start = float(stream_start(stream))
                 frame_length = float(1 / self.rate)
                 last = None

@@ -21,7 +21,8 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                encoder: Mapping[str, str] | None = None, repeat: int = 1,
                audio_seconds: float = 0.0, container: Mapping[str, str] | None = None,
                rotation: int = 0, pix_fmt: str = "yuv420p", start: float = 0.0,
-               times: Sequence[float] | None = None) -> Path:
+               times: Sequence[float] | None = None, pixel_aspect: Fraction | None = None
+               ) -> Path:
     """RGB uint8 frames as an H.264 video at ``fps``, each frame ``repeat`` times, the size
     taken from the first. ``encoder``: libx264 options (its defaults otherwise);
     ``audio_seconds``: an AAC tone that long beside the picture; ``container``: the muxer's
@@ -29,7 +30,9 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
     marks the portrait video it stores on its side; ``pix_fmt``: the encoder's pixel format
     (``yuv444p`` takes odd sizes); ``start``: the seconds picture and sound start at, as in a
     file cut from a longer one; ``times``: each written frame's time in seconds, for a variable
-    frame rate as phones film (``fps`` is then only the nominal rate). Returns ``path``."""
+    frame rate as phones film (``fps`` is then only the nominal rate); ``pixel_aspect``: the
+    width over height of a pixel as shown, as tape-era formats store them (DV's 32:27).
+    Returns ``path``."""
     with av.open(str(path), "w", options=dict(container or {})) as output:
         video = audio = None
         tick = Fraction(1, 90000 if times is not None else fps)
@@ -42,6 +45,8 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
                 video.codec_context.time_base = tick
                 if rotation:
                     video.set_display_rotation(rotation)
+                if pixel_aspect:
+                    video.codec_context.sample_aspect_ratio = pixel_aspect
                 if audio_seconds:
                     audio = output.add_stream("aac", rate=AUDIO_RATE)
             encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")

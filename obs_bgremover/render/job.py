@@ -183,7 +183,7 @@ def frame_at(info: MediaInfo, at: float) -> np.ndarray:
             half_frame = 0.5 / float(info.rate)
             for frame in container.decode(stream):
                 if frame.time is None or frame.time + half_frame >= at:
-                    return Shown()(frame)
+                    return Shown(stream)(frame)
     except av.FFmpegError as err:
         raise InputError(f"cannot decode {info.path} at {at:g} s: {err}") from err
     raise InputError(f"{info.path} has no frame at {at:g} s")

@@ -83,7 +83,7 @@ def _image(path: Path, head: bytes) -> MediaInfo | None:
                     frame = next(container.decode(video=0))
             except (av.FFmpegError, StopIteration) as err:
                 raise InputError(f"{path} is a damaged {kind.upper()} image ({err})") from err
-            return MediaInfo(path, "image", kind, kind, *display_size(frame))
+            return MediaInfo(path, "image", kind, kind, *display_size(frame, None))
     return None
 
 
@@ -160,7 +160,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                 "video",
                 names[0],
                 codec,
-                *display_size(first),
+                *display_size(first, stream),
                 stream.average_rate or stream.guessed_rate or Fraction(25),
                 declared_duration(container, stream),
                 bool(container.streams.audio),
