@@ -63,6 +63,9 @@ STAGE_LAG = 2
 MAX_IN_FLIGHT = 2
 # Textures the mattes are uploaded into, in turn (see Filter.slots).
 UPLOAD_SLOTS = 3
+# Seconds without a frame from an async source, while the current settings have no matte to
+# show, after which its picture is read back from the GPU instead (see `Filter._starved`).
+STARVED_S = 0.5
 # The network runs on half the cores, in a process of its own at a lower priority than OBS's
 # threads, so that OBS keeps its frame rate and the matte rate adapts: on a 2-core CPU under
 # software rendering this took OBS from dozens of late frames in 10 s at 720p30 to 0-4
@@ -161,6 +164,7 @@ class Filter:
         # pipeline replaced from the UI thread is never closed under a frame still using it.
         self.pipeline_lock = threading.Lock()
         self.pipeline_since = 0.0  # when the current pipeline started (perf_counter)
+        self.frame_arrived = 0.0  # when the source last sent `take_frame` a frame (perf_counter)
         # Pipelines replaced by a settings change: stopped, not yet waited for (see
         # `_replace_pipeline`).
         self.stopping: list[LivePipeline] = []
@@ -183,7 +187,8 @@ class Filter:
         # rather than the unfiltered input flashing up at every settings change.
         self.shown: tuple[LivePipeline, int] | None = None
         self.failed = False  # set after a render error, so one bad frame is logged once
-        self.direct_frames = True  # until an async frame turns out unreadable (see take_frame)
+        # Until an async frame turns out unreadable (see take_frame), or the size changes.
+        self.direct_frames = True
         self.recovering: threading.Thread | None = None  # see _recover
         # Counts `update`s (and detaches): a model that finishes loading for settings a newer
         # update replaced starts nothing. `update_lock` makes the check and the swap one step.
@@ -404,6 +409,9 @@ class Filter:
         self.pending.clear()
         self.shown = None
         self.size = (width, height)
+        # A new resolution is most often a new file or camera mode, whose frames may be in a
+        # format `frames` reads even if the last one's were not.
+        self.direct_frames = True
 
     def _render_input(self, width: int, height: int) -> bool:
         """Draw the filter's input into our texrender; False when there is nothing to draw."""
@@ -513,11 +521,21 @@ class Filter:
         return (self.direct_frames and target == obs.obs_filter_get_parent(self.source)
                 and bool(obs.obs_source_get_output_flags(target) & libobs.OBS_SOURCE_ASYNC))
 
+    def _starved(self) -> bool:
+        """Whether the current settings have no matte on screen and the source has sent no
+        frame for `STARVED_S`. A paused or ended media source sends none, so a filter added to
+        it, or new settings, would otherwise leave the room on screen until it plays again; its
+        last picture is read back from the GPU instead, until a matte is shown."""
+        waiting = self.shown is None or self.shown[0] is not self.pipeline
+        quiet = time.perf_counter() - max(self.frame_arrived, self.pipeline_since)
+        return waiting and quiet > STARVED_S
+
     def take_frame(self, frame: int) -> None:
         """An async source's frame, before OBS draws it (``filter_video``): when the pipeline
         can take one, its planes are copied and handed over, to be converted to RGB on the
-        worker thread. A format `frames` does not read turns this off for good; the frame then
-        comes from the GPU like any other source's."""
+        worker thread. A format `frames` does not read turns this off until the source's size
+        changes; its frames then come from the GPU like any other source's."""
+        self.frame_arrived = time.perf_counter()
         with self.pipeline_lock:
             if not self.direct_frames or self.pipeline is None or not self._wants_frame():
                 return
@@ -566,7 +584,7 @@ class Filter:
             self.pass_through()
             return
         self._ensure_size(width, height)
-        direct = self._reads_frames_directly(target)
+        direct = self._reads_frames_directly(target) and not self._starved()
         frame = obs.obs_get_video_frame_time()
         again = frame == self.prepared_frame
         texture = None

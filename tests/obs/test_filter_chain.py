@@ -103,3 +103,21 @@ def test_crop_after_the_filter(obs_studio, cropped) -> None:
     filters = [f["filterName"] for f in client.get_source_filter_list(SOURCE).filters]
     assert filters == [FILTER, CROP]
     assert_cropped_and_replaced(obs_studio, cropped)
+
+
+def test_a_paused_clip_is_matted_when_the_filter_is_added(obs_studio, cropped) -> None:
+    """A paused or ended media source sends no frames. The filter, first on it, reads an async
+    source's frames from memory as they come, so added then it once left the room on screen
+    until the clip played again; it now reads the paused picture back from the GPU."""
+    client = obs_studio.client
+    client.trigger_media_input_action(SOURCE, "OBS_WEBSOCKET_MEDIA_INPUT_ACTION_PAUSE")
+    client.remove_source_filter(SOURCE, FILTER)
+    reference, background, _ = cropped
+    unfiltered = poll(lambda: shot(obs_studio),
+                      lambda s: close_share(s, background, np.array(GREEN)) < 0.05)
+    assert close_share(unfiltered, background, np.array(GREEN)) < 0.05
+    client.create_source_filter(
+        SOURCE, FILTER, FILTER_ID.decode(), {"background": "color", "color": GREEN_OBS})
+    client.set_source_filter_index(SOURCE, FILTER, 0)
+    assert client.get_media_input_status(SOURCE).media_state == "OBS_MEDIA_STATE_PAUSED"
+    assert_cropped_and_replaced(obs_studio, cropped)
