@@ -287,6 +287,12 @@ class LivePipeline:
         milliseconds the caller's thread does not have. Such a frame is handed over, not copied,
         and does not take part in ``low_latency`` (only frames already in RGB can be shown
         before their matte is ready).
+
+        An RGBA frame (or one that ``prepare`` makes) is a frame with an alpha of its own, in
+        straight colours: a source that is partly transparent. The network and the compositing
+        see its colours, and `LiveResult.rgba` carries the matte times that alpha, so what the
+        source left transparent stays so, or shows the background. It does not take part in
+        ``low_latency`` either.
         """
         copy = frame if prepare is not None else np.array(frame, copy=True)
         with self._lock:
@@ -297,7 +303,7 @@ class LivePipeline:
             if self._waiting is not None:
                 self._dropped += 1
             self._waiting = (index, copy, time.perf_counter(), prepare)
-            self._newest = (index, copy) if prepare is None else None
+            self._newest = (index, copy) if prepare is None and copy.shape[-1] == 3 else None
             self._lock.notify()
 
     def reset(self) -> None:
@@ -371,10 +377,18 @@ class LivePipeline:
             try:
                 if prepare is not None:
                     frame = prepare(frame)
+                coverage = None
+                if frame.ndim == 3 and frame.shape[2] == 4:
+                    frame, coverage = (cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB),
+                                       cv2.extractChannel(frame, 3))
                 if reset:
                     self._pipeline.reset()
                 matte = self._pipeline.run(frame)
-                rgba = cv2.merge((matte.frame, matte.alpha)) if self._rgba else None
+                rgba = None
+                if self._rgba:
+                    alpha = (matte.alpha if coverage is None
+                             else cv2.multiply(matte.alpha, coverage, scale=1 / 255))
+                    rgba = cv2.merge((matte.frame, alpha))
             except Exception as error:  # handed to the caller by latest(); the worker goes on
                 with self._lock:
                     self._errors += 1

@@ -139,6 +139,23 @@ def test_rgba_packs_the_frame_with_its_own_matte(model: MattingModel,
         assert wait_for(live, 0).rgba is None  # nothing packed that nobody asked for
 
 
+def test_a_frame_with_its_own_alpha_keeps_it_in_the_packed_matte(
+    model: MattingModel, clip: list[np.ndarray]
+) -> None:
+    """A partly transparent OBS source (a PNG cut-out, an opacity filter): what it leaves
+    transparent must stay so, not turn into a black block where the network sees a person."""
+    coverage = np.full(clip[0].shape[:2], 255, np.uint8)
+    coverage[:, : coverage.shape[1] // 2] = 0
+    coverage[:, coverage.shape[1] // 2 : coverage.shape[1] // 2 + 8] = 128
+    with LivePipeline(model, rgba=True) as live:
+        live.submit(np.dstack([clip[0], coverage]))
+        result = wait_for(live, 0)
+    assert np.array_equal(result.frame, clip[0]) and np.array_equal(result.rgba[..., :3], clip[0])
+    expected = np.round(result.alpha.astype(float) * coverage / 255)
+    assert np.abs(result.rgba[..., 3] - expected).max() <= 1
+    assert result.alpha[:, : coverage.shape[1] // 2].max() > 200, "the network saw the person"
+
+
 def test_live_reset_starts_the_matte_afresh(model: MattingModel, clip: list[np.ndarray]) -> None:
     """After a cut (a looping file restarting), the next matte is the network's own, with
     nothing of the frames before it smoothed in."""

@@ -78,6 +78,17 @@ _models: dict[tuple[str, str], Future[MattingModel | RemoteModel]] = {}
 _models_lock = threading.Lock()
 
 
+def straight_colours(rgba: np.ndarray) -> np.ndarray:
+    """A staged frame as the pipeline takes it: RGB where the input is opaque, else straight
+    RGBA (`LivePipeline.submit`). OBS draws a partly transparent source (a PNG cut-out, a
+    browser source, an opacity filter) in premultiplied colours; taken as opaque, its
+    transparent parts turned black wherever the network saw a person. Run on the pipeline's
+    worker: the check reads every pixel, which OBS's graphics thread cannot spare."""
+    if cv2.minMaxLoc(cv2.extractChannel(rgba, 3))[0] == 255:
+        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+    return cv2.cvtColor(rgba, cv2.COLOR_mRGBA2RGBA)
+
+
 def _load_model(name: str, device: str) -> MattingModel | RemoteModel:
     """The model in a process of its own (`model_process`: no GIL shared with OBS, the whole
     process at a lower priority), started with the project's Python; in OBS's own process only
@@ -458,7 +469,8 @@ class Filter:
         return self.pipeline.in_flight() + len(self.pending) < MAX_IN_FLIGHT
 
     def _submit(self, surface: int, width: int) -> None:
-        """Map a staging surface, give its pixels (as RGB) to the pipeline, unmap it."""
+        """Map a staging surface, give a copy of its pixels to the pipeline, unmap it; the
+        pipeline's worker makes them RGB or straight RGBA (`straight_colours`)."""
         obs = lib()
         start = time.perf_counter()
         data = POINTER(c_uint8)()
@@ -469,7 +481,7 @@ class Filter:
         try:
             rows = np.ctypeslib.as_array(data, shape=(self.size[1], linesize.value))
             rgba = rows[:, : width * 4].reshape(self.size[1], width, 4)
-            self.pipeline.submit(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB))
+            self.pipeline.submit(rgba.copy(), straight_colours)
         finally:
             obs.gs_stagesurface_unmap(surface)
             self._time("submit", start)

@@ -116,6 +116,45 @@ def test_transparent_keeps_the_matte_as_alpha(obs_studio, scene, sure) -> None:
     assert close_share(image[..., :3], person, scene) >= SHARE_REQUIRED
 
 
+def test_what_the_source_leaves_transparent_stays_so(obs_studio, scene, sure, portrait,
+                                                     tmp_path) -> None:
+    """A partly transparent source (a PNG cut-out, a browser source): its transparent part once
+    came out as an opaque black block wherever the network saw the person in it. Transparent
+    output keeps it transparent; a colour fills it, as it fills the room around the person."""
+    _, person = sure
+    picture = cv2.imread(str(portrait[0]))
+    alpha = np.full(picture.shape[:2], 255, np.uint8)
+    alpha[:, : picture.shape[1] * 2 // 5] = 0
+    cut = tmp_path / "cut-out.png"
+    cv2.imwrite(str(cut), np.dstack([picture, alpha]))
+    strip = np.zeros_like(person)
+    strip[:, : strip.shape[1] * 2 // 5 - 8] = True
+    assert (person & strip).sum() > 1000, "the strip must cover part of the person"
+    obs_studio.client.set_input_settings(SOURCE, {"file": str(cut)}, True)
+    try:
+        set_filter(obs_studio, background="transparent")
+        image = poll(partial(shot, obs_studio, True),
+                     lambda s: np.mean(s[..., 3][person & strip] <= CLEAR) >= SHARE_REQUIRED)
+        assert np.mean(image[..., 3][person & strip] <= CLEAR) >= SHARE_REQUIRED
+        assert np.mean(image[..., 3][person & ~strip] >= OPAQUE) >= SHARE_REQUIRED
+        set_filter(obs_studio, background="color", color=RED_OBS)
+        image = poll(partial(shot, obs_studio),
+                     lambda s: close_share(s, person & strip, np.array(RED)) >= SHARE_REQUIRED)
+        assert close_share(image, person & strip, np.array(RED)) >= SHARE_REQUIRED
+        assert close_share(image, person & ~strip, scene) >= SHARE_REQUIRED
+        # Low latency draws the input itself, with its own alpha: it once made a see-through
+        # hole there. The setting shows from the next frame on.
+        set_filter(obs_studio, low_latency=True)
+        time.sleep(1.0)
+        image = shot(obs_studio, True)
+        assert np.mean(image[..., 3][person & strip] >= OPAQUE) >= SHARE_REQUIRED
+        assert close_share(image[..., :3], person & strip, np.array(RED)) >= SHARE_REQUIRED
+    finally:
+        set_filter(obs_studio, low_latency=False)
+        obs_studio.client.set_input_settings(SOURCE, {"file": str(portrait[0])}, True)
+        poll(partial(shot, obs_studio), lambda s: close_share(s, person, scene) >= SHARE_REQUIRED)
+
+
 def test_fit_contain_shows_the_whole_picture(obs_studio, scene, sure) -> None:
     """The 16:9 studio picture behind a 3:4 portrait: "contain" shows all of it, with black bars
     above and below, where "cover" cropped its sides."""
