@@ -61,7 +61,8 @@ class SoundTracks:
         self._past_cut: set[int] = set()
         for stream in source.streams.audio:
             context = stream.codec_context
-            if _copies(context.name, suffix, output):
+            copied = _copies(context.name, suffix, output)
+            if copied:
                 added = output.add_stream_from_template(stream)
             else:
                 # Opus runs at 48 kHz only; PyAV resamples the decoded sound to the encoder's
@@ -73,10 +74,8 @@ class SoundTracks:
             for key in NAMING:
                 if key in stream.metadata:
                     added.metadata[key] = stream.metadata[key]
-            self._tracks[stream.index] = _Track(
-                stream, added, not _copies(context.name, suffix, output),
-                round(start / stream.time_base),
-            )
+            self._tracks[stream.index] = _Track(stream, added, not copied,
+                                                round(start / stream.time_base))
         streams = [track.source for track in self._tracks.values()]
         self._packets = source.demux(streams) if streams else iter(())
 
@@ -86,7 +85,7 @@ class SoundTracks:
 
         A copied packet that starts before the video keeps a negative time, as an AAC track's
         first packet does in any MP4, and the muxer handles it; a re-encoded one is left out,
-        since an encoder counts its time from the first sound it is given."""
+        so that its encoder's track starts with the picture, not before it."""
         for packet in self._packets:
             track = self._tracks.get(packet.stream.index)
             if track is None or packet.dts is None:
