@@ -528,10 +528,14 @@ class Filter:
 
     def _reads_frames_directly(self, target: int) -> bool:
         """Whether the network's input comes from `take_frame` (this filter is the first on an
-        async source whose frames it can read) rather than from the GPU."""
+        async source whose frames it can read) rather than from the GPU. Not where OBS
+        deinterlaces the source (a capture card's 1080i): its frames are still interlaced in
+        memory, and only OBS's drawing of the source weaves or blends their fields."""
         obs = lib()
         return (self.direct_frames and target == obs.obs_filter_get_parent(self.source)
-                and bool(obs.obs_source_get_output_flags(target) & libobs.OBS_SOURCE_ASYNC))
+                and bool(obs.obs_source_get_output_flags(target) & libobs.OBS_SOURCE_ASYNC)
+                and obs.obs_source_get_deinterlace_mode(target)
+                == libobs.OBS_DEINTERLACE_MODE_DISABLE)
 
     def _starved(self) -> bool:
         """Whether the current settings have no matte on screen and the source has sent no

@@ -43,6 +43,8 @@ OBS_SOURCE_TYPE_FILTER = 1
 OBS_SOURCE_VIDEO = 1 << 0
 OBS_SOURCE_ASYNC = 1 << 2
 OBS_SOURCE_SRGB = 1 << 15
+# enum obs_deinterlace_mode
+OBS_DEINTERLACE_MODE_DISABLE = 0
 # enum video_format (media-io/video-io.h), the async frame formats the filter reads itself
 VIDEO_FORMAT_I420 = 1
 VIDEO_FORMAT_NV12 = 2
@@ -201,6 +203,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "obs_source_update_properties": (None, [P]),
     "obs_source_get_settings": (P, [P]),
     "obs_source_get_output_flags": (c_uint32, [P]),
+    "obs_source_get_deinterlace_mode": (c_int, [P]),
     "obs_source_process_filter_begin": (c_bool, [P, c_int, c_int]),
     "obs_source_process_filter_end": (None, [P, P, c_uint32, c_uint32]),
     "obs_get_base_effect": (P, [c_int]),

@@ -4,6 +4,8 @@ sure regions at a screenshot's size, and polling until OBS shows what a setting 
 from __future__ import annotations
 
 import base64
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -71,6 +73,21 @@ def poll(measure: Callable[[], T], done: Callable[[T], bool],
          timeout: float = MATTE_TIMEOUT) -> T:
     """`support.poll`, waiting as long as a new matte may take unless told otherwise."""
     return support.poll(measure, done, timeout)
+
+
+# The helper script that does what obs-websocket cannot (a module's ``EXTRA_OBS_SCRIPTS``).
+OBS_ACTIONS = Path(__file__).with_name("obs_actions.py")
+
+
+def obs_action(obs_studio, **request: object) -> str:
+    """Have `OBS_ACTIONS`, loaded into this OBS, carry out ``request``; what it reported."""
+    request_file = obs_studio.home / "obs-actions" / f"{time.monotonic_ns()}.json"
+    request_file.write_text(json.dumps(request))
+    done = request_file.with_suffix(".done")
+    poll(done.exists, bool, timeout=10)
+    if not done.exists():
+        pytest.fail("the obs_actions script did not answer")
+    return done.read_text()
 
 
 def log_count(obs_studio, text: str) -> int:

@@ -1,6 +1,7 @@
-"""The filter among other filters on a webcam-like source in real OBS: a looping clip of a real
-portrait (an async source, whose frames the filter reads from memory when it comes first) with
-OBS's own Crop/Pad filter before it and after it. Either way the output is the cropped picture
+"""The filter among other filters, and OBS's own processing, on a webcam-like source in real OBS:
+a looping clip of a real portrait (an async source, whose frames the filter reads from memory
+when it comes first) with OBS's own Crop/Pad filter before it and after it, paused, and
+deinterlaced by OBS. Either way the output is the cropped picture
 with its background replaced: a filter that read the source's frames behind Crop/Pad's back
 would show the whole picture, or squeeze it into the cropped size (obs-backgroundremoval's users
 met Crop/Pad misbehaving with it: royshil/obs-backgroundremoval#243).
@@ -16,12 +17,22 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from obs_views import SCENE, SHARE_REQUIRED, close_share, poll, regions, screenshot
+from obs_views import (
+    OBS_ACTIONS,
+    SCENE,
+    SHARE_REQUIRED,
+    close_share,
+    obs_action,
+    poll,
+    regions,
+    screenshot,
+)
 from obsws_python.error import OBSSDKRequestError
 
 from obs_bgremover.media import read_image
 from obs_bgremover.obs.registration import FILTER_ID
 
+EXTRA_OBS_SCRIPTS = [OBS_ACTIONS]
 SOURCE = "Portrait clip"
 FILTER = "Background Remover"
 CROP = "Crop"
@@ -32,11 +43,11 @@ GREEN = (0, 255, 0)
 GREEN_OBS = 0xFF00FF00  # 0xAABBGGRR
 
 
-def shot(obs_studio) -> np.ndarray:
+def shot(obs_studio, source: str = SOURCE) -> np.ndarray:
     """The source's screenshot; a 1x1 black one until the clip's first frame has arrived (OBS
     cannot render a source of no size yet)."""
     try:
-        return screenshot(obs_studio, SOURCE)
+        return screenshot(obs_studio, source)
     except OBSSDKRequestError:
         return np.zeros((1, 1, 3), np.uint8)
 
@@ -121,3 +132,36 @@ def test_a_paused_clip_is_matted_when_the_filter_is_added(obs_studio, cropped) -
     client.set_source_filter_index(SOURCE, FILTER, 0)
     assert client.get_media_input_status(SOURCE).media_state == "OBS_MEDIA_STATE_PAUSED"
     assert_cropped_and_replaced(obs_studio, cropped)
+
+
+def combing(image: np.ndarray, where: np.ndarray) -> float:
+    """How much each line differs from the mean of its neighbours, at ``where``: high where
+    two fields of different moments are woven into one picture."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    comb = np.abs(2 * grey[1:-1] - grey[:-2] - grey[2:]) / 2
+    return float(comb[where[1:-1]].mean())
+
+
+def test_a_clip_obs_deinterlaces_is_matted_deinterlaced(obs_studio, portrait, tmp_path) -> None:
+    """A capture card's 1080i: OBS's deinterlacing works when it draws the source, so frames
+    read from memory are still combed. The filter once matted and showed those, undoing the
+    deinterlacing the user had set; it now takes the source as OBS draws it."""
+    picture = cv2.resize(read_image(portrait[0]), (640, 852), interpolation=cv2.INTER_AREA)
+    woven = picture.copy()
+    woven[1::2] = np.roll(picture, 12, axis=1)[1::2]  # the second field, 12 px further on
+    clip = write_clip(tmp_path / "interlaced.mp4", [woven] * 10, 10, encoder={"crf": "8"})
+    cv2.imwrite(str(tmp_path / "mask.png"), cv2.resize(
+        cv2.imread(str(portrait[1]), cv2.IMREAD_GRAYSCALE), (640, 852)))
+    background, person = regions(tmp_path / "mask.png", (640, 852))
+    client = obs_studio.client
+    client.create_input(SCENE, "Interlaced", "ffmpeg_source",
+                        {"local_file": str(clip), "looping": True}, True)
+    client.create_source_filter("Interlaced", FILTER, FILTER_ID.decode(),
+                                {"background": "color", "color": GREEN_OBS})
+    combed = poll(lambda: shot(obs_studio, "Interlaced"),
+                  lambda s: s.shape[:2] == person.shape and combing(s, person) > 8)
+    assert combed.shape[:2] == person.shape and combing(combed, person) > 8, "no combing to see"
+    assert obs_action(obs_studio, source="Interlaced", deinterlace_mode=1) == "deinterlace mode 1"
+    shown = poll(lambda: shot(obs_studio, "Interlaced"), lambda s: combing(s, person) < 3)
+    assert combing(shown, person) < 3, f"still combed: {combing(shown, person):.1f}"
+    assert close_share(shown, background, np.array(GREEN)) >= SHARE_REQUIRED, "not replaced"

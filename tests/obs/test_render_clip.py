@@ -1,27 +1,24 @@
 """The filter's "Render clip" button in real OBS: pressed through libobs's properties API (by
-``button_presser.py`` inside OBS, as obs-websocket cannot press a filter's buttons), it queues a
+``obs_actions.py`` inside OBS, as obs-websocket cannot press a filter's buttons), it queues a
 render with the filter's settings, starts a render worker outside OBS, and the file appears while
 OBS keeps running; OBS's shutdown then asks that worker to stop.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 from clip_writer import write_clip
-from obs_views import SCENE, poll, stop_cleanly
+from obs_views import OBS_ACTIONS, SCENE, obs_action, poll, stop_cleanly
 from support import synthetic_frames
 
 from obs_bgremover.obs.registration import FILTER_ID
 from obs_bgremover.render import SQLITE, RenderQueue, open_huey
 from obs_bgremover.render.queue import DATA_ENV
 
-EXTRA_OBS_SCRIPTS = [Path(__file__).with_name("button_presser.py")]
+EXTRA_OBS_SCRIPTS = [OBS_ACTIONS]
 CLIP = Path(__file__).resolve().parents[2] / "obs_bgremover" / "assets" / "sample.mp4"
 SOURCE = "Webcam stand-in"
 FILTER = "Background Remover"
@@ -31,14 +28,7 @@ RENDER_TIMEOUT = 120.0
 
 def press(obs_studio, button: str) -> str:
     """Have the helper script press ``button`` on our filter; what it reported."""
-    requests = obs_studio.home / "button-requests"
-    request = requests / f"{time.monotonic_ns()}.json"
-    request.write_text(json.dumps({"source": SOURCE, "filter": FILTER, "button": button}))
-    done = request.with_suffix(".done")
-    poll(done.exists, bool, timeout=10)
-    if not done.exists():
-        pytest.fail("the button presser script did not answer")
-    return done.read_text()
+    return obs_action(obs_studio, source=SOURCE, filter=FILTER, button=button)
 
 
 def rendered(folder: Path) -> list[Path]:
