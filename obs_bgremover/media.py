@@ -86,6 +86,21 @@ def _square_width(width: int, aspect: Fraction) -> int:
     return max(1, round(width * aspect))
 
 
+def _one_field(pixels: np.ndarray) -> np.ndarray:
+    """An interlaced frame as its first field alone, each line of the other field made from
+    the lines above and below it. Its two fields were filmed a field apart: woven into one
+    picture, anything moving has a comb of alternate lines along its edges, which the network
+    takes for detail and the output would keep."""
+    if len(pixels) < 3:
+        return pixels
+    out = pixels.copy()
+    between = cv2.addWeighted(pixels[0:-2:2], 0.5, pixels[2::2], 0.5, 0)
+    out[1 : 1 + 2 * len(between) : 2] = between
+    if len(pixels) % 2 == 0:
+        out[-1] = pixels[-2]
+    return out
+
+
 class Shown:
     """Turns the decoded frames of one stream into RGB uint8 pixels as a player shows them on
     an SDR screen, in square pixels. Make one per stream.
@@ -93,7 +108,10 @@ class Shown:
     Tape-era and broadcast formats store non-square pixels: a 16:9 DV clip is 720x480 pixels
     shown 853 wide, an HDV one 1440x1080 shown 1920 wide. Taken as stored, the person would
     come out squeezed, and a background fitted to the stored grid stretched; so the frame is
-    scaled to its shown width (a player does the same).
+    scaled to its shown width (a player does the same). They are often interlaced too (a frame
+    holds two fields filmed a field apart), which players deinterlace; here an interlaced
+    frame keeps its first field (`_one_field`), the simplest way that leaves no comb and adds
+    no delay, at the cost of half the vertical detail.
 
     Phone footage needs the other two steps. Phones store portrait video, and take portrait
     JPEGs, on their side and say in the file how to turn them (a display matrix, which FFmpeg
@@ -110,7 +128,7 @@ class Shown:
         self._converter: VideoReformatter | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        """The frame's pixels, SDR, square and upright."""
+        """The frame's pixels, SDR, progressive, square and upright."""
         if frame.color_trc in HDR_TRANSFERS:
             if self._converter is None:
                 self._converter = VideoReformatter()
@@ -119,6 +137,8 @@ class Shown:
                 dst_color_range=ColorRange.JPEG, dst_color_trc=ColorTrc.BT709,
                 dst_color_primaries=ColorPrimaries.BT709)
         pixels = frame.to_ndarray(format="rgb24")
+        if frame.interlaced_frame:
+            pixels = _one_field(pixels)
         if self._aspect != 1:
             width = _square_width(frame.width, self._aspect)
             pixels = cv2.resize(pixels, (width, frame.height), interpolation=(
