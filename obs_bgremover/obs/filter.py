@@ -227,6 +227,8 @@ class Filter:
         its own, and the current pipeline goes on until it is ready. A failure leaves the filter
         passing its input through, with one line in OBS's log: this runs in OBS's callbacks,
         which must not raise."""
+        for note in settings.notes:
+            log(libobs.LOG_WARNING, f"setting {note}")
         self._apply(settings)
 
     def rebuild(self) -> None:

@@ -216,6 +216,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "obs_data_get_int": (c_int64, [P, c_char_p]),
     "obs_data_get_double": (c_double, [P, c_char_p]),
     "obs_data_get_bool": (c_bool, [P, c_char_p]),
+    "obs_data_get_json": (c_char_p, [P]),
     "obs_data_set_default_bool": (None, [P, c_char_p, c_bool]),
     "obs_data_set_default_string": (None, [P, c_char_p, c_char_p]),
     "obs_data_set_default_int": (None, [P, c_char_p, c_int64]),

@@ -1,13 +1,16 @@
 """What the user picked in the filter's properties: the values, their defaults and their ranges.
 
 One frozen `FilterSettings` is read from OBS's ``obs_data_t`` in one place (`read_settings`), with
-anything unknown or out of range replaced, so a scene file written by hand, by another version or
-over obs-websocket can never put the filter into a state the properties window could not.
+anything unknown, of the wrong type or out of range replaced, so a scene file written by hand, by
+another version or over obs-websocket can never put the filter into a state the properties window
+could not; and each replacement is said (`FilterSettings.notes`), so that the log tells a user why
+what runs differs from what they sent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
 from obs_bgremover.composite import FIT_MODES
@@ -79,6 +82,8 @@ class FilterSettings:
     render_input: str = ""
     """The clip the "Render clip" button renders, and the folder it writes into."""
     render_folder: str = ""
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """One sentence per value replaced when read: unknown, of the wrong type, out of range."""
 
     def background_rgb(self) -> tuple[int, int, int]:
         """(red, green, blue) of the colour setting (stored by OBS as 0xAABBGGRR)."""
@@ -140,42 +145,70 @@ def _clamp(value: float, bounds: tuple[float, float, float]) -> float:
     return min(max(value, bounds[0]), bounds[1])
 
 
-def _choice(value: str, choices: object, default: str) -> str:
-    return value if value in choices else default
-
-
 def read_settings(data: int) -> FilterSettings:
-    """The filter's settings from an ``obs_data_t``, unknown values replaced by defaults."""
+    """The filter's settings from an ``obs_data_t``: a value of the wrong type or an unknown
+    choice replaced by the default, a number out of its slider's range by the nearest end, each
+    said in `FilterSettings.notes`.
+
+    The types are checked on the settings' JSON (the values set, without the defaults), since
+    ``obs_data_get_double`` reads a string as 0, which the range would then turn into the
+    minimum without a word."""
     obs = lib()
+    raw = obs.obs_data_get_json(data)
+    given = json.loads(raw) if raw else {}
+    notes: list[str] = []
 
-    def number(name: bytes, bounds: tuple[float, float, float]) -> float:
-        return _clamp(float(obs.obs_data_get_double(data, name)), bounds)
+    def number(name: str, bounds: tuple[float, float, float], default: float) -> float:
+        value = given.get(name)
+        if value is None:
+            return _clamp(float(obs.obs_data_get_double(data, name.encode())), bounds)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            notes.append(f"{name} {value!r} is not a number; using {default:g}")
+            return default
+        kept = _clamp(float(value), bounds)
+        if kept != value:
+            notes.append(f"{name} {value:g} is outside {bounds[0]:g}..{bounds[1]:g}; "
+                         f"using {kept:g}")
+        return kept
 
-    def whole(name: bytes, bounds: tuple[int, int, int]) -> int:
-        return int(_clamp(int(obs.obs_data_get_int(data, name)), bounds))
+    def whole(name: str, bounds: tuple[int, int, int], default: int) -> int:
+        return round(number(name, bounds, default))
 
-    def text(name: bytes) -> str:
-        return get_string(data, name)
+    def choice(name: str, choices: object, default: str) -> str:
+        value = given.get(name, default)
+        if value not in choices:  # an unknown name, or not a string at all
+            notes.append(f"{name} {value!r} is not one of {', '.join(choices)}; "
+                         f"using {default}")
+            return default
+        return value
 
+    def text(name: str) -> str:
+        return get_string(data, name.encode())
+
+    color = given.get("color", DEFAULT_COLOR)
+    if isinstance(color, bool) or not isinstance(color, int):
+        notes.append(f"color {color!r} is not a colour (0xAABBGGRR); using the default")
+        color = DEFAULT_COLOR
     return FilterSettings(
-        kind=_choice(text(b"background"), KINDS, DEFAULT_KIND),
-        color=int(obs.obs_data_get_int(data, b"color")) & 0xFFFFFFFF,
-        builtin=_choice(text(b"builtin"), BUILTIN, DEFAULT_BUILTIN),
-        image=text(b"image"),
-        video=text(b"video"),
-        fit=_choice(text(b"fit"), FIT_MODES, DEFAULT_FIT),
-        blur=whole(b"blur", BLUR_RANGE),
-        model=_choice(text(b"model"), MODEL_LABELS, DEFAULT_MODEL),
-        model_path=text(b"model_path"),
-        device=_choice(text(b"device"), DEVICE_LABELS, DEFAULT_DEVICE),
-        threshold=number(b"threshold", THRESHOLD_RANGE),
-        edge_radius=number(b"edge_radius", EDGE_RADIUS_RANGE),
-        smoothing=number(b"smoothing", SMOOTHING_RANGE),
-        every_n=whole(b"every_n", EVERY_N_RANGE),
+        kind=choice("background", KINDS, DEFAULT_KIND),
+        color=color & 0xFFFFFFFF,
+        builtin=choice("builtin", BUILTIN, DEFAULT_BUILTIN),
+        image=text("image"),
+        video=text("video"),
+        fit=choice("fit", FIT_MODES, DEFAULT_FIT),
+        blur=whole("blur", BLUR_RANGE, DEFAULT_BLUR),
+        model=choice("model", MODEL_LABELS, DEFAULT_MODEL),
+        model_path=text("model_path"),
+        device=choice("device", DEVICE_LABELS, DEFAULT_DEVICE),
+        threshold=number("threshold", THRESHOLD_RANGE, DEFAULT_THRESHOLD),
+        edge_radius=number("edge_radius", EDGE_RADIUS_RANGE, DEFAULT_EDGE_RADIUS),
+        smoothing=number("smoothing", SMOOTHING_RANGE, DEFAULT_SMOOTHING),
+        every_n=whole("every_n", EVERY_N_RANGE, DEFAULT_EVERY_N),
         skip_static=bool(obs.obs_data_get_bool(data, b"skip_static")),
         low_latency=bool(obs.obs_data_get_bool(data, b"low_latency")),
-        render_input=text(b"render_input"),
-        render_folder=text(b"render_folder"),
+        render_input=text("render_input"),
+        render_folder=text("render_folder"),
+        notes=tuple(notes),
     )
 
 

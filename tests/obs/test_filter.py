@@ -118,6 +118,25 @@ def test_threshold_applies_live(obs_studio, scene) -> None:
     )
 
 
+def test_a_setting_of_the_wrong_type_or_range_is_replaced_and_said(obs_studio, scene) -> None:
+    """Sent over obs-websocket or typed into a scene file: a string where a number belongs once
+    ran as 0, clamped to the minimum threshold (a halo of wall around the person), without a
+    word in the log."""
+    client = obs_studio.client
+    baseline = person_pixels(obs_studio)
+    sent = {"threshold": "0.9", "every_n": 99, "fit": "bogus"}
+    client.set_source_filter_settings(SOURCE, FILTER, sent, True)
+    said = [f"setting threshold '0.9' is not a number; using {DEFAULT_THRESHOLD:g}",
+            "setting every_n 99 is outside 1..4; using 4",
+            "setting fit 'bogus' is not one of cover, contain, stretch; using cover"]
+    poll(lambda: [log_count(obs_studio, line) for line in said], all)
+    assert all(log_count(obs_studio, line) for line in said), obs_studio.log_text()[-2000:]
+    time.sleep(2.0)  # the new pipeline's mattes
+    assert abs(person_pixels(obs_studio) - baseline) <= 0.005 * baseline, "not the default"
+    client.set_source_filter_settings(SOURCE, FILTER, {"threshold": DEFAULT_THRESHOLD,
+                                                       "every_n": 1, "fit": "cover"}, True)
+
+
 def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
     """The landscape model takes over (its first matte is logged) and still removes the
     background."""
