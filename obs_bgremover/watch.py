@@ -11,6 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# How often a background's file is looked at for a new version saved over it, in seconds (by the
+# OBS filter and the virtual camera): a stat, on a thread that draws or sends frames, which a
+# network drive can make slow, so not every frame; and soon enough that an edit shows within
+# two seconds (a look to see the change, one to see it settled).
+BACKGROUND_EVERY_S = 1.0
+
 
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:

@@ -14,14 +14,11 @@ from obs_bgremover.backgrounds import BUILTIN, background_file, parse_background
 from obs_bgremover.composite import Background, Compositor, TransparentBackground
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.watch import FileWatch
+from obs_bgremover.watch import BACKGROUND_EVERY_S, FileWatch
 
 # How often the config file is looked at for changes (`obs_bgremover.watch.FileWatch`), in
 # seconds.
 CONFIG_POLL = 0.25
-# How often the background's file is looked at for a new version saved over it, in seconds (as
-# often as the OBS filter looks at its own).
-BACKGROUND_POLL = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ def open_background(spec: str) -> Background:
 
 def _watch(spec: str) -> FileWatch | None:
     path = background_file(spec)
-    return None if path is None else FileWatch(path, BACKGROUND_POLL)
+    return None if path is None else FileWatch(path, BACKGROUND_EVERY_S)
 
 
 class Scene:

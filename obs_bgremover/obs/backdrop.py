@@ -31,7 +31,7 @@ from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.obs import libobs
 from obs_bgremover.obs.libobs import lib, set_image, vec4
 from obs_bgremover.obs.settings import FilterSettings
-from obs_bgremover.watch import FileWatch
+from obs_bgremover.watch import BACKGROUND_EVERY_S, FileWatch
 
 # The blur passes' Gaussian has this sigma, in texels of the reduced frame (the shader's kernel).
 BLUR_SIGMA_TEXELS = 2.0
@@ -40,10 +40,6 @@ BLUR_SIGMA_AT_100 = 1 / 25
 BLUR_MIN_LINES = 8
 
 PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha")
-# How often the filter looks whether its background file changed on disk (a stat on OBS's
-# graphics thread, which a network drive may make slow).
-WATCH_EVERY_S = 1.0
-
 
 def _open(path: str, fit_mode: str, size: tuple[int, int]) -> tuple[Background, np.ndarray | None]:
     """The background in ``path`` and, for a picture, its pixels fitted to ``size``."""
@@ -160,7 +156,7 @@ class Backdrop:
         path = settings.background_file()
         if path is not None:
             if self.watch is None or self.watch.path != Path(path):
-                self.watch = FileWatch(Path(path), WATCH_EVERY_S)
+                self.watch = FileWatch(Path(path), BACKGROUND_EVERY_S)
             elif self.watch.changed():
                 self.edits += 1
         key = (settings.kind, path, settings.fit, size, self.edits)
