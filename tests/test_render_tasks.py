@@ -51,3 +51,33 @@ def test_an_unfinished_job_is_not_deleted(queue: RenderQueue, tmp_path: Path) ->
     with pytest.raises(InputError, match="is queued; it can be deleted once it has finished"):
         queue.delete(record.id)
     assert queue.get(record.id) == record
+
+
+def test_a_job_stopped_while_its_attempt_fails_keeps_its_stop(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped from the web page while its attempt was still loading, then deleted with its
+    upload: the attempt then failed on the missing file, wrote its record again, and the job
+    came back as "an unexpected problem, please report it"."""
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "jobs" / "j" / "out.mp4",
+                          RenderSettings("studio"))
+
+    def stopped_then_failing(self: RenderQueue, *args: object) -> None:
+        queue.stop(record.id, "stopped from the web page")
+        assert queue.delete(record.id).error == "stopped from the web page"
+        raise FileNotFoundError(2, "No such file or directory", "the uploaded file")
+
+    monkeypatch.setattr(RenderQueue, "_render", stopped_then_failing)
+    queue.run(record.id, record.attempt)  # no error for the worker's log either
+    assert queue.get(record.id) is None and queue.jobs() == []
+
+    other = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                         RenderSettings("studio"))
+
+    def stop_then_refuse(self: RenderQueue, *args: object) -> None:
+        queue.stop(other.id, "stopped from OBS")
+        raise InputError(f"{tmp_path / 'clip.mp4'} is damaged")
+
+    monkeypatch.setattr(RenderQueue, "_render", stop_then_refuse)
+    queue.run(other.id, other.attempt)
+    assert queue.get(other.id).error == "stopped from OBS"

@@ -132,7 +132,9 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
                  settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
     """Render the first ``settings.max_seconds`` of a video over the background: MP4/H.264 with
     the source's frame times and sound, or WebM VP9 / ProRes 4444 MOV with alpha for
-    ``transparent``. The file appears only when complete; a bad input leaves nothing behind."""
+    ``transparent``. The file appears only when complete; a bad input leaves nothing behind.
+    ``output``'s folder must exist (the queue makes its staging folder): a job deleted while
+    it loads must not have its folder made again."""
     input, output = Path(input), Path(output)
     info = probe(input, until=settings.max_seconds)
     size = fit_size(info.width, info.height)
@@ -147,7 +149,6 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
             raise InputError(f"cannot render {kind} to {output.name}: use "
                              f"{' or '.join(VIDEO_OUTPUTS[transparent])}")
         pipeline = _pipeline(settings, background)
-        output.parent.mkdir(parents=True, exist_ok=True)
         frames, seconds = 0, 0.0
         timed = VideoFile(input, None, info.rate).timed()
         # Decoding, matting and encoding overlap (see `overlap`).
@@ -197,7 +198,8 @@ def cutout_path(output: Path) -> Path:
 def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str], at: float,
                    settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
     """Render one frame (of a video at ``at`` seconds, or an image) as two PNGs: ``output``, the
-    person over the background, and `cutout_path` (``output``), the person alone with alpha."""
+    person over the background, and `cutout_path` (``output``), the person alone with alpha,
+    in a folder that exists (as for `render_video`)."""
     input, output = Path(input), Path(output)
     if output.suffix.lower() != ".png":
         raise InputError(f"cannot write a preview to {output.name}: use .png")
@@ -210,7 +212,6 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
         matte = _pipeline(settings, background).run(frame, at)
     cutout = Compositor(TransparentBackground(),
                         CompositeSettings(decontaminate=settings.decontaminate))
-    output.parent.mkdir(parents=True, exist_ok=True)
     write_image(output, matte.composite)
     write_image(cutout_path(output), cutout(matte.frame, matte.alpha))
     if progress is not None:

@@ -168,18 +168,25 @@ class RenderQueue:
             for staged, final in zip(result.outputs, finals, strict=True):
                 os.replace(staged, final)
             result = replace(result, outputs=finals)
-            finished = replace(record, status="done", progress=1.0, result=result.summary)
-            if self.huey.storage.put_if_empty(f"done:{job_id}", finished.to_json()):
-                self._put(finished)
+            self._finish(replace(record, status="done", progress=1.0, result=result.summary))
         except Superseded:
             return
         except BgRemoverError as err:
-            self._put(replace(record, status="failed", error=str(err)))
+            self._finish(replace(record, status="failed", error=str(err)))
         except Exception as err:
-            self._put(replace(record, status="failed", error=f"internal error: {err!r}"))
-            raise
+            if self._finish(replace(record, status="failed", error=f"internal error: {err!r}")):
+                raise  # for the worker's log; a job stopped meanwhile failed of its stop
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _finish(self, record: JobRecord) -> bool:
+        """Write a finished attempt's record, unless the job already finished (stopped from a
+        front end, deleted after that): whoever claims the done marker first decides how the
+        job ended. Whether this one did."""
+        if not self.huey.storage.put_if_empty(f"done:{record.id}", record.to_json()):
+            return False
+        self._put(record)
+        return True
 
     def _render(self, record: JobRecord, staged: Path) -> RenderResult:
         """Run the job's render function, reporting progress (and renewing the lease) through
@@ -267,8 +274,8 @@ class RenderQueue:
         if record.status not in FINISHED:
             raise InputError(f"job {job_id} is {record.status}; it can be deleted once it has "
                              "finished")
-        # Claim the done marker (a failed job has none yet), so that no late attempt of this
-        # job can finish it and bring its record back.
+        # Claim the done marker (a job that failed before markers were written for failures has
+        # none), so that no late attempt of this job can finish it and bring its record back.
         self.huey.storage.put_if_empty(f"done:{job_id}", record.to_json())
         self.huey.storage.delete_data(f"job:{job_id}")
         return record
