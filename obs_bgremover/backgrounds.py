@@ -73,7 +73,7 @@ def parse_color(value: str) -> tuple[int, int, int]:
 
 def parse_strength(value: str) -> int:
     """A blur strength: a whole number in 1..100."""
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100:
         raise InputError(f"blur strength {value!r} is not a whole number in 1..100")
     return int(value)
 

@@ -26,6 +26,9 @@ from obs_bgremover.web.store import ID_PATTERN, Upload
 from obs_bgremover.web.uploads import MAX_NAME, receive
 
 PNG, JPEG = {"content": {"image/png": {}}}, {"content": {"image/jpeg": {}}}
+# The latest frame time a request may name, in seconds: far past the end of any upload, and
+# small enough that its milliseconds (a cached frame's name) are a whole number.
+MAX_AT = 1e6
 MISSING = {404: {"model": Problem}}
 REFUSED = {422: {"model": Problem}}
 UPLOAD_BODY = {
@@ -122,7 +125,7 @@ def router(context: Context) -> APIRouter:
     @api.get("/uploads/{upload_id}/frame", response_class=FileResponse,
              responses={200: JPEG, **MISSING, **REFUSED}, tags=["uploads"])
     def frame(upload_id: str = UploadId,
-              at: float = Query(0.0, ge=0, allow_inf_nan=False,
+              at: float = Query(0.0, ge=0, le=MAX_AT, allow_inf_nan=False,
                                 description="seconds into the clip")) -> FileResponse:
         """The clip's frame at a time, as JPEG, without a new background."""
         upload = upload_or_404(upload_id)

@@ -71,14 +71,17 @@ class Guard:
             return _refuse(400, f"this server does not answer for the host {host!r}; open it "
                                 f"as http://{sorted(self.hosts)[0]}/")
         origin = request.headers.get("origin")
-        if request.method not in SAFE_METHODS and origin and origin != f"http://{host}":
+        # https: the page served through a proxy that adds TLS, as web.md advises off a
+        # trusted network; the proxy passes the Host on.
+        if (request.method not in SAFE_METHODS and origin
+                and origin not in (f"http://{host}", f"https://{host}")):
             return _refuse(403, f"a request from another site ({origin}) is refused")
         if self.token is None:
             return None
         query = request.query_params.get(TOKEN_PARAM)
         header = request.headers.get("authorization", "")
         given = [header.removeprefix("Bearer ").strip(), request.cookies.get(self.cookie), query]
-        if not any(value and secrets.compare_digest(value, self.token) for value in given):
+        if not any(value and _same(value, self.token) for value in given):
             return _refuse(401, "this server needs its access token: open the address that "
                                 "'obs-bgremover serve' printed (it ends in ?token=...), or send "
                                 "the header 'Authorization: Bearer TOKEN'",
@@ -97,6 +100,12 @@ class Guard:
         return response
 
 
+def _same(given: str, token: str) -> bool:
+    """Whether a client's token is ours, in constant time; as bytes, since `compare_digest`
+    refuses strings with non-ASCII characters, which any client can send."""
+    return secrets.compare_digest(given.encode("utf-8", "replace"), token.encode())
+
+
 def _refuse(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
@@ -107,4 +116,6 @@ def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
     if not is_local(host):
         return None
     names = {*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host}
-    return frozenset(f"{name}:{port}" for name in names)
+    hosts = {f"{name}:{port}" for name in names}
+    # Browsers and curl leave HTTP's own port out of the header.
+    return frozenset(hosts | names if port == 80 else hosts)

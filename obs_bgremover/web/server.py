@@ -43,6 +43,9 @@ def _token(host: str, given: str | None) -> str | None:
         if len(given) < MIN_TOKEN:
             raise InputError(f"--token must be at least {MIN_TOKEN} characters long, so that it "
                              "cannot be guessed")
+        if not (given.isascii() and given.isprintable()) or " " in given:
+            raise InputError("--token must be letters, digits and punctuation (ASCII, no "
+                             "spaces): it travels in the address, a header and a cookie")
         return given
     return None if is_local(host) else new_token()
 

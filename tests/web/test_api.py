@@ -25,6 +25,7 @@ from webserver import Server, servers
 
 from obs_bgremover.render import RenderQueue, open_huey
 from obs_bgremover.render.queue import DATA_ENV
+from obs_bgremover.web.guard import allowed_hosts
 
 ELSEWHERE_ID = "0123456789ab"  # well-formed, but no upload or job has it
 
@@ -162,6 +163,11 @@ def test_other_sites_and_host_names_are_refused(server: Server, talking_head: Pa
                                 {"Origin": "http://evil.example"})
     assert cross_site.status == 403 and "from another site" in cross_site.detail
     assert server.files() == before
+    # The page served through a proxy that adds TLS (web.md's advice off a trusted network).
+    proxied = server.request("POST", "/api/jobs", b"{}",
+                             {"Origin": f"https://127.0.0.1:{server.port}",
+                              "Content-Type": "application/json"})
+    assert proxied.status == 422, (proxied.status, proxied.detail)
 
 
 def test_the_openapi_document_describes_the_api(server: Server) -> None:
@@ -338,7 +344,9 @@ def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Ser
     assert len(requests) == 20
     for method, path in requests:
         for headers in ({}, {"Authorization": "Bearer wrong-token-of-enough-length"},
-                        {"Cookie": f"obs-bgremover-token-{server.port}=wrong"}):
+                        {"Cookie": f"obs-bgremover-token-{server.port}=wrong"},
+                        # compare_digest refused non-ASCII strings: a 500 for anyone.
+                        {"Authorization": "Bearer " + "\u00e9" * 32}):
             answer = server.request(method, path, b"" if method == "POST" else None, headers,
                                     token=False)
             assert answer.status == 401, (method, path, answer.status)
@@ -355,12 +363,17 @@ def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Ser
     assert _without_redirects(server, "/jobs", {"Cookie": cookie.split(";")[0]}).status == 200
 
 
-def test_a_weak_token_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("token", "message"), [
+    ("abc", "--token must be at least 16 characters long"),
+    # Accepted, it once made every request that carried it a 500.
+    ("\u00e9" * 16, "--token must be letters, digits and punctuation (ASCII, no spaces)"),
+], ids=["short", "non-ascii"])
+def test_a_weak_token_is_refused(token: str, message: str, tmp_path: Path) -> None:
     started = subprocess.run(
-        [sys.executable, "-m", "obs_bgremover", "serve", "--host", "0.0.0.0", "--token", "abc"],
+        [sys.executable, "-m", "obs_bgremover", "serve", "--host", "0.0.0.0", "--token", token],
         env={**os.environ, DATA_ENV: str(tmp_path)}, capture_output=True, text=True, timeout=30)
     assert started.returncode == 2
-    assert "--token must be at least 16 characters long" in started.stderr
+    assert message in started.stderr
 
 
 def test_on_this_machine_no_token_is_needed(server: Server) -> None:
@@ -369,6 +382,8 @@ def test_on_this_machine_no_token_is_needed(server: Server) -> None:
     assert server.get("/").status == 200
     query = urllib.parse.urlencode({"at": 0})
     assert server.get(f"/api/uploads/{ELSEWHERE_ID}/frame?{query}").status == 404
+    # Once an OverflowError (its milliseconds are infinite): a 500.
+    assert server.get(f"/api/uploads/{ELSEWHERE_ID}/frame?at=1e306").status == 422
 
 
 def test_ctrl_c_at_once_stops_it(tmp_path: Path) -> None:
@@ -384,3 +399,10 @@ def test_ctrl_c_at_once_stops_it(tmp_path: Path) -> None:
         process.kill()
         process.wait()
         process.stdout.close()
+
+
+def test_on_port_80_the_host_header_may_leave_the_port_out() -> None:
+    """Browsers and curl send ``Host: localhost`` for http://localhost:80/; the server once
+    refused the very address it printed."""
+    assert {"127.0.0.1", "localhost", "127.0.0.1:80"} <= allowed_hosts("127.0.0.1", 80)
+    assert "localhost" not in allowed_hosts("127.0.0.1", 8765)
