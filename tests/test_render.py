@@ -34,7 +34,8 @@ from support import (
 
 from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
-from obs_bgremover.render.job import fit_size, scaling_note
+from obs_bgremover.render.job import fit_size, frame_at, scaling_note
+from obs_bgremover.render.probe import probe
 from obs_bgremover.render.queue import DATA_ENV
 
 GREEN = (0x00, 0xB1, 0x40)
@@ -223,6 +224,15 @@ def test_a_matroska_clip_whose_video_starts_late_is_rendered_whole(tmp_path: Pat
     output = tmp_path / "render.mp4"
     assert render(str(source), "-b", "studio", "-o", str(output)) == 0
     assert len(frame_times(output)) == 15
+
+
+def test_a_preview_in_the_last_frames_second_half_shows_that_frame(tmp_path: Path) -> None:
+    """The web app accepts any time before the clip's end; after the last frame's middle it
+    once failed with "has no frame at", though that frame is on screen until the end."""
+    frames = synthetic_frames(10)
+    info = probe(write_clip(tmp_path / "clip.mp4", frames, 5))
+    assert info.duration == pytest.approx(2.0)
+    assert np.abs(frame_at(info, 1.95).astype(int) - frames[-1]).mean() < 10
 
 
 def test_a_portrait_input_fits_the_box_stood_on_its_end() -> None:

@@ -182,9 +182,13 @@ def frame_at(info: MediaInfo, at: float) -> np.ndarray:
             stream = video_stream(container)
             container.seek(int(at / stream.time_base), stream=stream, backward=True)
             half_frame = 0.5 / float(info.rate)
+            last = None
             for frame in container.decode(stream):
                 if frame.time is None or frame.time + half_frame >= at:
                     return Shown(stream)(frame)
+                last = frame
+            if last is not None and info.duration is not None:
+                return Shown(stream)(last)  # past its middle, and on screen till the clip's end
     except av.FFmpegError as err:
         raise InputError(f"cannot decode {info.path} at {at:g} s: {err}") from err
     raise InputError(f"{info.path} has no frame at {at:g} s")
