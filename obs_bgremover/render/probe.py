@@ -62,7 +62,9 @@ class MediaInfo:
     than wide here (see `obs_bgremover.media.Shown`)."""
     rate: Fraction | None = None
     duration: float | None = None
-    """Seconds of video, as the file declares it; None for an image or when unknown."""
+    """Seconds of video, as the file declares it or, where it declares none, as its packets
+    show; None for an image, and for an undeclared length that runs past what `probe` was
+    asked to read."""
     audio: bool = False
 
 
@@ -87,15 +89,18 @@ def _image(path: Path, head: bytes) -> MediaInfo | None:
     return None
 
 
-def _check_complete(container: av.container.InputContainer, stream: av.VideoStream, path: Path,
-                    until: float) -> None:
-    """Fail when the video's packets stop before the declared duration (or ``until`` seconds,
-    all a render reads): the file was cut short, e.g. by an interrupted download or copy. Only
-    packets are read, nothing is decoded, so this costs little more than reading the file."""
+def _length(container: av.container.InputContainer, stream: av.VideoStream, path: Path,
+            until: float) -> float | None:
+    """The video's length in seconds, read from its packets up to ``until`` (all a render
+    reads); only packets are read, nothing is decoded, so this costs little more than reading
+    the file.
+
+    A file that declares its length fails when its packets stop short of it (or of ``until``):
+    it was cut short, e.g. by an interrupted download or copy. One that declares none (a WebM a
+    browser recorded, a recording cut off by a crash) has the length its packets show, or None
+    when they run past ``until``."""
     declared = declared_duration(container, stream)
-    if declared is None:
-        return
-    expected = min(declared, until)
+    expected = until if declared is None else min(declared, until)
     start = float(stream_start(stream))
     end = start
     for packet in container.demux(stream):
@@ -103,12 +108,15 @@ def _check_complete(container: av.container.InputContainer, stream: av.VideoStre
             continue
         end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
         if end - start >= expected:
-            return
+            return declared
+    if declared is None:
+        return end - start
     if end - start < expected - END_SLACK_S:
         raise InputError(
             f"{path} is truncated: its video stops after {end - start:.2f} s of the "
             f"{declared:.2f} s it declares"
         )
+    return declared
 
 
 def probe(path: str | os.PathLike[str], *, images: bool = False,
@@ -154,7 +162,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
             if first is None:
                 raise InputError(f"{path} has no video frames")
             container.seek(0)
-            _check_complete(container, stream, path, until)
+            length = _length(container, stream, path, until)
             return MediaInfo(
                 path,
                 "video",
@@ -162,7 +170,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
                 codec,
                 *display_size(first, stream),
                 stream.average_rate or stream.guessed_rate or Fraction(25),
-                declared_duration(container, stream),
+                length,
                 bool(container.streams.audio),
             )
     except av.FFmpegError as err:

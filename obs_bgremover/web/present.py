@@ -18,8 +18,11 @@ INTERNAL = "internal error: "
 
 
 def render_seconds(upload: Upload) -> float | None:
-    """Seconds of a clip that a render keeps."""
-    return None if upload.duration is None else min(upload.duration, MAX_SECONDS)
+    """Seconds of a clip that a render keeps; None for a background. A clip of no known length
+    ran past the render's limit when it was probed."""
+    if upload.purpose != "clip":
+        return None
+    return MAX_SECONDS if upload.duration is None else min(upload.duration, MAX_SECONDS)
 
 
 def limit_notes(upload: Upload) -> list[str]:
@@ -68,8 +71,9 @@ def _seconds_left(record: JobRecord, now: float) -> float | None:
 def job_out(record: JobRecord, store: Store) -> JobOut:
     upload = store.upload_of(record.input)
     frames = 1
-    if record.kind == "video" and upload is not None and upload.rate and upload.duration:
-        frames = max(1, round(render_seconds(upload) * upload.rate))
+    length = None if upload is None else render_seconds(upload)
+    if record.kind == "video" and upload is not None and upload.rate and length:
+        frames = max(1, round(length * upload.rate))
     done = record.status == "done"
     base = f"/api/jobs/{record.id}"
     return JobOut(

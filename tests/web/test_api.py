@@ -20,7 +20,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from support import animation, poll
+from clip_writer import write_clip
+from support import animation, poll, synthetic_frames
 from webserver import Server, servers
 
 from obs_bgremover.render import RenderQueue, open_huey
@@ -406,3 +407,19 @@ def test_on_port_80_the_host_header_may_leave_the_port_out() -> None:
     refused the very address it printed."""
     assert {"127.0.0.1", "localhost", "127.0.0.1:80"} <= allowed_hosts("127.0.0.1", 80)
     assert "localhost" not in allowed_hosts("127.0.0.1", 8765)
+
+
+def test_a_clip_that_declares_no_length_is_measured(server: Server, tmp_path: Path) -> None:
+    """A WebM a browser records, a stream written to a pipe: the file holds no length. The app
+    took it as 0 s long, refused every preview ("from 0 to under 0.00 s") and counted its
+    render as 0 of 1 frames."""
+    clip = write_clip(tmp_path / "recorded.mkv", synthetic_frames(20), 10,
+                      container={"live": "1"})
+    upload = server.upload(clip, "recorded.mkv")
+    assert upload.status == 201, upload.body
+    assert upload.json()["render_seconds"] == pytest.approx(2.0, abs=0.15)
+    preview = server.wait(server.job(upload.json()["id"], "studio", "preview", 1.5)["id"])
+    assert preview["status"] == "done", preview
+    video = server.wait(server.job(upload.json()["id"], "studio")["id"])
+    assert (video["status"], video["frames_total"]) == ("done", 20), video
+    assert server.request("DELETE", f"/api/uploads/{upload.json()['id']}").status == 204
