@@ -261,3 +261,29 @@ def test_a_queued_job_is_stopped_from_the_jobs_page(
     wait.until(lambda _: click(f"{row} button.delete"))
     wait.until(lambda _: not browser.find_elements(By.CSS_SELECTOR, row))
     assert server.get("/api/jobs").json() == []
+
+
+def test_a_render_survives_a_restart_of_the_server(
+    serve: Callable[..., Server], browser: WebDriver, shared_data: Path,
+) -> None:
+    """A restarted ``serve`` queues its running renders again and finishes them; the page that
+    started one once took the first failed poll for a failed render ("Failed to fetch") and
+    offered to render again, while the job went on to finish."""
+    clip = shared_data / "talking-heads" / "speaker5.mp4"
+    count = describe(clip)[2]
+    server = serve()
+    browser.get(server.url)
+    drop(browser, clip)
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, '[data-background="studio"]').click()
+    wait_for_preview(browser, "")
+    browser.find_element(By.ID, "render").click()
+    wait.until(lambda _: re.match(r"^[1-9]\d? % ", text(browser, "render-status")))
+    server.stop()
+    wait.until(lambda _: "cannot be reached" in text(browser, "render-status"))
+    assert not browser.find_element(By.ID, "render").is_enabled(), "offered to render again"
+    server.start()
+    WebDriverWait(browser, 90).until(
+        lambda _: browser.find_element(By.ID, "result-step").is_displayed())
+    assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."

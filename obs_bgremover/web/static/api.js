@@ -2,6 +2,15 @@
 // The JSON API as the pages use it; docs/web.md describes the same calls for scripts.
 
 const POLL_MS = 400;
+// How often a server that cannot be reached is asked again (restarting, behind a proxy).
+const LOST_POLL_MS = 2000;
+
+// No answer from the server, or a proxy's 502/503/504 instead of one: it may be back soon.
+class Unreachable extends Error {
+  constructor() {
+    super("the server cannot be reached: is it still running?");
+  }
+}
 
 async function problem(response) {
   // Every error of the API answers {"detail": "what is wrong"}.
@@ -19,7 +28,13 @@ const api = {
       options.headers = { "Content-Type": "application/json" };
       options.body = JSON.stringify(body);
     }
-    const response = await fetch(path, options);
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (error) {
+      throw new Unreachable();
+    }
+    if ([502, 503, 504].includes(response.status)) throw new Unreachable();
     if (!response.ok) throw new Error(await problem(response));
     return response.status === 204 ? null : response.json();
   },
@@ -47,13 +62,20 @@ const api = {
     });
   },
 
-  // Poll a job until it is done or failed; onUpdate sees every state on the way.
+  // Poll a job until it is done or failed; onUpdate sees every state on the way, and null
+  // while the server cannot be reached. A restarting server queues its running renders again
+  // and finishes them, so the job is asked for again rather than taken for failed.
   async waitForJob(id, onUpdate = () => {}) {
     for (;;) {
-      const job = await api.request("GET", `/api/jobs/${id}`);
+      let job = null;
+      try {
+        job = await api.request("GET", `/api/jobs/${id}`);
+      } catch (error) {
+        if (!(error instanceof Unreachable)) throw error;
+      }
       onUpdate(job);
-      if (job.status === "done" || job.status === "failed") return job;
-      await new Promise((wake) => setTimeout(wake, POLL_MS));
+      if (job !== null && (job.status === "done" || job.status === "failed")) return job;
+      await new Promise((wake) => setTimeout(wake, job === null ? LOST_POLL_MS : POLL_MS));
     }
   },
 };

@@ -124,6 +124,10 @@ async function render() {
     job = await api.request("POST", "/api/jobs", {
       upload: state.upload.id, kind: "video", background: state.background });
     job = await api.waitForJob(job.id, (update) => {
+      if (update === null) {
+        show("render-status", "The server cannot be reached; asking again…");
+        return;
+      }
       setProgress($("render-progress"), update.progress);
       show("render-status", describeProgress(update));
     });
