@@ -159,8 +159,12 @@ def display_size(frame: av.VideoFrame, stream: av.VideoStream | None) -> tuple[i
 def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
     """The video a file is played as: FFmpeg's best video stream, as players pick it, not the
     first one listed, which may be a cover picture or a small preview track (a camera's proxy,
-    a thumbnail track muxed first). None for a file without video."""
-    return container.streams.best("video")
+    a thumbnail track muxed first). None for a file without video, and for a song whose only
+    picture is its cover (which FFmpeg's pick falls back to)."""
+    stream = container.streams.best("video")
+    if stream is None or stream.disposition & av.stream.Disposition.attached_pic:
+        return None
+    return stream
 
 
 def stream_start(stream: av.stream.Stream) -> Fraction:

@@ -257,6 +257,24 @@ def _text(path: Path) -> Path:
     return path
 
 
+def _song_with_cover(path: Path) -> Path:
+    """A second of sound with a cover picture, which FFmpeg lists as a video stream."""
+    with av.open(str(path), "w") as output:
+        sound = output.add_stream("aac", rate=48000, layout="mono")
+        cover = output.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(synthetic_frames(1, 64, 64)[0], format="rgb24")
+        output.mux(cover.encode(picture))
+        output.mux(cover.encode())
+        for start in range(0, 48000, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+            chunk.sample_rate, chunk.pts = 48000, start
+            output.mux(sound.encode(chunk))
+        output.mux(sound.encode())
+    return path
+
+
 def _cut_in_half(source: Path, path: Path) -> Path:
     data = source.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -278,8 +296,10 @@ def _cut_in_half(source: Path, path: Path) -> Path:
          "is truncated: its video stops after"),
         (lambda tmp, data: animation(tmp / "clip.gif", "gif", synthetic_frames(3), 5),
          "is an animated GIF image: a video render needs a video"),
+        # Once "truncated: its video stops after 0.00 s": the cover taken for the video.
+        (lambda tmp, data: _song_with_cover(tmp / "song.mp4"), "has no video stream"),
     ],
-    ids=["text-named-mp4", "truncated-mp4", "truncated-faststart-mp4", "gif"],
+    ids=["text-named-mp4", "truncated-mp4", "truncated-faststart-mp4", "gif", "song-with-cover"],
 )
 def test_bad_inputs_fail_with_their_message_and_no_output(
     make: object, message: str, shared_data: Path, tmp_path: Path,
