@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import ACCEPTED, MAX_SECONDS, probe
@@ -71,6 +72,9 @@ async def receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store: 
             raise HTTPException(422, f'"{name}" is empty; accepted: {ACCEPTED}')
         return store.keep(staged, await run_in_threadpool(_probe, upload_id, staged, name,
                                                       purpose))
+    except ClientDisconnect as err:  # cancelled by the user: an answer, not a traceback in the log
+        store.discard(staged)
+        raise HTTPException(400, f'the upload of "{name}" was cut off') from err
     except BaseException:
         store.discard(staged)
         raise
