@@ -5,6 +5,7 @@ fail at once (their input is missing), so no model runs."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
 from obs_bgremover.render.queue import DATA_ENV
+from obs_bgremover.render.tasks import staging_dir
 
 
 @pytest.fixture
@@ -81,3 +83,18 @@ def test_a_job_stopped_while_its_attempt_fails_keeps_its_stop(
     monkeypatch.setattr(RenderQueue, "_render", stop_then_refuse)
     queue.run(other.id, other.attempt)
     assert queue.get(other.id).error == "stopped from OBS"
+
+
+def test_stopping_a_job_whose_worker_died_clears_its_staging_folder(
+    queue: RenderQueue, tmp_path: Path
+) -> None:
+    """Its attempt will not come back to clear it: the half-written file stayed beside the
+    output for good."""
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out" / "out.mp4",
+                          RenderSettings("studio"))
+    queue._put(replace(record, status="running", worker="gone", lease_until=time.time() - 1))
+    staged = staging_dir(record) / ".out.part.mp4"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"half a render")
+    assert queue.stop(record.id, "stopped from the web page").status == "failed"
+    assert list((tmp_path / "out").iterdir()) == []

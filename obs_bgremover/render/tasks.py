@@ -254,13 +254,17 @@ class RenderQueue:
     def stop(self, job_id: str, reason: str) -> JobRecord | None:
         """Fail an unfinished job with ``reason``, and return its record (None for an unknown
         id; a job that finished meanwhile keeps its own). Its running attempt stops at its next
-        progress report and clears its staging folder; a queued one never starts."""
+        progress report and clears its staging folder; a queued one never starts. An attempt
+        whose lease ran out (its worker died) will not come back to clear its folder: that is
+        done here."""
         record = self.get(job_id)
         if record is None or record.status in FINISHED:
             return record
         failed = replace(record, status="failed", error=reason)
         if self.huey.storage.put_if_empty(f"done:{job_id}", failed.to_json()):
             self._put(failed)
+            if record.status == "running" and record.lease_until < time.time():
+                shutil.rmtree(staging_dir(record), ignore_errors=True)
         return self.get(job_id)
 
     # -- deleting -----------------------------------------------------------------------------
