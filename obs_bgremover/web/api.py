@@ -101,8 +101,10 @@ def router(context: Context) -> APIRouter:
               openapi_extra={"requestBody": UPLOAD_BODY}, tags=["uploads"])
     async def create_upload(
         request: Request,
-        name: str = Query("clip", max_length=MAX_NAME,
-                          description="the file's name, for display only"),
+        # The length is checked with the rest of the name (`check_name`): one answer, 400, for
+        # every name that is not a plain file name.
+        name: str = Query("clip", description=f"the file's name, for display only: 1 to "
+                                              f"{MAX_NAME} characters, no folder"),
         purpose: Literal["clip", "background"] = Query(
             "clip", description="clip: a video to render; background: an image or a video to "
             "use as background (upload:ID)"),
