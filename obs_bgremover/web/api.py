@@ -26,6 +26,8 @@ from obs_bgremover.web.store import ID_PATTERN, Upload
 from obs_bgremover.web.uploads import MAX_NAME, receive
 
 PNG, JPEG = {"content": {"image/png": {}}}, {"content": {"image/jpeg": {}}}
+# The most characters of a clip's name kept in a download's name.
+NAME_KEPT = 100
 # The latest frame time a request may name, in seconds: far past the end of any upload, and
 # small enough that its milliseconds (a cached frame's name) are a whole number.
 MAX_AT = 1e6
@@ -42,10 +44,13 @@ UploadId = PathParam(pattern=ID_PATTERN, description="an upload's id")
 
 
 def _download_name(record: JobRecord, context: Context) -> str:
-    """``clip-studio.mp4``: the clip's name and the background, in safe characters."""
+    """``clip-studio.mp4``: the clip's name (its first `NAME_KEPT` characters) and the
+    background, in letters and digits of any script (the browser gets them as UTF-8), each run
+    of anything else one hyphen."""
     out = job_out(record, context.store)
-    stem = f"{Path(out.clip).stem}-{out.background_label}"
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") + Path(record.output).suffix
+    parts = (re.sub(r"\W+", "-", part).strip("-")
+             for part in (Path(out.clip).stem[:NAME_KEPT], out.background_label))
+    return "-".join(part for part in parts if part) + Path(record.output).suffix
 
 
 def router(context: Context) -> APIRouter:

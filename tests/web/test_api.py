@@ -441,3 +441,16 @@ def test_an_upload_cut_off_leaves_nothing_and_no_traceback(server: Server,
     time.sleep(1.0)  # the server notices the closed connection
     assert server.files() == before
     assert server.output.count("Traceback") == printed, server.output[-3000:]
+
+
+def test_a_download_keeps_the_clips_name_in_any_script(server: Server, talking_head: Path
+                                                       ) -> None:
+    """A Russian or Japanese clip name once vanished from the download's name, and "(2)" made
+    a double hyphen."""
+    upload = server.upload(talking_head, 'видео 🎬 "final" (2).mp4').json()
+    preview = server.wait(server.job(upload["id"], "studio", "preview", 0.5)["id"])
+    assert preview["status"] == "done", preview
+    answer = server.get(preview["download_url"])
+    expected = urllib.parse.quote("видео-final-2-studio.png")
+    assert f"filename*=utf-8''{expected}" in answer.headers["content-disposition"]
+    assert server.request("DELETE", f"/api/uploads/{upload['id']}").status == 204
