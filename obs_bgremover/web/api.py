@@ -65,7 +65,7 @@ def router(context: Context) -> APIRouter:
         return upload
 
     def job_or_404(job_id: str) -> tuple[JobRecord, Path]:
-        record = queue.get(job_id)
+        record = context.job(job_id)
         folder = None if record is None else store.job_folder(record)
         if folder is None:
             raise HTTPException(404, f"there is no job {job_id}")

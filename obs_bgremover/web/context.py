@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,28 @@ class Context:
 
     def jobs(self) -> list[tuple[JobRecord, Path]]:
         """The jobs this web app queued, oldest first, each with its folder."""
-        found = ((record, self.store.job_folder(record)) for record in self.queue.jobs())
+        records = self.queue.jobs()
+        if any(_stale(record) for record in records):
+            self.queue.reclaim()
+            records = self.queue.jobs()
+        found = ((record, self.store.job_folder(record)) for record in records)
         return [(record, folder) for record, folder in found if folder is not None]
+
+    def job(self, job_id: str) -> JobRecord | None:
+        """One job's record, as `jobs` gives it."""
+        record = self.queue.get(job_id)
+        if record is not None and _stale(record):
+            self.queue.reclaim()
+            record = self.queue.get(job_id)
+        return record
+
+
+def _stale(record: JobRecord) -> bool:
+    """Whether a job is running on a worker that died (its lease ran out). A worker's keeper
+    queues such jobs again; a web app with no worker of its own (``--workers 0``), whose
+    workers are all gone, showed them "running" for good, their time left growing. It queues
+    them again itself when it is asked about them."""
+    return record.status == "running" and record.lease_until < time.time()
 
 
 def builtin_backgrounds() -> list[BackgroundOut]:

@@ -15,6 +15,7 @@ import urllib.parse
 import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -454,3 +455,21 @@ def test_a_download_keeps_the_clips_name_in_any_script(server: Server, talking_h
     expected = urllib.parse.quote("видео-final-2-studio.png")
     assert f"filename*=utf-8''{expected}" in answer.headers["content-disposition"]
     assert server.request("DELETE", f"/api/uploads/{upload['id']}").status == 204
+
+
+def test_a_job_whose_worker_died_is_queued_again_when_asked_about(
+    serve: Callable[..., Server], talking_head: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no worker in the app (``--workers 0``) and the worker elsewhere killed, nobody's
+    keeper queued its job again: the page showed it running for good, its time left growing."""
+    server = serve("--workers", "0")
+    upload = server.upload(talking_head, "clip.mp4").json()
+    job = server.job(upload["id"], "studio")
+    queue = queue_of(server, monkeypatch)
+    record = queue.get(job["id"])
+    queue._put(replace(record, status="running", worker="killed", started=time.time() - 60,
+                       lease_until=time.time() - 1, progress=0.5))
+    for path in (f"/api/jobs/{job['id']}", "/api/jobs"):
+        shown = server.get(path).json()
+        shown = shown if isinstance(shown, dict) else shown[-1]
+        assert (shown["status"], shown["attempt"]) == ("queued", 2), shown
