@@ -79,8 +79,9 @@ class Guard:
         if self.token is None:
             return None
         query = request.query_params.get(TOKEN_PARAM)
-        header = request.headers.get("authorization", "")
-        given = [header.removeprefix("Bearer ").strip(), request.cookies.get(self.cookie), query]
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        bearer = credentials.strip() if scheme.lower() == "bearer" else ""  # RFC 7235: any case
+        given = [bearer, request.cookies.get(self.cookie), query]
         if not any(value and _same(value, self.token) for value in given):
             return _refuse(401, "this server needs its access token: open the address that "
                                 "'obs-bgremover serve' printed (it ends in ?token=...), or send "

@@ -360,6 +360,11 @@ def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Ser
     assert server.request("GET", "/?token=nope", token=False).status == 401
     assert server.get("/api/limits").status == 200
     assert server.request("GET", f"/api/limits?token={server.token}", token=False).status == 200
+    # The scheme is case-insensitive; a token with no scheme is not a bearer token.
+    for header, status in ((f"bearer {server.token}", 200), (server.token, 401)):
+        answer = server.request("GET", "/api/limits", None, {"Authorization": header},
+                                token=False)
+        assert answer.status == status, header
 
     # A browser opens the printed address: it gets a cookie and the address without the token.
     opened = _without_redirects(server, f"/jobs?token={server.token}")
