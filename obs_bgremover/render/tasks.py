@@ -83,6 +83,11 @@ class JobRecord:
     started: float = 0.0
     """When the current attempt started running (0 before), so front ends can tell time left."""
 
+    def orphaned(self, now: float) -> bool:
+        """Whether the job runs on a worker that stopped reporting (killed, out of memory): its
+        lease ran out, and its attempt will not come back to finish or clean up."""
+        return self.status == "running" and self.lease_until <= now
+
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
 
@@ -234,7 +239,7 @@ class RenderQueue:
         now = time.time()
         reclaimed = []
         for record in self.jobs():
-            if record.status != "running" or record.lease_until > now:
+            if not record.orphaned(now):
                 continue
             retry = self._requeue(record)
             if retry is not None:
@@ -260,11 +265,9 @@ class RenderQueue:
         record = self.get(job_id)
         if record is None or record.status in FINISHED:
             return record
-        failed = replace(record, status="failed", error=reason)
-        if self.huey.storage.put_if_empty(f"done:{job_id}", failed.to_json()):
-            self._put(failed)
-            if record.status == "running" and record.lease_until < time.time():
-                shutil.rmtree(staging_dir(record), ignore_errors=True)
+        stopped = self._finish(replace(record, status="failed", error=reason))
+        if stopped and record.orphaned(time.time()):
+            shutil.rmtree(staging_dir(record), ignore_errors=True)
         return self.get(job_id)
 
     # -- deleting -----------------------------------------------------------------------------

@@ -28,9 +28,13 @@ class Context:
                       workers=self.workers)
 
     def jobs(self) -> list[tuple[JobRecord, Path]]:
-        """The jobs this web app queued, oldest first, each with its folder."""
+        """The jobs this web app queued, oldest first, each with its folder.
+
+        A job whose worker died (`JobRecord.orphaned`) is queued again first. A worker's keeper
+        does that; but a web app with no worker of its own (``--workers 0``), whose workers are
+        all gone, showed such jobs "running" for good, their time left growing."""
         records = self.queue.jobs()
-        if any(_stale(record) for record in records):
+        if any(record.orphaned(time.time()) for record in records):
             self.queue.reclaim()
             records = self.queue.jobs()
         found = ((record, self.store.job_folder(record)) for record in records)
@@ -39,18 +43,10 @@ class Context:
     def job(self, job_id: str) -> JobRecord | None:
         """One job's record, as `jobs` gives it."""
         record = self.queue.get(job_id)
-        if record is not None and _stale(record):
+        if record is not None and record.orphaned(time.time()):
             self.queue.reclaim()
             record = self.queue.get(job_id)
         return record
-
-
-def _stale(record: JobRecord) -> bool:
-    """Whether a job is running on a worker that died (its lease ran out). A worker's keeper
-    queues such jobs again; a web app with no worker of its own (``--workers 0``), whose
-    workers are all gone, showed them "running" for good, their time left growing. It queues
-    them again itself when it is asked about them."""
-    return record.status == "running" and record.lease_until < time.time()
 
 
 def builtin_backgrounds() -> list[BackgroundOut]:
