@@ -41,6 +41,7 @@ BLUR_MIN_LINES = 8
 
 PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha")
 
+
 def _open(path: str, fit_mode: str, size: tuple[int, int]) -> tuple[Background, np.ndarray | None]:
     """The background in ``path`` and, for a picture, its pixels fitted to ``size``."""
     source = open_file(path, fit_mode)

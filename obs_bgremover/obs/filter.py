@@ -198,7 +198,8 @@ class Filter:
         # rather than the unfiltered input flashing up at every settings change.
         self.shown: tuple[LivePipeline, int] | None = None
         self.failed = False  # set after a render error, so one bad frame is logged once
-        # Until an async frame turns out unreadable (see take_frame), or the size changes.
+        # False once an async frame turns out unreadable (see take_frame), until the size
+        # changes.
         self.direct_frames = True
         self.recovering: threading.Thread | None = None  # see _recover
         # Counts `update`s (and detaches): a model that finishes loading for settings a newer

@@ -193,7 +193,6 @@ class _Registration:
             log(libobs.LOG_WARNING, f"render clip: {error}")
         return True
 
-
     def stop_clicked(self, props: int, prop: int, key: int | None) -> bool:
         """The "Stop rendering" button: stop this filter's queued or running render (the
         worker drops it within a second or two, leaving no file); True redraws the window."""
