@@ -137,21 +137,22 @@ def test_a_setting_of_the_wrong_type_or_range_is_replaced_and_said(obs_studio, s
                                                        "every_n": 1, "fit": "cover"}, True)
 
 
+def shown_since(log: str, marker: str) -> bool:
+    """Whether a matte of new settings was shown after the last ``marker`` line of ``log``: a
+    count of "shown" lines taken before could also grow by an earlier change still on its way
+    to the screen."""
+    start = log.rfind(marker)
+    return start >= 0 and "new settings shown after" in log[start:]
+
+
 def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
     """The landscape model takes over (its first matte is logged) and still removes the
     background."""
-    shown_before = obs_studio.log_text().count("new settings shown after")
     obs_studio.client.set_source_filter_settings(SOURCE, FILTER, {"model": "landscape"}, True)
-    deadline = time.monotonic() + MATTE_TIMEOUT
-    while time.monotonic() < deadline:
-        if obs_studio.log_text().count("new settings shown after") > shown_before:
-            break
-        time.sleep(0.2)
-    log = obs_studio.log_text()
+    log = poll(obs_studio.log_text, partial(shown_since, marker="model landscape runs on"))
     # Loaded on a thread of its own, not on OBS's graphics thread that applies the settings.
     assert "loading model landscape on auto" in log, log[-3000:]
-    assert "model landscape runs on" in log, log[-3000:]
-    assert log.count("new settings shown after") > shown_before, log[-3000:]
+    assert shown_since(log, "model landscape runs on"), log[-3000:]
     shot = screenshot(obs_studio, SOURCE)
     background, _ = regions(portrait[1], (shot.shape[1], shot.shape[0]))
     green = close_share(shot, background, np.array(GREEN))
@@ -255,15 +256,14 @@ def test_filter_works_again_after_a_script_reload(obs_studio, scene, portrait) -
     every filter's pipeline, and runs it again: the filter comes back with its settings rather
     than passing its input through until they change."""
     background, _ = regions(portrait[1], (scene.shape[1], scene.shape[0]))
-    shown = log_count(obs_studio, "new settings shown after")
     request = obs_studio.home / "reload-request"
     request.touch()
     done = request.with_suffix(".done")
     poll(done.exists, bool)
     assert done.exists() and done.read_text() == "reloaded", obs_studio.log_text()[-3000:]
     assert "stopped 1 filter(s)" in obs_studio.log_text()
-    poll(lambda: log_count(obs_studio, "new settings shown after"), lambda n: n > shown)
-    assert log_count(obs_studio, "new settings shown after") > shown, "no matte after reload"
+    log = poll(obs_studio.log_text, partial(shown_since, marker="stopped 1 filter(s)"))
+    assert shown_since(log, "stopped 1 filter(s)"), "no matte after reload"
     shot = screenshot(obs_studio, SOURCE)
     assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED
     assert "Traceback" not in obs_studio.log_text()
