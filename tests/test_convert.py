@@ -26,10 +26,13 @@ BASE_SIZES = {  # (height, width) of each base network's input
 # own output is up to 1.5e-4 away from a float64 evaluation of the landscape network. So for that
 # model the converter spells out XNNPACK's order of additions where it decides the result (MEAN's
 # sum, the bias first in 1x1 convolutions); what still rounds differently (depthwise and first
-# convolutions, sigmoid) leaves up to ~8e-5 on portraits-dev, and 7e-5 for the general model. The
-# mean difference is what exposes a translation error (a wrong padding or resize mode moves whole
-# regions), and it is held far tighter.
-PARITY_MAX = 1e-4
+# convolutions, sigmoid) leaves up to ~8e-5 on portraits-dev, and 7e-5 for the general model.
+# Which kernels both runtimes pick depends on the CPU's vector instructions: on an AVX2-only CPU
+# one portrait of 150 reached 1.3e-4 for the general model (the next 7e-5), so the worst case
+# is allowed twice what has been seen. The mean difference is what exposes a translation error
+# (a wrong padding or resize mode moves whole regions; it stays near 4e-8 on either CPU), and
+# it is held far tighter.
+PARITY_MAX = 2.5e-4
 PARITY_MEAN = 1e-6
 
 
