@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 
 import cv2
@@ -101,6 +101,27 @@ def test_a_still_picture_skips_the_network(model: MattingModel, clip: list[np.nd
     assert pipeline.run(clip[9]).fresh
     pipeline.reset()
     assert pipeline.run(clip[9]).fresh
+
+
+def test_a_new_shot_starts_afresh(model: MattingModel, shared_data: Path,
+                                  clip: list[np.ndarray]) -> None:
+    """Two unrelated portraits in one stream (the next photo of a `matte` folder, a cut in a
+    video): the second gets the matte it gets alone, not one blended with the first's, and a
+    network run of its own even between ``every_n`` runs. Motion within a shot (DAVIS) is no
+    cut: the matte stays smoothed."""
+    portraits = [frame for _, frame in islice(open_frames(shared_data / "portraits-dev" /
+                                                         "images"), 4)]
+    for first, second in pairwise(portraits):
+        assert first.shape == second.shape
+        stream = Pipeline(model)
+        stream.process(first)
+        assert np.array_equal(stream.process(second), Pipeline(model).process(second))
+        every_other = Pipeline(model, PipelineSettings(every_n=2))
+        every_other.run(first)
+        assert every_other.run(second).fresh
+    stream = Pipeline(model)
+    smoothed = [stream.process(frame) for frame in clip]
+    assert not np.array_equal(smoothed[-1], Pipeline(model).process(clip[-1]))
 
 
 def test_bad_settings_are_refused() -> None:
