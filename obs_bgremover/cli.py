@@ -29,6 +29,7 @@ from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import (
     ImageFiles,
     VideoFile,
+    image_output,
     open_frames,
     refuse_overwrite,
     staged_folder,
@@ -160,15 +161,18 @@ def run_replace(args: argparse.Namespace) -> int:
     with parse_background(args.background, args.fit) as background:
         transparent = isinstance(background, TransparentBackground)
         is_video = isinstance(source, VideoFile)
+        # Refuse a bad output name before any work.
         if is_video:
-            video_format(args.output, transparent)  # refuse a bad container before any work
+            video_format(args.output, transparent)
+        else:
+            image_output(args.output, transparent)
         settings = CompositeSettings(decontaminate=not args.no_decontaminate)
         pipeline = Pipeline(model_from_args(args), compositor=Compositor(background, settings))
-        args.output.parent.mkdir(parents=True, exist_ok=True)
         progress = Progress("replace", source.count)
         notes = ""
         if is_video:
             # Decoding, matting and encoding overlap (see `overlap`).
+            args.output.parent.mkdir(parents=True, exist_ok=True)
             with VideoSink(args.output, source_path, transparent) as sink, \
                     WriteBehind(lambda item: sink.write(*item)) as write, \
                     closing(read_ahead(source.timed())) as frames:
@@ -178,7 +182,9 @@ def run_replace(args: argparse.Namespace) -> int:
             notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
         else:
             ((_, frame),) = source
-            write_image(args.output, pipeline.run(frame).composite)
+            composite = pipeline.run(frame).composite
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            write_image(args.output, composite)
             progress.step()
         progress.finish()
     print(f"wrote {args.output} ({progress.done} frame{'s' if progress.done != 1 else ''}, "

@@ -371,6 +371,19 @@ def refuse_overwrite(output: str | os.PathLike[str],
                              f"the {role}; choose another output name")
 
 
+def image_output(path: str | os.PathLike[str], transparent: bool) -> None:
+    """An `InputError` unless `write_image` can write an image, transparent or not, to
+    ``path``: a job calls this before any work, so a wrong name costs no matting."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_OUTPUTS:
+        raise InputError(f"cannot write an image to {path.name}: use {', '.join(IMAGE_OUTPUTS)}")
+    if transparent and suffix not in (".png", ".webp"):
+        raise InputError(f"{path.name}: a transparent image needs .png or .webp")
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder; name the image file to write")
+
+
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Write a grey, RGB or RGBA uint8 image in the format its extension names.
 
@@ -385,10 +398,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
             f"image for {path} must be uint8 grey, RGB or RGBA, "
             f"got {image.dtype} array of shape {image.shape}"
         )
-    if suffix not in IMAGE_OUTPUTS:
-        raise InputError(f"cannot write an image to {path.name}: use {', '.join(IMAGE_OUTPUTS)}")
-    if channels == 4 and suffix not in (".png", ".webp"):
-        raise InputError(f"{path.name}: a transparent image needs .png or .webp")
+    image_output(path, transparent=channels == 4)
     conversion = {1: None, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[channels]
     pixels = image if conversion is None else cv2.cvtColor(image, conversion)
     ok, data = cv2.imencode(suffix, pixels)
