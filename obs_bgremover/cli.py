@@ -137,9 +137,12 @@ def run_matte(args: argparse.Namespace) -> int:
             write_alpha_png(staging / f"{name}.png", alpha)
             progress.step()
     progress.finish()
+    skipped = source.skipped if isinstance(source, ImageFiles) else ()
+    named = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
     print(
         f"wrote {len(seconds)} alpha PNGs to {args.output} "
         f"({pipeline.model.provider}, {1000 * statistics.median(seconds):.1f} ms/frame median)"
+        + (f"; skipped {len(skipped)} other file(s): {named}" if skipped else "")
     )
     return 0
 

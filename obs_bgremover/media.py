@@ -33,7 +33,7 @@ from obs_bgremover.errors import InputError
 # counting as cut short: rounding of the declared length, a last frame without a duration.
 END_SLACK_S = 0.25
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ACCEPTED = (
     f"an image ({', '.join(IMAGE_SUFFIXES)}), a folder of images, "
     "or a video FFmpeg can decode (.mp4, .mov, .mkv, .webm, ...)"
@@ -199,6 +199,9 @@ class ImageFiles:
     """Still images, one frame each, named after the file's stem."""
 
     paths: tuple[Path, ...]
+    skipped: tuple[str, ...] = ()
+    """The names of a folder's other files (not hidden), for the user to see what was left out:
+    a picture of a kind the folder reader does not take would otherwise vanish without a word."""
 
     @property
     def count(self) -> int:
@@ -297,15 +300,9 @@ def is_still_image(path: str | os.PathLike[str]) -> bool:
 
 
 def _image_folder(folder: Path) -> ImageFiles:
-    paths = tuple(
-        sorted(
-            path
-            for path in folder.iterdir()
-            if path.is_file()
-            and path.suffix.lower() in IMAGE_SUFFIXES
-            and not path.name.startswith(".")
-        )
-    )
+    files = sorted(path for path in folder.iterdir()
+                   if path.is_file() and not path.name.startswith("."))
+    paths = tuple(path for path in files if path.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise InputError(f"folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
     stems = [path.stem for path in paths]
@@ -318,7 +315,7 @@ def _image_folder(folder: Path) -> ImageFiles:
     unreadable = [path.name for path in paths if not is_image(path)]
     if unreadable:
         raise InputError(f"folder {folder}: not images OpenCV can decode: {', '.join(unreadable)}")
-    return ImageFiles(paths)
+    return ImageFiles(paths, tuple(path.name for path in files if path not in paths))
 
 
 def _video_file(path: Path) -> VideoFile:

@@ -57,17 +57,22 @@ def test_matte_image(tmp_path: Path, model_path: Path, frames, capsys) -> None:
     assert "ms/frame median" in summary
 
 
-def test_matte_folder(tmp_path: Path, model_path: Path) -> None:
+def test_matte_folder(tmp_path: Path, model_path: Path, capsys) -> None:
+    """Every image the folder reader takes (TIFF too, which it once skipped without a word),
+    and the other files named as skipped."""
     folder = tmp_path / "images"
     folder.mkdir()
-    sizes = {"c": (40, 30), "a": (48, 64), "b": (61, 77)}
+    sizes = {"c.png": (40, 30), "a.png": (48, 64), "b.png": (61, 77), "d.tif": (30, 20)}
     for name, (height, width) in sizes.items():
-        cv2.imwrite(str(folder / f"{name}.png"), np.full((height, width, 3), 90, np.uint8))
+        cv2.imwrite(str(folder / name), np.full((height, width, 3), 90, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".DS_Store").write_bytes(b"hidden")
     out = tmp_path / "out"
     assert matte(folder, "-o", out, "--model", model_path) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png", "d.png"]
+    assert capsys.readouterr().out.rstrip().endswith("; skipped 1 other file(s): notes.txt")
     for name, size in sizes.items():
-        alpha = read_alpha(out / f"{name}.png")
+        alpha = read_alpha(out / f"{Path(name).stem}.png")
         assert alpha.dtype == np.uint8 and alpha.shape == size
 
 
