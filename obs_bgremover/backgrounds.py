@@ -92,6 +92,8 @@ def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Backgrou
     """An image or a looping video background from a file, told apart by its content."""
     path = Path(path)
     problem = _file_problem(path)
+    if problem is None and path.stat().st_size == 0:
+        problem = "is empty (0 bytes)"  # FFmpeg's word for it is "invalid data"
     if problem is not None:
         raise InputError(f"background file {path} {problem}; expected {FILE_KINDS}")
     if is_still_image(path):
@@ -135,8 +137,8 @@ def parse_background(spec: str, fit_mode: str = "cover") -> Background:
     path = background_file(spec)
     if path is None:
         raise InputError(
-            f"background {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file; "
-            f"expected {SPEC_FORMS}"
+            f"background {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file "
+            f"({spec} {_file_problem(Path(spec))}); expected {SPEC_FORMS}"
         )
     return open_file(path, fit_mode)
 

@@ -345,6 +345,8 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
         return _image_folder(path)
     if not path.is_file():
         raise InputError(f"input {path} does not exist")
+    if path.stat().st_size == 0:
+        raise InputError(f"input {path} is empty (0 bytes)")  # FFmpeg says "invalid data"
     if is_still_image(path):
         return ImageFiles((path,))
     refuse_heif(path)

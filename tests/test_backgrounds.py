@@ -91,7 +91,8 @@ def test_simple_specs() -> None:
         ("blur:soft", r"blur strength 'soft' is not a whole number in 1..100"),
         # str.isdigit takes superscripts, which int() refuses: once a ValueError, a web 500.
         ("blur:²", r"blur strength '²' is not a whole number in 1..100"),
-        ("beach", r"background 'beach' is neither a built-in \(studio, .*\) nor a file; expected"),
+        ("beach", r"background 'beach' is neither a built-in \(studio, .*\) nor a file "
+                  r"\(beach does not exist\); expected"),
     ],
 )
 def test_bad_specs_are_named(
@@ -101,6 +102,16 @@ def test_bad_specs_are_named(
     with pytest.raises(InputError, match=message):
         parse_background(spec)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_or_an_empty_file_is_named_as_such(tmp_path: Path) -> None:
+    """Both were "neither a built-in nor a file", or FFmpeg's "invalid data"."""
+    (tmp_path / "walls").mkdir()
+    (tmp_path / "wall.png").write_bytes(b"")
+    with pytest.raises(InputError, match=r"walls is a folder, not a file\); expected"):
+        parse_background(str(tmp_path / "walls"))
+    with pytest.raises(InputError, match=r"wall.png is empty \(0 bytes\); expected"):
+        parse_background(str(tmp_path / "wall.png"))
 
 
 def test_image_file_is_read_once_at_any_size(tmp_path: Path) -> None:

@@ -162,9 +162,12 @@ def test_a_heic_photo_is_refused_by_name(tmp_path: Path) -> None:
         open_frames(heic_file(tmp_path / "photo.heic"))
 
 
-def test_missing_input_is_named(tmp_path: Path) -> None:
+def test_missing_or_empty_input_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="input .*missing.mp4 does not exist"):
         open_frames(tmp_path / "missing.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match=r"input .*empty.mp4 is empty \(0 bytes\)"):
+        open_frames(tmp_path / "empty.mp4")
 
 
 def test_alpha_png_is_single_channel_uint8(tmp_path: Path) -> None:
