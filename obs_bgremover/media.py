@@ -50,8 +50,11 @@ class FrameSource(Protocol):
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]: ...
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """RGB uint8 pixels of an image file.
+def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.ndarray:
+    """RGB uint8 pixels of an image file; with ``keep_alpha``, RGBA (straight) where the file
+    has transparency. Otherwise transparent parts are flattened over black, as OBS shows a
+    transparent picture on an empty canvas: OpenCV's colour decoding alone shows whatever a
+    program left under them (a layer editor keeps the colours of what was erased).
 
     Decoding from bytes rather than with ``cv2.imread`` keeps non-ASCII paths working on Windows.
     """
@@ -62,7 +65,36 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: not an image OpenCV can decode")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    alpha = _transparency(data, rgb.shape[:2])
+    if alpha is None:
+        return rgb
+    if keep_alpha:
+        return np.dstack((rgb, alpha))
+    return cv2.multiply(rgb, cv2.merge((alpha, alpha, alpha)), scale=1 / 255)
+
+
+# The signatures of the formats whose transparency is read: PNG and WebP. (Many 32-bit BMPs
+# hold an alpha channel of zeros that no viewer shows; a JPEG has none.)
+_ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF")
+
+
+def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The 8-bit alpha of encoded picture ``data`` decoded to ``shape``, if it has some
+    transparency; None for an opaque one. `IMREAD_COLOR` drops the alpha channel and the
+    unchanged decoding skips EXIF orientation, so a picture that may have one is decoded both
+    ways, and an alpha that does not fit the turned picture is not used."""
+    if not data[:4].tobytes().startswith(_ALPHA_SIGNATURES):
+        return None
+    full = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if full is None or full.ndim != 3 or full.shape[2] != 4 or full.shape[:2] != shape:
+        return None
+    alpha = full[..., 3]
+    if alpha.dtype == np.uint16:
+        alpha = (alpha >> 8).astype(np.uint8)
+    if alpha.dtype != np.uint8 or cv2.minMaxLoc(alpha)[0] == 255:
+        return None
+    return np.ascontiguousarray(alpha)
 
 
 # How OpenCV turns a frame by the counter-clockwise angle of its display matrix
@@ -209,7 +241,7 @@ class ImageFiles:
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         for path in self.paths:
-            yield path.stem, read_image(path)
+            yield path.stem, read_image(path, keep_alpha=True)
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,17 @@ class Pipeline:
     def run(self, frame: np.ndarray, t: float = 0.0) -> Matte:
         """The matte of the next RGB uint8 frame of the stream, with the frame and timings, and
         its composite when the pipeline has a compositor (``t``: the frame's time in seconds,
-        which picks a video background's frame)."""
+        which picks a video background's frame).
+
+        A frame with transparency of its own (straight RGBA: a cut-out picture, a partly
+        transparent OBS source) is matted on its colours, and its alpha multiplies the matte,
+        so what it hides stays hidden over any background; the result's frame is RGB.
+        """
         start = time.perf_counter()
+        coverage = None
+        if isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 4:
+            frame, coverage = (cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB),
+                               cv2.extractChannel(frame, 3))
         reduced = thumb = None  # made once, for the thumbnail and the compositor
         fresh = True
         if self._can_reuse(frame):
@@ -168,6 +177,8 @@ class Pipeline:
         self._thumbnail = thumb
         matted = time.perf_counter()
         alpha = self._alpha if thumb is None else self._smoother(self._alpha, thumb)
+        if coverage is not None:
+            alpha = cv2.multiply(alpha, coverage, scale=1 / 255)
         smoothed = time.perf_counter()
         composite = (None if self.compositor is None
                      else self.compositor(frame, alpha, t, reduced))
@@ -305,10 +316,8 @@ class LivePipeline:
         before their matte is ready).
 
         An RGBA frame (or one that ``prepare`` makes) is a frame with an alpha of its own, in
-        straight colours: a source that is partly transparent. The network and the compositing
-        see its colours, and `LiveResult.rgba` carries the matte times that alpha, so what the
-        source left transparent stays so, or shows the background. It does not take part in
-        ``low_latency`` either.
+        straight colours: a source that is partly transparent, matted as `Pipeline.run` says.
+        It does not take part in ``low_latency`` either.
         """
         copy = frame if prepare is not None else np.array(frame, copy=True)
         with self._lock:
@@ -393,18 +402,10 @@ class LivePipeline:
             try:
                 if prepare is not None:
                     frame = prepare(frame)
-                coverage = None
-                if frame.ndim == 3 and frame.shape[2] == 4:
-                    frame, coverage = (cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB),
-                                       cv2.extractChannel(frame, 3))
                 if reset:
                     self._pipeline.reset()
                 matte = self._pipeline.run(frame)
-                rgba = None
-                if self._rgba:
-                    alpha = (matte.alpha if coverage is None
-                             else cv2.multiply(matte.alpha, coverage, scale=1 / 255))
-                    rgba = cv2.merge((matte.frame, alpha))
+                rgba = cv2.merge((matte.frame, matte.alpha)) if self._rgba else None
             except Exception as error:  # handed to the caller by latest(); the worker goes on
                 with self._lock:
                     self._errors += 1

@@ -30,6 +30,29 @@ def test_read_image_gives_rgb(tmp_path: Path) -> None:
     np.testing.assert_array_equal(image, rgb)
 
 
+def test_a_transparent_picture_is_flattened_over_black_or_kept(tmp_path: Path) -> None:
+    """OpenCV's colour decoding alone showed the colours hidden under transparency (here red
+    under the transparent left half), which no viewer shows."""
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3] = (200, 10, 10)
+    rgba[:, 15:, 3] = 255
+    rgba[5, 20, 3] = 128
+    path = tmp_path / "cutout.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    flat = read_image(path)
+    assert flat.shape == (20, 30, 3) and not flat[:, :15].any()
+    assert (flat[:, 15:][rgba[:, 15:, 3] == 255] == (200, 10, 10)).all()
+    assert tuple(flat[5, 20]) == (100, 5, 5)
+    assert np.array_equal(read_image(path, keep_alpha=True), rgba)
+    deep = tmp_path / "deep.png"  # 16 bits a channel
+    cv2.imwrite(str(deep), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA).astype(np.uint16) * 257)
+    assert np.array_equal(read_image(deep, keep_alpha=True), rgba)
+    opaque = tmp_path / "opaque.png"
+    rgba[..., 3] = 255
+    cv2.imwrite(str(opaque), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    assert read_image(opaque, keep_alpha=True).shape == (20, 30, 3)
+
+
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
     fake = tmp_path / "fake.png"
     fake.write_text("not a picture")

@@ -57,6 +57,44 @@ def test_transparent_image_is_rgba_with_the_matte(portrait, tmp_path: Path) -> N
     assert (rgba[..., 3][inner(~truth)] == 0).mean() > 0.97
 
 
+def test_what_an_image_leaves_transparent_stays_so_or_shows_the_background(
+        portrait, tmp_path: Path) -> None:
+    """A portrait with its left half erased (alpha 0, the colours kept under it, as a layer
+    editor leaves them): the person's erased half once came back, opaque."""
+    image, truth = portrait
+    rgba = cv2.cvtColor(read_image(image), cv2.COLOR_RGB2RGBA)
+    half = rgba.shape[1] // 2
+    rgba[:, :half, 3] = 0
+    erased = tmp_path / "erased.png"
+    cv2.imwrite(str(erased), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    assert truth[:, :half].mean() > 0.2  # the erased half holds a good part of the person
+    cutout, green = tmp_path / "cutout.png", tmp_path / "green.png"
+    assert main(["replace", str(erased), "-b", "transparent", "-o", str(cutout)]) == 0
+    assert main(["replace", str(erased), "-b", "color:#00B140", "-o", str(green)]) == 0
+    alpha = cv2.imread(str(cutout), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert not alpha[:, :half].any()
+    assert (alpha[:, half:][inner(truth)[:, half:]] == 255).mean() > 0.97
+    on_green = np.all(np.abs(read_image(green).astype(int) - GREEN) <= 8, axis=2)
+    assert on_green[:, :half].all()
+
+
+def test_a_background_picture_s_transparent_part_is_black(portrait, tmp_path: Path) -> None:
+    """Not the colour hidden under it (here red), which no viewer shows."""
+    image, truth = portrait
+    wall = np.zeros((40, 40, 4), np.uint8)
+    wall[..., 2] = 255  # red in BGRA
+    wall[:, :20] = (255, 0, 0, 255)  # opaque blue on the left
+    path = tmp_path / "wall.png"
+    cv2.imwrite(str(path), wall)
+    out = tmp_path / "out.png"
+    assert main(["replace", str(image), "-b", str(path), "--fit", "stretch", "-o", str(out)]) == 0
+    result = read_image(out).astype(int)
+    background = inner(~truth)
+    right = np.zeros_like(background)
+    right[:, result.shape[1] // 2 + 8:] = True
+    assert (result[background & right].max(axis=1) <= 8).mean() > 0.97
+
+
 def test_video_keeps_frame_rate_size_frames_and_sound(shared_data: Path, tmp_path: Path) -> None:
     clip = shared_data / "talking-heads" / "speaker2.mp4"
     out = tmp_path / "render.mp4"

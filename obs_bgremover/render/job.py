@@ -208,7 +208,7 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     if output.suffix.lower() != ".png":
         raise InputError(f"cannot write a preview to {output.name}: use .png")
     info = probe(input, images=True, until=at + 1)
-    frame = read_image(input) if info.kind == "image" else frame_at(info, at)
+    frame = read_image(input, keep_alpha=True) if info.kind == "image" else frame_at(info, at)
     size = fit_size(info.width, info.height)
     if frame.shape[1::-1] != size:
         frame = fit(frame, size, "stretch")
