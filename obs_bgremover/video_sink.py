@@ -6,12 +6,14 @@ carries the source's sound tracks across (`obs_bgremover.sound`).
 
 The file appears under its name only once it is complete: frames go to a hidden temporary file
 beside it, renamed on a clean close and deleted on any failure, so a failed render leaves
-nothing behind.
+nothing behind. The temporary name is the sink's own, so two renders to one output (two
+terminals, two workers) cannot write into one file: the last to finish wins, whole.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -65,6 +67,8 @@ def video_format(path: Path, transparent: bool) -> VideoFormat:
         raise InputError(
             f"cannot write {kind} to {path.name}: use one of {', '.join(sorted(table))}"
         )
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder; name the video file to write")
     return fmt
 
 
@@ -81,10 +85,15 @@ class VideoSink:
         self.path = Path(path)
         self._format = video_format(self.path, transparent)
         self._channels = 4 if transparent else 3
-        self._temporary = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
-        self._source = av.open(str(source))
+        # FFmpeg makes the file as any program does (mkstemp's would be private to the user).
+        self._temporary = self.path.with_name(
+            f".{self.path.stem}.{secrets.token_hex(4)}.part{self.path.suffix}")
         try:
-            self._output = av.open(str(self._temporary), "w")
+            self._source = av.open(str(source))
+            try:
+                self._output = av.open(str(self._temporary), "w")
+            except OSError as err:  # a read-only or full drive: name the output, not ours
+                raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
             self._video_in = video_stream(self._source)
             self._rate = self._video_in.average_rate or Fraction(25)
             self._video = None
@@ -174,13 +183,16 @@ class VideoSink:
             self._sound.close()
             self._output.close()
             self._source.close()
+            os.replace(self._temporary, self.path)
         except av.FFmpegError as err:
             self._abort()
             raise self._failed(err) from err
+        except OSError as err:  # the name taken meanwhile by a folder, a drive gone
+            self._abort()
+            raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
         except BaseException:
             self._abort()
             raise
-        os.replace(self._temporary, self.path)
 
     def _failed(self, err: av.FFmpegError) -> InputError:
         """An encoder or muxer refusal, said as an error rather than a traceback: the codecs

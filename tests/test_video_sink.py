@@ -142,6 +142,30 @@ def test_a_failed_render_leaves_no_file(clip: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_two_renders_to_one_output_each_write_a_whole_file(clip: Path, tmp_path: Path) -> None:
+    """Two terminals or two workers: once both wrote into one temporary file, and the first
+    to finish renamed it (a file that did not decode) while the other failed on the rename."""
+    out = tmp_path / "render.mp4"
+    source = frames(clip, 12)
+    first, second = VideoSink(out, clip), VideoSink(out, clip)
+    for frame in source:
+        first.write(frame)
+        second.write(255 - frame)
+    first.close()
+    assert probe(out)[3] == len(source)
+    second.close()
+    assert probe(out)[3] == len(source)
+    assert frames(out, 1)[0].mean() == pytest.approx(255 - source[0].mean(), abs=3)
+    assert [path.name for path in tmp_path.iterdir()] == [out.name]
+
+
+def test_an_output_that_is_a_folder_is_refused_before_work(clip: Path, tmp_path: Path) -> None:
+    (tmp_path / "render.mp4").mkdir()
+    with pytest.raises(InputError, match="render.mp4 is a folder"):
+        VideoSink(tmp_path / "render.mp4", clip)
+    assert [path.name for path in tmp_path.iterdir()] == ["render.mp4"]
+
+
 def test_wrong_frame_shape_is_named_and_the_sink_goes_on(clip: Path, tmp_path: Path) -> None:
     sink = VideoSink(tmp_path / "render.mp4", clip)
     with pytest.raises(InputError, match="uint8"):
