@@ -384,31 +384,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be: `kill`, `timeout`, ``docker stop`` or a service
-    manager then stop a command as Ctrl-C does (a partial output removed, the camera released),
-    where Python's default would end the process mid-write and leave a ``.part`` file behind."""
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be: `kill`, `timeout`, ``docker stop``, a
+    service manager or a closed terminal (an SSH session lost) then stop a command as Ctrl-C
+    does (a partial output removed, the camera released), where Python's default would end the
+    process mid-write and leave a ``.part`` file behind."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+    raise Terminated(signum)
+
+
+# SIGHUP does not exist on Windows.
+STOP_SIGNALS = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status (2 for any user error, 130
-    after Ctrl-C, 143 after SIGTERM, as shells report a process those signals ended)."""
+    after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP, as shells report a process those signals
+    ended)."""
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {signum: signal.signal(signum, _terminate) for signum in STOP_SIGNALS}
     try:
         return args.run(args)
     except (BgRemoverError, OSError) as err:
         print(f"{PROG}: error: {_describe_error(err)}", file=sys.stderr)
         return 2
-    except Terminated:
-        return 128 + signal.SIGTERM
+    except Terminated as stop:
+        return 128 + stop.signum
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _describe_error(err: Exception) -> str:

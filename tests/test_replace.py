@@ -267,18 +267,19 @@ def test_an_output_that_cannot_be_made_is_named_without_errno(
     assert "notes.txt: File exists" in err and "[Errno" not in err
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "sigterm", "terminal-closed"])
 def test_a_stopped_video_leaves_no_partial_output(stop: signal.Signals, tmp_path: Path) -> None:
-    """`timeout`, `kill` and service managers stop with SIGTERM; it must clean up as Ctrl-C
-    does, not leave a hidden ``.part`` file per stopped run."""
+    """`timeout`, `kill` and service managers stop with SIGTERM, a closed terminal or a lost
+    SSH session with SIGHUP; each must clean up as Ctrl-C does, not leave a hidden ``.part``
+    file per stopped run."""
     clip = write_clip(tmp_path / "long.mp4", synthetic_frames(30, 240, 320), 30, repeat=40)
     process = command("replace", clip, "-b", "dusk", "-o", tmp_path / "out.mp4",
                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        part = tmp_path / ".out.part.mp4"
-        while time.monotonic() < deadline and process.poll() is None and not (
-            part.exists() and part.stat().st_size
+        while time.monotonic() < deadline and process.poll() is None and not any(
+            part.stat().st_size for part in tmp_path.glob(".out.*.part.mp4")
         ):
             time.sleep(0.05)
         assert process.poll() is None, "the render ended before it could be stopped"
