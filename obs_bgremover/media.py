@@ -7,6 +7,7 @@ with the name its output is saved under; alpha mattes go out as 8-bit single-cha
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -419,7 +420,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Write a grey, RGB or RGBA uint8 image in the format its extension names.
 
     The image is encoded in memory first (then written, which also keeps non-ASCII paths
-    working on Windows), so a failure leaves no file behind; transparency needs PNG or WebP.
+    working on Windows), and written under `partial_name`, so a failure leaves no file behind
+    and the file that was there as it was; transparency needs PNG or WebP.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -435,7 +437,21 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     ok, data = cv2.imencode(suffix, pixels)
     if not ok:
         raise InputError(f"cannot encode an image as {suffix} for {path}")
-    data.tofile(path)
+    partial = partial_name(path)
+    try:
+        with open(partial, "wb") as file:
+            file.write(memoryview(data))
+        os.replace(partial, path)
+    except OSError as err:  # a full or read-only drive: the file that was there stays
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def partial_name(path: Path) -> Path:
+    """A hidden name beside ``path`` to write under until the file is complete, then renamed:
+    an existing file stays whole until then, and the name is this writer's own, so two writers
+    of one output cannot write into one file."""
+    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
 
 
 @contextmanager

@@ -13,7 +13,6 @@ terminals, two workers) cannot write into one file: the last to finish wins, who
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import stream_start, video_stream
+from obs_bgremover.media import partial_name, stream_start, video_stream
 from obs_bgremover.sound import SoundTracks
 
 
@@ -85,9 +84,7 @@ class VideoSink:
         self.path = Path(path)
         self._format = video_format(self.path, transparent)
         self._channels = 4 if transparent else 3
-        # FFmpeg makes the file as any program does (mkstemp's would be private to the user).
-        self._temporary = self.path.with_name(
-            f".{self.path.stem}.{secrets.token_hex(4)}.part{self.path.suffix}")
+        self._temporary = partial_name(self.path)
         try:
             self._source = av.open(str(source))
             try:

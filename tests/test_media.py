@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -51,6 +53,34 @@ def test_a_transparent_picture_is_flattened_over_black_or_kept(tmp_path: Path) -
     rgba[..., 3] = 255
     cv2.imwrite(str(opaque), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
     assert read_image(opaque, keep_alpha=True).shape == (20, 30, 3)
+
+
+WRITE_PAST_A_LIMIT = """
+import resource, signal, sys
+import numpy as np
+from obs_bgremover.errors import InputError
+from obs_bgremover.media import write_image
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))  # as a full drive stops a write
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+try:
+    write_image(sys.argv[1], noise)
+except InputError as err:
+    print(err)
+"""
+
+
+def test_an_image_that_cannot_be_written_whole_leaves_the_old_file(tmp_path: Path) -> None:
+    """Written in place, the old file was cut to what fitted (a PNG that no longer decoded),
+    and the error said only "120054 requested and 20000 written"."""
+    old = tmp_path / "out.png"
+    cv2.imwrite(str(old), np.full((8, 8, 3), 90, np.uint8))
+    before = old.read_bytes()
+    said = subprocess.run([sys.executable, "-c", WRITE_PAST_A_LIMIT, str(old)],
+                          capture_output=True, text=True, check=True).stdout
+    assert said.startswith(f"cannot write {old}: File too large"), said
+    assert old.read_bytes() == before
+    assert [path.name for path in tmp_path.iterdir()] == ["out.png"]
 
 
 def test_unreadable_image_is_named(tmp_path: Path) -> None:

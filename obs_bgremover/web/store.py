@@ -145,11 +145,9 @@ class Store:
     # -- images made on demand ----------------------------------------------------------------
 
     def cached_image(self, path: Path, make: Callable[[], np.ndarray]) -> Path:
-        """``path``, made by ``make`` (an RGB image) if it does not exist yet. Written under a
-        temporary name and renamed, so a request never sees half a file."""
+        """``path``, made by ``make`` (an RGB image) if it does not exist yet. `write_image`
+        writes under a temporary name and renames, so a request never sees half a file."""
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{new_id()}{path.suffix}")
-            write_image(partial, make())
-            os.replace(partial, path)
+            write_image(path, make())
         return path
