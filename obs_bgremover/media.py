@@ -311,9 +311,29 @@ def refuse_heif(path: str | os.PathLike[str]) -> None:
                          "Most Compatible)")
 
 
+@contextmanager
+def opencv_name(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A name of ``path`` that OpenCV's path-taking functions can take. They need UTF-8, and a
+    Linux file name may be any bytes (Latin-1 names from old archives and network shares):
+    given one, OpenCV crashed the process. Such a file is opened, and named by its descriptor,
+    while the block runs."""
+    name = os.fspath(path)
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        descriptor = os.open(name, os.O_RDONLY)
+        try:
+            yield f"/proc/self/fd/{descriptor}"
+        finally:
+            os.close(descriptor)
+    else:
+        yield name
+
+
 def is_image(path: str | os.PathLike[str]) -> bool:
     """Whether OpenCV recognises the file's signature (its content, not its extension)."""
-    return cv2.haveImageReader(str(path))
+    with opencv_name(path) as name:
+        return cv2.haveImageReader(name)
 
 
 def is_animation(path: str | os.PathLike[str]) -> bool:
@@ -324,7 +344,8 @@ def is_animation(path: str | os.PathLike[str]) -> bool:
         head = file.read(8)
     if not (head.startswith(b"GIF8") or head == b"\x89PNG\r\n\x1a\n"):
         return False
-    return cv2.imcount(str(path)) > 1
+    with opencv_name(path) as name:
+        return cv2.imcount(name) > 1
 
 
 def is_still_image(path: str | os.PathLike[str]) -> bool:

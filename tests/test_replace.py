@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -343,3 +344,18 @@ def test_an_animated_gif_is_a_video(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["replace", str(gif), "-b", "dusk", "-o", str(out)]) == 0
     assert "(6 frames" in capsys.readouterr().out
     assert frame_times(out) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], abs=0.01)
+
+
+def test_file_names_that_are_not_utf8_are_read(portrait, tmp_path: Path) -> None:
+    """A Latin-1 name (old archives, network shares) is legal on Linux; OpenCV's signature
+    check crashed the process on it (exit 139), as the input, the background or an animation."""
+    image, _ = portrait
+    photo = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(image, photo)
+    gif = animation(tmp_path / os.fsdecode(b"vag\xe9.gif"), "gif", synthetic_frames(3, 48, 64))
+    for source, background, out in ((photo, photo, "photo.png"), (gif, gif, "wave.mp4")):
+        process = command("replace", source, "-b", background, "-o", tmp_path / out,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert (tmp_path / out).is_file()
