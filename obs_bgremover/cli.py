@@ -128,6 +128,7 @@ def run_matte(args: argparse.Namespace) -> int:
     # threads may spin between steps.
     pipeline = Pipeline(model_from_args(args, spin=True))
     progress = Progress("matte", source.count)
+    earlier = {path.name for path in args.output.glob("*.png")}
     seconds = []
     with staged_folder(args.output) as staging:
         for name, frame in source:
@@ -135,16 +136,25 @@ def run_matte(args: argparse.Namespace) -> int:
             alpha = pipeline.process(frame)
             seconds.append(time.perf_counter() - start)
             write_alpha_png(staging / f"{name}.png", alpha)
+            earlier.discard(f"{name}.png")
             progress.step()
     progress.finish()
     skipped = source.skipped if isinstance(source, ImageFiles) else ()
-    named = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
     print(
-        f"wrote {len(seconds)} alpha PNGs to {args.output} "
+        f"wrote {len(seconds)} alpha PNG{'s' if len(seconds) != 1 else ''} to {args.output} "
         f"({pipeline.model.provider}, {1000 * statistics.median(seconds):.1f} ms/frame median)"
-        + (f"; skipped {len(skipped)} other file(s): {named}" if skipped else "")
+        + (f"; skipped {len(skipped)} other file(s): {_some(skipped)}" if skipped else "")
     )
+    if earlier:
+        # A sequence read back from the folder would run on into another clip's mattes.
+        print(f"{PROG}: note: {args.output} also holds {len(earlier)} PNG(s) this run did not "
+              f"write: {_some(sorted(earlier))}", file=sys.stderr)
     return 0
+
+
+def _some(names: Sequence[str]) -> str:
+    """The first few of ``names``, for a line that must stay one line."""
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def run_replace(args: argparse.Namespace) -> int:

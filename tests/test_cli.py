@@ -53,7 +53,7 @@ def test_matte_image(tmp_path: Path, model_path: Path, frames, capsys) -> None:
     alpha = read_alpha(out / "portrait.png")
     assert alpha.dtype == np.uint8 and alpha.shape == (48, 64)
     summary = capsys.readouterr().out
-    assert "wrote 1 alpha PNGs" in summary and "CPUExecutionProvider" in summary
+    assert "wrote 1 alpha PNG to" in summary and "CPUExecutionProvider" in summary
     assert "ms/frame median" in summary
 
 
@@ -74,6 +74,19 @@ def test_matte_folder(tmp_path: Path, model_path: Path, capsys) -> None:
     for name, size in sizes.items():
         alpha = read_alpha(out / f"{Path(name).stem}.png")
         assert alpha.dtype == np.uint8 and alpha.shape == size
+
+
+def test_matte_into_a_folder_of_earlier_mattes_says_so(tmp_path: Path, model_path: Path,
+                                                        video: Path, capsys) -> None:
+    """A longer clip matted there before left its later frames beside this run's: read back as
+    a sequence, the mattes ran on into the other clip's."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("00003.png", "00007.png", "notes.png"):
+        cv2.imwrite(str(out / name), np.zeros((4, 4), np.uint8))
+    assert matte(video, "-o", out, "--model", model_path) == 0  # five frames: 00000-00004
+    err = capsys.readouterr().err
+    assert f"note: {out} also holds 2 PNG(s) this run did not write: 00007.png, notes.png" in err
 
 
 def test_matte_video(tmp_path: Path, model_path: Path, video: Path) -> None:
