@@ -31,6 +31,7 @@ from obs_bgremover.media import (
     VideoFile,
     image_output,
     open_frames,
+    output_folder,
     refuse_overwrite,
     staged_folder,
     write_alpha_png,
@@ -185,8 +186,8 @@ def run_replace(args: argparse.Namespace) -> int:
         notes = ""
         if is_video:
             # Decoding, matting and encoding overlap (see `overlap`).
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            with VideoSink(args.output, source_path, transparent) as sink, \
+            with output_folder(args.output.parent), \
+                    VideoSink(args.output, source_path, transparent) as sink, \
                     WriteBehind(lambda item: sink.write(*item)) as write, \
                     closing(read_ahead(source.timed())) as frames:
                 for time, frame in frames:
@@ -196,8 +197,8 @@ def run_replace(args: argparse.Namespace) -> int:
         else:
             ((_, frame),) = source
             composite = pipeline.run(frame).composite
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            write_image(args.output, composite)
+            with output_folder(args.output.parent):
+                write_image(args.output, composite)
             progress.step()
         progress.finish()
     print(f"wrote {args.output} ({progress.done} frame{'s' if progress.done != 1 else ''}, "

@@ -476,20 +476,42 @@ def partial_name(path: Path) -> Path:
 
 
 @contextmanager
+def output_folder(folder: Path) -> Iterator[None]:
+    """Make ``folder``, and any missing folders above it, for a job's output while the block
+    runs; if the block fails, remove again those it made (while empty), so a job that fails
+    on its input half way leaves no new empty folders behind."""
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        blocking = next(path for path in (folder, *folder.parents) if path.exists())
+        raise InputError(f"cannot make the folder {folder}: {blocking} is a file") from err
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:  # it holds something after all
+                break
+        raise
+
+
+@contextmanager
 def staged_folder(folder: Path) -> Iterator[Path]:
     """A hidden folder beside ``folder`` to write files into. They move into ``folder`` (made if
     need be) only when the block ends without an error; on an error, or Ctrl+C, they are removed
     with the hidden folder. So a damaged file half way through a folder of images leaves the
     output as it was, not holding the first half of a run."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
-    try:
-        yield staging
-        folder.mkdir(exist_ok=True)
-        for path in sorted(staging.iterdir()):
-            os.replace(path, folder / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with output_folder(folder.parent):
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
+        try:
+            yield staging
+            folder.mkdir(exist_ok=True)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, folder / path.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_alpha_png(path: str | os.PathLike[str], alpha: np.ndarray) -> None:
