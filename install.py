@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent
 VENV_DIR = REPO_ROOT / ".venv"
+INSTALLED = VENV_DIR / "obs-bgremover-install.json"  # `install_record` of the last install
 DEMO_OUTPUT = Path("out") / "sample-bokeh-drift.mp4"
 MIN_PYTHON = (3, 11)
 PYTEST_NO_TESTS = 5
@@ -192,6 +195,9 @@ def choose_runtime(forced: str | None, system: str = sys.platform) -> Runtime:
     cuda = (int(found[1]), int(found[2])) if found else None
     pins = (ORT_GPU_FOR_CUDA12,) if cuda is not None and cuda[0] == 12 else ()
     if forced == "gpu":
+        if not gpus:
+            print("warning: --gpu, but `nvidia-smi -L` lists no NVIDIA GPU here: "
+                  "onnxruntime-gpu (several GB with its CUDA libraries) will run on the CPU")
         return Runtime("gpu", "--gpu", pins)
     if not gpus:
         return Runtime("cpu", "no NVIDIA GPU found: `nvidia-smi -L` lists none")
@@ -223,27 +229,65 @@ def remove_other_runtimes(runtime: Runtime) -> None:
     others = sorted(present - {runtime.package})
     if not others:
         return
+    # Fetched first (into pip's cache, which the install then reads): offline, or where no
+    # wheel fits the platform, the working build stays instead of leaving none at all.
+    step(f"Fetching {runtime.package} before it replaces {', '.join(others)}")
+    with tempfile.TemporaryDirectory() as folder:
+        if call([venv_bin("python"), "-m", "pip", "download", "--no-deps", "--dest", folder,
+                 runtime.package, *runtime.pins]) != 0:
+            raise InstallError(f"cannot fetch {runtime.package} (see pip's output above); "
+                               f"{', '.join(others)} is still installed and working")
     step(f"Removing {', '.join(others)}: {runtime.package} replaces it "
          "(they install the same onnxruntime module)")
     run([venv_bin("python"), "-m", "pip", "uninstall", "--yes", *sorted(present)],
         "removing the other onnxruntime build")
 
 
+def install_record(dev: bool, runtime: Runtime) -> dict[str, object]:
+    """What an install of this checkout installed: the requirements (setup.cfg, whose extras
+    name every dependency), the extras and the onnxruntime pins. The same record again means
+    pip has nothing to do."""
+    setup_cfg = hashlib.sha256((REPO_ROOT / "setup.cfg").read_bytes()).hexdigest()
+    return {"setup.cfg": setup_cfg, "extras": [runtime.extra, *(["dev"] if dev else [])],
+            "pins": list(runtime.pins)}
+
+
+def covers(record: Path, wanted: dict[str, object]) -> bool:
+    """Whether the install recorded in ``record`` installed what ``wanted`` asks for: the same
+    requirements and pins, and its extras at least (a --demo after a --test needs nothing)."""
+    try:
+        done = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
+    return ({key: done.get(key) for key in ("setup.cfg", "pins")}
+            == {key: wanted[key] for key in ("setup.cfg", "pins")}
+            and set(wanted["extras"]) <= set(done.get("extras", ())))
+
+
 def install_package(dev: bool, runtime: Runtime) -> None:
     """Upgrade pip and install the checkout in editable mode with the chosen onnxruntime build.
 
     Editable, so the package finds models/ in this checkout and source edits take effect without
-    reinstalling. Old pips cannot do PEP 660 editable installs, hence the upgrade first.
+    reinstalling. Old pips cannot do PEP 660 editable installs, hence the upgrade first. Skipped
+    when `INSTALLED` records the same install and the venv holds that build alone: a re-run is
+    then quick, and works offline (pip's editable build fetches setuptools from the index).
     """
+    wanted = install_record(dev, runtime)
+    if covers(INSTALLED, wanted) and installed_runtimes() == {runtime.package}:
+        step(f"obs-bgremover is installed with {runtime.package} ({runtime.reason}); setup.cfg "
+             f"has not changed since (delete {INSTALLED} to reinstall)")
+        return
+    INSTALLED.unlink(missing_ok=True)
     python = venv_bin("python")
     step("Upgrading pip")
     run([python, "-m", "pip", "install", "--upgrade", "pip"], "upgrading pip")
     remove_other_runtimes(runtime)
-    extras = ",".join([runtime.extra, "dev"] if dev else [runtime.extra])
+    extras = ",".join(wanted["extras"])
     tools = " and the development and test tools" if dev else ""
     step(f"Installing obs-bgremover (editable) with {runtime.package} ({runtime.reason}){tools}")
     run([python, "-m", "pip", "install", "--editable", f".[{extras}]", *runtime.pins],
         "installing obs-bgremover")
+    INSTALLED.write_text(json.dumps(wanted))
 
 
 def report_provider(runtime: Runtime) -> None:

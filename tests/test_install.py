@@ -114,14 +114,17 @@ def test_without_nvidia_smi_the_cpu_build_is_chosen(installer, tmp_path, monkeyp
     assert runtime.extra == "cpu" and "nvidia-smi -L" in runtime.reason
 
 
-def test_cpu_and_gpu_options_override_the_detection(installer, tmp_path, monkeypatch) -> None:
+def test_cpu_and_gpu_options_override_the_detection(installer, tmp_path, monkeypatch,
+                                                   capsys) -> None:
     nvidia_smi(tmp_path, RTX, "12.2")
     only_on_path(monkeypatch, tmp_path)
     assert installer.choose_runtime("cpu", "linux") == installer.Runtime("cpu", "--cpu")
     # --gpu still gets the build that suits the driver.
     assert installer.choose_runtime("gpu", "linux").pins == ("onnxruntime-gpu<1.27",)
+    assert "warning" not in capsys.readouterr().out
     (tmp_path / "nvidia-smi").unlink()
     assert installer.choose_runtime("gpu", "linux") == installer.Runtime("gpu", "--gpu")
+    assert "warning: --gpu, but `nvidia-smi -L` lists no NVIDIA GPU" in capsys.readouterr().out
 
 
 def test_macos_always_gets_the_build_with_core_ml(installer, tmp_path, monkeypatch) -> None:
@@ -155,13 +158,48 @@ def test_switching_builds_uninstalls_both_first(installer, monkeypatch) -> None:
     commands: list[list[str]] = []
     monkeypatch.setattr(installer, "installed_runtimes", lambda: {"onnxruntime", "onnxruntime-gpu"})
     monkeypatch.setattr(installer, "run", lambda cmd, what: commands.append(list(map(str, cmd))))
+    monkeypatch.setattr(installer, "call", lambda cmd: commands.append(list(map(str, cmd))) or 0)
     installer.remove_other_runtimes(installer.Runtime("gpu", "test"))
-    assert commands == [[str(installer.venv_bin("python")), "-m", "pip", "uninstall", "--yes",
-                         "onnxruntime", "onnxruntime-gpu"]]
+    pip = [str(installer.venv_bin("python")), "-m", "pip"]
+    assert [command[:4] for command in commands] == [pip + ["download"], pip + ["uninstall"]]
+    assert commands[1] == pip + ["uninstall", "--yes", "onnxruntime", "onnxruntime-gpu"]
     commands.clear()
     monkeypatch.setattr(installer, "installed_runtimes", lambda: {"onnxruntime"})
     installer.remove_other_runtimes(installer.Runtime("cpu", "test"))
     assert commands == []
+
+
+def test_a_build_that_cannot_be_fetched_leaves_the_installed_one(installer, monkeypatch) -> None:
+    """Offline, --gpu once uninstalled the working CPU build and then failed to install its
+    replacement: a venv without onnxruntime, a traceback from every command."""
+    commands: list[list[str]] = []
+    monkeypatch.setattr(installer, "installed_runtimes", lambda: {"onnxruntime"})
+    monkeypatch.setattr(installer, "run", lambda cmd, what: commands.append(list(map(str, cmd))))
+    monkeypatch.setattr(installer, "call", lambda cmd: 1)  # pip download, offline
+    with pytest.raises(installer.InstallError, match="onnxruntime is still installed"):
+        installer.remove_other_runtimes(installer.Runtime("gpu", "test"))
+    assert commands == []
+
+
+def test_a_rerun_with_nothing_new_to_install_runs_no_pip(installer, tmp_path, monkeypatch,
+                                                         capsys) -> None:
+    """A re-run reinstalled everything (10 s online) and failed offline, where pip's editable
+    build could not fetch setuptools; the README says both commands can be re-run."""
+    commands: list[list[str]] = []
+    monkeypatch.setattr(installer, "INSTALLED", tmp_path / "installed.json")
+    monkeypatch.setattr(installer, "installed_runtimes", lambda: {"onnxruntime"})
+    monkeypatch.setattr(installer, "run", lambda cmd, what: commands.append(list(map(str, cmd))))
+    cpu = installer.Runtime("cpu", "test")
+    installer.install_package(dev=True, runtime=cpu)
+    assert [command[3:5] for command in commands] == [["install", "--upgrade"],
+                                                      ["install", "--editable"]]
+    commands.clear()
+    installer.install_package(dev=True, runtime=cpu)
+    assert commands == [] and "setup.cfg has not changed" in capsys.readouterr().out
+    installer.install_package(dev=False, runtime=cpu)  # fewer extras: nothing new
+    assert commands == []
+    installer.install_package(dev=True, runtime=installer.Runtime("cpu", "test", ("x<2",)))
+    assert [command[3:5] for command in commands][-1] == ["install", "--editable"]
 
 
 def test_provider_report_warns_when_a_gpu_build_runs_on_the_cpu(installer, capsys) -> None:
