@@ -35,6 +35,7 @@ DEMO_OUTPUT = Path("out") / "sample-bokeh-drift.mp4"
 MIN_PYTHON = (3, 11)
 PYTEST_NO_TESTS = 5
 OBS_SCRIPT = REPO_ROOT / "obs_bgremover" / "obs" / "script.py"
+OBS_SCRIPT_TAIL = "/obs_bgremover/obs/script.py"  # how any checkout's script path ends
 # The newest Python each OBS release loads on Windows and macOS, by the first release of each step:
 # OBS tries Python 3.<newest> down to 3.6 in the folder set under Tools > Scripts > Python Settings
 # (obs-scripting-python-import.c). On Linux OBS is linked against the system's libpython instead.
@@ -598,13 +599,22 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
         raise InstallError(f"cannot read OBS's scene collection {path}: {exc}") from exc
     scripts = collection_scripts(data, path)
     name = data.get("name", path.stem)
-    if any(isinstance(entry, dict) and Path(str(entry.get("path", ""))).resolve() == script
-           for entry in scripts):
+    # Any checkout's script, this one's or one moved, cloned again or beside it: two would
+    # register one filter twice, and one whose checkout is gone fails at every start.
+    ours = [entry for entry in scripts if isinstance(entry, dict) and Path(
+        str(entry.get("path", ""))).as_posix().endswith(OBS_SCRIPT_TAIL)]
+    if [Path(str(entry["path"])).resolve() for entry in ours] == [script]:
         print(f"    {script} is already in the scene collection {name!r}; nothing changed.")
         return
     backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
     shutil.copy2(path, backup)
-    scripts.append({"path": script.as_posix(), "settings": {}})
+    if ours:  # the first keeps its place and its settings
+        replaced = [str(entry["path"]) for entry in ours]
+        ours[0]["path"] = script.as_posix()
+        scripts[:] = [entry for entry in scripts if entry is ours[0] or entry not in ours]
+        print(f"    Replaced the script of another checkout ({', '.join(replaced)}).")
+    else:
+        scripts.append({"path": script.as_posix(), "settings": {}})
     partial = path.with_name(f"{path.name}.partial")
     partial.write_text(json.dumps(data, indent=4, ensure_ascii=False), encoding="utf-8")
     os.replace(partial, path)

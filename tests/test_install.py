@@ -406,6 +406,25 @@ def test_add_to_obs_adds_once_and_keeps_a_backup(installer, tmp_path, capsys) ->
     assert len(list(path.parent.glob("*.bak"))) == 1
 
 
+def test_add_to_obs_replaces_another_checkouts_script(installer, tmp_path, capsys) -> None:
+    """A checkout moved, cloned again or beside this one: its script was left in the list
+    beside this one's (one filter registered twice; a missing file at every start)."""
+    config = obs_settings(tmp_path, COLLECTION)
+    path = collection_file(config)
+    data = json.loads(path.read_text())
+    old = {"path": "/old/clone/obs_bgremover/obs/script.py", "settings": {"x": 1}}
+    other = {"path": "/home/me/scripts/clock.lua", "settings": {}}
+    beside = {**old, "path": "/b/obs_bgremover/obs/script.py"}
+    data["modules"]["scripts-tool"] = [old, other, beside]
+    path.write_text(json.dumps(data))
+    installer.add_to_obs(config)
+    assert "Replaced the script of another checkout (/old/clone/" in capsys.readouterr().out
+    assert json.loads(path.read_text())["modules"]["scripts-tool"] == [
+        {"path": SCRIPT.as_posix(), "settings": {"x": 1}}, other]
+    installer.add_to_obs(config)
+    assert "nothing changed" in capsys.readouterr().out
+
+
 def test_add_to_obs_creates_the_scripts_list(installer, tmp_path) -> None:
     """A collection that never had a script has no modules > scripts-tool yet."""
     config = obs_settings(tmp_path, {"name": "Stream", "sources": []})
