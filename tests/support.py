@@ -164,3 +164,35 @@ def animation(path: Path, codec: str, frames: list[np.ndarray], fps: int = 10) -
         output.mux(stream.encode())
     return path
 
+
+
+def display_p3_profile() -> bytes:
+    """An ICC v2 matrix/TRC profile with Display P3's primaries (D50-adapted colourants) and a
+    2.2 gamma: what an iPhone embeds in its JPEGs, made here since no such file may ship."""
+    def number(value: float) -> bytes:  # s15Fixed16
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + number(x) + number(y) + number(z)
+
+    text = b"Display P3 (test)\0"
+    tags = [(b"desc", b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(79)),
+            (b"cprt", b"text" + bytes(4) + b"none\0"),
+            (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+            (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
+            (b"gXYZ", xyz(0.2920, 0.6922, 0.0419)),
+            (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
+            *[(name, b"curv" + bytes(4) + struct.pack(">IH", 1, round(2.2 * 256)))
+              for name in (b"rTRC", b"gTRC", b"bTRC")]]
+    bodies = [body + bytes(-len(body) % 4) for _, body in tags]
+    offset = 128 + 4 + 12 * len(tags)
+    table = b""
+    for (name, _), body in zip(tags, bodies, strict=True):
+        table += name + struct.pack(">II", offset, len(body))
+        offset += len(body)
+    content = struct.pack(">I", len(tags)) + table + b"".join(bodies)
+    header = (struct.pack(">I", 128 + len(content)) + b"lcms" + struct.pack(">I", 0x02100000)
+              + b"mntrRGB XYZ " + bytes(12) + b"acsp" + bytes(16 + 8 + 4)
+              + number(0.9642) + number(1.0) + number(0.8249) + bytes(4 + 16 + 28))
+    assert len(header) == 128
+    return header + content

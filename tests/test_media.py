@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import hdr_clip, heic_file, on_its_side, phone_jpeg
+from PIL import Image, ImageCms
+from support import display_p3_profile, hdr_clip, heic_file, on_its_side, phone_jpeg
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_frames, read_image, write_alpha_png
@@ -81,6 +82,24 @@ def test_an_image_that_cannot_be_written_whole_leaves_the_old_file(tmp_path: Pat
     assert said.startswith(f"cannot write {old}: File too large"), said
     assert old.read_bytes() == before
     assert [path.name for path in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_a_photo_in_another_colour_space_is_read_in_srgb(tmp_path: Path) -> None:
+    """An iPhone's JPEG is in Display P3: taken as sRGB, as OpenCV alone takes it, a photo
+    came out desaturated. A muted P3 red is a stronger red in sRGB; grey stays grey; a photo
+    that says it is sRGB, or says nothing, is read as it is."""
+    pixels = np.array([[[200, 100, 100], [128, 128, 128]]], np.uint8).repeat(8, 0).repeat(8, 1)
+    wide, plain, srgb = tmp_path / "p3.jpg", tmp_path / "plain.png", tmp_path / "srgb.png"
+    Image.fromarray(pixels).save(wide, quality=100, subsampling=0,
+                                 icc_profile=display_p3_profile())
+    Image.fromarray(pixels).save(plain)
+    Image.fromarray(pixels).save(srgb, icc_profile=ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("sRGB")).tobytes())
+    red, grey = read_image(wide)[4, [4, 12]]
+    assert red[0] - red[1] >= 115 and abs(int(red[0]) - 216) <= 3
+    assert np.abs(grey.astype(int) - 128).max() <= 3 and len(set(grey)) == 1
+    assert np.array_equal(read_image(plain), pixels)
+    assert np.array_equal(read_image(srgb), pixels)
 
 
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
