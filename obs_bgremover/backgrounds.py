@@ -29,13 +29,8 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import (
-    Shown,
-    is_still_image,
-    read_image,
-    refuse_heif,
-    video_stream,
-)
+from obs_bgremover.media import Shown, video_stream
+from obs_bgremover.pictures import is_still_image, read_image, refuse_heif
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
 

@@ -26,19 +26,11 @@ from obs_bgremover.backgrounds import (
 )
 from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, TransparentBackground
 from obs_bgremover.errors import BgRemoverError, InputError
-from obs_bgremover.media import (
-    ImageFiles,
-    VideoFile,
-    image_output,
-    open_frames,
-    output_folder,
-    refuse_overwrite,
-    staged_folder,
-    write_alpha_png,
-    write_image,
-)
+from obs_bgremover.media import ImageFiles, VideoFile, open_frames
 from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
+from obs_bgremover.outputs import output_folder, refuse_overwrite, staged_folder
 from obs_bgremover.overlap import WriteBehind, read_ahead
+from obs_bgremover.pictures import image_output, write_alpha_png, write_image
 from obs_bgremover.pipeline import Pipeline, PipelineSettings
 from obs_bgremover.video_sink import VideoSink, video_format
 

@@ -23,7 +23,8 @@ import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import partial_name, stream_start, video_stream
+from obs_bgremover.media import stream_start, video_stream
+from obs_bgremover.outputs import partial_name
 from obs_bgremover.sound import SoundTracks
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-from obs_bgremover.media import read_image
+from obs_bgremover.pictures import read_image
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 24

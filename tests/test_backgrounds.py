@@ -29,7 +29,7 @@ from obs_bgremover.composite import (
     TransparentBackground,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import read_image
+from obs_bgremover.pictures import read_image
 
 FPS = 25  # the clips' rate: the five-frame clip lasts 0.2 s
 

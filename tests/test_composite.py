@@ -20,7 +20,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import read_image
+from obs_bgremover.pictures import read_image
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 40, 220), (0, 255, 0)
 

@@ -17,7 +17,8 @@ from PIL import Image, ImageCms
 from support import display_p3_profile, hdr_clip, heic_file, on_its_side, phone_jpeg
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import open_frames, read_image, write_alpha_png
+from obs_bgremover.media import open_frames
+from obs_bgremover.pictures import read_image, write_alpha_png
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:
@@ -60,7 +61,7 @@ WRITE_PAST_A_LIMIT = """
 import resource, signal, sys
 import numpy as np
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import write_image
+from obs_bgremover.pictures import write_image
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))  # as a full drive stops a write
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)

@@ -18,7 +18,7 @@ from support import animation, command, frame_times, packet_span, synthetic_fram
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
-from obs_bgremover.media import read_image
+from obs_bgremover.pictures import read_image
 
 GREEN = (0, 177, 64)
 

@@ -30,9 +30,10 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, VideoFile, read_image, video_stream, write_image
+from obs_bgremover.media import Shown, VideoFile, video_stream
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
+from obs_bgremover.pictures import read_image, write_image
 from obs_bgremover.pipeline import Pipeline
 from obs_bgremover.render.probe import MediaInfo, probe
 from obs_bgremover.video_sink import VideoSink

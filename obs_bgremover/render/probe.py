@@ -22,11 +22,10 @@ from obs_bgremover.media import (
     END_SLACK_S,
     declared_duration,
     display_size,
-    is_animation,
-    refuse_heif,
     stream_start,
     video_stream,
 )
+from obs_bgremover.pictures import is_animation, refuse_heif
 
 # FFmpeg's demuxer names (a demuxer may list several, e.g. "mov,mp4,m4a,3gp,3g2,mj2") that hold
 # the accepted containers: MP4, MOV and M4V share one demuxer, as do MKV and WebM.
@@ -77,7 +76,7 @@ def _signature(head: bytes) -> str | None:
 
 def _image(path: Path, head: bytes) -> MediaInfo | None:
     """The image's size, if the file is a PNG, JPEG or GIF that decodes (an animated one, as a
-    background, plays in a loop: `obs_bgremover.media.is_animation`)."""
+    background, plays in a loop: `obs_bgremover.pictures.is_animation`)."""
     for magic, kind in IMAGES:
         if head.startswith(magic):
             try:

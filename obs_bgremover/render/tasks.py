@@ -34,8 +34,8 @@ from huey.constants import EmptyData
 
 from obs_bgremover.backgrounds import background_file
 from obs_bgremover.errors import BgRemoverError, InputError
-from obs_bgremover.media import refuse_overwrite
 from obs_bgremover.model import MattingSettings
+from obs_bgremover.outputs import refuse_overwrite
 from obs_bgremover.render.job import (
     RenderResult,
     RenderSettings,

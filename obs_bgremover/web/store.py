@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from obs_bgremover.media import write_image
+from obs_bgremover.pictures import write_image
 from obs_bgremover.render import JobRecord, MediaInfo
 
 ID_PATTERN = r"^[0-9a-f]{12}$"

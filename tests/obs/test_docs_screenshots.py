@@ -22,8 +22,8 @@ from support import missing
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
 from obs_bgremover.composite import fit
-from obs_bgremover.media import read_image
 from obs_bgremover.obs.registration import FILTER_ID
+from obs_bgremover.pictures import read_image
 
 SOURCE = "Webcam"
 FILTER = "Background Remover"

@@ -30,8 +30,8 @@ from obs_views import (
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
 from obs_bgremover.composite import BlurBackground, fit
-from obs_bgremover.media import read_image
 from obs_bgremover.obs.registration import FILTER_ID
+from obs_bgremover.pictures import read_image
 
 FILTER = "Background Remover"
 RED = (255, 0, 0)

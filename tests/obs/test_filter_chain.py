@@ -29,8 +29,8 @@ from obs_views import (
 )
 from obsws_python.error import OBSSDKRequestError
 
-from obs_bgremover.media import read_image
 from obs_bgremover.obs.registration import FILTER_ID
+from obs_bgremover.pictures import read_image
 
 EXTRA_OBS_SCRIPTS = [OBS_ACTIONS]
 SOURCE = "Portrait clip"

@@ -1,0 +1,75 @@
+"""Putting a job's output in place: never over what the job reads, never half written under
+its final name, and, when the job fails, leaving the file system as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from obs_bgremover.errors import InputError
+
+
+def refuse_overwrite(output: str | os.PathLike[str],
+                     **reads: str | os.PathLike[str] | None) -> None:
+    """An `InputError` if ``output`` is one of the files a job reads, each named by its role
+    (``input=...``, ``background=...``; None for none). Writing it would replace what the job
+    renders from: an image at once, a video once complete."""
+    output = Path(output)
+    if not output.exists():
+        return
+    for role, path in reads.items():
+        if path is not None and Path(path).exists() and os.path.samefile(output, path):
+            raise InputError(f"output {output} is the {role} itself: writing it would replace "
+                             f"the {role}; choose another output name")
+
+
+def partial_name(path: Path) -> Path:
+    """A hidden name beside ``path`` to write under until the file is complete, then renamed:
+    an existing file stays whole until then, and the name is this writer's own, so two writers
+    of one output cannot write into one file."""
+    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+
+
+@contextmanager
+def output_folder(folder: Path) -> Iterator[None]:
+    """Make ``folder``, and any missing folders above it, for a job's output while the block
+    runs; if the block fails, remove again those it made (while empty), so a job that fails
+    on its input half way leaves no new empty folders behind."""
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        blocking = next(path for path in (folder, *folder.parents) if path.exists())
+        raise InputError(f"cannot make the folder {folder}: {blocking} is a file") from err
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:  # it holds something after all
+                break
+        raise
+
+
+@contextmanager
+def staged_folder(folder: Path) -> Iterator[Path]:
+    """A hidden folder beside ``folder`` to write files into. They move into ``folder`` (made if
+    need be) only when the block ends without an error; on an error, or Ctrl+C, they are removed
+    with the hidden folder. So a damaged file half way through a folder of images leaves the
+    output as it was, not holding the first half of a run."""
+    with output_folder(folder.parent):
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
+        try:
+            yield staging
+            folder.mkdir(exist_ok=True)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, folder / path.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

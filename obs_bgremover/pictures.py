@@ -1,0 +1,213 @@
+"""Still pictures in and out: as a viewer shows them in (upright, in sRGB, with their
+transparency), and as the extension names them out, whole or not at all.
+
+OpenCV decodes and encodes; what it does not do (colour profiles, non-UTF-8 file names) is
+done around it here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.outputs import partial_name
+
+
+def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.ndarray:
+    """RGB uint8 pixels of an image file; with ``keep_alpha``, RGBA (straight) where the file
+    has transparency. Otherwise transparent parts are flattened over black, as OBS shows a
+    transparent picture on an empty canvas: OpenCV's colour decoding alone shows whatever a
+    program left under them (a layer editor keeps the colours of what was erased).
+
+    Decoding from bytes rather than with ``cv2.imread`` keeps non-ASCII paths working on Windows.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise InputError(f"cannot read image {path}: {err.strerror or err}") from err
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"cannot read image {path}: not an image OpenCV can decode")
+    rgb = _in_srgb(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), data)
+    alpha = _transparency(data, rgb.shape[:2])
+    if alpha is None:
+        return rgb
+    if keep_alpha:
+        return np.dstack((rgb, alpha))
+    return cv2.multiply(rgb, cv2.merge((alpha, alpha, alpha)), scale=1 / 255)
+
+
+def _in_srgb(rgb: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``rgb``, decoded from ``data``, in sRGB where the file says its colours are in another
+    RGB space (an iPhone's Display P3, a camera's Adobe RGB): OpenCV ignores the embedded
+    profile, and taken as sRGB, like every video frame, background and output here, such a
+    photo came out desaturated (a fifth less on skin) and its profile was lost. LittleCMS,
+    through Pillow, converts it; a file without a profile, or with sRGB's, is left alone."""
+    try:
+        with warnings.catch_warnings():  # only the header is read: no pixels to fear
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            profile = Image.open(io.BytesIO(data)).info.get("icc_profile")
+        if not profile:
+            return rgb
+        embedded = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if (embedded.profile.xcolor_space.strip() != "RGB"
+                or "srgb" in ImageCms.getProfileDescription(embedded).lower()):
+            return rgb
+        converted = ImageCms.profileToProfile(Image.fromarray(rgb), embedded, _SRGB,
+                                              outputMode="RGB")
+    except (OSError, ValueError, ImageCms.PyCMSError, Image.DecompressionBombError):
+        return rgb  # a damaged profile, or a picture too large for Pillow: as if none
+    return np.asarray(converted)
+
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+# The signatures of the formats whose transparency is read: PNG and WebP. (Many 32-bit BMPs
+# hold an alpha channel of zeros that no viewer shows; a JPEG has none.)
+_ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF")
+
+
+def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The 8-bit alpha of encoded picture ``data`` decoded to ``shape``, if it has some
+    transparency; None for an opaque one. `IMREAD_COLOR` drops the alpha channel and the
+    unchanged decoding skips EXIF orientation, so a picture that may have one is decoded both
+    ways, and an alpha that does not fit the turned picture is not used."""
+    if not data[:4].tobytes().startswith(_ALPHA_SIGNATURES):
+        return None
+    full = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if full is None or full.ndim != 3 or full.shape[2] != 4 or full.shape[:2] != shape:
+        return None
+    alpha = full[..., 3]
+    if alpha.dtype == np.uint16:
+        alpha = (alpha >> 8).astype(np.uint8)
+    if alpha.dtype != np.uint8 or cv2.minMaxLoc(alpha)[0] == 255:
+        return None
+    return np.ascontiguousarray(alpha)
+
+
+# Brands of the ISO base media files that hold HEIF pictures (an iPhone's HEIC photos).
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+
+
+def refuse_heif(path: str | os.PathLike[str]) -> None:
+    """An `InputError` for a HEIF (HEIC) picture, which OpenCV cannot read here. FFmpeg opens
+    one as a video whose streams are the photo's tiles, so taken as a video it would give a
+    piece of the photo, or its thumbnail, without a word."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return  # the reader that comes next names the problem
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        raise InputError(f"{path} is a HEIF (HEIC) picture, which cannot be read here: save it "
+                         "as JPEG or PNG first (on an iPhone: Settings > Camera > Formats > "
+                         "Most Compatible)")
+
+
+@contextmanager
+def opencv_name(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A name of ``path`` that OpenCV's path-taking functions can take. They need UTF-8, and a
+    Linux file name may be any bytes (Latin-1 names from old archives and network shares):
+    given one, OpenCV crashed the process. Such a file is opened, and named by its descriptor,
+    while the block runs."""
+    name = os.fspath(path)
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        descriptor = os.open(name, os.O_RDONLY)
+        try:
+            yield f"/proc/self/fd/{descriptor}"
+        finally:
+            os.close(descriptor)
+    else:
+        yield name
+
+
+def is_image(path: str | os.PathLike[str]) -> bool:
+    """Whether OpenCV recognises the file's signature (its content, not its extension)."""
+    with opencv_name(path) as name:
+        return cv2.haveImageReader(name)
+
+
+def is_animation(path: str | os.PathLike[str]) -> bool:
+    """Whether a picture is an animated GIF or PNG, which plays as a looping video, as OBS's
+    image source plays it: its first frame alone would lose what it was chosen for. (FFmpeg does
+    not decode animated WebP here, so such a file stays a still picture.)"""
+    with open(path, "rb") as file:
+        head = file.read(8)
+    if not (head.startswith(b"GIF8") or head == b"\x89PNG\r\n\x1a\n"):
+        return False
+    with opencv_name(path) as name:
+        return cv2.imcount(name) > 1
+
+
+def is_still_image(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is one picture OpenCV reads; an animated one plays as a video."""
+    return is_image(path) and not is_animation(path)
+
+
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def image_output(path: str | os.PathLike[str], transparent: bool) -> None:
+    """An `InputError` unless `write_image` can write an image, transparent or not, to
+    ``path``: a job calls this before any work, so a wrong name costs no matting."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_OUTPUTS:
+        raise InputError(f"cannot write an image to {path.name}: use {', '.join(IMAGE_OUTPUTS)}")
+    if transparent and suffix not in (".png", ".webp"):
+        raise InputError(f"{path.name}: a transparent image needs .png or .webp")
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder; name the image file to write")
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write a grey, RGB or RGBA uint8 image in the format its extension names.
+
+    The image is encoded in memory first (then written, which also keeps non-ASCII paths
+    working on Windows), and written under `partial_name`, so a failure leaves no file behind
+    and the file that was there as it was; transparency needs PNG or WebP.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or channels not in (1, 3, 4):
+        raise InputError(
+            f"image for {path} must be uint8 grey, RGB or RGBA, "
+            f"got {image.dtype} array of shape {image.shape}"
+        )
+    image_output(path, transparent=channels == 4)
+    conversion = {1: None, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[channels]
+    pixels = image if conversion is None else cv2.cvtColor(image, conversion)
+    ok, data = cv2.imencode(suffix, pixels)
+    if not ok:
+        raise InputError(f"cannot encode an image as {suffix} for {path}")
+    partial = partial_name(path)
+    try:
+        with open(partial, "wb") as file:
+            file.write(memoryview(data))
+        os.replace(partial, path)
+    except OSError as err:  # a full or read-only drive: the file that was there stays
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def write_alpha_png(path: str | os.PathLike[str], alpha: np.ndarray) -> None:
+    """Write an alpha matte as an 8-bit single-channel PNG."""
+    if alpha.dtype != np.uint8 or alpha.ndim != 2:
+        raise InputError(
+            f"alpha for {path} must be a uint8 array of shape (height, width), "
+            f"got {alpha.dtype} array of shape {alpha.shape}"
+        )
+    write_image(path, alpha)
