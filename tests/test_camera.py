@@ -1,9 +1,11 @@
 """`obs-bgremover camera` end to end: a DAVIS clip played as the webcam, the real model and
-decoders, and a recording sink with `pyvirtualcam.Camera`'s interface (the one fake: no
-v4l2loopback device exists here).
+decoders, and a recording sink with `pyvirtualcam.Camera`'s interface (no v4l2loopback device
+exists here). The other fake is a webcam behind `cv2.VideoCapture`'s interface, for what a
+file cannot do: fail right after each open, or freeze in a read.
 
 One run of the command is shared by several tests (it costs seconds); each test checks one
-property of it. A subprocess run checks Ctrl-C, and `main` checks every error message.
+property of it. Driven runs (`_drive`) act on the camera while it runs and stop it when done. A
+subprocess run checks Ctrl-C, and `main` checks every error message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import pytest
 from clip_writer import write_clip
 
 from obs_bgremover import camera
+from obs_bgremover.camera import app, sinks
 from obs_bgremover.camera.scene import SceneSettings, read_config
 from obs_bgremover.cli import build_parser, main
 from obs_bgremover.errors import BgRemoverError
@@ -43,6 +47,11 @@ CONFIG_CHANGE_AT = 7.0
 # Every STORE_EVERY-th frame sent is kept whole; every frame is kept as a thumbnail.
 STORE_EVERY = 4
 THUMB = (107, 60)
+# The longest a driven run (`_drive`) may last, and the longest it waits for a message, in seconds.
+DRIVE_LIMIT = 90
+WAIT_LIMIT = 30
+# How long a frozen `FakeWebcam` read blocks at most, in seconds.
+FROZEN_FOR = 20
 # How far behind its schedule the recording sink still catches up, in seconds.
 CATCH_UP = 0.5
 # Composites of the first source frames after the clip's loop point: the point is a cut, which the
@@ -125,9 +134,17 @@ class NoDevice:
         raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found")
 
 
+class BusyDevice:
+    """A backend that fails as pyvirtualcam's does when the device named (or each) is in use."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"'v4l2loopback' backend: device {kwargs['device']} is busy")
+
+
 # Registries for subprocesses and `main`, picked by $OBS_BGREMOVER_CAMERA_SINKS.
 LOGGING_SINKS = {"record": LoggingSink}
 NO_BACKENDS = {"v4l2loopback": NoDevice}
+BUSY_BACKENDS = {"v4l2loopback": BusyDevice}
 
 
 @dataclass
@@ -175,6 +192,150 @@ def _run(
         return sink_box[-1]
 
     return camera.run(_args(*argv), sinks={"record": open_recorder})
+
+
+class StoppingSink(RecordingSink):
+    """A `RecordingSink` that stops the camera as Ctrl-C does once ``stop`` is set, so that a
+    test runs it for as long as its steps take rather than for a guessed time."""
+
+    def __init__(self, stop: threading.Event, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
+    def send(self, frame: np.ndarray) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        super().send(frame)
+
+
+def _drive(
+    steps: Callable[[RecordingSink, io.StringIO], None], *argv: object, terminal: bool = False
+) -> tuple[RecordingSink, str]:
+    """Run the command in this process while ``steps`` acts on it from a thread of its own,
+    started when the sink opens, given the sink and the messages printed so far (on a
+    `Terminal`, with the status line, if ``terminal``). The camera stops when ``steps``
+    returns; a failure in ``steps`` fails the test. Returns the sink and the messages."""
+    messages = Terminal() if terminal else io.StringIO()
+    box: list[RecordingSink] = []
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run_steps() -> None:
+        try:
+            steps(box[0], messages)
+        except BaseException as err:  # raised again on the test's thread
+            failures.append(err)
+        finally:
+            stop.set()
+
+    def open_stopping(*args: object, **kwargs: object) -> RecordingSink:
+        box.append(StoppingSink(stop, *args, **kwargs))
+        threading.Thread(target=run_steps, daemon=True).start()
+        return box[0]
+
+    with contextlib.redirect_stderr(messages):
+        status = camera.run(_args(*argv, "--duration", DRIVE_LIMIT),
+                            sinks={"record": open_stopping})
+    if failures:
+        raise failures[0]
+    assert status == 0 and stop.is_set(), messages.getvalue()
+    return box[0], messages.getvalue()
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition`` holds (generously: the machine is noisy)."""
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _sending(sink: RecordingSink, frames: int = 10) -> None:
+    """Wait until the camera has sent ``frames`` more frames."""
+    sent = len(sink.times)
+    _wait_until(lambda: len(sink.times) >= sent + frames, "the camera goes on sending")
+
+
+def _wait_for(messages: io.StringIO, text: str, count: int = 1) -> None:
+    """Wait until ``text`` has been printed ``count`` times (generously: the machine is noisy)."""
+    _wait_until(lambda: messages.getvalue().count(text) >= count,
+                f"no {text!r} in {messages.getvalue()!r}")
+
+
+class FakeWebcam:
+    """Webcam index 0 (and any other), standing in for the real one behind `cv2.VideoCapture`'s
+    interface: the `webcam` fixture installs `open` in its place for integer targets (files go
+    to the real class). Each opened capture plays ``frames`` (BGR) at `FPS`; ``mode`` says what
+    reads do from now on: "ok"; "unplugged" (reads and opens fail until it is "ok" again);
+    "flaky" (each open gives its first frame, then reads fail); "frozen" (a read blocks, as
+    OpenCV's does for a webcam that stopped sending, until `thaw` or `FROZEN_FOR` seconds)."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = frames
+        self.mode = "ok"
+        self.opens = 0
+        self.frozen = threading.Event()
+        """Set when a read has blocked."""
+        self._thaw = threading.Event()
+
+    def open(self) -> FakeWebcam.Capture:
+        self.opens += 1
+        return FakeWebcam.Capture(self)
+
+    def thaw(self) -> None:
+        self._thaw.set()
+
+    class Capture:
+        def __init__(self, webcam: FakeWebcam) -> None:
+            self.webcam = webcam
+            self.reads = 0
+            self.due = time.monotonic()
+
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return self.webcam.mode != "unplugged"
+
+        def set(self, prop: int, value: float) -> bool:
+            return True
+
+        def get(self, prop: int) -> float:
+            return FPS if prop == cv2.CAP_PROP_FPS else 0.0
+
+        def read(self) -> tuple[bool, np.ndarray | None]:
+            mode = self.webcam.mode
+            if mode == "frozen":
+                self.webcam.frozen.set()
+                self.webcam._thaw.wait(FROZEN_FOR)
+                return False, None
+            if mode == "unplugged" or (mode == "flaky" and self.reads):
+                return False, None
+            self.due = max(self.due + 1 / FPS, time.monotonic())
+            time.sleep(max(0.0, self.due - time.monotonic()))
+            self.reads += 1
+            return True, self.webcam.frames[self.reads % len(self.webcam.frames)]
+
+        def release(self) -> None:
+            pass
+
+
+@pytest.fixture
+def webcam(lucia: Sequence, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWebcam]:
+    """A `FakeWebcam` in place of every webcam, showing the clip's frames."""
+    fake = FakeWebcam([frame[..., ::-1] for frame in lucia.frames])
+    real = cv2.VideoCapture
+
+    def video_capture(target: int | str, *backend: int) -> object:
+        return fake.open() if isinstance(target, int) else real(target, *backend)
+
+    monkeypatch.setattr(cv2, "VideoCapture", video_capture)
+    yield fake
+    fake.thaw()  # a read still blocked returns, so that its thread ends
+
+
+class Terminal(io.StringIO):
+    """Standard error as a terminal, where the camera draws its status line."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 @dataclass
@@ -411,19 +572,49 @@ def test_a_device_that_gives_no_frames_is_called_busy(capsys: pytest.CaptureFixt
     assert "busy" in message and "close that app" in message
 
 
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_input_is_named(capsys: pytest.CaptureFixture[str], empty: str) -> None:
+    assert "--input is empty" in _error(capsys, "--input", empty)
+
+
 def test_unsupported_size(capsys: pytest.CaptureFixture[str], lucia: Sequence) -> None:
     message = _error(capsys, "--input", lucia.clip, "--size", "0x0")
     assert "unsupported size 0x0" in message and "1280x720" in message
 
 
 def test_no_virtual_camera_backend(
-    capsys: pytest.CaptureFixture[str], lucia: Sequence, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv(camera.SINKS_ENV, "test_camera:NO_BACKENDS")
+    monkeypatch.setattr(sinks, "LOOPBACK_MODULE", tmp_path / "v4l2loopback")  # not loaded
     message = _error(capsys, "--input", lucia.clip, "--size", SIZE)
     assert "no virtual camera could be opened" in message
     assert "No v4l2 loopback device found" in message
     assert "modprobe v4l2loopback" in message
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="v4l2loopback is Linux's")
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("/dev/video10", "/dev/video10 is not a v4l2loopback device, or another program is "
+         "sending to it"),
+        (None, "stop the program that sends to the v4l2loopback device"),
+    ],
+    ids=["named", "any"],
+)
+def test_a_busy_or_wrong_virtual_device_gets_no_install_advice(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, device: str | None, expected: str,
+) -> None:
+    """With v4l2loopback loaded, installing it fixes nothing: the device is the problem."""
+    monkeypatch.setenv(camera.SINKS_ENV, "test_camera:BUSY_BACKENDS")
+    monkeypatch.setattr(sinks, "LOOPBACK_MODULE", tmp_path)  # a folder, as when it is loaded
+    named = ["--virtual-device", device] if device else []
+    message = _error(capsys, "--input", lucia.clip, "--size", SIZE, *named)
+    assert expected in message and "v4l2-ctl --list-devices" in message, message
+    assert "--virtual-device" in message and "install" not in message, message
 
 
 @pytest.mark.skipif(
@@ -454,14 +645,32 @@ def test_other_errors_name_their_fix(
 
 
 @pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--duration", "nan", "--duration nan must be a number of seconds above 0"),
+        ("--duration", "inf", "--duration inf must be a number of seconds above 0"),
+        ("--duration", "0", "--duration 0 must be a number of seconds above 0"),
+        ("--fps", "nan", "--fps nan is not in 1..120"),
+        ("--fps", "inf", "--fps inf is not in 1..120"),
+    ],
+)
+def test_numbers_that_are_no_numbers_are_refused(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, flag: str, value: str, expected: str
+) -> None:
+    assert expected in _error(capsys, "--input", lucia.clip, "--size", SIZE, flag, value)
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         (None, "cannot read config file {path}: No such file or directory"),
         ("{not json", "cannot read config file {path}: Expecting property name"),
         ('{"threshold": 2}', "threshold must be a number above 0 and below 1, got 2.0"),
         ('{"band": "wide"}', "config file {path}: band must be a number, got 'wide'"),
+        ('{"band": 1%s}' % ("0" * 400),
+         "config file {path}: band must be a number, got one of 401 digits"),
     ],
-    ids=["missing", "not-json", "knob-out-of-range", "knob-not-a-number"],
+    ids=["missing", "not-json", "knob-out-of-range", "knob-not-a-number", "knob-too-large"],
 )
 def test_a_bad_config_file_is_named(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "camera.json"
@@ -470,3 +679,133 @@ def test_a_bad_config_file_is_named(tmp_path: Path, content: str | None, message
     with pytest.raises(BgRemoverError) as caught:
         read_config(path, SceneSettings())
     assert str(caught.value).startswith(message.format(path=path))
+
+
+def test_a_config_file_that_fails_in_one_part_changes_nothing(
+    lucia: Sequence, tmp_path: Path
+) -> None:
+    """A file with a background that does not open changes neither the model nor the knobs it
+    also names; the next good file is then compared with what really runs."""
+    config = tmp_path / "camera.toml"
+    config.write_text('background = "color:#00B140"\n')
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        config.write_text(
+            f'background = "{tmp_path / "nosuch.png"}"\nmodel = "landscape"\nthreshold = 0.95\n'
+        )
+        _wait_for(messages, "keeping the current settings")
+        config.write_text('background = "color:#0000FF"\n')
+        _wait_for(messages, "camera: applied")
+
+    _, messages = _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config)
+    assert "model general" in messages and "landscape" not in messages, messages
+
+
+def test_a_config_number_too_large_is_refused_at_start(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, tmp_path: Path
+) -> None:
+    config = tmp_path / "camera.toml"
+    config.write_text("band = 1" + "0" * 400 + "\n")
+    message = _error(capsys, "--input", lucia.clip, "--size", SIZE, "--config", config)
+    assert "band must be a number" in message and "Traceback" not in message
+
+
+def test_no_live_config_error_stops_the_camera(
+    lucia: Sequence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A number no float holds is a bad file like any other; even a bug met while applying a
+    file is reported, said to be one, and the camera goes on sending."""
+    config = tmp_path / "camera.toml"
+    config.write_text('background = "color:#00B140"\n')
+
+    def broken(spec: str) -> None:
+        raise RuntimeError("a stand-in for a bug")
+
+    monkeypatch.setattr(app, "open_background", broken)  # the one a config change opens with
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        config.write_text("band = 1" + "0" * 400 + "\n")
+        _wait_for(messages, "band must be a number")
+        config.write_text('background = "color:#0000FF"\n')
+        _wait_for(messages, "RuntimeError: a stand-in for a bug")
+        _sending(sink)
+
+    _, messages = _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config)
+    assert "this is a bug in obs-bgremover" in messages
+
+
+def test_a_webcam_that_fails_after_each_open_is_retried_with_backoff(webcam: FakeWebcam) -> None:
+    """A webcam that opens and then fails at once waits out the doubling retries rather than
+    being reopened in a busy loop, is reported once, and is called back once it works."""
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        _sending(sink)
+        first = webcam.opens
+        webcam.mode = "flaky"
+        time.sleep(2.0)  # one reopen at once, then retries 0.25, 0.75 and 1.75 s later at most
+        opens = webcam.opens - first
+        assert opens <= 4, f"{opens} opens in 2 s"
+        _wait_for(messages, "stopped giving frames soon after it opened")
+        webcam.mode = "ok"
+        _wait_for(messages, "camera: webcam 0 is back")
+        _sending(sink)
+
+    _, messages = _drive(steps, "--input", 0, "--size", SIZE, "-b", "color:#00B140")
+    assert messages.count("soon after it opened") == 1, messages
+
+
+def test_ctrl_c_stops_the_camera_while_a_webcam_read_hangs(webcam: FakeWebcam) -> None:
+    stopped: list[float] = []
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        _sending(sink)
+        webcam.mode = "frozen"
+        _wait_until(webcam.frozen.is_set, "the webcam froze")
+        stopped.append(time.monotonic())
+
+    _, messages = _drive(steps, "--input", 0, "--size", SIZE, "-b", "color:#00B140")
+    assert time.monotonic() - stopped[0] < FROZEN_FOR / 2, "the stop did not wait for the read"
+    assert "camera: webcam 0 is not responding" in messages
+
+
+def test_a_lost_webcam_is_reported_and_its_stale_figures_blanked(webcam: FakeWebcam) -> None:
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        _sending(sink)
+        webcam.mode = "unplugged"
+        _wait_for(messages, "until webcam 0 is back")
+        _wait_for(messages, "retrying in")  # on the status line
+        webcam.mode = "ok"
+        _wait_for(messages, "camera: webcam 0 is back")
+        _sending(sink)
+
+    _, messages = _drive(steps, "--input", 0, "--size", SIZE, "-b", "color:#00B140",
+                         terminal=True)
+    lines = re.split(r"[\r\n]", messages)
+    assert [line for line in lines if re.search(r"latency +\d", line)], "figures before and after"
+    waiting = [line for line in lines if "retrying in" in line]
+    assert waiting and not [line for line in waiting if re.search(r"(latency|network) +\d", line)]
+    assert messages.count("until webcam 0 is back") == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("camera.json", '\ufeff{"threshold": 0.6}'),
+        ("camera.toml", "\ufeffthreshold = 0.6"),
+        ("camera.TOML", "threshold = 0.6"),
+        ("camera.Json", '{"threshold": 0.6}'),
+    ],
+    ids=["json-bom", "toml-bom", "upper-case-toml", "mixed-case-json"],
+)
+def test_a_config_file_saved_on_windows_is_read(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert read_config(path, SceneSettings()).matting.threshold == 0.6
+
+
+@pytest.mark.parametrize("name", ["camera.yaml", "camera"])
+def test_a_config_file_of_another_format_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text('{"threshold": 0.6}')
+    with pytest.raises(BgRemoverError, match=r"must be TOML or JSON, named \*\.toml or \*\.json"):
+        read_config(path, SceneSettings())

@@ -27,9 +27,11 @@ subprocess picks one with the environment variable ``OBS_BGREMOVER_CAMERA_SINKS=
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -45,6 +47,7 @@ from obs_bgremover.camera.scene import (
     Scene,
     SceneSettings,
     next_builtin,
+    open_background,
     read_config,
 )
 from obs_bgremover.camera.sinks import (
@@ -156,8 +159,8 @@ class CameraSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.fps <= 120:
             raise InputError(f"--fps {self.fps:g} is not in 1..120")
-        if self.duration is not None and self.duration <= 0:
-            raise InputError(f"--duration {self.duration:g} must be above 0 seconds")
+        if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
+            raise InputError(f"--duration {self.duration:g} must be a number of seconds above 0")
 
 
 def settings_from_args(args: argparse.Namespace) -> CameraSettings:
@@ -226,51 +229,74 @@ class _Running:
     current: SceneSettings
 
 
-def _apply_config(running: _Running) -> None:
-    """Apply the changed config file: a new background and/or a pipeline with the new knobs.
-    A bad file is reported and the camera keeps what it shows."""
-    settings = running.settings
+def _live_change(running: _Running, change: Callable[[_Running], str | None], keeping: str) -> None:
+    """Make a change that a file asks for while the camera runs (`_apply_config`,
+    `_refresh_background`) and note what it says. A change that fails is reported and the
+    camera keeps its ``keeping``; so is one that fails on a bug, said to be one: the camera is
+    live, and a bug in a reload must not end a call."""
     try:
-        wanted = read_config(settings.config, settings.scene)
-        if wanted.model != running.current.model:
-            # Loaded before anything changes: a bad model leaves the camera as it was.
-            model = MattingModel(wanted.model, settings.device)
-            running.feed.replace(LivePipeline(model.with_settings(wanted.matting),
-                                              settings.pipeline))
-            running.model = model
-        elif wanted.matting != running.current.matting:
-            running.feed.replace(LivePipeline(running.model.with_settings(wanted.matting),
-                                              settings.pipeline))
-        if wanted.background != running.current.background:
-            running.scene.change(wanted.background)
+        done = change(running)
     except BgRemoverError as err:
-        running.status.note(f"camera: {err}; keeping the current settings")
+        running.status.note(f"camera: {err}; keeping the current {keeping}")
         return
-    running.current = wanted
-    running.status.note(
+    except Exception as err:
+        running.status.note(
+            f"camera: {type(err).__name__}: {err} (this is a bug in obs-bgremover, please report "
+            f"it); keeping the current {keeping}"
+        )
+        return
+    if done:
+        running.status.note(done)
+
+
+def _apply_config(running: _Running) -> str:
+    """Apply the changed config file: a new background and/or a pipeline with the new knobs;
+    what was applied. Everything new is opened before anything is swapped, so a file that fails
+    in any part changes nothing, and `_Running.current` always says what runs (the next file is
+    compared with it)."""
+    settings = running.settings
+    wanted = read_config(settings.config, settings.scene)
+    with ExitStack() as opened:
+        background = None
+        if wanted.background != running.current.background:
+            background = opened.enter_context(open_background(wanted.background))
+        model = running.model
+        if wanted.model != running.current.model:
+            model = MattingModel(wanted.model, settings.device)
+        pipeline = None
+        if model is not running.model or wanted.matting != running.current.matting:
+            pipeline = LivePipeline(model.with_settings(wanted.matting), settings.pipeline)
+        opened.pop_all()
+    if pipeline is not None:
+        running.feed.replace(pipeline)
+    if background is not None:
+        running.scene.show(wanted.background, background)
+    running.model, running.current = model, wanted
+    return (
         f"camera: applied {settings.config} (background {wanted.background}, "
         f"model {running.model.name})"
     )
 
 
-def _refresh_background(running: _Running) -> None:
-    """Load the background's file again when it was saved again; a bad new version is reported
-    once and the camera keeps what it shows."""
-    try:
-        if running.scene.refresh():
-            running.status.note(f"camera: {running.scene.spec} was saved again; reloaded it")
-    except BgRemoverError as err:
-        running.status.note(f"camera: {err}; keeping the current background")
+def _refresh_background(running: _Running) -> str | None:
+    """Load the background's file again when it was saved again (once: a bad new version is
+    not read again until it changes)."""
+    if running.scene.refresh():
+        return f"camera: {running.scene.spec} was saved again; reloaded it"
+    return None
 
 
 def _status_text(running: _Running, meter: Meter) -> str:
-    sink = running.sink
+    """The status line; while the source is lost, latency and the network's rate are shown
+    as "-", since the last figures measured describe frames from before the loss."""
+    sink, waiting = running.sink, running.capture.waiting
+    latency = "  -" if waiting else f"{meter.latency_ms():3.0f}"
+    network = "   -" if waiting else f"{running.feed.stats().fps:4.1f}"
     text = (
-        f"camera {meter.fps():4.1f} fps -> {sink.backend} {sink.device} | latency "
-        f"{meter.latency_ms():3.0f} ms | network {running.feed.stats().fps:4.1f} fps "
-        f"({running.model.provider}) | {running.scene.spec}"
+        f"camera {meter.fps():4.1f} fps -> {sink.backend} {sink.device} | latency {latency} ms "
+        f"| network {network} fps ({running.model.provider}) | {running.scene.spec}"
     )
-    return text + (f" | {running.capture.waiting}" if running.capture.waiting else "")
+    return text + (f" | {waiting}" if waiting else "")
 
 
 def _handle_key(running: _Running, key: int) -> bool:
@@ -292,8 +318,8 @@ def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
     while duration is None or time.perf_counter() - started < duration:
         running.capture.check()
         if watcher is not None and watcher.changed():
-            _apply_config(running)
-        _refresh_background(running)
+            _live_change(running, _apply_config, "settings")
+        _live_change(running, _refresh_background, "background")
         latest = running.feed.latest()
         captured = None
         if latest is not None and latest[0] is not shown:
@@ -336,7 +362,8 @@ def serve(
                                     settings.pipeline)
             feed = stack.enter_context(LiveFeed(pipeline))
             capture = stack.enter_context(
-                Capture(settings.source, settings.size, settings.fps, feed.submit, feed.cut)
+                Capture(settings.source, settings.size, settings.fps, feed.submit, feed.cut,
+                        line.note)
             )
             sink = stack.enter_context(
                 open_sink(

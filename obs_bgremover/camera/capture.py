@@ -26,6 +26,13 @@ MJPG_ABOVE = 640 * 480
 # Waits between attempts to reopen a lost webcam: doubling from the first to the cap, in seconds.
 RETRY_FIRST, RETRY_CAP = 0.25, 4.0
 
+# How long a webcam must give frames after it opens to count as working again, in seconds (see
+# `Capture._steady`).
+STEADY = 1.0
+
+# How long stopping waits for a read in progress before it gives up on the webcam, in seconds.
+CLOSE_WAIT = 1.0
+
 
 @dataclass(frozen=True)
 class Source:
@@ -43,7 +50,13 @@ class Source:
 
 
 def parse_source(text: str) -> Source:
-    """The source ``--input`` names: a webcam index, a ``/dev/videoN`` path or a video file."""
+    """The source ``--input`` names: a webcam index, a ``/dev/videoN`` path or a video file.
+    An empty name is refused here: as a path it would be the current folder, which exists."""
+    if not text.strip():
+        raise InputError(
+            "--input is empty; give a webcam index (0, 1, ...), a /dev/videoN device or a video "
+            "file"
+        )
     if text.isdigit():
         return Source(int(text), is_file=False)
     path = Path(text)
@@ -153,7 +166,9 @@ class Backoff:
 class Capture:
     """Reads a source on a thread of its own and hands each frame (RGB at the output size,
     with the time it was read) to ``on_frame``; ``on_cut`` is told when the source was reopened
-    (a file looping, a webcam back), so what follows is not smoothed into what came before.
+    (a file looping, a webcam back), so what follows is not smoothed into what came before, and
+    ``on_note`` gets the lines a user must see whether or not a terminal shows the status line
+    (a webcam lost and back, one not responding at the stop), from whichever thread meets them.
 
     A webcam paces itself (a read waits for its next frame); a file is played at its own frame
     rate and reopened at its end, so it loops. When reading fails (a webcam unplugged, a file
@@ -168,16 +183,24 @@ class Capture:
         fps: float,
         on_frame: Callable[[np.ndarray, float], None],
         on_cut: Callable[[], None] = lambda: None,
+        on_note: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.source, self.size, self.fps = source, size, fps
         self.waiting: str | None = None
         """Why no frames arrive right now (the source is lost), for the status line."""
         self._on_frame = on_frame
         self._on_cut = on_cut
+        self._on_note = on_note
         self._capture, self._pending = open_capture(source, size, fps)
+        self._backoff = Backoff()
+        self._first: float | None = None  # when the source gave its first frame since it opened
+        self._last = 0.0  # and its latest one
+        self._lost = False  # whether the user has been told the source is lost
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._read, name="obs-bgremover-capture")
+        # A daemon: a read that never returns (a frozen webcam) must not keep the process alive.
+        self._thread = threading.Thread(target=self._read, name="obs-bgremover-capture",
+                                        daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -190,14 +213,19 @@ class Capture:
             clock = FrameClock(self._frame_rate()) if self.source.is_file else None
             while not self._stop.is_set():
                 ok, bgr = self._next()
+                if self._stop.is_set():
+                    return  # a read that returns after `close` gave up on it
                 if not ok:
                     self._reopen()
                     continue
                 if clock is not None and not clock.wait(self._stop):
                     return
+                self._delivered()
                 self._on_frame(self._convert(bgr), time.perf_counter())
         except Exception as err:  # raised on the main thread by check()
             self._error = err
+        finally:
+            self._capture.release()  # here, by the thread that reads it, however late
 
     def _next(self) -> tuple[bool, np.ndarray | None]:
         """The frame read when the source was opened, then the source's next ones."""
@@ -212,20 +240,57 @@ class Capture:
             rgb = fit(rgb, self.size, "cover")
         return rgb
 
+    def _delivered(self) -> None:
+        """Count a frame towards the source being steady, and say so once a lost one is."""
+        self._last = time.perf_counter()
+        if self._first is None:
+            self._first = self._last
+        if self._lost and self._steady():
+            self._lost = False
+            self._on_note(f"camera: {self.source} is back")
+
+    def _steady(self) -> bool:
+        """Whether the source works, as opposed to opening and then failing at once (a webcam
+        that dies right after it starts, or drops out every frame on an overloaded USB hub),
+        which must wait out the `Backoff` before each reopen rather than be reopened in a busy
+        loop: a webcam that has given frames for `STEADY` seconds. A file always is: its end is
+        its loop, and its frame clock paces the reopening."""
+        if self.source.is_file:
+            return True
+        return self._first is not None and self._last - self._first >= STEADY
+
     def _reopen(self) -> None:
-        """Reopen the source until it opens or the capture is stopped."""
+        """Reopen the source until it opens or the capture is stopped: at once if it was
+        steady, else after the next `Backoff` wait (and so on while opening fails)."""
         self._capture.release()
-        backoff = Backoff()
-        while not self._stop.is_set():
+        delay = 0.0
+        if self._steady():
+            self._backoff.reset()
+        else:
+            delay = self._backoff.next()
+            self._lose(f"{self.source} stopped giving frames soon after it opened", delay)
+        while not self._stop.wait(delay):
             try:
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
-                self.waiting = None
-                self._on_cut()
-                return
             except BgRemoverError as err:
-                delay = backoff.next()
-                self.waiting = f"{err.args[0].split(';')[0]}; retrying in {delay:g} s"
-                self._stop.wait(delay)
+                delay = self._backoff.next()
+                self._lose(err.args[0].split(";")[0], delay)
+                continue
+            self._first = None
+            self.waiting = None
+            self._on_cut()
+            return
+
+    def _lose(self, reason: str, delay: float) -> None:
+        """Say why no frames come: on the status line, with the next try, and once per loss on
+        a line of its own, which a log without a terminal shows too."""
+        self.waiting = f"{reason}; retrying in {delay:g} s"
+        if not self._lost:
+            self._lost = True
+            self._on_note(
+                f"camera: {reason}; the virtual camera shows the last picture until "
+                f"{self.source} is back"
+            )
 
     def check(self) -> None:
         """Raise the exception that stopped the capture thread, if one did."""
@@ -233,10 +298,16 @@ class Capture:
             raise self._error
 
     def close(self) -> None:
+        """Stop reading, waiting at most `CLOSE_WAIT` seconds: a frozen webcam's read blocks
+        for 10 s (OpenCV's V4L2 timeout) or for ever, and Ctrl-C must stop the camera anyway.
+        The thread releases the source when its read returns."""
         self._stop.set()
+        if self._thread.ident is None:  # never started: nothing else holds the source
+            self._capture.release()
+            return
+        self._thread.join(CLOSE_WAIT)
         if self._thread.is_alive():
-            self._thread.join()
-        self._capture.release()
+            self._on_note(f"camera: {self.source} is not responding; stopping without it")
 
     def __enter__(self) -> Capture:
         return self

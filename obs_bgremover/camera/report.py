@@ -5,6 +5,7 @@ CPU) at every stop.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -102,28 +103,35 @@ class Meter:
 
 class StatusLine:
     """One self-rewriting line on a terminal, redrawn at most every `STATUS_EVERY` seconds;
-    notes (a lost webcam, a bad config file) go on lines of their own, terminal or not."""
+    notes (a lost webcam, a bad config file) go on lines of their own, terminal or not. Notes
+    come from the capture thread too, so every write holds a lock: a note must not land in the
+    middle of a redrawn line."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.enabled = stream.isatty()
         self._drawn = 0.0
         self._width = 0
+        self._lock = threading.Lock()
 
     def update(self, text: str) -> None:
         now = time.perf_counter()
-        if not self.enabled or now - self._drawn < STATUS_EVERY:
-            return
-        self._drawn = now
-        print(f"\r{text.ljust(self._width)}", end="", file=self.stream, flush=True)
-        self._width = len(text)
+        with self._lock:
+            if not self.enabled or now - self._drawn < STATUS_EVERY:
+                return
+            self._drawn = now
+            print(f"\r{text.ljust(self._width)}", end="", file=self.stream, flush=True)
+            self._width = len(text)
 
     def note(self, text: str) -> None:
-        if self._width:
-            print(file=self.stream)
-            self._width, self._drawn = 0, 0.0
-        print(text, file=self.stream, flush=True)
+        with self._lock:
+            if self._width:
+                print(file=self.stream)
+                self._width, self._drawn = 0, 0.0
+            print(text, file=self.stream, flush=True)
 
     def finish(self) -> None:
-        if self._width:
-            print(file=self.stream, flush=True)
+        with self._lock:
+            if self._width:
+                print(file=self.stream, flush=True)
+                self._width = 0

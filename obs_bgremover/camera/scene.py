@@ -20,6 +20,9 @@ from obs_bgremover.watch import BACKGROUND_EVERY_S, FileWatch
 # seconds.
 CONFIG_POLL = 0.25
 
+# The config file's formats, by suffix.
+CONFIG_SUFFIXES = (".toml", ".json")
+
 
 @dataclass(frozen=True)
 class SceneSettings:
@@ -59,7 +62,12 @@ class Scene:
 
     def change(self, spec: str) -> None:
         """Show ``spec`` from the next composite on; the old background stays if it fails."""
-        background = open_background(spec)
+        self.show(spec, open_background(spec))
+
+    def show(self, spec: str, background: Background) -> None:
+        """Show ``background``, already opened from ``spec``, from the next composite on: the
+        config file opens it before it swaps anything, so that a file that fails elsewhere
+        changes nothing. The scene owns it from now on."""
         old, self._background = self._background, background
         self._watch = _watch(spec)
         self.compositor = Compositor(background)
@@ -85,14 +93,31 @@ class Scene:
         self.close()
 
 
+def _number(path: Path, name: str, value: object) -> float:
+    """A knob's value from a config file as a float; TOML and JSON both take integers of any
+    size, which no float holds."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InputError(f"config file {path}: {name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise InputError(
+            f"config file {path}: {name} must be a number, got one of {len(str(value))} digits"
+        ) from None
+
+
 def read_config(path: Path, base: SceneSettings) -> SceneSettings:
-    """``base`` with what a TOML (``.toml``) or JSON file sets: ``background`` (a spec),
+    """``base`` with what a TOML (``.toml``) or JSON (``.json``) file sets: ``background`` (a spec),
     ``model`` (a name or path) and any of the matting knobs (``threshold``, ``band``,
     ``edge_radius``, ``edge_strength``, ``edge_eps``). A key removed from the file goes back to
-    its flag's value."""
+    its flag's value. The suffix's case does not matter, and a UTF-8 BOM is skipped: Windows
+    tools (Notepad, PowerShell's ``Out-File``) write them."""
+    suffix = path.suffix.lower()
+    if suffix not in CONFIG_SUFFIXES:
+        raise InputError(f"config file {path} must be TOML or JSON, named *.toml or *.json")
     try:
-        text = path.read_text(encoding="utf-8")
-        values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        text = path.read_text(encoding="utf-8-sig")
+        values = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except (OSError, ValueError) as err:  # tomllib and json errors are ValueErrors
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         raise InputError(f"cannot read config file {path}: {reason}") from err
@@ -104,13 +129,11 @@ def read_config(path: Path, base: SceneSettings) -> SceneSettings:
             f"config file {path} must be a table of background, model and "
             f"{', '.join(sorted(knobs))}" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
-    for name in knobs & set(values):
-        if not isinstance(values[name], (int, float)) or isinstance(values[name], bool):
-            raise InputError(f"config file {path}: {name} must be a number, got {values[name]!r}")
     for name in names & set(values):
         if not isinstance(values[name], str):
             raise InputError(f"config file {path}: {name} must be a string, got {values[name]!r}")
-    matting = replace(base.matting, **{name: float(values[name]) for name in knobs & set(values)})
+    numbers = {name: _number(path, name, values[name]) for name in knobs & set(values)}
+    matting = replace(base.matting, **numbers)
     return SceneSettings(
         values.get("background", base.background), matting, values.get("model", base.model)
     )

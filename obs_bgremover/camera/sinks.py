@@ -9,6 +9,7 @@ import os
 import platform
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -36,6 +37,10 @@ INSTALL_FIX = {
     "Darwin": "install OBS Studio 26.1 or newer, start it, click 'Start Virtual Camera' once, "
     "then stop it and quit OBS; macOS then lists the OBS Virtual Camera",
 }
+
+# Where Linux lists the v4l2loopback module while it is loaded.
+LOOPBACK_MODULE = Path("/sys/module/v4l2loopback")
+LIST_DEVICES = "'v4l2-ctl --list-devices' lists them"
 
 # Virtual cameras take even sizes (their YUV 4:2:0 formats halve the colour resolution), and no
 # backend takes more than 4K.
@@ -109,13 +114,14 @@ def open_sink(
 ) -> Sink:
     """The first sink of ``sinks`` that opens (or the one ``backend`` names), like
     `pyvirtualcam.Camera` does with its backends, but with every failure and the fix for this
-    operating system in one error."""
+    operating system in one error: how to install a virtual camera, unless v4l2loopback is
+    loaded already (see `_loopback_fix`)."""
     system = platform.system()
-    fix = INSTALL_FIX.get(system, "no virtual camera backend is known for this system")
+    install = INSTALL_FIX.get(system, "no virtual camera backend is known for this system")
     if backend != "auto" and backend not in sinks:
         raise DeviceError(
             f"virtual camera backend {backend!r} is not available on {system} (available: "
-            f"{', '.join(sinks) or 'none'}); to get one, {fix}"
+            f"{', '.join(sinks) or 'none'}); to get one, {install}"
         )
     failures = []
     for name in list(sinks) if backend == "auto" else [backend]:
@@ -124,7 +130,20 @@ def open_sink(
         except Exception as err:  # backends raise what they like; every reason is reported
             failures.append(f"{name}: {str(err).removeprefix(f'{name!r} backend: ')}")
     reasons = "; ".join(failures) or f"no virtual camera backend exists on {system}"
+    fix = _loopback_fix(device) if system == "Linux" and LOOPBACK_MODULE.exists() else install
     raise DeviceError(f"no virtual camera could be opened ({reasons}); to fix it, {fix}")
+
+
+def _loopback_fix(device: str | None) -> str:
+    """The fix when v4l2loopback is loaded, so installing it is not: the device named is of
+    another kind or in use, or (none named) every loopback device is in use."""
+    if device:
+        why = f"{device} is not a v4l2loopback device, or another program is sending to it"
+        return f"name a free v4l2loopback device with --virtual-device ({why}; {LIST_DEVICES})"
+    return (
+        "stop the program that sends to the v4l2loopback device, or name a free one with "
+        f"--virtual-device (each is in use; {LIST_DEVICES})"
+    )
 
 
 def parse_size(text: str) -> tuple[int, int]:
