@@ -278,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     replace = commands.add_parser(
         "replace",
         help="put the person of an image or a video over a new background",
-        description="Replace the background of an image (PNG/JPEG out; PNG for transparent) or "
-        "a video (frame rate, size and sound kept; WebM or MOV for transparent).",
+        description="Replace the background of an image (PNG, JPEG or WebP out; PNG or WebP "
+        "for transparent) or a video (frame rate, size and sound kept; WebM or MOV for "
+        "transparent).",
     )
     _add_source(replace, "image or video")
     replace.add_argument(
@@ -305,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="virtual camera backend (default: the first that opens)")
     cam.add_argument("--virtual-device", metavar="NAME", help="e.g. /dev/video10")
     cam.add_argument("--config", type=Path, metavar="FILE",
-                     help="TOML or JSON file (background, matting knobs) applied when it changes")
+                     help="TOML or JSON file (background, model, matting knobs) applied when "
+                     "it changes")
     add_network_run_arguments(cam)
     cam.add_argument("--preview", action="store_true", help="show a window (q quits)")
     cam.add_argument("--duration", type=float, metavar="SECONDS",
@@ -401,8 +403,8 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
 
-# SIGHUP does not exist on Windows.
-STOP_SIGNALS = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+# Ctrl+C raises KeyboardInterrupt by itself.
+RAISED_SIGNALS = [sig for sig in render.STOP_SIGNALS if sig != signal.SIGINT]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -410,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP, as shells report a process those signals
     ended)."""
     args = build_parser().parse_args(argv)
-    previous = {signum: signal.signal(signum, _terminate) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, _terminate) for signum in RAISED_SIGNALS}
     try:
         return args.run(args)
     except (BgRemoverError, OSError) as err:

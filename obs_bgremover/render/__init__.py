@@ -7,6 +7,7 @@ OBS "Render clip" button) use the names below.
 """
 
 from obs_bgremover.render.commands import (
+    STOP_SIGNALS,
     abandon,
     run_jobs,
     run_render,
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_SECONDS",
     "MAX_SIZE",
     "SQLITE",
+    "STOP_SIGNALS",
     "JobRecord",
     "MediaInfo",
     "RenderQueue",

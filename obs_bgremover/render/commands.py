@@ -76,12 +76,18 @@ def serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consum
         keeper.join()
 
 
+# The signals that stop a command: Ctrl+C, a service manager's SIGTERM and a closed terminal's
+# SIGHUP (POSIX only). `Consumer.start` takes over all three, SIGHUP as huey's restart.
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP")
+                                                 else [])]
+
+
 def start_beside(consumer: Consumer) -> None:
     """Start ``consumer``'s worker threads beside a main loop of this process's own (``render``
     waiting for its job, ``serve``'s web server). `Consumer.start` installs signal handlers for
-    a main loop of huey's, which does not run here; this process's own handlers are put back,
-    so that Ctrl+C and SIGTERM still stop it."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    a main loop of huey's, which does not run here (they only set flags for it); this process's
+    own handlers are put back, so that Ctrl+C, SIGTERM and a closed terminal still stop it."""
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     consumer.start()
     for sig, handler in handlers.items():
         signal.signal(sig, handler)

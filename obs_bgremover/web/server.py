@@ -20,6 +20,7 @@ import uvicorn
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import (
+    STOP_SIGNALS,
     RenderQueue,
     abandon,
     data_dir,
@@ -90,15 +91,16 @@ def _workers(queue: RenderQueue, count: int) -> Iterator[None]:
 
 
 def _run(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
-    """Say where to go, and run uvicorn until Ctrl+C or SIGTERM. Uvicorn handles both while it
-    runs, and raises them again when it has stopped; the handler here asks it to stop, so that a
-    signal before it runs stops it too, and one after it lets ``serve`` go on to stop its
-    workers and exit normally."""
+    """Say where to go, and run uvicorn until Ctrl+C, SIGTERM or SIGHUP (a closed terminal).
+    Uvicorn handles the first two while it runs, and raises them again when it has stopped; the
+    handler here asks it to stop, so that a signal before it runs stops it too, SIGHUP (which
+    uvicorn leaves alone) stops it as gracefully, and one after it lets ``serve`` go on to stop
+    its workers and exit normally."""
 
     def stop(signum: int, frame: object) -> None:
         server.should_exit = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     print(f"obs-bgremover web app: open {url}", flush=True)
     try:
         server.run(sockets=[sock])

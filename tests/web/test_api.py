@@ -397,19 +397,27 @@ def test_on_this_machine_no_token_is_needed(server: Server) -> None:
     assert server.get(f"/api/uploads/{ELSEWHERE_ID}/frame?at=1e306").status == 422
 
 
-def test_ctrl_c_at_once_stops_it(tmp_path: Path) -> None:
-    """A signal as soon as the address is printed, before uvicorn has started, still stops it."""
+@pytest.mark.parametrize(("stop", "after"), [(signal.SIGINT, 0.0), (signal.SIGHUP, 1.0)],
+                         ids=["ctrl-c-at-once", "terminal-closed"])
+def test_a_stop_stops_it(stop: signal.Signals, after: float, tmp_path: Path) -> None:
+    """A signal as soon as the address is printed, before uvicorn has started, still stops it.
+    A closed terminal (SIGHUP) once left it serving: huey's consumer had taken the signal for a
+    main loop of its own, which does not run here, and uvicorn does not handle it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "obs_bgremover", "serve", "--port", "0", "--workers", "1"],
-        env={**os.environ, DATA_ENV: str(tmp_path)}, stdout=subprocess.PIPE, text=True)
+        env={**os.environ, DATA_ENV: str(tmp_path)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
     try:
         assert "open http://127.0.0.1:" in process.stdout.readline()
-        process.send_signal(signal.SIGINT)
+        time.sleep(after)
+        process.send_signal(stop)
         assert process.wait(15) == 0
+        assert "Traceback" not in process.stderr.read()
     finally:
         process.kill()
         process.wait()
         process.stdout.close()
+        process.stderr.close()
 
 
 def test_on_port_80_the_host_header_may_leave_the_port_out() -> None:
