@@ -224,7 +224,8 @@ def remove_other_runtimes(runtime: Runtime) -> None:
 
     They all install the one ``onnxruntime`` module: installing one over another leaves a mix of
     both, and uninstalling one later deletes files the other needs. So the chosen one goes too and
-    is then installed clean.
+    is then installed clean. It is downloaded first: where it cannot be (offline, no wheel for
+    this platform), the working build stays and the error says so.
     """
     present = installed_runtimes()
     others = sorted(present - {runtime.package})
@@ -581,7 +582,9 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
     """Add the script to OBS's current scene collection, as Tools > Scripts > + does.
 
     Only while OBS is not running: OBS writes the collection back when it quits, which would undo
-    the change. Idempotent, and the file is backed up (timestamped) before it is changed.
+    the change. Idempotent, and the file is backed up (timestamped) before it is changed. Another
+    checkout's script (moved, cloned again, beside this one) is replaced by this one's, keeping
+    its place and settings: two would register one filter twice.
     """
     step("Adding the script to OBS Studio's current scene collection")
     script = script.resolve()
@@ -608,10 +611,13 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
         return
     backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
     shutil.copy2(path, backup)
-    if ours:  # the first keeps its place and its settings
-        replaced = [str(entry["path"]) for entry in ours]
-        ours[0]["path"] = script.as_posix()
-        scripts[:] = [entry for entry in scripts if entry is ours[0] or entry not in ours]
+    if ours:  # this checkout's entry, else the first, keeps its place and its settings
+        kept = next((entry for entry in ours if Path(str(entry["path"])).resolve() == script),
+                    ours[0])
+        replaced = [str(entry["path"]) for entry in ours
+                    if Path(str(entry["path"])).resolve() != script]
+        kept["path"] = script.as_posix()
+        scripts[:] = [entry for entry in scripts if entry is kept or entry not in ours]
         print(f"    Replaced the script of another checkout ({', '.join(replaced)}).")
     else:
         scripts.append({"path": script.as_posix(), "settings": {}})
@@ -728,8 +734,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--add-to-obs", action="store_true",
-        help="add the script to OBS's current scene collection (OBS must be closed; the file is "
-        "backed up first)",
+        help="add the script to OBS's current scene collection, in place of another checkout's "
+        "(OBS must be closed; the file is backed up first)",
     )
     parser.add_argument(
         "--no-install", action="store_true",
