@@ -199,7 +199,8 @@ class ImageFiles:
 
 @dataclass(frozen=True)
 class VideoFile:
-    """The frames of a video's first video stream, decoded by PyAV, named 00000, 00001, ..."""
+    """The frames of a video's main video stream (`video_stream`), decoded by PyAV, named 00000,
+    00001, ..."""
 
     path: Path
     count: int | None

@@ -198,9 +198,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
         with open(partial, "wb") as file:
             file.write(memoryview(data))
         os.replace(partial, path)
-    except OSError as err:  # a full or read-only drive: the file that was there stays
+    except BaseException as err:  # a full or read-only drive, Ctrl+C: what was there stays
         partial.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from err
+        if isinstance(err, OSError):
+            raise InputError(f"cannot write {path}: {err.strerror or err}") from err
+        raise
 
 
 def write_alpha_png(path: str | os.PathLike[str], alpha: np.ndarray) -> None:

@@ -59,7 +59,8 @@ TRANSPARENT = {
 
 
 def video_format(path: Path, transparent: bool) -> VideoFormat:
-    """The encoding for an output path, or an InputError naming the extensions that work."""
+    """The encoding for an output path, or an InputError naming the extensions that work (or
+    saying that a folder has the name)."""
     table = TRANSPARENT if transparent else OPAQUE
     fmt = table.get(path.suffix.lower())
     if fmt is None:

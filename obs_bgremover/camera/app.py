@@ -345,8 +345,9 @@ def serve(
 ) -> Summary:
     """Run the camera until ``settings.duration`` is over, the preview is quit, or Ctrl-C;
     everything opened (preview, background, pipeline thread, capture thread and device, virtual
-    camera) is released on the way out, whatever the way. Errors opening anything are raised
-    before the first frame is sent."""
+    camera) is released on the way out, whatever the way (a frozen webcam when its read
+    returns, `Capture.close`). Errors opening anything are raised before the first frame is
+    sent."""
     meter = Meter()
     line = StatusLine(sys.stderr if status is None else status)
     watcher = FileWatch(settings.config, CONFIG_POLL) if settings.config else None

@@ -172,7 +172,8 @@ class Capture:
 
     A webcam paces itself (a read waits for its next frame); a file is played at its own frame
     rate and reopened at its end, so it loops. When reading fails (a webcam unplugged, a file
-    gone) the source is reopened, at once and then after `Backoff` waits, until it is back.
+    gone) the source is reopened until it is back: at once if it had given frames for `STEADY`
+    seconds, and otherwise, as between failed attempts, after the next `Backoff` wait.
     An exception on the thread is kept and raised by `check` on the caller's thread.
     """
 
