@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import BgRemoverError, ModelError
-from obs_bgremover.model import MattingModel
+from obs_bgremover.model import MattingModel, available_devices
 from obs_bgremover.model_process import ModelProcess, RemoteModel
 from obs_bgremover.obs import libobs
 from obs_bgremover.obs.backdrop import PARAMS, Backdrop
@@ -92,7 +92,18 @@ def straight_colours(rgba: np.ndarray) -> np.ndarray:
 def _load_model(name: str, device: str) -> MattingModel | RemoteModel:
     """The model in a process of its own (`model_process`: no GIL shared with OBS, the whole
     process at a lower priority), started with the project's Python; in OBS's own process only
-    where there is no such Python (the package installed into OBS's Python itself)."""
+    where there is no such Python (the package installed into OBS's Python itself).
+
+    A device this onnxruntime lacks runs on the best one it has, as "auto" would, and the log
+    says so: such settings come from another machine (a scene collection made beside an NVIDIA
+    GPU, opened on a laptop), and passing the input through would put the room on screen until
+    someone reads the log. The network's process runs the same onnxruntime, so the answer here
+    is its answer too."""
+    if device != "auto" and device not in available_devices():
+        log(libobs.LOG_WARNING, f"device {device} is not available in this onnxruntime build "
+                                f"(available: {', '.join(available_devices())}); the network "
+                                "runs on the best of those instead")
+        device = "auto"
     try:
         python = project_python()
     except BgRemoverError:

@@ -159,33 +159,26 @@ def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:
     assert green >= SHARE_REQUIRED, f"landscape: only {green:.1%} of the background is green"
 
 
-def test_unavailable_device_passes_through_then_recovers(obs_studio, scene, portrait) -> None:
-    """A device this onnxruntime lacks (e.g. from a scene file made on another machine) cannot
-    load: the filter passes its input through and says so once in the log, without a
-    traceback, and works again once the device is set back."""
+def test_a_device_this_machine_lacks_runs_on_the_best_it_has(obs_studio, scene, portrait) -> None:
+    """Settings from another machine (a scene collection made beside an NVIDIA GPU, opened on a
+    laptop) once left the filter passing its input through, the room on screen, with a line in
+    the log: the network now runs on the best device there is, and the log says so."""
     missing_devices = [d for d in PROVIDERS if d not in available_devices()]
     if not missing_devices:
         pytest.skip("every execution provider is available here")
     client = obs_studio.client
-    original = scene
-    background, _ = regions(portrait[1], (original.shape[1], original.shape[0]))
+    background, _ = regions(portrait[1], (scene.shape[1], scene.shape[0]))
     failures_before = obs_studio.log_text().count("passing the input through")
+    said = f"device {missing_devices[0]} is not available in this onnxruntime build"
     client.set_source_filter_settings(SOURCE, FILTER, {"device": missing_devices[0]}, True)
-    shot = poll(
-        partial(screenshot, obs_studio, SOURCE),
-        lambda s: close_share(s, background, original) >= SHARE_REQUIRED,
-    )
-    assert close_share(shot, background, original) >= SHARE_REQUIRED, "no pass-through"
+    log = poll(obs_studio.log_text, partial(shown_since, marker=said))
+    assert shown_since(log, said), log[-3000:]
+    shot = screenshot(obs_studio, SOURCE)
+    assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, "not matted"
     log = obs_studio.log_text()
-    assert log.count("passing the input through") == failures_before + 1, log[-3000:]
-
+    assert log.count("passing the input through") == failures_before, log[-3000:]
+    assert "Traceback" not in log
     client.set_source_filter_settings(SOURCE, FILTER, {"device": "auto"}, True)
-    shot = poll(
-        partial(screenshot, obs_studio, SOURCE),
-        lambda s: close_share(s, background, np.array(GREEN)) >= SHARE_REQUIRED,
-    )
-    assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, "did not recover"
-    assert "Traceback" not in obs_studio.log_text()
 
 
 def network_share_after(obs_studio, marker: str) -> tuple[int, int] | None:
