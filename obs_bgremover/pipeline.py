@@ -299,7 +299,9 @@ class LivePipeline:
         self._reset = False
         self._closed = False
         self._submitted = self._processed = self._dropped = self._errors = 0
-        self._recent: deque[tuple[float, Matte, float]] = deque(maxlen=STATS_WINDOW)
+        # (when ready, matte ms, temporal ms, latency ms) of recent results: their timings
+        # only, since a result's frame and alpha (4 MB at 720p) would be held STATS_WINDOW-fold.
+        self._recent: deque[tuple[float, float, float, float]] = deque(maxlen=STATS_WINDOW)
         self._thread = threading.Thread(target=self._work, name="obs-bgremover-live", daemon=True)
         self._thread.start()
 
@@ -378,9 +380,9 @@ class LivePipeline:
 
         return LiveStats(
             fps=(len(recent) - 1) / span if span > 0 else 0.0,
-            matte_ms=mean([matte.matte_ms for _, matte, _ in recent]),
-            temporal_ms=mean([matte.temporal_ms for _, matte, _ in recent]),
-            latency_ms=mean([latency for _, _, latency in recent]),
+            matte_ms=mean([matte_ms for _, matte_ms, _, _ in recent]),
+            temporal_ms=mean([temporal_ms for _, _, temporal_ms, _ in recent]),
+            latency_ms=mean([latency for _, _, _, latency in recent]),
             submitted=counts[0],
             processed=counts[1],
             dropped=counts[2],
@@ -418,7 +420,7 @@ class LivePipeline:
             latency_ms = 1000 * (ready - submitted)
             with self._lock:
                 self._processed += 1
-                self._recent.append((ready, matte, latency_ms))
+                self._recent.append((ready, matte.matte_ms, matte.temporal_ms, latency_ms))
                 self._result = LiveResult(
                     matte.frame, matte.alpha, index, index, matte.fresh, latency_ms, rgba
                 )
