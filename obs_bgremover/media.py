@@ -9,6 +9,7 @@ outputs are put in place by `outputs`.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -249,10 +250,11 @@ def _image_folder(folder: Path) -> ImageFiles:
     files = sorted(path for path in folder.iterdir()
                    if path.is_file() and not path.name.startswith("."))
     paths = tuple(path for path in files if path.suffix.lower() in IMAGE_SUFFIXES)
+    skipped = tuple(path.name for path in files if path.suffix.lower() not in IMAGE_SUFFIXES)
     if not paths:
         raise InputError(f"folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
-    stems = [path.stem for path in paths]
-    clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
+    clashes = sorted(stem for stem, count in Counter(path.stem for path in paths).items()
+                     if count > 1)
     if clashes:
         raise InputError(
             f"folder {folder} has several images named {', '.join(clashes)}; "
@@ -261,7 +263,7 @@ def _image_folder(folder: Path) -> ImageFiles:
     unreadable = [path.name for path in paths if not is_image(path)]
     if unreadable:
         raise InputError(f"folder {folder}: not images OpenCV can decode: {', '.join(unreadable)}")
-    return ImageFiles(paths, tuple(path.name for path in files if path not in paths))
+    return ImageFiles(paths, skipped)
 
 
 def _video_file(path: Path) -> VideoFile:
