@@ -29,6 +29,19 @@ def refuse_overwrite(output: str | os.PathLike[str],
                              f"the {role}; choose another output name")
 
 
+def refuse_folder(path: Path, kind: str) -> None:
+    """An `InputError` if a folder has the name of the ``kind`` file ("image", "video") to be
+    written: found before any work, not at the final rename."""
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder; name the {kind} file to write")
+
+
+def write_failed(path: Path, err: OSError) -> InputError:
+    """The error for an output that could not be written (a full or read-only drive), naming
+    the output, not the partial file it was written under."""
+    return InputError(f"cannot write {path}: {err.strerror or err}")
+
+
 def partial_name(path: Path) -> Path:
     """A hidden name beside ``path`` to write under until the file is complete, then renamed:
     an existing file stays whole until then, and the name is this writer's own, so two writers

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.outputs import partial_name
+from obs_bgremover.outputs import partial_name, refuse_folder, write_failed
 
 
 def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.ndarray:
@@ -168,8 +168,7 @@ def image_output(path: str | os.PathLike[str], transparent: bool) -> None:
         raise InputError(f"cannot write an image to {path.name}: use {', '.join(IMAGE_OUTPUTS)}")
     if transparent and suffix not in (".png", ".webp"):
         raise InputError(f"{path.name}: a transparent image needs .png or .webp")
-    if path.is_dir():
-        raise InputError(f"output {path} is a folder; name the image file to write")
+    refuse_folder(path, "image")
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
@@ -201,7 +200,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     except BaseException as err:  # a full or read-only drive, Ctrl+C: what was there stays
         partial.unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise InputError(f"cannot write {path}: {err.strerror or err}") from err
+            raise write_failed(path, err) from err
         raise
 
 

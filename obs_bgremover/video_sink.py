@@ -24,7 +24,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import stream_start, video_stream
-from obs_bgremover.outputs import partial_name
+from obs_bgremover.outputs import partial_name, refuse_folder, write_failed
 from obs_bgremover.sound import SoundTracks
 
 
@@ -68,8 +68,7 @@ def video_format(path: Path, transparent: bool) -> VideoFormat:
         raise InputError(
             f"cannot write {kind} to {path.name}: use one of {', '.join(sorted(table))}"
         )
-    if path.is_dir():
-        raise InputError(f"output {path} is a folder; name the video file to write")
+    refuse_folder(path, "video")
     return fmt
 
 
@@ -91,8 +90,8 @@ class VideoSink:
             self._source = av.open(str(source))
             try:
                 self._output = av.open(str(self._temporary), "w")
-            except OSError as err:  # a read-only or full drive: name the output, not ours
-                raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
+            except OSError as err:  # a read-only or full drive
+                raise write_failed(self.path, err) from err
             self._video_in = video_stream(self._source)
             self._rate = self._video_in.average_rate or Fraction(25)
             self._video = None
@@ -188,7 +187,7 @@ class VideoSink:
             raise self._failed(err) from err
         except OSError as err:  # the name taken meanwhile by a folder, a drive gone
             self._abort()
-            raise InputError(f"cannot write {self.path}: {err.strerror or err}") from err
+            raise write_failed(self.path, err) from err
         except BaseException:
             self._abort()
             raise
