@@ -41,9 +41,11 @@ BLUE = (0, 0, 255)
 TESTS = Path(__file__).resolve().parent
 FPS = 30
 SIZE = "854x480"
-# The shared run: its length, and when the test rewrites its config file.
-RUN_SECONDS = 11.0
-CONFIG_CHANGE_AT = 7.0
+# The shared run: its length, when the test rewrites its config file with a new background,
+# and when it adds a new model to it.
+RUN_SECONDS = 12.0
+CONFIG_CHANGE_AT = 6.0
+MODEL_CHANGE_AT = 8.0
 # Every STORE_EVERY-th frame sent is kept whole; every frame is kept as a thumbnail.
 STORE_EVERY = 4
 THUMB = (107, 60)
@@ -352,26 +354,27 @@ class Run:
 @pytest.fixture(scope="module")
 def green_then_blue(lucia: Sequence, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The camera on the clip for `RUN_SECONDS`, over green, then over blue from a config
-    change made `CONFIG_CHANGE_AT` seconds in."""
+    change made `CONFIG_CHANGE_AT` seconds in, then with the landscape model too."""
     config = tmp_path_factory.mktemp("config") / "camera.json"
     config.write_text(json.dumps({"background": "color:#00B140"}))
+    blue = {"background": "color:#0000FF", "threshold": 0.6}
     changed: list[float] = []
 
-    def change() -> None:
-        config.write_text(json.dumps(
-            {"background": "color:#0000FF", "threshold": 0.6, "model": "landscape"}
-        ))
+    def change(values: dict[str, object]) -> None:
+        config.write_text(json.dumps(values))
         changed.append(time.perf_counter())
 
-    timer = threading.Timer(CONFIG_CHANGE_AT, change)
+    timers = (threading.Timer(CONFIG_CHANGE_AT, change, [blue]),
+              threading.Timer(MODEL_CHANGE_AT, change, [{**blue, "model": "landscape"}]))
     box: list[RecordingSink] = []
     messages = io.StringIO()
     with contextlib.redirect_stderr(messages):
         status = _run(
             box, "--input", lucia.clip, "--size", SIZE, "--fps", FPS, "--config", config,
-            "--duration", RUN_SECONDS, timers=(timer,),
+            "--duration", RUN_SECONDS, timers=timers,
         )
-    timer.join()
+    for timer in timers:
+        timer.join()
     return Run(box[0], status, changed[0], [t.name for t in threading.enumerate()],
                messages.getvalue())
 
@@ -432,6 +435,44 @@ def test_config_change_takes_effect_within_a_second(green_then_blue: Run) -> Non
 def test_config_change_switches_the_model(green_then_blue: Run) -> None:
     assert "matting with general" in green_then_blue.messages
     assert "model landscape" in green_then_blue.messages
+
+
+def test_a_slow_change_does_not_hold_up_the_frames(
+    lucia: Sequence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A background that takes long to open (a long video; a model loading is the same) is
+    opened beside the frames: the camera goes on sending new composites over the old
+    background meanwhile, and shows the new one once it is open."""
+    config = tmp_path / "camera.toml"
+    config.write_text('background = "color:#00B140"\n')
+    opening, opened = threading.Event(), threading.Event()
+    real_open = app.open_background
+
+    def slow_open(spec: str) -> object:
+        opening.set()
+        opened.wait(WAIT_LIMIT + 5)
+        return real_open(spec)
+
+    monkeypatch.setattr(app, "open_background", slow_open)
+    everywhere = np.ones(THUMB[::-1], bool)
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        config.write_text('background = "color:#0000FF"\n')
+        _wait_until(opening.is_set, "the config change opens its background")
+        sent = len(sink.times)
+        try:
+            _sending(sink, 30)
+        finally:
+            during = sink.thumbs[sent:]
+            opened.set()
+        assert all(_share_of(thumb, GREEN, everywhere) > 0.2 for thumb in during)
+        moving = sum(not np.array_equal(a, b) for a, b in zip(during, during[1:], strict=False))
+        assert moving >= 5, f"only {moving} new composites in 30 frames"
+        _wait_for(messages, "camera: applied")
+        _sending(sink)
+        assert _share_of(sink.thumbs[-1], BLUE, everywhere) > 0.2
+
+    _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config)
 
 
 def test_everything_is_released(green_then_blue: Run) -> None:

@@ -1,13 +1,15 @@
 """The virtual-camera front end: a webcam (or a looping video file) in, a virtual camera out.
 
-The flow is the project's one flow, spread over three threads so that no stage waits for another:
+The flow is the project's one flow, spread over threads so that no stage waits for another:
 
 - the capture thread reads the webcam (or plays the file at its own frame rate), converts each
   frame to RGB at the output size and submits it to the `LivePipeline`;
 - the pipeline's own thread mattes the newest frame (the network: 15-25 ms for 720p on a CPU);
 - the main thread takes the newest matte, composites it, sends it to the virtual camera and
   sleeps until the next frame is due, so the virtual camera runs at ``--fps`` whatever the
-  network costs; when no new matte is ready it sends the last composite again.
+  network costs; when no new matte is ready it sends the last composite again;
+- a fourth thread (`Changes`) opens what a changed config file or a background file saved again
+  asks for, and the main thread swaps it in when it is ready.
 
 Compositing runs on the main thread, after `LivePipeline.latest`, and not on the pipeline's
 thread: with edge decontamination it costs about 8 ms for 720p on two cores, which on the
@@ -31,9 +33,9 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -41,6 +43,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.camera.capture import Capture, Source, parse_source
+from obs_bgremover.camera.changes import Changes
 from obs_bgremover.camera.report import Meter, StatusLine, Summary
 from obs_bgremover.camera.scene import (
     CONFIG_POLL,
@@ -58,7 +61,8 @@ from obs_bgremover.camera.sinks import (
     parse_size,
     sinks_from_environment,
 )
-from obs_bgremover.errors import BgRemoverError, InputError
+from obs_bgremover.composite import Background
+from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.pipeline import LivePipeline, LiveResult, LiveStats, PipelineSettings
 from obs_bgremover.watch import FileWatch
@@ -226,64 +230,84 @@ class _Running:
     sink: Sink
     preview: Preview | None
     status: StatusLine
+    changes: Changes
     current: SceneSettings
+    planned: tuple[SceneSettings, MattingModel]
+    """What runs once every change made ready so far is applied: the thread that makes config
+    changes ready compares the next file with it, and is the only one to use it."""
 
 
-def _live_change(running: _Running, change: Callable[[_Running], str | None], keeping: str) -> None:
-    """Make a change that a file asks for while the camera runs (`_apply_config`,
-    `_refresh_background`) and note what it says. A change that fails is reported and the
-    camera keeps its ``keeping``; so is one that fails on a bug, said to be one: the camera is
-    live, and a bug in a reload must not end a call."""
-    try:
-        done = change(running)
-    except BgRemoverError as err:
-        running.status.note(f"camera: {err}; keeping the current {keeping}")
-        return
-    except Exception as err:
-        running.status.note(
-            f"camera: {type(err).__name__}: {err} (this is a bug in obs-bgremover, please report "
-            f"it); keeping the current {keeping}"
+@dataclass
+class _ConfigChange:
+    """A config file's change, opened and loaded: swapping it in costs no more than starting
+    a pipeline thread."""
+
+    running: _Running
+    wanted: SceneSettings
+    background: Background | None
+    model: MattingModel
+    restart: bool
+    """Whether the pipeline starts again (a new model or new knobs)."""
+
+    def apply(self) -> str:
+        running = self.running
+        if self.restart:
+            running.feed.replace(LivePipeline(self.model.with_settings(self.wanted.matting),
+                                              running.settings.pipeline))
+        if self.background is not None:
+            running.scene.show(self.wanted.background, self.background)
+        running.model, running.current = self.model, self.wanted
+        return (
+            f"camera: applied {running.settings.config} (background {self.wanted.background}, "
+            f"model {self.model.name})"
         )
-        return
-    if done:
-        running.status.note(done)
+
+    def discard(self) -> None:
+        if self.background is not None:
+            self.background.close()
 
 
-def _apply_config(running: _Running) -> str:
-    """Apply the changed config file: a new background and/or a pipeline with the new knobs;
-    what was applied. Everything new is opened before anything is swapped, so a file that fails
-    in any part changes nothing, and `_Running.current` always says what runs (the next file is
-    compared with it)."""
+def _prepare_config(running: _Running) -> _ConfigChange:
+    """Open what the changed config file asks for (on the changes' thread): everything new is
+    opened before anything is swapped, so a file that fails in any part changes nothing, and
+    the next file is compared with what will run once this one is applied."""
     settings = running.settings
     wanted = read_config(settings.config, settings.scene)
+    planned, planned_model = running.planned
+    model = planned_model
     with ExitStack() as opened:
         background = None
-        if wanted.background != running.current.background:
+        if wanted.background != planned.background:
             background = opened.enter_context(open_background(wanted.background))
-        model = running.model
-        if wanted.model != running.current.model:
+        if wanted.model != planned.model:
             model = MattingModel(wanted.model, settings.device)
-        pipeline = None
-        if model is not running.model or wanted.matting != running.current.matting:
-            pipeline = LivePipeline(model.with_settings(wanted.matting), settings.pipeline)
         opened.pop_all()
-    if pipeline is not None:
-        running.feed.replace(pipeline)
-    if background is not None:
-        running.scene.show(wanted.background, background)
-    running.model, running.current = model, wanted
-    return (
-        f"camera: applied {settings.config} (background {wanted.background}, "
-        f"model {running.model.name})"
-    )
+    restart = model is not planned_model or wanted.matting != planned.matting
+    running.planned = (wanted, model)
+    return _ConfigChange(running, wanted, background, model, restart)
 
 
-def _refresh_background(running: _Running) -> str | None:
-    """Load the background's file again when it was saved again (once: a bad new version is
-    not read again until it changes)."""
-    if running.scene.refresh():
-        return f"camera: {running.scene.spec} was saved again; reloaded it"
-    return None
+@dataclass
+class _Reloaded:
+    """A background file saved again, read again; shown unless the background changed since."""
+
+    scene: Scene
+    spec: str
+    background: Background
+
+    def apply(self) -> str | None:
+        if self.scene.spec != self.spec:
+            self.discard()
+            return None
+        self.scene.show(self.spec, self.background)
+        return f"camera: {self.spec} was saved again; reloaded it"
+
+    def discard(self) -> None:
+        self.background.close()
+
+
+def _reload(scene: Scene, spec: str) -> _Reloaded:
+    return _Reloaded(scene, spec, open_background(spec))
 
 
 def _status_text(running: _Running, meter: Meter) -> str:
@@ -315,11 +339,14 @@ def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
     started = time.perf_counter()
     shown: LiveResult | None = None
     composite: np.ndarray | None = None
+    scene = running.scene
     while duration is None or time.perf_counter() - started < duration:
         running.capture.check()
         if watcher is not None and watcher.changed():
-            _live_change(running, _apply_config, "settings")
-        _live_change(running, _refresh_background, "background")
+            running.changes.ask("config", lambda: _prepare_config(running), "settings")
+        if scene.saved_again():
+            running.changes.ask("background", partial(_reload, scene, scene.spec), "background")
+        running.changes.apply_ready()
         latest = running.feed.latest()
         captured = None
         if latest is not None and latest[0] is not shown:
@@ -371,11 +398,11 @@ def serve(
                     sinks, settings.backend, settings.size, settings.fps, settings.virtual_device
                 )
             )
+            changes = stack.enter_context(Changes(line.note))
             line.note(f"camera: {settings.source} -> {sink.backend} {sink.device}; Ctrl-C stops")
             capture.start()
-            running = _Running(
-                settings, model, scene, feed, capture, sink, preview, line, scene_settings
-            )
+            running = _Running(settings, model, scene, feed, capture, sink, preview, line,
+                               changes, scene_settings, (scene_settings, model))
             _loop(running, meter, watcher)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how the camera is meant to stop: the with block has released it all

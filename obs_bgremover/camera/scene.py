@@ -74,14 +74,11 @@ class Scene:
         self.spec = spec
         old.close()
 
-    def refresh(self) -> bool:
-        """Load the background's file again if a new version has been saved over it, so that an
-        edited picture shows without a restart, as it does in OBS; whether it did. Raises as
-        `change` does, and the old background stays."""
-        if self._watch is None or not self._watch.changed():
-            return False
-        self.change(self.spec)
-        return True
+    def saved_again(self) -> bool:
+        """Whether a new version of the background's file has been saved over it since the
+        last look, so that an edited picture shows without a restart, as it does in OBS (the
+        caller reads it again, off the sending thread)."""
+        return self._watch is not None and self._watch.changed()
 
     def close(self) -> None:
         self._background.close()
