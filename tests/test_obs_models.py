@@ -11,8 +11,10 @@ Real network processes throughout; only OBS's log is replaced by a list, as ther
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from obs_bgremover.errors import ModelError
@@ -116,6 +118,39 @@ def test_a_filter_taken_away_starts_nothing_until_reopened(a_filter, logged) -> 
     started = [line for line in logged if " runs on " in line]
     assert len(started) == 1 and "threshold 0.60" in started[0], (
         f"not started with the settings given meanwhile: {logged}")
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + LOAD_TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_model_no_filter_uses_any_more_is_ended(logged) -> None:
+    """Switching models ends the old model's process once no filter uses it, rather than
+    keeping every model tried until OBS quits; one another filter still uses stays."""
+    first, second = Filter(0), Filter(0)
+    try:
+        for instance in (first, second):
+            instance.update(FilterSettings(model="general", device="cpu"))
+        loads_finished()
+        general = shared_model("general", "cpu").result(timeout=LOAD_TIMEOUT_S)
+        first.update(FilterSettings(model="landscape", device="cpu"))
+        loads_finished()
+        assert first.pipeline is not None and general.alive, "ended while a filter used it"
+        second.update(FilterSettings(model="landscape", device="cpu"))
+        loads_finished()
+        _wait_for(lambda: not general.alive, "the general model's process outlived its use")
+        assert shared_model("landscape", "cpu").result(timeout=LOAD_TIMEOUT_S).alive
+        first.pipeline.submit(np.full((90, 160, 4), 128, np.uint8))
+        _wait_for(first.pipeline.latest, "the landscape model mattes a frame")
+    finally:
+        for instance in (first, second):
+            pipeline = instance.detach_pipeline()
+            if pipeline is not None:
+                pipeline.close()
+            instance.finish_stopping()
 
 
 def test_a_filter_made_closed_keeps_its_settings_until_reopened(logged) -> None:

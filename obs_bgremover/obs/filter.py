@@ -30,6 +30,7 @@ import os
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from concurrent import futures
 from concurrent.futures import Future
@@ -76,6 +77,8 @@ WORKER_NICE = 10
 
 _models: dict[tuple[str, str], Future[MattingModel | RemoteModel]] = {}
 _models_lock = threading.Lock()
+# Every filter instance not destroyed, for `release_unused` to ask which models they use.
+_filters: weakref.WeakSet[Filter] = weakref.WeakSet()
 
 
 def straight_colours(rgba: np.ndarray) -> np.ndarray:
@@ -156,6 +159,24 @@ def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
         return future
 
 
+def release_unused() -> None:
+    """End the network processes that no filter uses any more, neither for its pipeline nor
+    for its settings: each holds a model in memory (~80 MB for the built-in ones), and trying a
+    few ONNX files one after another would otherwise keep them all until OBS quits. A process is
+    closed, not killed: a pipeline stopped by the switch may still have a frame in it. Closing
+    waits for the process, so it runs on a thread of its own; a load still under way is ended
+    once it is up (`_load_into`)."""
+    with _models_lock:
+        used = set().union(*(instance.engines() for instance in list(_filters)))
+        released = [_models.pop(key) for key in list(_models) if key not in used]
+    for future in released:
+        if future.done() and future.exception() is None:
+            model = future.result()
+            if isinstance(model, RemoteModel):
+                threading.Thread(target=model.close, name="obs-bgremover-release",
+                                 daemon=True).start()
+
+
 def end_models() -> int:
     """End the network processes at once (when the script unloads, OBS waiting for it), so
     that no pipeline's worker waits for one of them either; how many there were, loads still
@@ -219,6 +240,7 @@ class Filter:
         self.update_lock = threading.Lock()
         self.closed = closed  # see detach_pipeline
         self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
+        self.running_engine: tuple[str, str] | None = None  # (model, device) of `pipeline`
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
         self.worst = dict.fromkeys(TIMED_STAGES, 0.0)  # ms, each stage's longest in the window
@@ -228,6 +250,14 @@ class Filter:
         # matte is in `slots`: a second draw of it reuses them (see `_render_frame`).
         self.prepared_frame: int | None = None
         self.draws = 0  # draws in the timing window: more than its frames in several views
+        _filters.add(self)
+
+    def engines(self) -> set[tuple[str, str]]:
+        """The (model, device) pairs this filter uses: its pipeline's, and its settings' while
+        that one loads (none once taken away: reopening loads again)."""
+        if self.closed:
+            return set()
+        return {self.settings.engine()} | ({self.running_engine} if self.running_engine else set())
 
     # settings ---------------------------------------------------------------------------------
 
@@ -315,6 +345,8 @@ class Filter:
                     log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                                          f"{settings.describe()}")
                 self._replace_pipeline(live)
+                self.running_engine = settings.engine() if live is not None else None
+            release_unused()
         except Exception:  # on a thread of ours, nothing above it would tell OBS's log
             log(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
 
@@ -359,6 +391,7 @@ class Filter:
         with self.update_lock:
             self.closed = True
             self.generation += 1
+            self.running_engine = None
             return self._swap_pipeline(None)
 
     # graphics ---------------------------------------------------------------------------------
@@ -387,6 +420,8 @@ class Filter:
         if pipeline is not None:
             pipeline.close()
         self.finish_stopping()
+        _filters.discard(self)
+        release_unused()
         obs = lib()
         obs.obs_enter_graphics()
         try:
