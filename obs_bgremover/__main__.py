@@ -1,5 +1,23 @@
-"""Lets ``python -m obs_bgremover`` work where the console script is not on PATH."""
+"""The ``obs-bgremover`` command's entry point, also run by ``python -m obs_bgremover`` where the
+console script is not on PATH.
 
-from obs_bgremover.cli import main
+The command's modules (OpenCV, onnxruntime, PyAV) take more than half a second to import, and
+a Ctrl-C in that time would otherwise end the command with Python's traceback; it ends it as a
+Ctrl-C later does (`obs_bgremover.cli.main`), with exit status 130 and nothing printed.
+"""
 
-raise SystemExit(main())
+from __future__ import annotations
+
+import signal
+
+
+def main() -> int:
+    try:
+        from obs_bgremover.cli import main as run
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    return run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

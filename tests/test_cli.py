@@ -44,6 +44,30 @@ def test_python_dash_m_runs_the_command(repo_root: Path) -> None:
     assert result.stdout.strip() == f"obs-bgremover {__version__}"
 
 
+# Starts the command in a Python where importing the command's modules meets a Ctrl-C, as
+# one pressed in the half second those imports take does.
+_CTRL_C_IN_IMPORTS = """
+import runpy, sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "obs_bgremover.cli":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["obs-bgremover", "backgrounds"]
+runpy.run_module("obs_bgremover", run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_starting_exits_130_without_a_traceback(repo_root: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_IMPORTS], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(repo_root)},
+    )
+    assert (result.returncode, result.stderr, result.stdout) == (130, "", "")
+
+
 def test_matte_image(tmp_path: Path, model_path: Path, frames, capsys) -> None:
     image = tmp_path / "portrait.jpg"
     cv2.imwrite(str(image), frames[0])
