@@ -29,7 +29,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, video_stream
+from obs_bgremover.media import Shown, decode, video_stream
 from obs_bgremover.pictures import is_still_image, read_image, refuse_heif
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
@@ -222,7 +222,7 @@ class LoopingVideo(Background):
                 offset = -self._start
                 shown = Shown(stream)
                 while not self._stop.is_set():
-                    for frame in container.decode(stream):
+                    for frame in decode(container, stream):
                         image = shown(frame)
                         size = self._size
                         if size is not None:

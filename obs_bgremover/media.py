@@ -1,9 +1,10 @@
 """Readers of the files the front ends take frames from: images, folders of images, videos.
 
-Each comes in as RGB uint8 frames (the layout the model takes; RGBA where a picture has
-transparency), each with the name its output is saved under. A video's frames are read as a
-player shows them (`Shown`). Still pictures themselves are read and written by `pictures`, and
-outputs are put in place by `outputs`.
+Each comes in as RGB uint8 frames (the layout the model takes; straight RGBA where a picture
+or a video has transparency), each with the name its output is saved under. A video's frames
+are decoded with their alpha (`decode`) and read as a player shows them (`Shown`). Still
+pictures themselves are read and written by `pictures`, and outputs are put in place by
+`outputs`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from av.video.reformatter import (
 )
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.pictures import is_image, is_still_image, read_image, refuse_heif
+from obs_bgremover.pictures import (
+    is_image,
+    is_still_image,
+    read_image,
+    refuse_heif,
+    transparency,
+)
 
 # A video's frames may end this much (and a frame) before the length it declares without the file
 # counting as cut short: rounding of the declared length, a last frame without a duration.
@@ -59,6 +66,42 @@ _TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -90: cv2.ROTATE_90_CLOCKWISE,
 
 # The transfers of HDR video (BT.2100): PQ and HLG.
 HDR_TRANSFERS = (ColorTrc.SMPTE2084, ColorTrc.ARIB_STD_B67)
+
+# The decoders that read a WebM's alpha, by the codec of its stream (see `decode`).
+ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def decode(container: av.container.InputContainer, stream: av.VideoStream
+           ) -> Iterator[av.VideoFrame]:
+    """The frames of a video stream from where the container stands (its start, or where it
+    was seeked to), with their alpha where the file has one.
+
+    WebM keeps a VP8 or VP9 frame's alpha beside it, in Matroska's BlockAdditional side data
+    (the stream says ``alpha_mode`` 1, and reports a pixel format without alpha), as our own
+    transparent renders and other editors write it. FFmpeg's own VP8 and VP9 decoders ignore
+    that side data, and what the file hides came back; libvpx's decoders read it from each
+    packet, so such a stream is decoded by them from the demuxed packets. Other codecs
+    (ProRes 4444, QuickTime Animation, PNG, FFV1, ...) carry alpha in the frame itself, and
+    FFmpeg's own decoders read it.
+    """
+    name = ALPHA_DECODERS.get(stream.codec_context.name)
+    if name is None or stream.metadata.get("alpha_mode") != "1":
+        return container.decode(stream)
+    return _decode_with(av.CodecContext.create(name, "r"), container, stream)
+
+
+def _decode_with(decoder: av.CodecContext, container: av.container.InputContainer,
+                 stream: av.VideoStream) -> Iterator[av.VideoFrame]:
+    """The stream's frames decoded by ``decoder`` rather than the stream's own; each frame
+    keeps its packet's time (``frame.time``), and the last packet, an empty one, flushes."""
+    decoder.thread_type = stream.thread_type
+    decoder.extradata = stream.codec_context.extradata
+    for packet in container.demux(stream):
+        yield from decoder.decode(packet)
+
+
+def _has_alpha(frame: av.VideoFrame) -> bool:
+    return any(component.is_alpha for component in frame.format.components)
 
 
 def _pixel_aspect(stream: av.VideoStream) -> Fraction:
@@ -107,22 +150,33 @@ class Shown:
     output would keep that look. FFmpeg's converter tone-maps HDR into BT.709 when asked for it;
     it builds its tables once, in about a second and a half, which is why the object keeps it
     from frame to frame (then about 35 ms a 1080p frame, against 100 for the same in numpy).
+
+    A frame with transparency (ProRes 4444, QuickTime Animation, a WebM with alpha, ...) is
+    straight RGBA with ``keep_alpha``, as an input keeps it for the pipeline to multiply into
+    its matte, and goes through each of these steps with its alpha; otherwise it is flattened
+    over black, as a background picture is (`obs_bgremover.pictures.transparency`): taken as
+    RGB alone, it showed the colours its transparent parts hide.
     """
 
-    def __init__(self, stream: av.VideoStream) -> None:
+    def __init__(self, stream: av.VideoStream, keep_alpha: bool = False) -> None:
         self._aspect = _pixel_aspect(stream)
+        self._keep_alpha = keep_alpha
         self._converter: VideoReformatter | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame's pixels, SDR, progressive, square and upright."""
+        alpha = _has_alpha(frame)
+        layout = "rgba" if alpha else "rgb24"
         if frame.color_trc in HDR_TRANSFERS:
             if self._converter is None:
                 self._converter = VideoReformatter()
             frame = self._converter.reformat(
-                frame, format="rgb24", dst_colorspace=Colorspace.ITU709,
+                frame, format=layout, dst_colorspace=Colorspace.ITU709,
                 dst_color_range=ColorRange.JPEG, dst_color_trc=ColorTrc.BT709,
                 dst_color_primaries=ColorPrimaries.BT709)
-        pixels = frame.to_ndarray(format="rgb24")
+        pixels = frame.to_ndarray(format=layout)
+        if alpha:
+            pixels = transparency(pixels, self._keep_alpha)
         if frame.interlaced_frame:
             pixels = _one_field(pixels)
         if self._aspect != 1:
@@ -213,8 +267,8 @@ class VideoFile:
             yield f"{index:05d}", frame
 
     def timed(self) -> Iterator[tuple[float, np.ndarray]]:
-        """Each frame with its time in seconds after the video stream's start (`stream_start`).
-        A phone films at a variable
+        """Each frame with its time in seconds after the video stream's start (`stream_start`),
+        straight RGBA where it has transparency (`Shown`). A phone films at a variable
         frame rate (fewer frames in low light), so these times, not a frame's number over the
         average rate, keep a render in sync with its sound; and a file cut between key frames
         starts with frames that do not decode, so its first picture comes after the start."""
@@ -222,11 +276,11 @@ class VideoFile:
             with av.open(str(self.path)) as container:
                 stream = video_stream(container)
                 stream.thread_type = "AUTO"
-                shown = Shown(stream)
+                shown = Shown(stream, keep_alpha=True)
                 start = float(stream_start(stream))
                 frame_length = float(1 / self.rate)
                 last = None
-                for frame in container.decode(stream):
+                for frame in decode(container, stream):
                     time = frame.time
                     if time is None:  # no timestamp: the next frame at the average rate
                         time = start if last is None else last + frame_length

@@ -39,11 +39,22 @@ def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.nda
         raise InputError(f"cannot read image {path}: not an image OpenCV can decode")
     rgb = _in_srgb(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), data)
     alpha = _transparency(data, rgb.shape[:2])
-    if alpha is None:
-        return rgb
+    return rgb if alpha is None else transparency(np.dstack((rgb, alpha)), keep_alpha)
+
+
+def transparency(rgba: np.ndarray, keep_alpha: bool) -> np.ndarray:
+    """Straight RGBA uint8 pixels as a reader hands them on: RGB where every pixel is opaque
+    (an alpha channel of 255s, as many files carry, only costs the pipeline work); with
+    ``keep_alpha``, RGBA; otherwise RGB flattened over black, as OBS shows a transparent
+    picture on an empty canvas. Pictures (`read_image`) and video frames
+    (`obs_bgremover.media.Shown`) follow this one rule."""
+    alpha = cv2.extractChannel(rgba, 3)
+    if cv2.minMaxLoc(alpha)[0] == 255:
+        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
     if keep_alpha:
-        return np.dstack((rgb, alpha))
-    return cv2.multiply(rgb, cv2.merge((alpha, alpha, alpha)), scale=1 / 255)
+        return rgba
+    return cv2.multiply(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), cv2.merge((alpha, alpha, alpha)),
+                        scale=1 / 255)
 
 
 def _in_srgb(rgb: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -78,8 +89,8 @@ _ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF")
 
 
 def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The 8-bit alpha of encoded picture ``data`` decoded to ``shape``, if it has some
-    transparency; None for an opaque one. `IMREAD_COLOR` drops the alpha channel and the
+    """The 8-bit alpha of encoded picture ``data`` decoded to ``shape``, if it has an alpha
+    channel; None otherwise. `IMREAD_COLOR` drops the alpha channel and the
     unchanged decoding skips EXIF orientation, so a picture that may have one is decoded both
     ways, and an alpha that does not fit the turned picture is not used."""
     if not data[:4].tobytes().startswith(_ALPHA_SIGNATURES):
@@ -90,7 +101,7 @@ def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None
     alpha = full[..., 3]
     if alpha.dtype == np.uint16:
         alpha = (alpha >> 8).astype(np.uint8)
-    if alpha.dtype != np.uint8 or cv2.minMaxLoc(alpha)[0] == 255:
+    if alpha.dtype != np.uint8:
         return None
     return np.ascontiguousarray(alpha)
 

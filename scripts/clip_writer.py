@@ -2,7 +2,8 @@
 
 They all need footage a real decoder reads as a webcam or a media file gives it (4:2:0 H.264 in
 MP4), made on the fly from arrays, so one writer serves them; what differs between them (the
-encoder's quality options, held frames, a sound track) is an argument.
+encoder's quality options, held frames, a sound track) is an argument. Transparent clips, in
+the codecs editors keep alpha in, have a writer of their own (`write_alpha_clip`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,43 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: int, *,
         output.mux(video.encode())
         if audio is not None:
             _write_tone(output, audio, audio_seconds, round(start * AUDIO_RATE))
+    return path
+
+
+# Codecs that keep an alpha channel, as editors write transparent video: the pixel format and
+# the options each is written with (libvpx's VP8 refuses alpha with its alternate reference
+# frames, and needs a bit rate).
+ALPHA_CODECS = {
+    "qtrle": ("argb", {}),
+    "png": ("rgba", {}),
+    "prores_ks": ("yuva444p10le", {"profile": "4444"}),
+    "ffv1": ("yuva420p", {}),
+    "libvpx-vp9": ("yuva420p", {}),
+    "libvpx": ("yuva420p", {"b": "2M", "auto-alt-ref": "0"}),
+}
+
+
+def write_alpha_clip(path: Path, frames: Sequence[np.ndarray], fps: int, codec: str, *,
+                     encoder: Mapping[str, str] | None = None, rotation: int = 0,
+                     pixel_aspect: Fraction | None = None) -> Path:
+    """Straight RGBA uint8 frames as a video with alpha in ``codec``, one of `ALPHA_CODECS`
+    (in a ``.mov`` for QuickTime's codecs, ``.mkv`` for FFV1, ``.webm`` for VP8 and VP9, which
+    WebM keeps the alpha of beside each frame); ``encoder``, ``rotation`` and ``pixel_aspect``
+    as for `write_clip`. Returns ``path``."""
+    pix_fmt, options = ALPHA_CODECS[codec]
+    with av.open(str(path), "w") as output:
+        video = output.add_stream(codec, rate=fps, options={**options, **(encoder or {})})
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt = pix_fmt
+        if rotation:
+            video.set_display_rotation(rotation)
+        if pixel_aspect:
+            video.codec_context.sample_aspect_ratio = pixel_aspect
+        for index, frame in enumerate(frames):
+            encoded = av.VideoFrame.from_ndarray(frame, format="rgba")
+            encoded.pts = index
+            output.mux(video.encode(encoded))
+        output.mux(video.encode())
     return path
 
 

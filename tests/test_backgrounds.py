@@ -10,7 +10,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from clip_writer import write_clip
+from clip_writer import write_alpha_clip, write_clip
 from support import animation, hdr_clip, heic_file, on_its_side, synthetic_frames
 
 from obs_bgremover.backgrounds import (
@@ -226,3 +226,21 @@ def test_a_one_frame_gif_or_png_is_a_picture(tmp_path: Path, name: str, codec: s
     frame = np.full((48, 64, 3), (0, 200, 0), np.uint8)
     with parse_background(str(animation(tmp_path / name, codec, [frame]))) as background:
         assert isinstance(background, ImageBackground)
+
+
+@pytest.mark.parametrize(("codec", "name"), [("qtrle", "wall.mov"), ("prores_ks", "wall.mov"),
+                                             ("libvpx-vp9", "wall.webm")])
+def test_a_video_background_s_transparent_part_is_black(tmp_path: Path, codec: str,
+                                                        name: str) -> None:
+    """As a picture's is, and as OBS shows it on an empty scene: not the colour hidden under
+    it (here green), which came back when the frames were converted to RGB alone."""
+    wall = np.zeros((48, 64, 4), np.uint8)
+    wall[:, :32] = (0, 250, 0, 0)  # green, transparent
+    wall[:, 32:] = (250, 0, 0, 255)  # opaque red
+    with parse_background(str(write_alpha_clip(tmp_path / name, [wall] * 5, FPS, codec)),
+                          "stretch") as background:
+        plate = background.plate(np.zeros((24, 32, 3), np.uint8), np.zeros((24, 32), np.uint8),
+                                 0.1).astype(int)
+    assert plate.shape == (24, 32, 3)
+    assert plate[:, :14].max() <= 2
+    assert np.abs(plate[:, 18:] - (250, 0, 0)).max() <= 8

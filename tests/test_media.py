@@ -12,12 +12,12 @@ import av
 import cv2
 import numpy as np
 import pytest
-from clip_writer import write_clip
+from clip_writer import write_alpha_clip, write_clip
 from PIL import Image, ImageCms
 from support import display_p3_profile, hdr_clip, heic_file, on_its_side, phone_jpeg
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import open_frames
+from obs_bgremover.media import Shown, open_frames
 from obs_bgremover.pictures import read_image, write_alpha_png
 
 
@@ -279,3 +279,71 @@ def test_an_interlaced_video_is_read_without_its_comb(tmp_path: Path) -> None:
         comb = np.abs(2 * grey[1:-1] - grey[:-2] - grey[2:]).mean() / 2
         assert comb < 2, f"combed: {comb:.1f}"
         assert np.abs(frame[::2].astype(int) - still[::2]).mean() < 10, "not the first field"
+
+
+# Codecs a transparent clip comes in, each in its container: QuickTime Animation, PNG and
+# ProRes 4444 in MOV (editors' exports), FFV1 in Matroska (archives), VP9 and VP8 in WebM (the
+# web's, and what `replace -b transparent` writes).
+TRANSPARENT_CLIPS = [("qtrle", ".mov"), ("png", ".mov"), ("prores_ks", ".mov"),
+                     ("ffv1", ".mkv"), ("libvpx-vp9", ".webm"), ("libvpx", ".webm")]
+
+
+def left_half_transparent(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """RGB frames as straight RGBA with the left half transparent, its colours kept under it
+    (as an editor keeps what a mask hides)."""
+    cut = [cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA) for frame in frames]
+    for rgba in cut:
+        rgba[:, : rgba.shape[1] // 2, 3] = 0
+    return cut
+
+
+@pytest.mark.parametrize(("codec", "suffix"), TRANSPARENT_CLIPS,
+                         ids=[codec for codec, _ in TRANSPARENT_CLIPS])
+def test_a_video_s_transparency_is_kept(tmp_path: Path, frames, codec: str, suffix: str) -> None:
+    """What a transparent clip hides once came back, as if opaque: every frame was converted
+    to RGB, and FFmpeg's own VP8 and VP9 decoders do not read a WebM's alpha at all. The same
+    clip made opaque stays RGB."""
+    clip = write_alpha_clip(tmp_path / f"cutout{suffix}", left_half_transparent(frames), 10,
+                            codec)
+    decoded = list(open_frames(clip).timed())
+    assert [time for time, _ in decoded] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
+    for (_, frame), original in zip(decoded, frames, strict=True):
+        assert frame.shape == (48, 64, 4)
+        assert not frame[:, :24, 3].any()
+        assert (frame[:, 40:, 3] == 255).all()
+        assert np.abs(frame[:, 40:, :3].astype(int) - original[:, 40:]).mean() < 10
+    opaque = write_alpha_clip(tmp_path / f"opaque{suffix}",
+                              [cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA) for frame in frames], 10,
+                              codec)
+    assert [frame.shape for _, frame in open_frames(opaque)] == [(48, 64, 3)] * 5
+
+
+@pytest.mark.parametrize(("codec", "clip", "shape", "transparent"), [
+    ("png", {"rotation": 90}, (64, 48, 4), np.s_[40:]),
+    ("png", {"pixel_aspect": Fraction(2)}, (48, 128, 4), np.s_[:, :56]),
+    ("prores_ks", {"encoder": {"flags": "+ildct"}}, (48, 64, 4), np.s_[:, :24]),
+], ids=["on-its-side", "non-square-pixels", "interlaced"])
+def test_a_transparent_video_s_alpha_is_shown_as_its_picture(
+        tmp_path: Path, frames, codec: str, clip: dict, shape: tuple[int, ...],
+        transparent: slice | tuple[slice, ...]) -> None:
+    """Turned, widened and deinterlaced with its picture, the alpha still covers what it hid."""
+    path = write_alpha_clip(tmp_path / "cutout.mov", left_half_transparent(frames), 10, codec,
+                            **clip)
+    for _, frame in open_frames(path):
+        assert frame.shape == shape
+        assert not frame[transparent][..., 3].any()
+        assert frame[..., 3].mean() == pytest.approx(127.5, abs=6)
+
+
+def test_an_hdr_frame_with_alpha_is_tone_mapped_with_it(video: Path, frames) -> None:
+    """A ProRes 4444 frame in PQ: tone-mapped into SDR, its alpha kept; flattened for a
+    background."""
+    (rgba,) = left_half_transparent(frames[:1])
+    frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format="yuva444p12le")
+    frame.color_trc, frame.color_primaries, frame.colorspace = 16, 9, 9  # PQ, BT.2020
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        kept, flat = Shown(stream, keep_alpha=True)(frame), Shown(stream)(frame)
+    assert kept.shape == (48, 64, 4) and flat.shape == (48, 64, 3)
+    assert not kept[:, :32, 3].any() and (kept[:, 32:, 3] == 255).all()
+    assert not flat[:, :32].any() and np.array_equal(flat[:, 32:], kept[:, 32:, :3])

@@ -13,11 +13,12 @@ import av
 import cv2
 import numpy as np
 import pytest
-from clip_writer import write_clip
+from clip_writer import write_alpha_clip, write_clip
 from support import animation, command, frame_times, packet_span, synthetic_frames
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
+from obs_bgremover.media import open_frames
 from obs_bgremover.pictures import read_image
 
 GREEN = (0, 177, 64)
@@ -77,6 +78,30 @@ def test_what_an_image_leaves_transparent_stays_so_or_shows_the_background(
     assert (alpha[:, half:][inner(truth)[:, half:]] == 255).mean() > 0.97
     on_green = np.all(np.abs(read_image(green).astype(int) - GREEN) <= 8, axis=2)
     assert on_green[:, :half].all()
+
+
+@pytest.mark.parametrize(("codec", "suffix"), [("prores_ks", ".mov"), ("libvpx-vp9", ".webm")])
+def test_what_a_video_leaves_transparent_stays_so_or_shows_the_background(
+        portrait, tmp_path: Path, codec: str, suffix: str) -> None:
+    """A clip of the portrait with its left half erased, as an editor exports it (ProRes 4444)
+    or as the web and our own transparent renders carry it (VP9 WebM), then our transparent
+    render of it put over green: read without their alpha, the person's erased half came back,
+    opaque, and over green."""
+    image, truth = portrait
+    rgba = cv2.cvtColor(read_image(image), cv2.COLOR_RGB2RGBA)
+    half = rgba.shape[1] // 2
+    rgba[:, :half, 3] = 0
+    erased = write_alpha_clip(tmp_path / f"erased{suffix}", [rgba] * 3, 10, codec)
+    cutout, green = tmp_path / "cutout.webm", tmp_path / "green.mp4"
+    assert main(["replace", str(erased), "-b", "transparent", "-o", str(cutout)]) == 0
+    assert main(["replace", str(cutout), "-b", "color:#00B140", "-o", str(green)]) == 0
+    left, right = np.s_[:, : half - 8], np.s_[:, half + 8 :]
+    for (_, shown), (_, cut) in zip(open_frames(green), open_frames(cutout), strict=True):
+        on_green = np.all(np.abs(shown.astype(int) - GREEN) <= 8, axis=2)
+        assert on_green[left].all()
+        alpha = cut[..., 3]
+        assert not alpha[left].any()
+        assert (alpha[right][inner(truth)[right]] >= 250).mean() > 0.97
 
 
 def test_a_background_picture_s_transparent_part_is_black(portrait, tmp_path: Path) -> None:

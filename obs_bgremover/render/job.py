@@ -30,7 +30,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, VideoFile, video_stream
+from obs_bgremover.media import Shown, VideoFile, decode, video_stream
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pictures import read_image, write_image
@@ -172,9 +172,11 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     return RenderResult((output,), frames, size, seconds, notes)
 
 
-def frame_at(info: MediaInfo, at: float) -> np.ndarray:
-    """The RGB frame of a video showing at ``at`` seconds: seek to the key frame before it,
-    then decode forward."""
+def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray:
+    """The frame of a video showing at ``at`` seconds: seek to the key frame before it,
+    then decode forward. With ``keep_alpha``, straight RGBA where the frame has transparency
+    (as the preview's input; see `obs_bgremover.media.Shown`), else flattened over black (as
+    a thumbnail shows it)."""
     if at < 0 or (info.duration is not None and at >= info.duration):
         length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
@@ -182,14 +184,15 @@ def frame_at(info: MediaInfo, at: float) -> np.ndarray:
         with av.open(str(info.path)) as container:
             stream = video_stream(container)
             container.seek(int(at / stream.time_base), stream=stream, backward=True)
+            shown = Shown(stream, keep_alpha)
             half_frame = 0.5 / float(info.rate)
             last = None
-            for frame in container.decode(stream):
+            for frame in decode(container, stream):
                 if frame.time is None or frame.time + half_frame >= at:
-                    return Shown(stream)(frame)
+                    return shown(frame)
                 last = frame
             if last is not None and info.duration is not None:
-                return Shown(stream)(last)  # past its middle, and on screen till the clip's end
+                return shown(last)  # past its middle, and on screen till the clip's end
     except av.FFmpegError as err:
         raise InputError(f"cannot decode {info.path} at {at:g} s: {err}") from err
     raise InputError(f"{info.path} has no frame at {at:g} s")
@@ -209,7 +212,8 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     if output.suffix.lower() != ".png":
         raise InputError(f"cannot write a preview to {output.name}: use .png")
     info = probe(input, images=True, until=at + 1)
-    frame = read_image(input, keep_alpha=True) if info.kind == "image" else frame_at(info, at)
+    frame = (read_image(input, keep_alpha=True) if info.kind == "image"
+             else frame_at(info, at, keep_alpha=True))
     size = fit_size(info.width, info.height)
     if frame.shape[1::-1] != size:
         frame = fit(frame, size, "stretch")
