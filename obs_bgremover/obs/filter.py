@@ -19,9 +19,10 @@ memory in `Filter.take_frame` instead, and steps 1-3 are skipped: see `frames`):
    over the background on the GPU with ``effects/bgremover.effect``. In low-latency mode the
    frame drawn is this frame's own input instead, with the newest matte.
 
-Until the first matte arrives, and whenever anything fails (the model, the background), the input
-is passed through unchanged: no exception ever leaves a callback (OBS would abort), each is logged
-with ``blog`` instead, once per cause.
+Until the first matte arrives the source is drawn as nothing (transparent), so that the room
+it hides never shows; whenever anything fails (the model, the background), the input is passed
+through unchanged: no exception ever leaves a callback (OBS would abort), each is logged with
+``blog`` instead, once per cause.
 """
 
 from __future__ import annotations
@@ -339,6 +340,7 @@ class Filter:
                     self.provider = f"nothing: {error}"
                     log(libobs.LOG_ERROR,
                         f"passing the input through: {type(error).__name__}: {error}")
+                    self.failed = True
                     live = None
                 else:
                     self.provider = model.provider
@@ -628,8 +630,7 @@ class Filter:
             return False
 
     def render(self) -> None:
-        """One frame: see the module's docstring. Passes the input through until a matte is
-        ready."""
+        """One frame: see the module's docstring. Draws nothing until a matte is ready."""
         start = time.perf_counter()
         with self.pipeline_lock:
             self._render_frame()
@@ -646,7 +647,7 @@ class Filter:
         width = obs.obs_source_get_base_width(target) if target else 0
         height = obs.obs_source_get_base_height(target) if target else 0
         if self.pipeline is None or not width or not height:
-            self.pass_through()
+            self._show_nothing_yet()
             return
         self._ensure_size(width, height)
         direct = self._reads_frames_directly(target) and not self._starved()
@@ -669,8 +670,8 @@ class Filter:
         self._time("upload", start)
         start = time.perf_counter()
         if not (ready and self._draw_composite(texture)):
-            if texture is None:
-                self.pass_through()
+            if texture is None or self._on_its_way():
+                self._show_nothing_yet()
                 return
             default = obs.obs_get_base_effect(libobs.OBS_EFFECT_DEFAULT)
             obs.gs_effect_set_texture(obs.gs_effect_get_param_by_name(default, b"image"), texture)
@@ -680,6 +681,23 @@ class Filter:
         self.draws += 1
         if not again:
             self._report_timings()
+
+    def _on_its_way(self) -> bool:
+        """Whether the composite is merely not ready: the model loading, the first matte of
+        this size in the network, the first background loading. Not after a failure (logged,
+        `failed`), nor once the filter is taken away (the script unloaded)."""
+        if self.failed or self.closed:
+            return False
+        return self.pipeline is not None or self.loading is not None
+
+    def _show_nothing_yet(self) -> None:
+        """A frame without a composite. While one is on its way (`_on_its_way`) the source is
+        drawn as nothing, transparent, as if hidden: passing the input through showed the room
+        the filter is there to hide for up to a second, at every start of OBS, every new filter
+        and every change of the camera's resolution. After a failure the input passes through,
+        so that a broken setting never blanks a stream."""
+        if not self._on_its_way():
+            self.pass_through()
 
     def pass_through(self) -> None:
         """Draw the input unchanged. A filter being removed has no target or parent any more

@@ -65,13 +65,24 @@ def builtin_plate(name: str, size: tuple[int, int], mode: str = "cover") -> np.n
 
 def test_defaults_show_the_builtin_studio_image(obs_studio, scene, sure) -> None:
     """Added with no settings at all, the filter shows the built-in "studio" picture, fitted
-    to cover the source, in the background, and the person unchanged."""
+    to cover the source, in the background, and the person unchanged. Before its first matte
+    (the model's process starting, the network's first run) it shows nothing: it once passed
+    the input through, the room it is there to hide on screen for a second."""
     background, person = sure
     obs_studio.client.create_source_filter(SOURCE, FILTER, FILTER_ID.decode(), {})
     expected = builtin_plate("studio", (scene.shape[1], scene.shape[0]))
-    image = poll(partial(shot, obs_studio),
-                 lambda s: close_share(s, background, expected) >= SHARE_REQUIRED)
+    shots: list[np.ndarray] = []
+
+    def shoot() -> np.ndarray:
+        shots.append(shot(obs_studio, alpha=True))
+        return shots[-1][..., :3]
+
+    image = poll(shoot, lambda s: close_share(s, background, expected) >= SHARE_REQUIRED)
     assert close_share(image, background, expected) >= SHARE_REQUIRED
+    waiting = [rgba for rgba in shots if close_share(rgba[..., :3], background, expected) < 0.5]
+    assert waiting, "the first matte came before the first screenshot: nothing was tested"
+    for rgba in waiting:
+        assert (rgba[..., 3] <= CLEAR).mean() > 0.99, "the unfiltered input was shown"
     assert close_share(image, person, scene) >= SHARE_REQUIRED
     assert close_share(image, background, scene) < 0.5, "the background was not replaced"
 
