@@ -268,6 +268,8 @@ def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
     assert client.get_source_filter_list(SOURCE).filters == []
     log = stop_cleanly(obs_studio)
     assert "Number of memory leaks: 0" in log, log[-3000:]
-    # The unload ends the network processes (one per model the tests used) and says so.
-    assert re.search(r"stopped 0 filter\(s\) and [12] network process\(es\) in \d", log), (
+    # Removing the last filter ended the network processes it used (`release_unused`); the
+    # unload ends what is left (the script's description may have loaded the default model
+    # since, for Tools > Scripts) and says so.
+    assert re.search(r"stopped 0 filter\(s\) and [01] network process\(es\) in \d", log), (
         log[-3000:])
