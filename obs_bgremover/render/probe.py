@@ -4,8 +4,9 @@ A render queue takes files from users who drag in whatever they have, and a work
 another machine, so every check happens in the task, on the bytes: the name's extension is never
 trusted. A file is accepted when FFmpeg finds one of the common containers with a common video
 codec that decodes (or, for a preview, a PNG, JPEG or GIF image); anything else fails with a
-message that lists what is accepted. A damaged or truncated file fails here too, so a render
-never starts on a file that would stop half way.
+message that lists what is accepted (in the caller's words: what a front end takes may be less
+than what a render could). A damaged or truncated file fails here too, so a render never starts
+on a file that would stop half way.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from obs_bgremover.pictures import is_animation, refuse_heif
 CONTAINERS = {"mov": "MP4/MOV/M4V", "mp4": "MP4/MOV/M4V", "matroska": "MKV/WebM", "avi": "AVI"}
 CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg", "prores", "dnxhd")
 VIDEOS = "a video in MP4, MOV, M4V, MKV, WebM or AVI (codecs: " + ", ".join(CODECS) + ")"
-ACCEPTED = VIDEOS + ", or a PNG, JPEG or GIF image for a preview"
+STILLS = "a PNG, JPEG or GIF image"
+ACCEPTED = f"{VIDEOS}, or {STILLS} for a preview"
 
 # Leading bytes of the accepted files, to tell "damaged" from "not a video at all" when FFmpeg
 # cannot open a file: an MP4 cut before its index (the 'moov' box) does not open, but it still
@@ -119,11 +121,13 @@ def _length(container: av.container.InputContainer, stream: av.VideoStream, path
 
 
 def probe(path: str | os.PathLike[str], *, images: bool = False,
-          until: float = float("inf")) -> MediaInfo:
+          until: float = float("inf"), accepted: str = ACCEPTED) -> MediaInfo:
     """Check that ``path`` is an accepted, complete video (or, with ``images``, a PNG, JPEG or GIF)
     and describe it; an `InputError` says what is wrong and what is accepted otherwise.
 
     ``until``: the seconds a render will read; damage after that point does not matter.
+    ``accepted``: what the errors say is accepted, in the caller's words (the web app takes
+    no image as a clip, so it must not offer one "for a preview").
     """
     path = Path(path)
     if not path.is_file():
@@ -135,8 +139,8 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
         if not images:
             raise InputError(
                 f"{path} is {'an animated' if is_animation(path) else 'a still'} "
-                f"{image.format.upper()} image: a video render needs "
-                f"a video (a preview takes an image); accepted: {ACCEPTED}"
+                f"{image.format.upper()} image: a video render needs a video; "
+                f"accepted: {accepted}"
             )
         return image
     refuse_heif(path)
@@ -147,15 +151,15 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
             if not names:
                 raise InputError(
                     f"{path} is {container.format.long_name or container.format.name}, "
-                    f"which is not accepted; accepted: {ACCEPTED}"
+                    f"which is not accepted; accepted: {accepted}"
                 )
             stream = video_stream(container)
             if stream is None:
-                raise InputError(f"{path} has no video stream; accepted: {ACCEPTED}")
+                raise InputError(f"{path} has no video stream; accepted: {accepted}")
             codec = stream.codec_context.name
             if codec not in CODECS:
                 raise InputError(
-                    f"{path} holds {codec} video, which is not accepted; accepted: {ACCEPTED}"
+                    f"{path} holds {codec} video, which is not accepted; accepted: {accepted}"
                 )
             first = next(container.decode(stream), None)
             if first is None:
@@ -180,5 +184,5 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
             ) from err
         raise InputError(
             f"{path} is not a video or image FFmpeg can read ({err.strerror or err}); "
-            f"accepted: {ACCEPTED}"
+            f"accepted: {accepted}"
         ) from err

@@ -29,7 +29,7 @@ PNG, JPEG = {"content": {"image/png": {}}}, {"content": {"image/jpeg": {}}}
 # The most characters of a clip's name kept in a download's name.
 NAME_KEPT = 100
 # The latest frame time a request may name, in seconds: far past the end of any upload, and
-# small enough that its milliseconds (a cached frame's name) are a whole number.
+# small enough that its frame number (a cached frame's name) is a whole number.
 MAX_AT = 1e6
 MISSING = {404: {"model": Problem}}
 REFUSED = {422: {"model": Problem}}
@@ -102,7 +102,8 @@ def router(context: Context) -> APIRouter:
             raise HTTPException(404, str(err)) from err
 
     @api.post("/uploads", status_code=201, response_model=UploadOut,
-              responses={400: {"model": Problem}, 413: {"model": Problem}, **REFUSED},
+              responses={400: {"model": Problem}, 413: {"model": Problem}, **REFUSED,
+                         507: {"model": Problem}},
               openapi_extra={"requestBody": UPLOAD_BODY}, tags=["uploads"])
     async def create_upload(
         request: Request,
@@ -139,7 +140,7 @@ def router(context: Context) -> APIRouter:
         if upload.purpose != "clip":
             raise HTTPException(404, f"upload {upload_id} is a background, not a clip")
         try:
-            return FileResponse(images.clip_frame(store, upload_id, at), media_type="image/jpeg")
+            return FileResponse(images.clip_frame(store, upload, at), media_type="image/jpeg")
         except InputError as err:
             raise HTTPException(422, str(err).replace(str(store.source(upload_id)),
                                                       f'"{upload.name}"')) from err

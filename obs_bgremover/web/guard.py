@@ -65,8 +65,9 @@ class Guard:
             await response(scope, receive, send)
 
     def _check(self, request: Request) -> Response | None:
-        """None to let the request through, or the answer refusing it."""
-        host = request.headers.get("host", "")
+        """None to let the request through, or the answer refusing it. Host names (and an
+        Origin's scheme and host) are case-insensitive: ``LOCALHOST:8765`` is this machine."""
+        host = request.headers.get("host", "").lower()
         if self.hosts is not None and host not in self.hosts:
             return _refuse(400, f"this server does not answer for the host {host!r}; open it "
                                 f"as http://{sorted(self.hosts)[0]}/")
@@ -74,7 +75,7 @@ class Guard:
         # https: the page served through a proxy that adds TLS, as web.md advises off a
         # trusted network; the proxy passes the Host on.
         if (request.method not in SAFE_METHODS and origin
-                and origin not in (f"http://{host}", f"https://{host}")):
+                and origin.lower() not in (f"http://{host}", f"https://{host}")):
             return _refuse(403, f"a request from another site ({origin}) is refused")
         if self.token is None:
             return None

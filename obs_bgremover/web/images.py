@@ -4,6 +4,7 @@ their upload's folder, so they go when it goes)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +12,24 @@ import numpy as np
 from obs_bgremover.backgrounds import BUILTIN, parse_background, picture
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import frame_at, probe
-from obs_bgremover.web.store import Store
+from obs_bgremover.web.store import Store, Upload
 
 THUMBNAIL_SIZE = (192, 108)
 
 
-def clip_frame(store: Store, upload_id: str, at: float) -> Path:
-    """A JPEG of the frame of a clip showing at ``at`` seconds (to the millisecond)."""
-    source = store.source(upload_id)
-    milliseconds = round(at * 1000)
-    path = source.parent / "frames" / f"{milliseconds}.jpg"
-    return store.cached_image(
-        path, lambda: frame_at(probe(source, until=at + 1), milliseconds / 1000))
+def frame_number(upload: Upload, at: float) -> int:
+    """The number of the frame of a clip that `frame_at` shows at ``at`` seconds: the one
+    nearest it, at the clip's frame rate (for a clip of varying rate, its average one)."""
+    return max(0, math.ceil(at * upload.rate - 0.5))
+
+
+def clip_frame(store: Store, upload: Upload, at: float) -> Path:
+    """A JPEG of the frame of a clip showing at ``at`` seconds, kept under its `frame_number`:
+    every time within one frame is one file, where a file per millisecond let a 10 s clip fill
+    the disk with 10,000 copies of its frames."""
+    source = store.source(upload.id)
+    path = source.parent / "frames" / f"{frame_number(upload, at)}.jpg"
+    return store.cached_image(path, lambda: frame_at(probe(source, until=at + 1), at))
 
 
 def _thumbnail(name: str) -> np.ndarray:

@@ -44,16 +44,27 @@ def upload_out(upload: Upload) -> UploadOut:
         frame_url=f"/api/uploads/{upload.id}/frame" if clip else None)
 
 
-def explain(error: str, store: Store) -> str:
-    """A job's error for the user: the server's path of an upload replaced by the name the user
-    gave it, and a crash said as one."""
+def _without_paths(record: JobRecord, store: Store) -> str:
+    """A job's error with the server's paths replaced by what the user knows: an upload's by the
+    name the user gave it, a file of the job's folder by its own name (``preview.png``), at any
+    depth: a render writes into a staging folder inside it, which the user never sees."""
     pattern = re.escape(str(store.uploads_dir)) + r"/([0-9a-f]{12})/" + SOURCE
 
     def name(match: re.Match[str]) -> str:
         upload = store.upload(match.group(1))
         return f'"{upload.name}"' if upload is not None else "the uploaded file"
 
-    error = re.sub(pattern, name, error)
+    error = re.sub(pattern, name, record.error)
+    folder = store.job_folder(record)
+    if folder is None:
+        return error
+    return re.sub(re.escape(f"{folder}/") + r"(?:[^/\s]+/)*", "", error)
+
+
+def explain(record: JobRecord, store: Store) -> str:
+    """A job's error for the user: no server paths in it (`_without_paths`), and a crash said
+    as one."""
+    error = _without_paths(record, store)
     if error.startswith(INTERNAL):
         return ("The render stopped on an unexpected problem, not on anything in your file "
                 f"({error.removeprefix(INTERNAL)}). Try again; if it happens again, please "
@@ -80,7 +91,7 @@ def job_out(record: JobRecord, store: Store) -> JobOut:
         id=record.id, kind=record.kind, status=record.status, progress=record.progress,
         frames_done=round(record.progress * frames), frames_total=frames,
         seconds_left=_seconds_left(record, time.time()),
-        error=explain(record.error, store) if record.error else "",
+        error=explain(record, store) if record.error else "",
         upload=upload.id if upload else "", clip=upload.name if upload else "(deleted)",
         background=choices.to_choice(record.settings.background, store),
         background_label=choices.label(record.settings.background, store),

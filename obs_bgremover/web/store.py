@@ -4,8 +4,9 @@ A user's file name is a label shown on the page and nothing else: an upload is k
 ``uploads/<id>/source`` beside ``upload.json`` (its label and what `probe` found), a job's files
 in ``jobs/<folder>/``, made for that job. An upload is received into ``tmp/<id>/`` and moved into
 ``uploads/`` in one rename once it has passed its checks, so a rejected or interrupted upload
-leaves nothing behind (``tmp/`` is emptied at every start). Job records live in the render queue;
-this module only knows which folder belongs to which record.
+leaves nothing behind (what a stop cut off is removed at the next start, see `STALE_UPLOAD_S`).
+Job records live in the render queue; this module only knows which folder belongs to which
+record.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from obs_bgremover.render import JobRecord, MediaInfo
 ID_PATTERN = r"^[0-9a-f]{12}$"
 """Upload ids, and the render queue's job ids: 12 hex digits, so never a path."""
 SOURCE = "source"
+STALE_UPLOAD_S = 3600.0
+"""How long an upload in ``tmp/`` goes without a byte before a start takes it for one that a stop
+cut off. Not every upload there at a start: another server may be using the same folder (one
+for this machine and one with a token for the network, or several in front of one queue), and
+emptying ``tmp/`` deleted its uploads as they arrived, which then failed as "does not exist".
+An upload being received is written to as its bytes come, far more often."""
 
 
 def new_id() -> str:
@@ -73,11 +80,18 @@ class Store:
         self.jobs_dir = self.root / "jobs"
         self.cache_dir = self.root / "cache"
         self.tmp_dir = self.root / "tmp"
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # uploads cut off by the last stop
         for folder in (self.uploads_dir, self.jobs_dir, self.cache_dir, self.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_uploads()
 
     # -- uploads ------------------------------------------------------------------------------
+
+    def _remove_stale_uploads(self) -> None:
+        """Remove the uploads in ``tmp/`` that a stop cut off (see `STALE_UPLOAD_S`)."""
+        now = time.time()
+        for folder in self.tmp_dir.iterdir():
+            if now - _last_written(folder, now) > STALE_UPLOAD_S:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def stage(self) -> tuple[str, Path]:
         """A new upload id and the file to receive its bytes into, in ``tmp/``."""
@@ -151,3 +165,12 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_image(path, make())
         return path
+
+
+def _last_written(folder: Path, now: float) -> float:
+    """When a staged upload's folder or file last changed; ``now`` if it went meanwhile (its
+    server kept or refused it)."""
+    try:
+        return max(path.stat().st_mtime for path in (folder, *folder.iterdir()))
+    except FileNotFoundError:
+        return now

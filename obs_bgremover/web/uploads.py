@@ -5,11 +5,13 @@ The file name is only a label, so one that looks like a path is refused rather t
 ``tmp/`` and counted as it comes, so an oversized upload is stopped at the limit, not after it
 has filled a disk; the rest of it is read and dropped, so that the client gets the answer instead
 of a broken connection. Then `probe` decides by the content, exactly as a render worker would,
-and only an accepted file is moved among the uploads.
+and only an accepted file is moved among the uploads. A file the server cannot store (its disk
+is full) is answered in JSON like any other refusal, naming the file, not the server's path.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,11 +20,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.render import ACCEPTED, MAX_SECONDS, probe
+from obs_bgremover.render import MAX_SECONDS, MediaInfo, probe
+from obs_bgremover.render.probe import STILLS, VIDEOS
 from obs_bgremover.web.store import Store, Upload
 
 MAX_NAME = 255
 MB = 1024 * 1024
+ACCEPTED_AS = {"clip": VIDEOS, "background": f"{VIDEOS}, or {STILLS}"}
+"""What an upload of each purpose may be, as refusals say it: the web app renders no image as a
+clip (not even for a preview, as ``render`` does), and takes pictures only as backgrounds."""
+MAX_PIXELS = 50_000_000
+"""The most pixels of an upload's picture (or a video's frame). A picture of one colour is small
+in bytes at any size, but every preview over it decodes and scales all of it: a 12000x12000 PNG
+of 445 KB took 7.7 s and a gigabyte of memory per preview."""
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def check_name(name: str) -> str:
@@ -46,20 +57,48 @@ async def _write(chunks: AsyncIterator[bytes], path: Path, limit: int) -> int:
     return size
 
 
+def _check_pixels(info: MediaInfo, name: str) -> None:
+    """Refuse a picture larger than `MAX_PIXELS`, before any preview decodes it."""
+    pixels = info.width * info.height
+    if pixels > MAX_PIXELS:
+        raise HTTPException(422, f'"{name}" is {info.width}x{info.height}, {pixels / 1e6:.0f} '
+                                 f"megapixels: more than this server takes ({MAX_PIXELS / 1e6:g} "
+                                 "megapixels). Scale it down and upload it again.")
+
+
 def _probe(upload_id: str, path: Path, name: str, purpose: str) -> Upload:
     try:
         info = probe(path, images=purpose == "background",
-                     until=MAX_SECONDS if purpose == "clip" else float("inf"))
+                     until=MAX_SECONDS if purpose == "clip" else float("inf"),
+                     accepted=ACCEPTED_AS[purpose])
     except InputError as err:
         raise HTTPException(422, str(err).replace(str(path), f'"{name}"')) from err
+    _check_pixels(info, name)
     return Upload.from_probe(upload_id, name, purpose, info, path.stat().st_size)
+
+
+def _not_stored(name: str, err: OSError) -> HTTPException:
+    """The answer to an upload the server could not write: its own fault, so a 5xx (507 for a
+    full disk), and no server path in it (`OSError.strerror` names none)."""
+    if err.errno in NO_SPACE:
+        return HTTPException(507, f'cannot store "{name}": no space left on the server')
+    return HTTPException(500, f'cannot store "{name}": the server could not write it '
+                              f"({err.strerror or err})")
 
 
 async def receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store: Store,
                   limit: int) -> Upload:
-    """Check and keep one upload; an `HTTPException` (4xx) says what is wrong, and then nothing
-    of it is left on disk."""
+    """Check and keep one upload; an `HTTPException` says what is wrong (4xx; 5xx when the
+    server cannot store it), and then nothing of it is left on disk."""
     check_name(name)
+    try:
+        return await _receive(chunks, name, purpose, store, limit)
+    except OSError as err:  # the staged file is gone already: `_receive` discards it
+        raise _not_stored(name, err) from err
+
+
+async def _receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store: Store,
+                   limit: int) -> Upload:
     upload_id, staged = store.stage()
     try:
         size = await _write(chunks, staged, limit)
@@ -69,7 +108,7 @@ async def receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store: 
                                      f"{MAX_SECONDS:g} s of a clip are rendered: cut it shorter "
                                      "and upload it again.")
         if size == 0:
-            raise HTTPException(422, f'"{name}" is empty; accepted: {ACCEPTED}')
+            raise HTTPException(422, f'"{name}" is empty; accepted: {ACCEPTED_AS[purpose]}')
         return store.keep(staged, await run_in_threadpool(_probe, upload_id, staged, name,
                                                       purpose))
     except ClientDisconnect as err:  # cancelled by the user: an answer, not a traceback in the log

@@ -80,7 +80,7 @@ BAD_UPLOADS = {
     "image-as-clip": (lambda clip, tmp: (Path(__file__).parents[2] / "obs_bgremover" / "assets"
                                          / "backgrounds" / "studio.jpg").read_bytes(),
                       "photo.jpg", 422, ['"photo.jpg" is a still JPEG image: a video render '
-                                         "needs a video"]),
+                                         "needs a video; accepted: a video in MP4"]),
     "path-traversal": (lambda clip, tmp: clip.read_bytes(), "../../../etc/evil.mp4", 400,
                        ["the file name '../../../etc/evil.mp4' is not a plain file name"]),
     "windows-path": (lambda clip, tmp: clip.read_bytes(), "..\\..\\evil.mp4", 400,
@@ -102,6 +102,7 @@ def test_a_refused_upload_says_why_and_leaves_nothing(
     for message in messages:
         assert message in answer.detail
     assert str(server.data) not in answer.detail  # the server's paths are not the user's business
+    assert "for a preview" not in answer.detail  # the render command's words: the app takes none
     assert server.files() == before
     assert not list((server.data / "web" / "tmp").iterdir())
 
@@ -160,6 +161,42 @@ def test_an_animated_gif_background_plays(server: Server, talking_head: Path,
     assert np.abs(corners[1] - (0, 0, 230)).max() < 40, corners
     for upload in (background, clip):  # and their jobs: the server is shared with other tests
         assert server.request("DELETE", f"/api/uploads/{upload}").status == 204
+
+
+def test_a_picture_of_too_many_pixels_is_refused(server: Server, tmp_path: Path) -> None:
+    """A PNG of one colour is small at any size: a 12000x12000 one of 445 KB was taken as a
+    background, and each preview over it took 8 s and a gigabyte of memory."""
+    path = tmp_path / "huge.png"
+    cv2.imwrite(str(path), np.zeros((6000, 9000, 3), np.uint8))
+    before = server.files()
+    answer = server.upload(path, "huge.png", purpose="background")
+    assert answer.status == 422, answer.body
+    assert answer.detail == ('"huge.png" is 9000x6000, 54 megapixels: more than this server '
+                             "takes (50 megapixels). Scale it down and upload it again.")
+    assert server.files() == before
+
+
+def test_one_frame_is_kept_once_whatever_time_asks_for_it(server: Server,
+                                                          talking_head: Path) -> None:
+    """The frame cache was keyed by the millisecond: 20 times within one frame made 20 copies
+    of it, and a 10 s clip could leave 10,000 files."""
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]  # 25 frames a second
+    for at in (0.001, 0.01, 0.019, 0.03, 0.059):
+        assert server.get(f"/api/uploads/{clip}/frame?at={at}").status == 200
+    frames = server.data / "web" / "uploads" / clip / "frames"
+    assert sorted(path.name for path in frames.iterdir()) == ["0.jpg", "1.jpg"]
+    assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
+
+
+def test_host_names_are_case_insensitive(server: Server) -> None:
+    """``LOCALHOST`` is this machine, as ``localhost`` is; it was refused."""
+    host = f"LOCALHOST:{server.port}"
+    assert server.request("GET", "/api/limits", headers={"Host": host}).status == 200
+    same_site = server.request("POST", "/api/jobs", b"{}",
+                               {"Host": host, "Origin": f"http://{host}",
+                                "Content-Type": "application/json"})
+    assert same_site.status == 422, (same_site.status, same_site.detail)
+
 
 def test_other_sites_and_host_names_are_refused(server: Server, talking_head: Path) -> None:
     evil = server.request("GET", "/api/jobs", headers={"Host": "evil.example:80"})

@@ -1,0 +1,132 @@
+"""The web app's modules called in this process, for what a real server cannot be made to do
+portably (a full disk) or is not needed for (a message, a start beside another server)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fastapi import HTTPException
+
+from obs_bgremover.outputs import write_failed
+from obs_bgremover.render import JobRecord, RenderSettings
+from obs_bgremover.render.tasks import staging_dir
+from obs_bgremover.web import uploads
+from obs_bgremover.web.present import job_out
+from obs_bgremover.web.store import STALE_UPLOAD_S, Store, Upload
+
+JOB_ID = "0123456789ab"
+
+
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 65536):
+        yield data[start : start + 65536]
+
+
+def _receive(store: Store, data: bytes, name: str, purpose: str = "clip") -> HTTPException:
+    """The answer refusing an upload."""
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(uploads.receive(_body(data), name, purpose, store, 1 << 30))
+    return refused.value
+
+
+def _failing(error: int) -> OSError:
+    return OSError(error, os.strerror(error))
+
+
+# -- uploads the server cannot store --------------------------------------------------------
+
+
+def test_an_upload_to_a_full_disk_is_answered_and_leaves_nothing(
+    tmp_path: Path, talking_head: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It was a plain-text "500 Internal Server Error", the page saying "the server answered
+    500"; an HTTPException is answered as ``{"detail": ...}`` like every other refusal."""
+    store = Store(tmp_path / "web")
+    real_write = uploads._write
+
+    async def fills_the_disk(chunks: AsyncIterator[bytes], path: Path, limit: int) -> int:
+        await real_write(chunks, path, limit)  # some of it is on disk when the disk is full
+        raise _failing(errno.ENOSPC)
+
+    monkeypatch.setattr(uploads, "_write", fills_the_disk)
+    refused = _receive(store, talking_head.read_bytes(), "speaker.mp4")
+    assert (refused.status_code, refused.detail) == (
+        507, 'cannot store "speaker.mp4": no space left on the server')
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_an_upload_the_server_cannot_write_says_why_without_its_paths(
+    tmp_path: Path, talking_head: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Store(tmp_path / "web")
+
+    def broken_drive(staged: Path, upload: Upload) -> Upload:
+        raise _failing(errno.EIO)
+
+    monkeypatch.setattr(store, "keep", broken_drive)
+    refused = _receive(store, talking_head.read_bytes(), "speaker.mp4")
+    assert (refused.status_code, refused.detail) == (
+        500, 'cannot store "speaker.mp4": the server could not write it (Input/output error)')
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+# -- what a refusal says is accepted ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("purpose", "ending"), [
+    ("clip", "(codecs: h264, hevc, vp8, vp9, av1, mpeg4, mpeg2video, mjpeg, prores, dnxhd)"),
+    ("background", "dnxhd), or a PNG, JPEG or GIF image"),
+])
+def test_a_refusal_lists_what_this_app_takes(purpose: str, ending: str, tmp_path: Path) -> None:
+    """The web app takes no image as a clip, and images as backgrounds, not "for a preview":
+    `probe`'s list is the ``render`` command's."""
+    store = Store(tmp_path / "web")
+    for data, name in ((b"milk, eggs, bread\n" * 100, "notes.mp4"), (b"", "empty.mp4")):
+        detail = _receive(store, data, name, purpose).detail
+        assert detail.startswith(f'"{name}" is') and detail.endswith(ending), detail
+
+
+# -- staged uploads at a start --------------------------------------------------------------
+
+
+def _staged(store: Store, age: float) -> Path:
+    """An upload arriving in ``tmp/``, last written to ``age`` seconds ago."""
+    _, source = store.stage()
+    source.write_bytes(b"\0" * 1000)
+    when = time.time() - age
+    for path in (source, source.parent):
+        os.utime(path, (when, when))
+    return source.parent
+
+
+def test_a_start_keeps_the_uploads_another_server_is_receiving(tmp_path: Path) -> None:
+    """A second ``serve`` on the same folder emptied ``tmp/``: the first one's upload, half
+    received, then failed as "input does not exist". Only those a stop cut off go."""
+    first = Store(tmp_path / "web")
+    arriving, cut_off = _staged(first, 5.0), _staged(first, STALE_UPLOAD_S + 60)
+    Store(tmp_path / "web")
+    assert arriving.is_dir() and (arriving / "source").stat().st_size == 1000
+    assert not cut_off.exists()
+
+
+# -- job errors -------------------------------------------------------------------------------
+
+
+def test_a_job_error_names_the_result_not_the_staging_folder(tmp_path: Path) -> None:
+    """A preview on a full disk showed `.../web/jobs/<folder>/.obs-bgremover-<id>-1/preview.png`
+    on the page: the server's paths are not the user's business."""
+    store = Store(tmp_path / "web")
+    output = store.new_job_folder() / "preview.png"
+    record = JobRecord(JOB_ID, "preview", str(store.source("ba9876543210")), str(output),
+                       RenderSettings("studio"), status="failed", attempt=2)
+    staged = staging_dir(record) / output.name
+    record = replace(record, error=str(write_failed(staged, _failing(errno.ENOSPC))))
+    assert str(tmp_path) in record.error
+    assert job_out(record, store).error == "Cannot write preview.png: No space left on device"
