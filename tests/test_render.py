@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
+from huey.constants import EmptyData
 from support import (
     animation,
     command,
@@ -33,10 +34,10 @@ from support import (
 )
 
 from obs_bgremover import cli
-from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render import RenderQueue, RenderSettings, open_huey, tasks
 from obs_bgremover.render.job import fit_size, frame_at, scaling_note
 from obs_bgremover.render.probe import probe
-from obs_bgremover.render.queue import DATA_ENV
+from obs_bgremover.render.queue import DATA_ENV, swap_data
 
 GREEN = (0x00, 0xB1, 0x40)
 
@@ -178,6 +179,34 @@ def test_a_render_onto_its_own_input_or_background_is_refused(
         assert f"is the {role} itself" in capsys.readouterr().err
     assert {path: path.read_bytes() for path in files} == files
     assert not (tmp_path / "shot.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("folder", "more", "kind"),
+    [("clip-studio.mp4", (), "video"), ("shot.png", ("--preview-at", "1"), "image"),
+     ("shot-cutout.png", ("--preview-at", "1"), "image")],
+    ids=["video", "preview", "preview-cutout"],
+)
+def test_a_folder_in_an_outputs_place_is_refused_before_any_work(
+    folder: str, more: tuple[str, ...], kind: str, shared_data: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Once the whole clip was rendered, then the final rename failed with a traceback and an
+    "internal error"."""
+    (tmp_path / folder).mkdir()
+
+    def work(*args: object) -> None:
+        raise AssertionError("the job did some work")  # fails the job: pytest.fail would hang it
+
+    for name in ("render_video", "render_preview"):
+        monkeypatch.setattr(tasks, name, work)
+    output = tmp_path / (folder if kind == "video" else "shot.png")
+    assert render(str(shared_data / "talking-heads" / "speaker5.mp4"), "-b", "studio",
+                  "-o", str(output), *more) == 2
+    err = capsys.readouterr().err
+    assert f"output {tmp_path / folder} is a folder; name the {kind} file to write" in err
+    assert "Traceback" not in err and "internal error" not in err
+    assert_no_leftovers(tmp_path, {"data", folder})
 
 
 def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
@@ -513,3 +542,20 @@ def test_redis_workers_finish_every_job_once_when_one_is_killed(
     assert_no_leftovers(out, {f"job{n}.mp4" for n in range(3)})
     for n in range(3):
         assert len(describe(out / f"job{n}.mp4")["frames"]) == KILL_TEST_FRAMES
+
+
+def test_a_redis_queue_swaps_records_and_queues_previews_in_order(redis_url: str,
+                                                                   tmp_path: Path) -> None:
+    """A record is written only over the version read, on Redis as on SQLite. Huey's Redis
+    storage has no priorities (SQLite's previews go first): a preview is queued in turn."""
+    huey = open_huey(redis_url)
+    huey.storage.put_data("job:x", b"read")
+    assert not swap_data(huey, "job:x", b"another", b"new")
+    assert swap_data(huey, "job:x", b"read", b"new") and huey.storage.peek_data("job:x") == b"new"
+    assert not swap_data(huey, "job:gone", b"read", b"new")
+    assert huey.storage.peek_data("job:gone") is EmptyData
+    queue = RenderQueue(huey)
+    jobs = [queue.submit(kind, tmp_path / "clip.mp4", tmp_path / f"out.{suffix}",
+                         RenderSettings("studio")).id
+            for kind, suffix in (("video", "mp4"), ("preview", "png"))]
+    assert [task.args[0] for task in huey.pending()] == jobs

@@ -1,17 +1,19 @@
 """What the render queue adds for front ends that keep jobs around (the web app): deleting a
-finished job for good, and the time a job started. Real huey on a real SQLite queue; the jobs
-fail at once (their input is missing), so no model runs."""
+finished job for good, and the time a job started; and how a job's record and files survive
+writers that race it. Real huey on a real SQLite queue; the jobs fail at once (their input is
+missing) or render without a model (`fake_renders`), so no model runs."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.render import RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render import RenderQueue, RenderResult, RenderSettings, open_huey, tasks
 from obs_bgremover.render.queue import DATA_ENV
 from obs_bgremover.render.tasks import staging_dir
 
@@ -98,3 +100,110 @@ def test_stopping_a_job_whose_worker_died_clears_its_staging_folder(
     staged.write_bytes(b"half a render")
     assert queue.stop(record.id, "stopped from the web page").status == "failed"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def fake_renders(monkeypatch: pytest.MonkeyPatch, *before_report: Callable[[], None]) -> None:
+    """Video renders without a model, for the queue's own logic: each runs the next of
+    ``before_report`` (while there is one), reports half way, and writes its file."""
+    pending = list(before_report)
+
+    def render(input: str, output: Path, settings: RenderSettings,
+               progress: Callable[[float], None]) -> RenderResult:
+        if pending:
+            pending.pop(0)()
+        progress(0.5)
+        output.write_bytes(b"a video")
+        return RenderResult((output,), 1, (2, 2), 0.1)
+
+    monkeypatch.setattr(tasks, "REPORT_S", 0.0)  # every call reports
+    monkeypatch.setattr(tasks, "render_video", render)
+
+
+def after_next_read(monkeypatch: pytest.MonkeyPatch, queue: RenderQueue, key: str,
+                    write: Callable[[], object]) -> None:
+    """Run ``write`` (another process's) right after the queue's next read of ``key``: between
+    that read and whatever write is made from it."""
+    storage = queue.huey.storage
+    read, pending = storage.peek_data, [write]
+
+    def read_then_write(wanted: str) -> object:
+        data = read(wanted)
+        if wanted == key and pending:
+            pending.pop()()
+        return data
+
+    monkeypatch.setattr(storage, "peek_data", read_then_write)
+
+
+@pytest.mark.parametrize("other", ["release", "stop"])
+def test_a_progress_report_does_not_undo_a_release_or_a_stop(
+    other: str, queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve``'s shutdown (release) or a stop landing between a progress report's read of the
+    record and its write was undone: the report wrote its running record back. Released, the
+    job's next attempt then found it running and did nothing, and once the abandoned attempt
+    was gone the job stayed "running" for ever; stopped, the attempt went on and put its result
+    in place."""
+    output = tmp_path / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+    write = {"release": queue.release,
+             "stop": lambda: queue.stop(record.id, "stopped from the web page")}[other]
+    fake_renders(monkeypatch, lambda: after_next_read(monkeypatch, queue, f"job:{record.id}",
+                                                      write))
+    queue.run(record.id, 1)
+    assert not output.exists()
+    if other == "stop":
+        assert queue.get(record.id).error == "stopped from the web page"
+        return
+    assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("queued", 2)
+    queue.run(record.id, 2)  # the message release queued, on the next worker
+    assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 2)
+    assert output.read_bytes() == b"a video"
+
+
+def test_a_stop_landing_as_an_attempt_starts_is_not_undone(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped once the attempt had looked for the job's end and before it marked the job
+    running: it rendered the stopped job, put the result in place and left it "running"."""
+    output = tmp_path / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+    fake_renders(monkeypatch)
+    after_next_read(monkeypatch, queue, f"done:{record.id}",
+                    lambda: queue.stop(record.id, "stopped from OBS"))
+    queue.run(record.id, 1)
+    assert (queue.get(record.id).status, queue.get(record.id).error) == (
+        "failed", "stopped from OBS")
+    assert not output.exists()
+
+
+def test_a_failed_final_move_names_the_output(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder made under the output's name while the job rendered: the final rename failed as
+    an "internal error" naming the staged file, with a traceback in the worker's log."""
+    output = tmp_path / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+    fake_renders(monkeypatch, output.mkdir)
+    queue.run(record.id, record.attempt)  # no error for the worker's log: it is the user's
+    assert queue.get(record.id).error == f"cannot write {output}: Is a directory"
+    assert [path.name for path in tmp_path.iterdir()] == ["data", "out.mp4"]
+
+
+def test_folders_made_for_a_failed_job_are_removed(queue: RenderQueue, tmp_path: Path) -> None:
+    output = tmp_path / "new" / "deeper" / "out.mp4"
+    record = queue.submit("video", tmp_path / "missing.mp4", output, RenderSettings("studio"))
+    queue.run(record.id, record.attempt)
+    assert "does not exist" in queue.get(record.id).error
+    assert not (tmp_path / "new").exists()
+
+
+def test_previews_go_ahead_of_queued_videos(queue: RenderQueue, tmp_path: Path) -> None:
+    """The web page waits for its previews: behind two queued renders, one took 24 s."""
+    settings = RenderSettings("studio")
+    videos = [queue.submit("video", tmp_path / "clip.mp4", tmp_path / f"{n}.mp4", settings)
+              for n in range(2)]
+    preview = queue.submit("preview", tmp_path / "clip.mp4", tmp_path / "p.png", settings)
+    later = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "later.mp4", settings)
+    assert [task.args[0] for task in queue.huey.pending()] == [
+        preview.id, *(video.id for video in videos), later.id]

@@ -22,6 +22,15 @@ DATA_ENV = "OBS_BGREMOVER_DATA"
 SQLITE = "sqlite"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 QUEUE_FORMS = "sqlite or redis://HOST[:PORT][/DB]"
+# Sets a field of huey's result hash only while it holds the value read before (Redis runs a
+# script as one step).
+SWAP_LUA = """
+if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then
+    redis.call('hset', KEYS[1], ARGV[1], ARGV[3])
+    return 1
+end
+return 0
+"""
 
 
 def data_dir() -> Path:
@@ -54,6 +63,21 @@ def open_huey(spec: str = SQLITE) -> Huey:
             raise InputError(f"cannot reach the Redis queue {spec}: {err}") from err
         return huey
     raise InputError(f"queue {spec!r} is not one of: {QUEUE_FORMS}")
+
+
+def swap_data(huey: Huey, key: str, old: bytes, new: bytes) -> bool:
+    """Store ``new`` under ``key`` of huey's key-value store only if it still holds ``old``,
+    and say whether it did: a compare-and-set in one step of the storage (an SQLite ``update``
+    on huey's ``kv`` table, a Redis script), because workers and front ends in several processes
+    read a job record and write it back changed, and a plain write would undo what another
+    wrote in between."""
+    storage = huey.storage
+    if isinstance(huey, SqliteHuey):
+        with storage.db(commit=True) as cursor:
+            cursor.execute("update kv set value = ? where queue = ? and key = ? and value = ?",
+                           (new, storage.name, key, old))
+            return cursor.rowcount == 1
+    return bool(storage.conn.eval(SWAP_LUA, 1, storage.result_key, key, old, new))
 
 
 def describe(huey: Huey) -> str:

@@ -8,6 +8,10 @@ every machine on a Redis queue):
 * the worker running a job renews a lease in the record as it reports progress; a worker
   (`RenderQueue.reclaim`, run by every worker every few seconds) that finds a running job whose
   lease ran out queues it again as the next attempt, the first one to claim that attempt only;
+* a record is changed only over the version that was read (`RenderQueue._update`, a
+  compare-and-set in the storage), so a progress report never writes back a record that a stop,
+  a release or a reclaim changed in between, and of several processes queuing a job again one
+  only succeeds;
 * every attempt renders into a staging folder of its own beside the output and moves the files
   into place when done, so two attempts never write the same file and a failure leaves nothing;
 * the first attempt to finish claims the job's done marker atomically; the record is written
@@ -26,6 +30,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -35,14 +40,16 @@ from huey.constants import EmptyData
 from obs_bgremover.backgrounds import background_file
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.outputs import refuse_overwrite
+from obs_bgremover.outputs import output_folder, refuse_folder, refuse_overwrite, write_failed
 from obs_bgremover.render.job import (
+    Progress,
     RenderResult,
     RenderSettings,
     cutout_path,
     render_preview,
     render_video,
 )
+from obs_bgremover.render.queue import swap_data
 
 KINDS = ("preview", "video")
 STATUSES = ("queued", "running", "done", "failed")
@@ -53,6 +60,10 @@ FINISHED = ("done", "failed")
 LEASE_S = 30.0
 # At most this long between progress reports (and lease renewals) from a running job.
 REPORT_S = 1.0
+# A preview's message goes ahead of queued video renders where huey's storage orders messages by
+# priority (SQLite does; its plain Redis storage is first in, first out): the web page waits for
+# its previews, while a render takes minutes anyway.
+PREVIEW_PRIORITY = 1
 
 
 class Superseded(Exception):
@@ -109,6 +120,18 @@ def staging_dir(record: JobRecord) -> Path:
     return Path(record.output).parent / f".obs-bgremover-{record.id}-{record.attempt}"
 
 
+def _place(staged: Path, folder: Path) -> Path:
+    """Move a finished file from the staging folder into ``folder`` under its own name, and
+    return where it went; a failure (a folder made there meanwhile, a drive gone) is said of
+    that output, not of the staged file."""
+    final = folder / staged.name
+    try:
+        os.replace(staged, final)
+    except OSError as err:
+        raise write_failed(final, err) from err
+    return final
+
+
 class RenderQueue:
     """The render jobs of one huey queue; make one per process and queue.
 
@@ -125,6 +148,21 @@ class RenderQueue:
 
     def _put(self, record: JobRecord) -> None:
         self.huey.storage.put_data(f"job:{record.id}", record.to_json())
+
+    def _update(self, job_id: str, change: Callable[[JobRecord], JobRecord | None]
+                ) -> JobRecord | None:
+        """Write ``change`` of the job's record and return what was written; None where there
+        is no such job or ``change`` returns None (no change). The write applies only over the
+        version read; where another process wrote in between, ``change`` is applied again to
+        what it wrote, so no decision is taken on a record that is no longer there."""
+        key = f"job:{job_id}"
+        while True:
+            data = self.huey.storage.peek_data(key)
+            if data is EmptyData:
+                return None
+            record = change(JobRecord.from_json(data))
+            if record is None or swap_data(self.huey, key, data, record.to_json()):
+                return record
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None for an unknown id."""
@@ -148,31 +186,30 @@ class RenderQueue:
         record = JobRecord(uuid.uuid4().hex[:12], kind, str(Path(input).resolve()),
                            str(Path(output).resolve()), settings, at)
         self._put(record)
-        self._task(record.id, record.attempt)
+        self._enqueue(record)
         return record
+
+    def _enqueue(self, record: JobRecord) -> None:
+        """Queue the message that runs the record's attempt, a preview's ahead of videos'
+        (`PREVIEW_PRIORITY`)."""
+        ahead = record.kind == "preview" and self.huey.storage.priority
+        self._task(record.id, record.attempt, priority=PREVIEW_PRIORITY if ahead else None)
 
     # -- running ------------------------------------------------------------------------------
 
     def run(self, job_id: str, attempt: int) -> None:
         """The huey task: run one attempt of a job, unless it is finished or superseded."""
-        record = self.get(job_id)
         done = self.huey.storage.peek_data(f"done:{job_id}")
+        # A finisher died before writing the record: write it. A deleted job stays deleted
+        # (`_update` changes a record, it makes none).
         if done is not EmptyData:
-            if record is not None:  # a finisher died before writing the record (not: deleted)
-                self._put(JobRecord.from_json(done))
+            self._update(job_id, lambda _: JobRecord.from_json(done))
             return
-        if record is None or record.status in FINISHED or record.attempt != attempt:
+        record = self._update(job_id, lambda current: self._started(current, attempt))
+        if record is None:
             return
-        record = replace(record, status="running", worker=self.name, progress=0.0,
-                         lease_until=time.time() + self.lease_s, started=time.time())
-        self._put(record)
-        staging = staging_dir(record)
         try:
-            result = self._render(record, staging / Path(record.output).name)
-            finals = tuple(Path(record.output).parent / path.name for path in result.outputs)
-            for staged, final in zip(result.outputs, finals, strict=True):
-                os.replace(staged, final)
-            result = replace(result, outputs=finals)
+            result = self._render(record)
             self._finish(replace(record, status="done", progress=1.0, result=result.summary))
         except Superseded:
             return
@@ -181,8 +218,15 @@ class RenderQueue:
         except Exception as err:
             if self._finish(replace(record, status="failed", error=f"internal error: {err!r}")):
                 raise  # for the worker's log; a job stopped meanwhile failed of its stop
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def _started(self, record: JobRecord, attempt: int) -> JobRecord | None:
+        """``record`` as ``attempt`` starts running it; None where the job finished (stopped
+        while queued) or the attempt was superseded."""
+        if record.status in FINISHED or record.attempt != attempt:
+            return None
+        now = time.time()
+        return replace(record, status="running", worker=self.name, progress=0.0,
+                       lease_until=now + self.lease_s, started=now)
 
     def _finish(self, record: JobRecord) -> bool:
         """Write a finished attempt's record, unless the job already finished (stopped from a
@@ -193,9 +237,33 @@ class RenderQueue:
         self._put(record)
         return True
 
-    def _render(self, record: JobRecord, staged: Path) -> RenderResult:
-        """Run the job's render function, reporting progress (and renewing the lease) through
-        the record at most every `REPORT_S` seconds."""
+    def _render(self, record: JobRecord) -> RenderResult:
+        """Run the job's render function into the attempt's staging folder, then move the files
+        into place. A job that would replace what it reads, or write where a folder is, fails
+        before any work, and folders made for the output go again when the job fails."""
+        final, preview = Path(record.output), record.kind == "preview"
+        background = background_file(record.settings.background)
+        for output in (final, cutout_path(final)) if preview else (final,):
+            refuse_overwrite(output, input=record.input, background=background)
+            refuse_folder(output, "image" if preview else "video")
+        staging = staging_dir(record)
+        with output_folder(final.parent):
+            try:
+                # With its parents: a superseded attempt may just have removed the empty folder.
+                staging.mkdir(parents=True, exist_ok=True)
+                staged, report = staging / final.name, self._reporter(record)
+                result = (render_preview(record.input, staged, record.at, record.settings, report)
+                          if preview
+                          else render_video(record.input, staged, record.settings, report))
+                placed = tuple(_place(path, final.parent) for path in result.outputs)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return replace(result, outputs=placed)
+
+    def _reporter(self, record: JobRecord) -> Progress:
+        """The render's progress callback: it writes the fraction done into the record and
+        renews the lease, at most every `REPORT_S` seconds, and stops the render (`Superseded`)
+        once the job is no longer this attempt's."""
         last = time.monotonic()
 
         def report(fraction: float) -> None:
@@ -203,34 +271,33 @@ class RenderQueue:
             if time.monotonic() - last < min(REPORT_S, self.lease_s / 4) and fraction < 1:
                 return
             last = time.monotonic()
-            current = self.get(record.id)
-            if current is None or current.attempt != record.attempt or current.status in FINISHED:
-                raise Superseded(record.id)
-            self._put(replace(current, progress=fraction, lease_until=time.time() + self.lease_s))
 
-        # The render writes into the staging folder, and the files replace the final ones
-        # only at the end: a job that would replace what it reads fails before any work.
-        final = Path(record.output)
-        background = background_file(record.settings.background)
-        for output in (final, cutout_path(final)) if record.kind == "preview" else (final,):
-            refuse_overwrite(output, input=record.input, background=background)
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        if record.kind == "preview":
-            return render_preview(record.input, staged, record.at, record.settings, report)
-        return render_video(record.input, staged, record.settings, report)
+            def renewed(current: JobRecord) -> JobRecord | None:
+                if current.attempt != record.attempt or current.status in FINISHED:
+                    return None
+                return replace(current, progress=fraction, lease_until=time.time() + self.lease_s)
+
+            if self._update(record.id, renewed) is None:
+                raise Superseded(record.id)
+
+        return report
 
     # -- recovery -----------------------------------------------------------------------------
 
     def _requeue(self, record: JobRecord) -> JobRecord | None:
-        """Queue a running job again as its next attempt, unless another process already did:
-        several workers may try at once, and one of them only claims the attempt."""
-        if not self.huey.storage.put_if_empty(f"reclaim:{record.id}:{record.attempt}",
-                                              self.name.encode()):
-            return None
-        retry = replace(record, status="queued", progress=0.0, worker="", started=0.0,
-                        attempt=record.attempt + 1)
-        self._put(retry)
-        self._task(retry.id, retry.attempt)
+        """Queue a running job again as its next attempt, unless it moved on since ``record``
+        was read: it finished, was stopped, or another process queued it again first (several
+        workers may try at once; `_update` lets one of them only succeed)."""
+
+        def next_attempt(current: JobRecord) -> JobRecord | None:
+            if current.status != "running" or current.attempt != record.attempt:
+                return None
+            return replace(current, status="queued", progress=0.0, worker="", started=0.0,
+                           attempt=current.attempt + 1)
+
+        retry = self._update(record.id, next_attempt)
+        if retry is not None:
+            self._enqueue(retry)
         return retry
 
     def reclaim(self) -> list[JobRecord]:
