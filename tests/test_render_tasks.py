@@ -5,6 +5,8 @@ missing) or render without a model (`fake_renders`), so no model runs."""
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from obs_bgremover.errors import InputError
+from obs_bgremover.outputs import write_failed
 from obs_bgremover.render import RenderQueue, RenderResult, RenderSettings, open_huey, tasks
 from obs_bgremover.render.queue import DATA_ENV
 from obs_bgremover.render.tasks import staging_dir
@@ -188,6 +191,22 @@ def test_a_failed_final_move_names_the_output(
     queue.run(record.id, record.attempt)  # no error for the worker's log: it is the user's
     assert queue.get(record.id).error == f"cannot write {output}: Is a directory"
     assert [path.name for path in tmp_path.iterdir()] == ["data", "out.mp4"]
+
+
+def test_a_write_that_fails_names_the_output_not_the_staging_folder(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while the render wrote its file: the error named the attempt's staging
+    folder (``.obs-bgremover-<id>-1/``), which the user never sees and which is gone by then."""
+    output = tmp_path / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+
+    def disk_full(input: str, staged: Path, *args: object) -> RenderResult:
+        raise write_failed(staged, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+    monkeypatch.setattr(tasks, "render_video", disk_full)
+    queue.run(record.id, record.attempt)
+    assert queue.get(record.id).error == f"cannot write {output}: No space left on device"
 
 
 def test_folders_made_for_a_failed_job_are_removed(queue: RenderQueue, tmp_path: Path) -> None:

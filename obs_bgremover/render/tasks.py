@@ -132,6 +132,14 @@ def _place(staged: Path, folder: Path) -> Path:
     return final
 
 
+def _without_staging(record: JobRecord, error: BgRemoverError) -> str:
+    """An error as the user is told it: a file of the attempt's staging folder (a render writes
+    there, then moves its files into place) named where the user will look for it, beside the
+    output; the staging folder is gone by then."""
+    staged, beside = staging_dir(record), Path(record.output).parent
+    return str(error).replace(f"{staged}{os.sep}", f"{beside}{os.sep}")
+
+
 class RenderQueue:
     """The render jobs of one huey queue; make one per process and queue.
 
@@ -214,7 +222,7 @@ class RenderQueue:
         except Superseded:
             return
         except BgRemoverError as err:
-            self._finish(replace(record, status="failed", error=str(err)))
+            self._finish(replace(record, status="failed", error=_without_staging(record, err)))
         except Exception as err:
             if self._finish(replace(record, status="failed", error=f"internal error: {err!r}")):
                 raise  # for the worker's log; a job stopped meanwhile failed of its stop

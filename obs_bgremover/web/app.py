@@ -14,6 +14,7 @@ from obs_bgremover import __version__
 from obs_bgremover.web import api, pages
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.guard import Guard
+from obs_bgremover.web.uploads import NO_SPACE
 
 STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """Background removal for short clips: upload a clip, preview a frame over a new
@@ -33,6 +34,18 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 
+async def _server_fault(request: Request, exc: OSError) -> JSONResponse:
+    """A file of the server's own it could not write (its disk full, a folder gone), answered
+    like every other error rather than as a plain-text 500, and without the path, which is the
+    server's: 507 for a full disk, else 500."""
+    if exc.errno in NO_SPACE:
+        return JSONResponse({"detail": "the server has no space left on its disk"},
+                            status_code=507)
+    reason = exc.strerror or type(exc).__name__
+    return JSONResponse({"detail": f"the server could not use its files ({reason})"},
+                        status_code=500)
+
+
 def create_app(context: Context, token: str | None, hosts: frozenset[str] | None,
                cookie: str) -> FastAPI:
     """The app for one queue and data folder; ``token``, ``hosts`` and ``cookie`` as `Guard`
@@ -43,5 +56,6 @@ def create_app(context: Context, token: str | None, hosts: frozenset[str] | None
     app.include_router(pages.router(context))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(OSError, _server_fault)
     app.add_middleware(Guard, token=token, hosts=hosts, cookie=cookie)
     return app

@@ -254,6 +254,21 @@ def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
     assert server.get(f"/api/jobs/{second['id']}").status == 404
 
 
+def test_a_file_the_server_cannot_write_is_answered_in_json(
+        serve: Callable[..., Server], talking_head: Path) -> None:
+    """Where the server's own files fail it (here its jobs folder replaced by a file; a full
+    disk is the usual cause), a job was answered with a plain-text 500 and a traceback."""
+    server = serve("--workers", "0")
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    jobs = server.data / "web" / "jobs"
+    jobs.rmdir()
+    jobs.write_bytes(b"")
+    answer = server.post_json("/api/jobs", {"upload": clip, "background": "studio"})
+    assert (answer.status, answer.detail) == (
+        500, "the server could not use its files (Not a directory)")
+    assert str(server.data) not in answer.body.decode()
+
+
 def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
                                          talking_head: Path) -> None:
     server = serve("--workers", "0")
