@@ -263,6 +263,37 @@ def test_a_queued_job_is_stopped_from_the_jobs_page(
     assert server.get("/api/jobs").json() == []
 
 
+def test_a_reload_comes_back_to_the_clip_the_background_and_the_render(
+    serve: Callable[..., Server], browser: WebDriver, clip: Path
+) -> None:
+    """The page kept its steps in memory only: a reload (or the address opened again) went back
+    to an empty first step, and a render under way was left to the jobs page."""
+    server = serve("--workers", "0")  # the render stays queued: the page waits for it
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, clip)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    browser.execute_script("const slider = document.getElementById('at'); slider.value = 2;"
+                           "slider.dispatchEvent(new Event('change'));")
+    label = text(browser, "at-label")
+    browser.find_element(By.ID, "render").click()
+    wait.until(lambda _: text(browser, "render-status") == "Waiting for a render worker…")
+    status = text(browser, "upload-status")
+
+    browser.refresh()
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    assert text(browser, "upload-status") == status
+    assert text(browser, "at-label") == label
+    selected = browser.find_elements(By.CSS_SELECTOR, "#backgrounds .tile.selected")
+    assert [tile.get_attribute("data-background") for tile in selected] == ["dusk"]
+    wait.until(lambda _: text(browser, "render-status") == "Waiting for a render worker…")
+    assert not browser.find_element(By.ID, "render").is_enabled()
+    (video,) = server.get("/api/jobs?kind=video").json()  # the same render, not a second one
+    server.request("POST", f"/api/jobs/{video['id']}/stop")
+    wait.until(lambda _: "Stopped from the web page" in text(browser, "render-status"))
+
+
 def test_a_render_survives_a_restart_of_the_server(
     serve: Callable[..., Server], browser: WebDriver, shared_data: Path,
 ) -> None:

@@ -1,9 +1,19 @@
 "use strict";
 // The page's steps: upload a clip, pick a background (each pick renders a preview frame),
-// render the clip with live progress, play and download the result.
+// render the clip with live progress, play and download the result. Where the page stands (the
+// clip, the background, the frame, the render) is kept in its address, so a reload, or the
+// address opened again, comes back to it, a render under way included.
 
 const $ = (id) => document.getElementById(id);
 const state = { upload: null, background: null, preview: 0 };
+
+function remember(changes) {
+  const saved = new URLSearchParams(location.hash.slice(1));
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) saved.delete(key); else saved.set(key, value);
+  }
+  history.replaceState(null, "", `#${saved}`);
+}
 
 function show(id, text, isError = false) {
   const element = $(id);
@@ -36,6 +46,13 @@ async function uploadClip(file) {
     show("upload-error", error.message, true);
     return;
   }
+  remember({ upload: upload.id, at: null, render: null });
+  showClip(upload, 0);
+  $("result-step").hidden = true;
+  if (state.background) preview();
+}
+
+function showClip(upload, at) {
   state.upload = upload;
   $("dropzone").classList.add("compact");
   $("drop-prompt").textContent = "Drop another video here";
@@ -47,12 +64,10 @@ async function uploadClip(file) {
   const slider = $("at");
   slider.step = (1 / upload.rate).toFixed(4);
   slider.max = Math.max(0, (upload.render_seconds || 0) - 1 / upload.rate).toFixed(4);
-  slider.value = 0;
+  slider.value = at;
   showFrame();
   $("background-step").hidden = false;
   $("render-step").hidden = false;
-  $("result-step").hidden = true;
-  if (state.background) preview();
 }
 
 function showFrame() {
@@ -65,6 +80,7 @@ function showFrame() {
 
 function select(background, tile) {
   state.background = background;
+  remember({ background });
   for (const other of document.querySelectorAll(".tile")) other.classList.remove("selected");
   tile.classList.add("selected");
   $("render").disabled = false;
@@ -123,7 +139,18 @@ async function render() {
   try {
     job = await api.request("POST", "/api/jobs", {
       upload: state.upload.id, kind: "video", background: state.background });
-    job = await api.waitForJob(job.id, (update) => {
+  } catch (error) {
+    job = { status: "failed", error: error.message };
+  }
+  if (job.id) remember({ render: job.id });
+  await follow(job);
+}
+
+async function follow(job) {
+  $("render").disabled = true;
+  setProgress($("render-progress"), job.progress || 0);
+  try {
+    if (job.status !== "failed") job = await api.waitForJob(job.id, (update) => {
       if (update === null) {
         show("render-status", "The server cannot be reached; asking again…");
         return;
@@ -143,6 +170,41 @@ async function render() {
   $("result").src = job.result_url;
   $("download").href = job.download_url;
   $("result-step").hidden = false;
+}
+
+// -- coming back: a reload, or the address opened again ------------------------------------
+
+function tileFor(background) {
+  if (background.startsWith("color:")) {
+    $("colour").value = background.slice("color:".length);
+    return $("colour-tile");
+  }
+  if (background.startsWith("upload:")) return $("own");
+  return document.querySelector(`button.tile[data-background="${CSS.escape(background)}"]`);
+}
+
+async function restore() {
+  const saved = new URLSearchParams(location.hash.slice(1));
+  if (!saved.get("upload")) return;
+  try {
+    showClip(await api.request("GET", `/api/uploads/${encodeURIComponent(saved.get("upload"))}`),
+      Number(saved.get("at") || 0));
+  } catch (error) {  // the clip was deleted meanwhile: the page starts afresh
+    history.replaceState(null, "", location.pathname);
+    return;
+  }
+  const background = saved.get("background");
+  const tile = background && tileFor(background);
+  if (tile) select(background, tile);
+  if (!saved.get("render")) return;
+  let job;
+  try {
+    job = await api.request("GET", `/api/jobs/${encodeURIComponent(saved.get("render"))}`);
+  } catch (error) {  // deleted from the jobs page meanwhile
+    remember({ render: null });
+    return;
+  }
+  await follow(job);
 }
 
 // -- wiring -------------------------------------------------------------------------------
@@ -178,7 +240,9 @@ $("at").addEventListener("input", () => {
   $("at-label").textContent = `${Number($("at").value).toFixed(2)} s`;
 });
 $("at").addEventListener("change", () => {
+  remember({ at: $("at").value });
   showFrame();
   if (state.background) preview();
 });
 $("render").addEventListener("click", render);
+restore();
