@@ -209,6 +209,9 @@ def router(context: Context) -> APIRouter:
         return FileResponse(path, filename=name,
                             content_disposition_type="attachment" if download else "inline")
 
+    # HEAD too, for download managers and link checkers that ask before they fetch.
+    api.add_api_route("/jobs/{job_id}/result", result, methods=["HEAD"], include_in_schema=False)
+
     @api.get("/jobs/{job_id}/cutout", response_class=FileResponse,
              responses={200: PNG, **MISSING, 409: {"model": Problem}}, tags=["jobs"])
     def cutout(job_id: str = JobId) -> FileResponse:

@@ -254,6 +254,22 @@ def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
     assert server.get(f"/api/jobs/{second['id']}").status == 404
 
 
+def test_a_result_answers_head_and_a_malformed_id_is_unknown(server: Server,
+                                                             talking_head: Path) -> None:
+    """HEAD on a result was 405, which download managers and link checkers take for a broken
+    link; and an id that is not one answered 422 where an unknown one answers 404."""
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    preview = server.wait(server.job(clip, "dusk", kind="preview")["id"])
+    head = server.request("HEAD", preview["result_url"])
+    assert (head.status, head.body) == (200, b"")
+    assert int(head.headers["content-length"]) == len(server.get(preview["result_url"]).body)
+    for path, detail in [("/api/jobs/zzz", "there is no job zzz"),
+                         ("/api/jobs/zzz/result", "there is no job zzz"),
+                         ("/api/uploads/XYZ", "there is no upload XYZ")]:
+        answer = server.get(path)
+        assert (answer.status, answer.detail) == (404, detail)
+
+
 def test_a_file_the_server_cannot_write_is_answered_in_json(
         serve: Callable[..., Server], talking_head: Path) -> None:
     """Where the server's own files fail it (here its jobs folder replaced by a file; a full
