@@ -49,6 +49,9 @@ def test_a_finished_job_is_deleted_for_good(queue: RenderQueue, tmp_path: Path) 
     assert queue.get(job) is None
     with pytest.raises(InputError, match=f"there is no job {job}"):
         queue.delete(job)
+    # What stays of it is a marker, not its record (its paths and error, for ever).
+    assert [(key, value) for key, value in queue.huey.storage.result_items().items()
+            if job in key] == [(f"done:{job}", b"deleted")]
 
 
 def test_an_unfinished_job_is_not_deleted(queue: RenderQueue, tmp_path: Path) -> None:

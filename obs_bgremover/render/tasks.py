@@ -64,6 +64,8 @@ REPORT_S = 1.0
 # priority (SQLite does; its plain Redis storage is first in, first out): the web page waits for
 # its previews, while a render takes minutes anyway.
 PREVIEW_PRIORITY = 1
+# What a deleted job's done marker holds.
+DELETED = b"deleted"
 
 
 class Superseded(Exception):
@@ -356,9 +358,11 @@ class RenderQueue:
         if record.status not in FINISHED:
             raise InputError(f"job {job_id} is {record.status}; it can be deleted once it has "
                              "finished")
-        # Claim the done marker (a job that failed before markers were written for failures has
-        # none), so that no late attempt of this job can finish it and bring its record back.
-        self.huey.storage.put_if_empty(f"done:{job_id}", record.to_json())
+        # The done marker stays, so that no late attempt of this job can finish it and bring its
+        # record back; it keeps only that, not the whole record (input paths, error text),
+        # which deleted jobs left in the queue for ever. (`run` makes no record from it: a
+        # repair changes an existing record only.)
+        self.huey.storage.put_data(f"done:{job_id}", DELETED)
         self.huey.storage.delete_data(f"job:{job_id}")
         return record
 
