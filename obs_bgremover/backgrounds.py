@@ -45,7 +45,9 @@ BUILTIN = {
     "gradient-shift": "gradient-shift.mp4",
 }
 
-SPEC_FORMS = "NAME, FILE, blur[:STRENGTH], color:#RRGGBB or transparent"
+TRANSPARENT = "transparent"
+"""The spec of no background at all: the output keeps the matte as its alpha."""
+SPEC_FORMS = f"NAME, FILE, blur[:STRENGTH], color:#RRGGBB or {TRANSPARENT}"
 FILE_KINDS = "an image OpenCV can decode (.jpg, .png, ...) or a video FFmpeg can decode (.mp4, ...)"
 
 # How far ahead of the stream the decoder thread may run, in frames.
@@ -123,7 +125,7 @@ def parse_background(spec: str, fit_mode: str = "cover") -> Background:
     (``with parse_background(spec) as background: ...``): a video holds a decoder thread."""
     spec = spec.strip()
     kind, _, value = spec.partition(":")
-    if spec == "transparent":
+    if spec == TRANSPARENT:
         return TransparentBackground()
     if kind == "blur":
         return BlurBackground(parse_strength(value)) if value else BlurBackground()

@@ -209,6 +209,27 @@ def test_a_folder_in_an_outputs_place_is_refused_before_any_work(
     assert_no_leftovers(tmp_path, {"data", folder})
 
 
+@pytest.mark.parametrize(("output", "more", "message"), [
+    ("out.gif", ("-b", "studio"), "cannot render a video to out.gif: use .mp4"),
+    ("out.mp4", ("-b", "transparent"), "cannot render a transparent video to out.mp4: use .webm "
+                                       "or .mov"),
+    ("shot.jpg", ("-b", "studio", "--preview-at", "1"), "cannot write a preview to shot.jpg: "
+                                                        "use .png"),
+], ids=["gif", "transparent-mp4", "jpeg-preview"])
+def test_an_output_a_render_cannot_write_is_refused_before_it_is_queued(
+    output: str, more: tuple[str, ...], message: str, shared_data: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found only in the job, once a consumer had started, and left in `jobs` as failed."""
+    assert render(str(shared_data / "talking-heads" / "speaker5.mp4"), "-o",
+                  str(tmp_path / output), *more) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "queued" not in captured.out
+    assert cli.main(["jobs"]) == 0
+    assert "failed" not in capsys.readouterr().out
+    assert_no_leftovers(tmp_path, {"data"} if (tmp_path / "data").exists() else set())
+
+
 def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     frames = talking_frames(shared_data, 25, (320, 240))

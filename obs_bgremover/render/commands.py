@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from pathlib import Path
 
 from huey.consumer import Consumer
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.render.job import RenderSettings
+from obs_bgremover.render.job import RenderSettings, refuse_output
 from obs_bgremover.render.queue import describe, open_huey
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
@@ -173,6 +174,7 @@ def run_render(args: argparse.Namespace) -> int:
     process when no worker serves the queue."""
     queue = RenderQueue(open_huey(args.queue))
     kind = "video" if args.preview_at is None else "preview"
+    refuse_output(kind, Path(args.output), args.background)
     record = queue.submit(kind, args.input, args.output, _settings(args), args.preview_at or 0.0)
     print(f"queued job {record.id} ({kind}) on the {describe(queue.huey)}", flush=True)
     if queue.workers():

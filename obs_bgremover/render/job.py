@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from obs_bgremover.backgrounds import parse_background
+from obs_bgremover.backgrounds import TRANSPARENT, parse_background
 from obs_bgremover.composite import (
     FIT_MODES,
     Background,
@@ -129,6 +129,21 @@ def _fitted(source: Iterable[tuple[float, np.ndarray]], size: tuple[int, int]
         yield time, frame if frame.shape[1::-1] == size else fit(frame, size, "stretch")
 
 
+def refuse_output(kind: str, output: Path, background: str) -> None:
+    """Refuse an output name a ``kind`` job cannot write: a preview is a PNG, a video an MP4, or
+    WebM / MOV with alpha over ``transparent``. The job checks it, and the ``render`` command
+    first, before it queues a job that would only fail (and stay in the jobs list as failed)."""
+    if kind == "preview":
+        if output.suffix.lower() != ".png":
+            raise InputError(f"cannot write a preview to {output.name}: use .png")
+        return
+    transparent = background.strip() == TRANSPARENT
+    if output.suffix.lower() not in VIDEO_OUTPUTS[transparent]:
+        what = "a transparent video" if transparent else "a video"
+        raise InputError(f"cannot render {what} to {output.name}: use "
+                         f"{' or '.join(VIDEO_OUTPUTS[transparent])}")
+
+
 def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
                  settings: RenderSettings, progress: Progress | None = None) -> RenderResult:
     """Render the first ``settings.max_seconds`` of a video over the background: MP4/H.264 with
@@ -143,12 +158,9 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     # The cut falls at the end of the last frame that starts before max_seconds.
     cut = math.ceil(settings.max_seconds * info.rate - 1e-6) * frame_length
     end = cut if info.duration is None else min(cut, info.duration)
+    refuse_output("video", output, settings.background)
     with parse_background(settings.background, settings.fit) as background:
         transparent = isinstance(background, TransparentBackground)
-        if output.suffix.lower() not in VIDEO_OUTPUTS[transparent]:
-            kind = "a transparent video" if transparent else "a video"
-            raise InputError(f"cannot render {kind} to {output.name}: use "
-                             f"{' or '.join(VIDEO_OUTPUTS[transparent])}")
         pipeline = _pipeline(settings, background)
         frames, seconds = 0, 0.0
         timed = VideoFile(input, None, info.rate).timed()
@@ -209,8 +221,7 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     person over the background, and `cutout_path` (``output``), the person alone with alpha,
     in a folder that exists (as for `render_video`)."""
     input, output = Path(input), Path(output)
-    if output.suffix.lower() != ".png":
-        raise InputError(f"cannot write a preview to {output.name}: use .png")
+    refuse_output("preview", output, settings.background)
     info = probe(input, images=True, until=at + 1)
     frame = (read_image(input, keep_alpha=True) if info.kind == "image"
              else frame_at(info, at, keep_alpha=True))
