@@ -152,13 +152,13 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     ``output``'s folder must exist (the queue makes its staging folder): a job deleted while
     it loads must not have its folder made again."""
     input, output = Path(input), Path(output)
+    refuse_output("video", output, settings.background)
     info = probe(input, until=settings.max_seconds)
     size = fit_size(info.width, info.height)
     frame_length = float(1 / info.rate)
     # The cut falls at the end of the last frame that starts before max_seconds.
     cut = math.ceil(settings.max_seconds * info.rate - 1e-6) * frame_length
     end = cut if info.duration is None else min(cut, info.duration)
-    refuse_output("video", output, settings.background)
     with parse_background(settings.background, settings.fit) as background:
         transparent = isinstance(background, TransparentBackground)
         pipeline = _pipeline(settings, background)
