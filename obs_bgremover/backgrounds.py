@@ -29,7 +29,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, decode, video_stream
+from obs_bgremover.media import Shown, decode, open_container, video_stream
 from obs_bgremover.pictures import is_still_image, read_image, refuse_heif
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
@@ -156,7 +156,7 @@ def _probe(path: Path) -> tuple[float, float]:
     One frame is decoded too, so that a file FFmpeg opens but cannot decode fails here.
     """
     try:
-        with av.open(str(path)) as container:
+        with open_container(path) as container:
             stream = video_stream(container)
             if stream is None:
                 raise InputError(f"{path} has no video stream; expected {FILE_KINDS}")
@@ -218,7 +218,7 @@ class LoopingVideo(Background):
         """The decoder thread: decode, fit, queue, and start over at the end, until closed.
         A failure goes into the queue, for the compositing thread to raise."""
         try:
-            with av.open(str(self.path)) as container:
+            with open_container(self.path) as container:
                 stream = video_stream(container)
                 stream.thread_type = "AUTO"
                 offset = -self._start

@@ -196,6 +196,14 @@ def display_size(frame: av.VideoFrame, stream: av.VideoStream | None) -> tuple[i
     return (frame.height, width) if sideways else (width, frame.height)
 
 
+def open_container(path: str | os.PathLike[str], mode: str = "r", **options: object
+                   ) -> av.container.Container:
+    """``av.open`` on a local file, by its absolute path: FFmpeg takes a relative name with a
+    colon in it (``take:2.webm``, ``2024-01-01T10:00.mp4``) for a protocol and fails with
+    "Protocol not found", where a name that starts with a folder is a file to it."""
+    return av.open(os.path.abspath(path), mode, **options)
+
+
 def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
     """The video a file is played as: FFmpeg's best video stream, as players pick it, not the
     first one listed, which may be a cover picture or a small preview track (a camera's proxy,
@@ -273,7 +281,7 @@ class VideoFile:
         average rate, keep a render in sync with its sound; and a file cut between key frames
         starts with frames that do not decode, so its first picture comes after the start."""
         try:
-            with av.open(str(self.path)) as container:
+            with open_container(self.path) as container:
                 stream = video_stream(container)
                 stream.thread_type = "AUTO"
                 shown = Shown(stream, keep_alpha=True)
@@ -322,7 +330,7 @@ def _image_folder(folder: Path) -> ImageFiles:
 
 def _video_file(path: Path) -> VideoFile:
     try:
-        with av.open(str(path)) as container:
+        with open_container(path) as container:
             stream = video_stream(container)
             if stream is None:
                 raise InputError(f"{path} has no video stream; expected {ACCEPTED}")

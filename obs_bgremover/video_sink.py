@@ -23,7 +23,7 @@ import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import stream_start, video_stream
+from obs_bgremover.media import open_container, stream_start, video_stream
 from obs_bgremover.outputs import partial_name, refuse_folder, write_failed
 from obs_bgremover.sound import SoundTracks
 
@@ -87,9 +87,9 @@ class VideoSink:
         self._channels = 4 if transparent else 3
         self._temporary = partial_name(self.path)
         try:
-            self._source = av.open(str(source))
+            self._source = open_container(source)
             try:
-                self._output = av.open(str(self._temporary), "w")
+                self._output = open_container(self._temporary, "w")
             except OSError as err:  # a read-only or full drive
                 raise write_failed(self.path, err) from err
             self._video_in = video_stream(self._source)

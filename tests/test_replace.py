@@ -385,3 +385,13 @@ def test_file_names_that_are_not_utf8_are_read(portrait, tmp_path: Path) -> None
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         assert (tmp_path / out).is_file()
+
+
+def test_relative_names_with_a_colon_are_files(tmp_path: Path, monkeypatch) -> None:
+    """FFmpeg took ``take:2.webm`` for a protocol named "take" ("Protocol not found"), as the
+    input, the background and the output alike; a camera's time-stamped names have colons."""
+    monkeypatch.chdir(tmp_path)
+    write_clip(tmp_path / "take:2.mp4", synthetic_frames(4, 48, 64), 10)
+    write_clip(tmp_path / "loop:1.mp4", synthetic_frames(3, 48, 64), 10)
+    assert main(["replace", "take:2.mp4", "-b", "loop:1.mp4", "-o", "out:1.mp4"]) == 0
+    assert len(frame_times(tmp_path / "out:1.mp4")) == 4

@@ -30,7 +30,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, VideoFile, decode, video_stream
+from obs_bgremover.media import Shown, VideoFile, decode, open_container, video_stream
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pictures import read_image, write_image
@@ -193,7 +193,7 @@ def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray
         length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
     try:
-        with av.open(str(info.path)) as container:
+        with open_container(info.path) as container:
             stream = video_stream(container)
             container.seek(int(at / stream.time_base), stream=stream, backward=True)
             shown = Shown(stream, keep_alpha)

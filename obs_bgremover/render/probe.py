@@ -23,6 +23,7 @@ from obs_bgremover.media import (
     END_SLACK_S,
     declared_duration,
     display_size,
+    open_container,
     stream_start,
     video_stream,
 )
@@ -82,7 +83,7 @@ def _image(path: Path, head: bytes) -> MediaInfo | None:
     for magic, kind in IMAGES:
         if head.startswith(magic):
             try:
-                with av.open(str(path)) as container:
+                with open_container(path) as container:
                     frame = next(container.decode(video=0))
             except (av.FFmpegError, StopIteration) as err:
                 raise InputError(f"{path} is a damaged {kind.upper()} image ({err})") from err
@@ -145,7 +146,7 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
         return image
     refuse_heif(path)
     try:
-        with av.open(str(path)) as container:
+        with open_container(path) as container:
             demuxers = set(container.format.name.split(","))
             names = sorted({CONTAINERS[name] for name in demuxers & CONTAINERS.keys()})
             if not names:
