@@ -100,7 +100,12 @@ class Progress:
             line += f" {100 * self.done / self.total:3.0f}% {fps:5.1f} fps, {left:4.0f} s left"
         print(line, end="", file=sys.stderr, flush=True)
 
-    def finish(self) -> None:
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """End the line, also when the run fails: an error message printed after it would
+        otherwise start on the progress line."""
         if self.enabled and self.done:
             print(file=sys.stderr)
 
@@ -120,10 +125,9 @@ def run_matte(args: argparse.Namespace) -> int:
     # Nothing runs beside the network here (no encoder, as in replace and render), so its
     # threads may spin between steps.
     pipeline = Pipeline(model_from_args(args, spin=True))
-    progress = Progress("matte", source.count)
     earlier = {path.name for path in args.output.glob("*.png")}
     seconds = []
-    with staged_folder(args.output) as staging:
+    with Progress("matte", source.count) as progress, staged_folder(args.output) as staging:
         for name, frame in source:
             start = time.perf_counter()
             alpha = pipeline.process(frame)
@@ -131,7 +135,6 @@ def run_matte(args: argparse.Namespace) -> int:
             write_alpha_png(staging / f"{name}.png", alpha)
             earlier.discard(f"{name}.png")
             progress.step()
-    progress.finish()
     skipped = source.skipped if isinstance(source, ImageFiles) else ()
     print(
         f"wrote {len(seconds)} alpha PNG{'s' if len(seconds) != 1 else ''} to {args.output} "
@@ -174,25 +177,24 @@ def run_replace(args: argparse.Namespace) -> int:
             image_output(args.output, transparent)
         settings = CompositeSettings(decontaminate=not args.no_decontaminate)
         pipeline = Pipeline(model_from_args(args), compositor=Compositor(background, settings))
-        progress = Progress("replace", source.count)
         notes = ""
-        if is_video:
-            # Decoding, matting and encoding overlap (see `overlap`).
-            with output_folder(args.output.parent), \
-                    VideoSink(args.output, source_path, transparent) as sink, \
-                    WriteBehind(lambda item: sink.write(*item)) as write, \
-                    closing(read_ahead(source.timed())) as frames:
-                for time, frame in frames:
-                    write((pipeline.run(frame, time).composite, time))
-                    progress.step()
-            notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
-        else:
-            ((_, frame),) = source
-            composite = pipeline.run(frame).composite
-            with output_folder(args.output.parent):
-                write_image(args.output, composite)
-            progress.step()
-        progress.finish()
+        with Progress("replace", source.count) as progress:
+            if is_video:
+                # Decoding, matting and encoding overlap (see `overlap`).
+                with output_folder(args.output.parent), \
+                        VideoSink(args.output, source_path, transparent) as sink, \
+                        WriteBehind(lambda item: sink.write(*item)) as write, \
+                        closing(read_ahead(source.timed())) as frames:
+                    for time, frame in frames:
+                        write((pipeline.run(frame, time).composite, time))
+                        progress.step()
+                notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
+            else:
+                ((_, frame),) = source
+                composite = pipeline.run(frame).composite
+                with output_folder(args.output.parent):
+                    write_image(args.output, composite)
+                progress.step()
     print(f"wrote {args.output} ({progress.done} frame{'s' if progress.done != 1 else ''}, "
           f"{pipeline.model.provider}){notes}")
     return 0

@@ -9,7 +9,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from obs_bgremover.errors import InputError
@@ -73,16 +73,24 @@ def output_folder(folder: Path) -> Iterator[None]:
 
 @contextmanager
 def staged_folder(folder: Path) -> Iterator[Path]:
-    """A hidden folder beside ``folder`` to write files into. They move into ``folder`` (made if
-    need be) only when the block ends without an error; on an error, or Ctrl+C, they are removed
-    with the hidden folder. So a damaged file half way through a folder of images leaves the
-    output as it was, not holding the first half of a run."""
-    with output_folder(folder.parent):
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.part-", dir=folder.parent))
+    """A hidden folder inside ``folder`` (made if need be) to write files into. They move out
+    into ``folder`` only when the block ends without an error; on an error, or Ctrl+C, they are
+    removed with the hidden folder. So a damaged file half way through a folder of images leaves
+    the output as it was, not holding the first half of a run. Inside, not beside: ``folder``
+    may be a mount point or a link to another drive (a container's volume, a USB stick), where
+    files cannot be renamed across, and its parent may not be writable at all."""
+    with output_folder(folder):
+        staging = Path(tempfile.mkdtemp(prefix=".part-", dir=folder))
         try:
             yield staging
-            folder.mkdir(exist_ok=True)
             for path in sorted(staging.iterdir()):
                 os.replace(path, folder / path.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def discard(path: Path) -> None:
+    """Remove a partial file, if it is there, after a failure: on a read-only drive even the
+    removal of a file never made fails, and its error would replace the one worth telling."""
+    with suppress(OSError):
+        path.unlink()

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.outputs import partial_name, refuse_folder, write_failed
+from obs_bgremover.outputs import discard, partial_name, refuse_folder, write_failed
 
 
 def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.ndarray:
@@ -209,7 +209,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
             file.write(memoryview(data))
         os.replace(partial, path)
     except BaseException as err:  # a full or read-only drive, Ctrl+C: what was there stays
-        partial.unlink(missing_ok=True)
+        discard(partial)
         if isinstance(err, OSError):
             raise write_failed(path, err) from err
         raise

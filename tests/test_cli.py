@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -118,6 +120,22 @@ def test_matte_video(tmp_path: Path, model_path: Path, video: Path) -> None:
     assert matte(video, "-o", out, "--model", model_path) == 0
     assert sorted(p.name for p in out.iterdir()) == [f"0000{i}.png" for i in range(5)]
     assert {read_alpha(p).shape for p in out.iterdir()} == {(48, 64)}
+
+
+def test_matte_into_a_folder_on_another_drive(tmp_path: Path, model_path: Path,
+                                             video: Path) -> None:
+    """An output folder that is a mount point or a link to another drive (a container's
+    volume, a USB stick): the mattes were staged beside it, then failed to move across drives
+    ("Invalid cross-device link") after the whole run."""
+    other_drive = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        assert os.stat(other_drive).st_dev != os.stat(tmp_path).st_dev
+        out = tmp_path / "out"
+        out.symlink_to(other_drive)
+        assert matte(video, "-o", out, "--model", model_path) == 0
+        assert sorted(p.name for p in other_drive.iterdir()) == [f"0000{i}.png" for i in range(5)]
+    finally:
+        shutil.rmtree(other_drive)
 
 
 def test_matte_sample(tmp_path: Path, model_path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -294,6 +297,33 @@ def test_an_output_that_cannot_be_made_is_named_without_errno(
     assert "[Errno" not in err
 
 
+def test_a_read_only_drive_is_named_by_the_output(
+    portrait, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a read-only drive even removing the partial file that was never made fails; that
+    error replaced the one naming the output, and the user was told about a hidden
+    ``.result.1a2b3c4d.part.png``. (A stand-in for the drive: tests cannot mount one.)"""
+    image, _ = portrait
+
+    def refused(path: object) -> OSError:
+        return OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    def read_only_open(path: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if "r" not in mode:
+            raise refused(path)
+        return open(path, mode, *args, **kwargs)
+
+    def read_only_unlink(path: Path, missing_ok: bool = False) -> None:
+        raise refused(path)
+
+    monkeypatch.setattr("obs_bgremover.pictures.open", read_only_open, raising=False)
+    monkeypatch.setattr(Path, "unlink", read_only_unlink)
+    out = tmp_path / "result.png"
+    assert main(["replace", str(image), "-b", "studio", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: Read-only file system" in err and ".part" not in err
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=["ctrl-c", "sigterm", "terminal-closed"])
 def test_a_stopped_video_leaves_no_partial_output(stop: signal.Signals, tmp_path: Path) -> None:
@@ -336,6 +366,25 @@ def test_a_video_cut_short_is_named_and_nothing_written(
     assert f"{cut} is damaged or cut short" in err and "of the 3.00 s it declares" in err
     assert not out.parent.exists(), "the folder made for the output stays behind"
     assert main(["replace", str(whole), "-b", "dusk", "-o", str(out)]) == 0
+
+
+def test_an_error_starts_a_line_of_its_own_after_the_progress_line(
+        tmp_path: Path, monkeypatch) -> None:
+    """On a terminal the progress line was left open when a run failed, so the error ran on
+    from it: ``replace 70/?obs-bgremover: error: ...``."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    whole = write_clip(tmp_path / "whole.mkv", synthetic_frames(90, 120, 160), 30)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(0.6 * whole.stat().st_size)])
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["replace", str(cut), "-b", "dusk", "-o", str(tmp_path / "out.mp4")]) == 2
+    written = terminal.getvalue()
+    assert written.startswith("\rreplace ") and "\nobs-bgremover: error: " in written
 
 
 def test_a_video_whose_first_track_is_a_thumbnail_is_read_by_its_main_track(
