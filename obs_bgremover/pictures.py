@@ -90,20 +90,46 @@ _ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF")
 
 def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     """The 8-bit alpha of encoded picture ``data`` decoded to ``shape``, if it has an alpha
-    channel; None otherwise. `IMREAD_COLOR` drops the alpha channel and the
-    unchanged decoding skips EXIF orientation, so a picture that may have one is decoded both
-    ways, and an alpha that does not fit the turned picture is not used."""
+    channel; None otherwise. `IMREAD_COLOR` drops the alpha channel and the unchanged
+    decoding skips EXIF orientation, so a picture that may have one is decoded both ways and
+    its alpha turned as `IMREAD_COLOR` turned its colours."""
     if not data[:4].tobytes().startswith(_ALPHA_SIGNATURES):
         return None
     full = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if full is None or full.ndim != 3 or full.shape[2] != 4 or full.shape[:2] != shape:
+    if full is None or full.ndim != 3 or full.shape[2] != 4:
         return None
     alpha = full[..., 3]
     if alpha.dtype == np.uint16:
         alpha = (alpha >> 8).astype(np.uint8)
     if alpha.dtype != np.uint8:
         return None
-    return np.ascontiguousarray(alpha)
+    alpha = _upright(np.ascontiguousarray(alpha), data)
+    return alpha if alpha.shape == shape else None
+
+
+# How a picture is turned upright for each EXIF orientation (2-8), as `IMREAD_COLOR` turns it.
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(plane: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """A plane decoded from ``data`` as stored, turned as the file's EXIF orientation says (a
+    phone's photo, cut out and saved as PNG or WebP, keeps the tag of the camera's)."""
+    try:
+        with warnings.catch_warnings():  # only the header is read
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return plane
+    method = _ORIENTATIONS.get(orientation)
+    return plane if method is None else np.asarray(Image.fromarray(plane).transpose(method))
 
 
 # Brands of the ISO base media files that hold HEIF pictures (an iPhone's HEIC photos).
