@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from obs_bgremover.composite import Compositor
+from obs_bgremover.composite import Compositor, shrink
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
 from obs_bgremover.priority import lower_current_thread
@@ -94,6 +94,30 @@ def _changed_share(thumb: np.ndarray, reference: np.ndarray, levels: int) -> flo
     return np.count_nonzero(cv2.absdiff(thumb, reference) > levels) / thumb.size
 
 
+def _without_hidden_colours(frame: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """An RGB frame whose fully transparent pixels (``coverage`` 0) take the colours around
+    them. What a picture hides under its transparency (a layer editor keeps the colours of what
+    was erased) must not come back: the camera's own background, blurred, would show it, and
+    the edge colour estimate would blend it into the person's outline. Their neighbours'
+    colours, not black, so that a blur does not darken towards a transparent edge: a
+    normalised convolution of the visible pixels at an eighth of the size, black only where
+    nothing visible is near."""
+    hidden = cv2.compare(coverage, 0, cv2.CMP_EQ)
+    if not cv2.countNonZero(hidden):
+        return frame
+    height, width = coverage.shape
+    small = max(8, height // 8)
+    visible = cv2.multiply(frame, cv2.merge((coverage, coverage, coverage)), scale=1 / 255)
+    weight = shrink(coverage, small).astype(np.float32) * np.float32(1 / 255)
+    total = shrink(visible, small).astype(np.float32)
+    sigma = small / 20
+    spread = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    filled = cv2.GaussianBlur(total, (0, 0), sigma) / np.maximum(spread, 1e-3)
+    filled = cv2.resize(np.clip(filled + 0.5, 0, 255).astype(np.uint8), (width, height),
+                        interpolation=cv2.INTER_LINEAR)
+    return cv2.copyTo(filled, hidden, frame.copy())
+
+
 class Pipeline:
     """Turns the frames of one stream, in order, into alpha mattes.
 
@@ -144,13 +168,16 @@ class Pipeline:
 
         A frame with transparency of its own (straight RGBA: a cut-out picture, a partly
         transparent OBS source) is matted on its colours, and its alpha multiplies the matte,
-        so what it hides stays hidden over any background; the result's frame is RGB.
+        so what it hides stays hidden over any background; the result's frame is RGB, with
+        the colours it hid replaced (`_without_hidden_colours`).
         """
         start = time.perf_counter()
         coverage = None
+        seen = frame  # what the network sees: an RGBA frame's colours, hidden ones included
         if isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 4:
-            frame, coverage = (cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB),
-                               cv2.extractChannel(frame, 3))
+            coverage = cv2.extractChannel(frame, 3)
+            seen = cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB)
+            frame = _without_hidden_colours(seen, coverage)
         reduced = thumb = None  # made once, for the thumbnail and the compositor
         fresh = True
         if self._can_reuse(frame):
@@ -165,7 +192,7 @@ class Pipeline:
                     thumb, self._alpha_thumbnail, STATIC_LEVELS) <= STATIC_FRACTION)
             )
         if fresh:
-            self._alpha = self.model(frame)
+            self._alpha = self.model(seen)
             self.network_calls += 1
             self._alpha_frame_shape = frame.shape
             if thumb is None and self._needs_thumbnail:

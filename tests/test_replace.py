@@ -83,6 +83,27 @@ def test_what_an_image_leaves_transparent_stays_so_or_shows_the_background(
     assert on_green[:, :half].all()
 
 
+def test_what_an_image_hides_does_not_show_through_a_blur(portrait, tmp_path: Path) -> None:
+    """The blurred background is made from the input's own picture: the colours an input kept
+    under its transparent part (red here) showed as a red strip and bled into the blur. Two
+    inputs that differ only in what they hide now come out alike."""
+    image, _ = portrait
+    rgba = cv2.cvtColor(read_image(image), cv2.COLOR_RGB2RGBA)
+    third = rgba.shape[1] // 3
+    rgba[:, :third, 3] = 0
+    outputs = []
+    for hidden in ((255, 0, 0), (0, 0, 255)):
+        rgba[:, :third, :3] = hidden
+        erased, out = tmp_path / f"erased-{hidden}.png", tmp_path / f"blurred-{hidden}.png"
+        cv2.imwrite(str(erased), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+        assert main(["replace", str(erased), "-b", "blur", "-o", str(out)]) == 0
+        outputs.append(read_image(out).astype(int))
+    # The network sees the hidden colours (the matte of the visible part may shift a little
+    # with them); the composite must not show them.
+    difference = np.abs(outputs[0] - outputs[1])
+    assert difference[:, :third].mean() < 1 and difference.mean() < 1
+
+
 @pytest.mark.parametrize(("codec", "suffix"), [("prores_ks", ".mov"), ("libvpx-vp9", ".webm")])
 def test_what_a_video_leaves_transparent_stays_so_or_shows_the_background(
         portrait, tmp_path: Path, codec: str, suffix: str) -> None:
