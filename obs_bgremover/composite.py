@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import InputError
+from obs_bgremover.pictures import transparency
 from obs_bgremover.pixels import ROW, Sampler, Scratch, items, rows
 
 FIT_MODES = ("cover", "contain", "stretch")
@@ -62,6 +63,8 @@ def fit(image: np.ndarray, size: tuple[int, int], mode: str = "cover") -> np.nda
     ``contain`` shows the whole image with black bars, ``stretch`` distorts it to fit.
     """
     width, height = size
+    if width < 1 or height < 1:
+        raise InputError(f"cannot fit a picture to {width}x{height} pixels")
     image_height, image_width = image.shape[:2]
     check_fit_mode(mode)
     if mode == "cover":
@@ -122,6 +125,16 @@ class ImageBackground(Background):
     """A still picture. It is fitted once per output size, so a frame only pays for the blend."""
 
     def __init__(self, image: np.ndarray, fit_mode: str = "cover") -> None:
+        """``image``: uint8 RGB, grey, or straight RGBA (its transparent parts are black, as
+        `obs_bgremover.pictures.transparency` says for backgrounds)."""
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or not image.size or (
+                image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise InputError(f"a background picture must be a non-empty uint8 RGB, grey or "
+                             f"RGBA array, got {image.dtype} array of shape {image.shape}")
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        elif image.shape[2] == 4:
+            image = transparency(np.ascontiguousarray(image), keep_alpha=False)
         self.image = image
         self.fit_mode = check_fit_mode(fit_mode)
         self._fitted: np.ndarray | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import numbers
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -98,7 +99,7 @@ class MattingSettings:
             if value is None:
                 continue
             low, high, open_ends = knob.metadata["accepts"]
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
             if number and math.isfinite(value) and (
                 low < value < high if open_ends else low <= value <= high
             ):

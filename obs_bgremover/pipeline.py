@@ -15,6 +15,7 @@ results say so.
 
 from __future__ import annotations
 
+import numbers
 import threading
 import time
 from collections import deque
@@ -68,7 +69,8 @@ class PipelineSettings:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.every_n, int) or self.every_n < 1:
+        if (not isinstance(self.every_n, numbers.Integral) or isinstance(self.every_n, bool)
+                or self.every_n < 1):
             raise BgRemoverError(f"every_n must be a whole number, at least 1, got {self.every_n}")
 
 
@@ -172,6 +174,8 @@ class Pipeline:
         the colours it hid replaced (`_without_hidden_colours`).
         """
         start = time.perf_counter()
+        if isinstance(frame, np.ndarray):  # a view in another layout (a transposed array)
+            frame = np.ascontiguousarray(frame)
         coverage = None
         seen = frame  # what the network sees: an RGBA frame's colours, hidden ones included
         if isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 4:

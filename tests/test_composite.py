@@ -71,6 +71,25 @@ def test_unknown_fit_mode_is_named() -> None:
         ImageBackground(ramp(), "fill")
 
 
+def test_a_grey_or_transparent_background_picture_is_taken_as_rgb() -> None:
+    """From the library, a grey array failed with an IndexError and an RGBA one with an
+    OpenCV assertion; a transparent part is black, as for a background file."""
+    frame, alpha = np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), np.uint8)
+    grey = ImageBackground(np.full((10, 10), 90, np.uint8)).plate(frame, alpha, 0.0)
+    assert grey.shape == (20, 30, 3) and np.all(grey == 90)
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[...] = (200, 0, 0, 255)
+    rgba[:, :5, 3] = 0
+    plate = ImageBackground(rgba, "stretch").plate(frame, alpha, 0.0)
+    assert np.all(plate[:, :10] == 0) and np.all(plate[:, -10:] == (200, 0, 0))
+    for bad in (np.zeros((10, 10, 3), np.float32), np.zeros((0, 10, 3), np.uint8),
+                np.zeros((10, 10, 2), np.uint8)):
+        with pytest.raises(InputError, match="a background picture must be"):
+            ImageBackground(bad)
+    with pytest.raises(InputError, match="cannot fit a picture to 0x10 pixels"):
+        fit(ramp(), (0, 10))
+
+
 def test_image_background_is_fitted_once_per_size() -> None:
     background = ImageBackground(ramp())
     frame = np.zeros((40, 40, 3), np.uint8)

@@ -155,6 +155,13 @@ def test_knob_values_the_graph_cannot_use_are_named(knobs: dict, message: str) -
         MattingSettings(**knobs)
 
 
+def test_numpy_numbers_are_knob_values_like_any_other() -> None:
+    """A threshold read from an array was refused as "not a number"."""
+    assert MattingSettings(threshold=np.float32(0.25), band=np.int64(8)).threshold == 0.25
+    with pytest.raises(BgRemoverError, match="threshold must be a number"):
+        MattingSettings(threshold=np.True_)
+
+
 def test_knob_values_at_their_limits_are_accepted() -> None:
     MattingSettings(threshold=0.01, band=0, edge_radius=256, edge_strength=1, edge_eps=10)
     MattingSettings(threshold=0.99, band=512, edge_radius=0, edge_strength=0, edge_eps=1e-9)

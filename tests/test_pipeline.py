@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from obs_bgremover.cli import SAMPLE
+from obs_bgremover.composite import BlurBackground, Compositor
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
@@ -132,8 +133,23 @@ def test_a_new_shot_starts_afresh(model: MattingModel, shared_data: Path,
 
 
 def test_bad_settings_are_refused() -> None:
-    with pytest.raises(BgRemoverError, match="every_n"):
-        PipelineSettings(every_n=0)
+    for bad in (0, True, 2.0):
+        with pytest.raises(BgRemoverError, match="every_n"):
+            PipelineSettings(every_n=bad)
+
+
+def test_numpy_numbers_are_settings_like_any_other() -> None:
+    """A count read from an array (a config loaded with numpy) was refused as not whole."""
+    assert PipelineSettings(every_n=np.int64(2)).every_n == 2
+
+
+def test_a_frame_in_another_memory_layout_is_matted(model: MattingModel,
+                                                     clip: list[np.ndarray]) -> None:
+    """A transposed or Fortran-ordered array raised OpenCV's own "Bad argument" error."""
+    pipeline = Pipeline(model, compositor=Compositor(BlurBackground()))
+    expected = Pipeline(model, compositor=Compositor(BlurBackground()))
+    result = pipeline.run(np.asfortranarray(clip[0]))
+    assert np.array_equal(result.composite, expected.run(clip[0]).composite)
 
 
 def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[np.ndarray]) -> None:
