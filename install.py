@@ -254,13 +254,23 @@ def install_record(dev: bool, runtime: Runtime) -> dict[str, object]:
             "pins": list(runtime.pins)}
 
 
-def covers(record: Path, wanted: dict[str, object]) -> bool:
-    """Whether the install recorded in ``record`` installed what ``wanted`` asks for: the same
-    requirements and pins, and its extras at least (a --demo after a --test needs nothing)."""
+def read_record(record: Path) -> dict[str, object]:
+    """The install recorded in ``record``; empty where there is none (or it is damaged)."""
     try:
         done = json.loads(record.read_text())
     except (OSError, ValueError):
-        return False
+        return {}
+    return done if isinstance(done, dict) else {}
+
+
+def recorded_extras(record: Path) -> set[str]:
+    return set(read_record(record).get("extras", ()))
+
+
+def covers(record: Path, wanted: dict[str, object]) -> bool:
+    """Whether the install recorded in ``record`` installed what ``wanted`` asks for: the same
+    requirements and pins, and its extras at least (a --demo after a --test needs nothing)."""
+    done = read_record(record)
     return ({key: done.get(key) for key in ("setup.cfg", "pins")}
             == {key: wanted[key] for key in ("setup.cfg", "pins")}
             and set(wanted["extras"]) <= set(done.get("extras", ())))
@@ -274,7 +284,10 @@ def install_package(dev: bool, runtime: Runtime) -> None:
     when `INSTALLED` records the same install and the venv holds that build alone: a re-run is
     then quick, and works offline (pip's editable build fetches setuptools from the index).
     """
-    wanted = install_record(dev, runtime)
+    # The test tools stay installed when a plain install runs after a --test (setup.cfg
+    # changed, say): they are reinstalled with it, so that they stay current and recorded,
+    # and the next --test has nothing to fetch (offline too).
+    wanted = install_record(dev or "dev" in recorded_extras(INSTALLED), runtime)
     if covers(INSTALLED, wanted) and installed_runtimes() == {runtime.package}:
         step(f"obs-bgremover is installed with {runtime.package} ({runtime.reason}); setup.cfg "
              f"has not changed since (delete {INSTALLED} to reinstall)")

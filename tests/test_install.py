@@ -202,6 +202,23 @@ def test_a_rerun_with_nothing_new_to_install_runs_no_pip(installer, tmp_path, mo
     assert [command[3:5] for command in commands][-1] == ["install", "--editable"]
 
 
+def test_a_plain_install_after_a_test_install_keeps_the_test_tools(installer, tmp_path,
+                                                                   monkeypatch) -> None:
+    """A plain install (setup.cfg changed since the --test) installed and recorded the plain
+    extras only, so the next --test ran pip again, and failed offline."""
+    commands: list[list[str]] = []
+    monkeypatch.setattr(installer, "INSTALLED", tmp_path / "installed.json")
+    monkeypatch.setattr(installer, "installed_runtimes", lambda: {"onnxruntime"})
+    monkeypatch.setattr(installer, "run", lambda cmd, what: commands.append(list(map(str, cmd))))
+    installer.install_package(dev=True, runtime=installer.Runtime("cpu", "test"))
+    changed = installer.Runtime("cpu", "test", ("x<2",))  # as a changed setup.cfg would
+    installer.install_package(dev=False, runtime=changed)
+    assert commands[-1][5] == ".[cpu,dev]"
+    commands.clear()
+    installer.install_package(dev=True, runtime=changed)
+    assert commands == []
+
+
 def test_provider_report_warns_when_a_gpu_build_runs_on_the_cpu(installer, capsys) -> None:
     """The venv here has the CPU build, so the model runs on the CPU provider: fine when that
     was chosen, a warning naming the troubleshooting section when the GPU build was."""
