@@ -127,17 +127,18 @@ def venv_is_usable() -> bool:
 
 
 def create_venv(python: str) -> None:
-    """Create .venv with the chosen interpreter, or reuse a working one (re-runs are cheap)."""
+    """Create .venv with the chosen interpreter, or reuse a working one (re-runs are cheap),
+    whatever ``python`` is: the interpreter is only asked about when a venv is made."""
+    if venv_is_usable():
+        step(f"Reusing the virtual environment in {VENV_DIR}")
+        print("    (delete it to rebuild it, e.g. with a different --python)")
+        return
     version = python_version(python)
     if version < MIN_PYTHON:
         raise InstallError(
             f"{python} is Python {version[0]}.{version[1]}; obs-bgremover needs "
             f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer. Pass a newer one with --python PATH."
         )
-    if venv_is_usable():
-        step(f"Reusing the virtual environment in {VENV_DIR}")
-        print("    (delete it to rebuild it, e.g. with a different --python)")
-        return
     if VENV_DIR.exists():
         step(f"Removing the incomplete virtual environment in {VENV_DIR}")
         shutil.rmtree(VENV_DIR)

@@ -219,6 +219,16 @@ def test_a_plain_install_after_a_test_install_keeps_the_test_tools(installer, tm
     assert commands == []
 
 
+def test_a_working_venv_is_reused_whatever_python_is_given(installer, monkeypatch,
+                                                           capsys) -> None:
+    """As the troubleshooting page says; an old --python was refused first, working venv or
+    not."""
+    monkeypatch.setattr(installer, "venv_is_usable", lambda: True)
+    monkeypatch.setattr(installer, "python_version", lambda python: (3, 6))
+    installer.create_venv("/usr/bin/python3.6")
+    assert "Reusing the virtual environment" in capsys.readouterr().out
+
+
 def test_provider_report_warns_when_a_gpu_build_runs_on_the_cpu(installer, capsys) -> None:
     """The venv here has the CPU build, so the model runs on the CPU provider: fine when that
     was chosen, a warning naming the troubleshooting section when the GPU build was."""
