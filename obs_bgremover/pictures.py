@@ -200,12 +200,12 @@ def image_output(path: str | os.PathLike[str], transparent: bool) -> None:
     """An `InputError` unless `write_image` can write an image, transparent or not, to
     ``path``: a job calls this before any work, so a wrong name costs no matting."""
     path = Path(path)
+    refuse_folder(path, "image")
     suffix = path.suffix.lower()
     if suffix not in IMAGE_OUTPUTS:
         raise InputError(f"cannot write an image to {path.name}: use {', '.join(IMAGE_OUTPUTS)}")
     if transparent and suffix not in (".png", ".webp"):
         raise InputError(f"{path.name}: a transparent image needs .png or .webp")
-    refuse_folder(path, "image")
 
 
 def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:

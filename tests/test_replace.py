@@ -269,16 +269,18 @@ def test_a_bad_image_output_is_refused_before_work(portrait, tmp_path: Path, cap
     refusal once came after the matting, leaving the output's new folders behind."""
     image, _ = portrait
     (tmp_path / "taken.png").mkdir()
+    (tmp_path / "results").mkdir()  # was told to "use .png, .jpg, ..."
     missing_model = str(tmp_path / "no-such-model.onnx")
     for background, output, said in (
             ("studio", tmp_path / "new" / "deep" / "x.tif", "use .png, .jpg"),
             ("transparent", tmp_path / "new" / "x.jpg", "needs .png or .webp"),
             ("studio", tmp_path / "new" / "x", "use .png, .jpg"),
-            ("studio", tmp_path / "taken.png", "is a folder")):
+            ("studio", tmp_path / "taken.png", "is a folder"),
+            ("studio", tmp_path / "results", "is a folder")):
         assert main(["replace", str(image), "-b", background, "-o", str(output),
                      "--model", missing_model]) == 2
         assert said in capsys.readouterr().err
-    assert [path.name for path in tmp_path.iterdir()] == ["taken.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results", "taken.png"]
 
 
 def test_a_folder_is_not_a_replace_input(shared_data: Path, tmp_path: Path, capsys) -> None:
