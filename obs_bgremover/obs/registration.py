@@ -208,10 +208,13 @@ class _Registration:
 def register() -> bool:
     """Register the filter with libobs once per process; True if this call registered it.
 
-    On a script reload the filter is registered already, and the unload (`shutdown`) stopped
-    every instance's pipeline: those start again here, so filters keep working."""
+    After the script was unloaded (a reload, a switch of scene collection) the filter is
+    registered already, and the unload (`shutdown`) stopped every instance's pipeline: those
+    start again here, so filters keep working. Called again while loaded, it does nothing."""
     registered = getattr(sys, _STATE_ATTR, None)
     if registered is not None:
+        if not registered.unloaded:
+            return False
         registered.unloaded = False
         for instance in list(registered.instances.values()):
             try:

@@ -3,7 +3,8 @@
 OBS runs this with its own Python (on Linux the system ``libpython3.x`` it was built against) and
 no virtual environment, so the project's environment is put on ``sys.path`` first: the
 ``.venv`` at the root of the checkout this file lives in. Registration happens once per process
-(`registration.register` keeps its state on ``sys``), so reloading the script is harmless.
+(`registration.register` keeps its state on ``sys``), so reloading the script is harmless, and
+`script_load` starts the filters again after any unload.
 """
 
 from __future__ import annotations
@@ -51,11 +52,26 @@ from obs_bgremover.obs.filter import shared_model  # noqa: E402
 DESCRIPTION_WAIT_S = 10.0
 
 _error: str | None = None
-try:
-    registration.register()
-except Exception as exc:  # shown in the description instead of failing the whole script
-    _error = f"{type(exc).__name__}: {exc}"
-    obs.script_log(obs.LOG_ERROR, f"obs-bgremover: cannot register the filter: {_error}")
+
+
+def _register() -> None:
+    global _error
+    try:
+        registration.register()
+    except Exception as exc:  # shown in the description instead of failing the whole script
+        _error = f"{type(exc).__name__}: {exc}"
+        obs.script_log(obs.LOG_ERROR, f"obs-bgremover: cannot register the filter: {_error}")
+
+
+_register()
+
+
+def script_load(settings: object) -> None:
+    """Start the filters again after an unload. OBS calls this at every load of the script,
+    and a switch of scene collection loads it anew without running this module again (Python
+    hands back the module it imported before): only a reload runs it again. Without this,
+    every filter passed its input through after such a switch, without a word."""
+    _register()
 
 
 def _engine() -> str:

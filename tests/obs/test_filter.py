@@ -262,6 +262,29 @@ def test_filter_works_again_after_a_script_reload(obs_studio, scene, portrait) -
     assert "Traceback" not in obs_studio.log_text()
 
 
+def test_filter_works_again_after_a_switch_of_scene_collection(obs_studio, scene,
+                                                               portrait) -> None:
+    """A visit to another scene collection unloads the script, and coming back loads it anew:
+    Python hands back the module imported before without running it, so only `script_load`
+    runs. Every filter passed its input through after that, the room on screen, unlogged."""
+    client = obs_studio.client
+    background, _ = regions(portrait[1], (scene.shape[1], scene.shape[0]))
+    home = client.get_scene_collection_list().current_scene_collection_name
+    client.create_scene_collection("Elsewhere")  # OBS switches to the new, empty collection
+    poll(lambda: client.get_scene_collection_list().current_scene_collection_name,
+         lambda name: name == "Elsewhere")
+    client.set_current_scene_collection(home)
+    poll(lambda: client.get_scene_collection_list().current_scene_collection_name,
+         lambda name: name == home)
+    client.set_current_program_scene(SCENE)
+    shot = poll(lambda: screenshot(obs_studio, SOURCE),
+                lambda shot: close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED,
+                timeout=MATTE_TIMEOUT)
+    assert close_share(shot, background, np.array(GREEN)) >= SHARE_REQUIRED, (
+        obs_studio.log_text()[-3000:])
+    assert "Traceback" not in obs_studio.log_text()
+
+
 def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
     client = obs_studio.client
     client.remove_source_filter(SOURCE, FILTER)
