@@ -2,13 +2,15 @@
 background spec string every front end accepts.
 
 A spec is ``NAME`` (a built-in, see `list_backgrounds`), ``FILE`` (an image or a video),
-``blur[:STRENGTH]``, ``color:#RRGGBB`` or ``transparent``. Everything that can be wrong with one
+``blur[:STRENGTH]``, ``color:#RRGGBB`` or ``transparent``; names and keywords in any case
+(``Dusk``, ``COLOR:#FF0000``), a file's path as it is. Everything that can be wrong with one
 (an unknown name, an unreadable file, a bad colour) is found when it is opened, as an
 `InputError`, before any frame is processed.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import re
@@ -111,21 +113,40 @@ def picture(background: Background, size: tuple[int, int], t: float = 0.0) -> np
     return background.plate(blank, blank[..., 0], t)
 
 
-def background_file(spec: str) -> Path | None:
+def _builtin(spec: str) -> str | None:
+    """The built-in a spec names, in any case (``Dusk`` is ``dusk``); None for another."""
+    name = spec.lower()
+    return name if name in BUILTIN else None
+
+
+def is_transparent(spec: str | os.PathLike[str]) -> bool:
+    """Whether a spec is ``transparent`` (in any case), without opening anything."""
+    return isinstance(spec, str) and spec.strip().lower() == TRANSPARENT
+
+
+def background_file(spec: str | os.PathLike[str]) -> Path | None:
     """The file a background spec reads (a built-in's or the user's own); None for the kinds
-    made from the camera's frame or from nothing."""
+    made from the camera's frame or from nothing. A path (`os.PathLike`) names a file."""
+    if not isinstance(spec, str):
+        path = Path(spec)
+        return path if _file_problem(path) is None else None
     spec = spec.strip()
-    if spec in BUILTIN:
-        return ASSETS / BUILTIN[spec]
+    name = _builtin(spec)
+    if name is not None:
+        return ASSETS / BUILTIN[name]
     return Path(spec) if _file_problem(Path(spec)) is None else None
 
 
-def parse_background(spec: str, fit_mode: str = "cover") -> Background:
-    """The background a spec string names (see the module docstring). The caller closes it
-    (``with parse_background(spec) as background: ...``): a video holds a decoder thread."""
+def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover") -> Background:
+    """The background a spec string names (see the module docstring), or the file a path
+    (`os.PathLike`) names. The caller closes it (``with parse_background(spec) as background:
+    ...``): a video holds a decoder thread."""
+    if not isinstance(spec, str):
+        return open_file(spec, fit_mode)
     spec = spec.strip()
     kind, _, value = spec.partition(":")
-    if spec == TRANSPARENT:
+    kind = kind.lower()
+    if is_transparent(spec):
         return TransparentBackground()
     if kind == "blur":
         return BlurBackground(parse_strength(value)) if value else BlurBackground()
@@ -153,6 +174,8 @@ def _probe(path: Path) -> tuple[float, float]:
 
     The period runs from the first frame's start to the last frame's end, read from the
     packets (demuxing without decoding is cheap), so a loop has no gap and no repeated frame.
+    A stream without times (a raw H.264 or HEVC file) plays at its frame rate, as an input
+    does (`obs_bgremover.media.VideoFile`): its period is its frames at that rate.
     One frame is decoded too, so that a file FFmpeg opens but cannot decode fails here.
     """
     try:
@@ -160,21 +183,25 @@ def _probe(path: Path) -> tuple[float, float]:
             stream = video_stream(container)
             if stream is None:
                 raise InputError(f"{path} has no video stream; expected {FILE_KINDS}")
-            rate = stream.average_rate or stream.guessed_rate or 25
-            starts, ends = [], []
+            rate = _rate(stream)
+            starts, ends, untimed, decoded = [], [], 0, False
             for packet in container.demux(stream):
+                if not decoded:  # until the first frame (the last, empty packet flushes)
+                    decoded = bool(packet.decode())
                 if packet.pts is not None:
                     starts.append(packet.pts)
                     ends.append(
                         packet.pts + (packet.duration or round(1 / rate / packet.time_base))
                     )
-            if starts:
-                container.seek(0)
-            if not starts or next(container.decode(stream), None) is None:
+                elif packet.size:
+                    untimed += 1
+            if not decoded:
                 # Also what FFmpeg makes of a file that is no video at all, such as a broken
                 # picture: a file whose content is of no image type is tried as a video.
                 raise InputError(f"cannot decode {path}: it is no image, and FFmpeg finds no "
                                  f"video frame in it; expected {FILE_KINDS}")
+            if not starts:
+                return 0.0, untimed / rate
             return float(min(starts) * stream.time_base), float(
                 (max(ends) - min(starts)) * stream.time_base
             )
@@ -182,6 +209,11 @@ def _probe(path: Path) -> tuple[float, float]:
         raise InputError(
             f"cannot use background {path} ({err.strerror or err}); expected {FILE_KINDS}"
         ) from err
+
+
+def _rate(stream: av.VideoStream) -> float:
+    """Frames per second of a stream, for frames without times of their own."""
+    return float(stream.average_rate or stream.guessed_rate or 25)
 
 
 class LoopingVideo(Background):
@@ -218,23 +250,41 @@ class LoopingVideo(Background):
         """The decoder thread: decode, fit, queue, and start over at the end, until closed.
         A failure goes into the queue, for the compositing thread to raise."""
         try:
-            with open_container(self.path) as container:
-                stream = video_stream(container)
-                stream.thread_type = "AUTO"
-                offset = -self._start
-                shown = Shown(stream)
-                while not self._stop.is_set():
-                    for frame in decode(container, stream):
-                        image = shown(frame)
-                        size = self._size
-                        if size is not None:
-                            image = fit(image, size, self.fit_mode)
-                        if not self._put(_Frame(offset + float(frame.time), image)):
+            offset, shown = -self._start, None
+            while not self._stop.is_set():
+                with open_container(self.path) as container:
+                    stream = video_stream(container)
+                    stream.thread_type = "AUTO"
+                    frame_length = 1 / _rate(stream)
+                    shown = shown or Shown(stream)  # kept: HDR's tone mapping is slow to set up
+                    while not self._stop.is_set():
+                        if not self._play(container, stream, shown, offset, frame_length):
                             return
-                    offset += self.period
-                    container.seek(0)
+                        offset += self.period
+                        try:
+                            container.seek(0)
+                        except av.FFmpegError:  # a raw stream: from its start by reopening it
+                            break
         except Exception as err:  # noqa: BLE001 - handed to the caller's thread, not swallowed
             self._put(err)
+
+    def _play(self, container: av.container.InputContainer, stream: av.VideoStream,
+              shown: Shown, offset: float, frame_length: float) -> bool:
+        """Decode, fit and queue the video once, its times moved by ``offset``; False once
+        closed."""
+        time = None
+        for frame in decode(container, stream):
+            image = shown(frame)
+            size = self._size
+            if size is not None:
+                image = fit(image, size, self.fit_mode)
+            # A frame without a time (a raw stream's) follows the last one at the stream's
+            # rate, as `_probe` counted it.
+            time = (float(frame.time) if frame.time is not None
+                    else self._start if time is None else time + frame_length)
+            if not self._put(_Frame(offset + time, image)):
+                return False
+        return True
 
     def _put(self, item: _Frame | Exception) -> bool:
         """Queue an item, waiting while the queue is full; False once closed."""
@@ -268,7 +318,13 @@ class LoopingVideo(Background):
         ``block=False`` is for a host's render thread, which must never wait for the decoder
         (a late first frame, a video that decodes slower than it plays, an HDR clip's 1.5 s of
         tone-mapping set-up): it keeps the frame already shown while the one due is not
-        decoded yet, and gives None before the first."""
+        decoded yet, and gives None before the first.
+
+        ``t`` must be a finite number: an InputError says so otherwise (a NaN, which falls
+        nowhere in the loop, once had the decoder play on for ever)."""
+        if not math.isfinite(t):
+            raise InputError(f"cannot show video {self.path} at {t} s: a time must be a "
+                             "finite number of seconds")
         self._size = size
         last_t, last_position = self._clock
         step = (t - last_t) % self.period

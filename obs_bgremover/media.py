@@ -9,6 +9,7 @@ pictures themselves are read and written by `pictures`, and outputs are put in p
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Protocol
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import Type as SideData
 from av.video.reformatter import (
     ColorPrimaries,
     ColorRange,
@@ -58,10 +60,58 @@ class FrameSource(Protocol):
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]: ...
 
 
-# How OpenCV turns a frame by the counter-clockwise angle of its display matrix
-# (`av.VideoFrame.rotation`, -180..180 degrees).
-_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -90: cv2.ROTATE_90_CLOCKWISE,
-          180: cv2.ROTATE_180, -180: cv2.ROTATE_180}
+# How a frame is turned upright, by what its display matrix says (`_upright`): FFmpeg's
+# transpose filter's four quarter turns and its two flips, as OpenCV and numpy do them.
+_STEPS = {
+    "cclock_flip": lambda pixels: np.ascontiguousarray(pixels.swapaxes(0, 1)),  # a transpose
+    "clock": lambda pixels: cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE),
+    "cclock": lambda pixels: cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    "clock_flip": lambda pixels: np.ascontiguousarray(pixels[::-1, ::-1].swapaxes(0, 1)),
+    "hflip": lambda pixels: cv2.flip(pixels, 1),
+    "vflip": lambda pixels: cv2.flip(pixels, 0),
+}
+
+
+# The steps for a display matrix's counter-clockwise angle alone (`av.VideoFrame.rotation`).
+_ROTATIONS = {90: ("cclock",), -90: ("clock",), 180: ("hflip", "vflip"),
+              -180: ("hflip", "vflip")}
+
+
+def _upright(frame: av.VideoFrame) -> tuple[str, ...]:
+    """The steps (`_STEPS`) that show a frame as its display matrix says, in order: FFmpeg's
+    players' own reading of it (ffplay's and ffmpeg's autorotate). The matrix holds a flip as
+    well as a turn: a mirrored selfie clip's says "flip horizontally", which its angle alone
+    (`av.VideoFrame.rotation`, 180 degrees) took for half a turn, upside down. Another angle
+    than a quarter turn's (which no camera writes) is left as it is."""
+    try:
+        side = frame.side_data.get(SideData.DISPLAYMATRIX)
+    except ValueError:  # side data of a type this PyAV does not know (a JPEG's EXIF block)
+        return _ROTATIONS.get(round(frame.rotation), ())  # the angle alone, read by FFmpeg
+    if side is None:
+        return ()
+    matrix = np.frombuffer(bytes(side), np.int32)
+    if matrix.size < 9:
+        return ()
+    a, b, c, d = (float(value) for value in matrix[[0, 1, 3, 4]])
+    if not math.hypot(a, c) or not math.hypot(b, d):
+        return ()
+    theta = math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
+    theta = math.copysign(math.floor(abs(theta) + 0.5), theta)  # C's round()
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)  # into -0.9..359.1
+    if abs(theta - 90) < 1:
+        return ("cclock_flip",) if c > 0 else ("clock",)
+    if abs(theta - 180) < 1:
+        return (("hflip",) if a < 0 else ()) + (("vflip",) if d < 0 else ())
+    if abs(theta - 270) < 1:
+        return ("clock_flip",) if c < 0 else ("cclock",)
+    if abs(theta) < 1 and d < 0:
+        return ("vflip",)
+    return ()
+
+
+def _sideways(frame: av.VideoFrame) -> bool:
+    """Whether the frame is shown a quarter turned, its width and height swapped."""
+    return any(step.startswith(("clock", "cclock")) for step in _upright(frame))
 
 
 # The transfers of HDR video (BT.2100): PQ and HLG.
@@ -71,10 +121,12 @@ HDR_TRANSFERS = (ColorTrc.SMPTE2084, ColorTrc.ARIB_STD_B67)
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 
-def decode(container: av.container.InputContainer, stream: av.VideoStream
-           ) -> Iterator[av.VideoFrame]:
+def decode(container: av.container.InputContainer, stream: av.VideoStream,
+           ends: list[float] | None = None) -> Iterator[av.VideoFrame]:
     """The frames of a video stream from where the container stands (its start, or where it
-    was seeked to), with their alpha where the file has one.
+    was seeked to), with their alpha where the file has one. ``ends``, a list of one number:
+    every stream's packets are read then, and it is raised to where the last one of any
+    stream ends, in seconds (where the file's data stop, which `VideoFile.timed` checks).
 
     WebM keeps a VP8 or VP9 frame's alpha beside it, in Matroska's BlockAdditional side data
     (the stream says ``alpha_mode`` 1, and reports a pixel format without alpha), as our own
@@ -84,19 +136,32 @@ def decode(container: av.container.InputContainer, stream: av.VideoStream
     (ProRes 4444, QuickTime Animation, PNG, FFV1, ...) carry alpha in the frame itself, and
     FFmpeg's own decoders read it.
     """
+    packets = container.demux(stream) if ends is None else _packets(container, stream, ends)
     name = ALPHA_DECODERS.get(stream.codec_context.name)
     if name is None or stream.metadata.get("alpha_mode") != "1":
-        return container.decode(stream)
-    return _decode_with(av.CodecContext.create(name, "r"), container, stream)
+        return (frame for packet in packets for frame in packet.decode())
+    return _decode_with(av.CodecContext.create(name, "r"), packets, stream)
 
 
-def _decode_with(decoder: av.CodecContext, container: av.container.InputContainer,
+def _packets(container: av.container.InputContainer, stream: av.VideoStream,
+             ends: list[float]) -> Iterator[av.Packet]:
+    """The stream's packets, the file's other streams' read past; ``ends[0]`` raised to where
+    the last packet of any stream ends, in seconds."""
+    for packet in container.demux():
+        if packet.pts is not None and packet.time_base is not None and packet.size:
+            ends[0] = max(ends[0], float((packet.pts + max(0, packet.duration or 0))
+                                         * packet.time_base))
+        if packet.stream.index == stream.index:
+            yield packet
+
+
+def _decode_with(decoder: av.CodecContext, packets: Iterator[av.Packet],
                  stream: av.VideoStream) -> Iterator[av.VideoFrame]:
     """The stream's frames decoded by ``decoder`` rather than the stream's own; each frame
     keeps its packet's time (``frame.time``), and the last packet, an empty one, flushes."""
     decoder.thread_type = stream.thread_type
     decoder.extradata = stream.codec_context.extradata
-    for packet in container.demux(stream):
+    for packet in packets:
         yield from decoder.decode(packet)
 
 
@@ -183,8 +248,9 @@ class Shown:
             width = _square_width(frame.width, self._aspect)
             pixels = cv2.resize(pixels, (width, frame.height), interpolation=(
                 cv2.INTER_AREA if width < frame.width else cv2.INTER_CUBIC))
-        turn = _TURNS.get(round(frame.rotation))
-        return pixels if turn is None else cv2.rotate(pixels, turn)
+        for step in _upright(frame):
+            pixels = _STEPS[step](pixels)
+        return pixels
 
 
 def display_size(frame: av.VideoFrame, stream: av.VideoStream | None) -> tuple[int, int]:
@@ -192,8 +258,7 @@ def display_size(frame: av.VideoFrame, stream: av.VideoStream | None) -> tuple[i
     pixels; ``stream`` None for a picture, which OpenCV reads in square pixels whatever its
     header says."""
     width = frame.width if stream is None else _square_width(frame.width, _pixel_aspect(stream))
-    sideways = round(frame.rotation) in (90, -90)
-    return (frame.height, width) if sideways else (width, frame.height)
+    return (frame.height, width) if _sideways(frame) else (width, frame.height)
 
 
 def open_container(path: str | os.PathLike[str], mode: str = "r", **options: object
@@ -227,8 +292,11 @@ def declared_duration(container: av.container.InputContainer,
     """Seconds of video the file declares, counted from the video stream's start
     (`stream_start`): the stream's own length or end where the file states it (an MP4 track's
     length; a Matroska ``DURATION`` tag, which is where the track ends on the file's timeline),
-    since a sound track may run longer; else up to the container's end. None where nothing is
-    declared (a recording cut off by a crash)."""
+    since a sound track may run longer; else the container's length where the video is all
+    it holds. None where nothing is declared for the video: a recording cut off by a crash,
+    and a file whose only length is the container's while it holds sound too (a Matroska file
+    written without ``DURATION`` tags), whose length is its longest track's, often the sound's
+    (`VideoFile.timed` checks the file's data against it instead)."""
     if stream.duration:
         return float(stream.duration * stream.time_base)
     start = float(stream_start(stream))
@@ -237,9 +305,35 @@ def declared_duration(container: av.container.InputContainer,
     try:
         return 3600 * int(hours) + 60 * int(minutes) + float(seconds) - start
     except ValueError:
-        if not container.duration:
+        if _container_end(container) is None or _other_tracks(container, stream):
             return None
-        return float(((container.start_time or 0) + container.duration) / av.time_base) - start
+        return _container_end(container) - start
+
+
+def _container_end(container: av.container.InputContainer) -> float | None:
+    """Where the container says its longest track ends, in seconds; None where it does not."""
+    if not container.duration:
+        return None
+    return float(((container.start_time or 0) + container.duration) / av.time_base)
+
+
+def _other_tracks(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+    """Whether the file holds a track beside ``stream`` that may run longer: sound, subtitles,
+    data, another video (not an attached font, nor a cover picture)."""
+    return any(
+        other.index != stream.index and other.type != "attachment"
+        and not other.disposition & av.stream.Disposition.attached_pic
+        for other in container.streams
+    )
+
+
+def _frame_length(frame: av.VideoFrame) -> float | None:
+    """How long a frame is shown, in seconds, where its file says (its packet's duration);
+    None where not. A variable-frame-rate file (a screen recording: a frame only when the
+    screen changes) holds a frame as long as nothing moves, seconds at the end."""
+    if not frame.duration or frame.duration < 0 or frame.time_base is None:
+        return None
+    return float(frame.duration * frame.time_base)
 
 
 @dataclass(frozen=True)
@@ -287,25 +381,54 @@ class VideoFile:
                 shown = Shown(stream, keep_alpha=True)
                 start = float(stream_start(stream))
                 frame_length = float(1 / self.rate)
-                last = None
-                for frame in decode(container, stream):
+                ends = [start]
+                last = end = None  # the last frame's time; where the frames end
+                shift = 0.0  # added to the file's times once they went back (see below)
+                for frame in decode(container, stream, ends):
                     time = frame.time
                     if time is None:  # no timestamp: the next frame at the average rate
                         time = start if last is None else last + frame_length
-                    last = time
+                    else:
+                        time += shift
+                        if last is not None and time <= last:
+                            # The times start again (files joined end to end, a capture's
+                            # clock reset): the rest follows on at the average rate, rather
+                            # than all at once.
+                            shift += last + frame_length - time
+                            time = last + frame_length
+                    # A frame ends after its own duration where the file gives one: the last
+                    # frame of a screen recording is held as long as nothing moved, seconds.
+                    # The latest end counts, since an MP4's durations are those of its frames
+                    # in decoding order, which may put that hold on a frame shown earlier.
+                    own = _frame_length(frame) or frame_length
+                    last, end = time, max(time + own, end or 0.0)
                     yield time - start, shown(frame)
-                declared = declared_duration(container, stream)
-                end = None if last is None else last - start + frame_length
-                if declared is not None and end is not None and (
-                    end < declared - END_SLACK_S - frame_length
-                ):
-                    raise InputError(
-                        f"{self.path} is damaged or cut short (an interrupted download or "
-                        f"copy?): its frames stop after {end:.2f} s of the {declared:.2f} s it "
-                        "declares"
-                    )
+                self._check_length(container, stream, None if end is None else end - start,
+                                   ends[0], frame_length)
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
+
+    def _check_length(self, container: av.container.InputContainer, stream: av.VideoStream,
+                      end: float | None, data_end: float, frame_length: float) -> None:
+        """Refuse a file cut short: its frames end (at ``end`` seconds after the video's
+        start, the frames' own durations counted) well before the video's declared length,
+        or, where only the container declares one while the file holds sound too, its data
+        (``data_end``, every stream's, on the file's timeline) end well before the
+        container's; an interrupted download's decodable part was once a shorter video without
+        a word."""
+        if end is None:
+            return
+        declared = declared_duration(container, stream)
+        stop = end
+        if declared is None and _container_end(container) is not None:
+            start = float(stream_start(stream))
+            declared, stop = _container_end(container) - start, data_end - start
+        if declared is not None and stop < declared - END_SLACK_S - frame_length:
+            raise InputError(
+                f"{self.path} is damaged or cut short (an interrupted download or "
+                f"copy?): its frames stop after {end:.2f} s of the {declared:.2f} s it "
+                "declares"
+            )
 
 
 def _image_folder(folder: Path) -> ImageFiles:

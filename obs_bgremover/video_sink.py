@@ -22,6 +22,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
+from obs_bgremover.composite import fit
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_container, stream_start, video_stream
 from obs_bgremover.outputs import partial_name, refuse_folder, write_failed
@@ -101,9 +102,11 @@ class VideoSink:
             # The source's own time base: fine enough for any frame time it holds.
             self._time_base = self._video_in.time_base or 1 / self._rate
             self._ticks = max(1, round(1 / (self._rate * self._time_base)))  # a frame's length
-            self.note: str | None = None
-            """What the sink changed about the frames (an odd size cropped), in words."""
+            self._notes: list[str] = []
             self._odd: tuple[int, int] | None = None  # (height, width) of frames cropped
+            self._resized: dict[tuple[int, int], int] = {}  # (width, height): first frame
+            self._written = 0
+            self._shift = 0  # ticks added to the times given once they went back
         except BaseException:
             self._abort()
             raise
@@ -116,8 +119,9 @@ class VideoSink:
                 raise InputError(f"cannot write a {width}x{height} video to {self.path.name}: "
                                  f"{self._format.codec} needs at least 2x2 pixels")
             if width % 2 or height % 2:
-                self.note = (f"cropped from {width}x{height} to {width // 2 * 2}x"
-                             f"{height // 2 * 2}: {self._format.codec} takes even sizes only")
+                self._notes.append(f"cropped from {width}x{height} to {width // 2 * 2}x"
+                                   f"{height // 2 * 2}: {self._format.codec} takes even "
+                                   "sizes only")
                 self._odd = (height, width)
                 width, height = width // 2 * 2, height // 2 * 2
         stream = self._output.add_stream(self._format.codec, rate=self._rate)
@@ -139,11 +143,33 @@ class VideoSink:
                                   self._format.audio_codec, stream_start(self._video_in),
                                   self._seconds)
 
+    @property
+    def note(self) -> str | None:
+        """What the sink changed about the frames (an odd size cropped, frames of another size
+        fitted into the first's), in words; None for nothing."""
+        notes = list(self._notes)
+        if self._resized:
+            width, height = self._video.width, self._video.height
+            sizes = ", ".join(f"{w}x{h} from frame {index}"
+                              for (w, h), index in self._resized.items())
+            bars = "transparent" if self._channels == 4 else "black"
+            notes.append(f"the picture changes size ({sizes}): fitted into the first "
+                         f"frame's {width}x{height}, keeping its shape, with {bars} bars")
+        return "; ".join(notes) or None
+
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
         """Encode the next frame (uint8 RGB, or RGBA for a transparent sink) at ``time``
         seconds after the source's video stream starts (`obs_bgremover.media.VideoFile.timed`:
         the source's own frame times, so a variable frame rate stays in sync with the sound);
-        None: one frame after the last at the source's average rate (the first at 0)."""
+        None: one frame after the last at the source's average rate (the first at 0).
+
+        A video is one size throughout, the first frame's: a later frame of another size (a
+        stream whose resolution changes, as a broadcast's or a screen capture's may) is fitted
+        into it keeping its shape, with bars, and `note` says so; stretched, a 16:9 picture came
+        out squeezed into the first frame's square. A time no later than the last one (times
+        that start again, as in files joined end to end) follows the last frame at the
+        average rate, and the later times with it; once, such frames were written a tick
+        apart, all at once."""
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != self._channels:
             raise InputError(
                 f"frame for {self.path.name} must be uint8 (height, width, {self._channels}), "
@@ -151,8 +177,12 @@ class VideoSink:
             )
         if self._video is None:
             self._open_video(*frame.shape[:2])
+        size = (self._video.height, self._video.width)
         if frame.shape[:2] == self._odd:
             frame = np.ascontiguousarray(frame[: self._video.height, : self._video.width])
+        elif frame.shape[:2] != size:
+            self._resized.setdefault((frame.shape[1], frame.shape[0]), self._written)
+            frame = fit(frame, size[::-1], "contain")
         layout = "rgba" if self._channels == 4 else "rgb24"
         video_frame = av.VideoFrame.from_ndarray(frame, format=layout)
         # The encoder converts the frame into the colours its tags name (on its own threads,
@@ -161,13 +191,16 @@ class VideoSink:
         if time is None:
             pts = 0 if self._last_pts is None else self._last_pts + self._ticks
         else:
-            pts = round(time / self._time_base)
-            if self._last_pts is not None:  # strictly increasing, as encoders need
-                pts = max(pts, self._last_pts + 1)
+            pts = round(time / self._time_base) + self._shift
+            if self._last_pts is not None and pts <= self._last_pts:
+                # Strictly increasing, as encoders need: from here on, a frame later.
+                self._shift += self._last_pts + self._ticks - pts
+                pts = self._last_pts + self._ticks
         video_frame.pts, video_frame.time_base = pts, self._time_base
         try:
             self._output.mux(self._video.encode(video_frame))
             self._last_pts = pts
+            self._written += 1
             self._sound.until(float((pts + self._ticks) * self._time_base))
         except av.FFmpegError as err:
             raise self._failed(err) from err

@@ -153,6 +153,56 @@ def packet_span(path: Path, kind: str) -> tuple[float, float]:
     return min(start for start, _ in times), max(end for _, end in times)
 
 
+def held_last_frame(path: Path, frames: list[np.ndarray], fps: int, hold: float) -> Path:
+    """RGB frames as an MP4 a screen recorder writes: ``fps`` frames a second while the picture
+    changes, then the last picture held ``hold`` seconds longer, no frame written while nothing
+    moves. The hold is the duration of the last packet in decoding order, where MP4 keeps it
+    (with B-frames, not the last frame shown), so the track lasts that much longer than its
+    frames' times show."""
+    with av.open(str(path), "w") as output:
+        video = output.add_stream("libx264", rate=fps)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt = "yuv420p"
+        packets = []
+        for index, frame in enumerate(frames):
+            encoded = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            encoded.pts = index
+            packets += video.encode(encoded)
+        packets += video.encode()
+        packets[-1].duration += round(hold * fps)
+        for packet in packets:
+            output.mux(packet)
+    return path
+
+
+def without_track_lengths(path: Path) -> Path:
+    """A Matroska file as muxers that write no per-track tags leave it: each track's
+    ``DURATION`` tag renamed (to a name of the same length, so the file stays valid), so only
+    the container's length, its longest track's, is declared. Returns ``path``."""
+    data = path.read_bytes()
+    assert b"DURATION" in data
+    path.write_bytes(data.replace(b"DURATION", b"LASTINGS"))
+    return path
+
+
+def oriented_clip(path: Path, stored: list[np.ndarray], fps: int, rotation: int,
+                  hflip: bool = False, vflip: bool = False) -> Path:
+    """RGB frames as stored in an MP4 whose display matrix says to turn them ``rotation``
+    degrees counter-clockwise, then mirror them left to right (``hflip``) or top to bottom
+    (``vflip``), as a phone's mirrored selfie clip or an editor's flip marks them."""
+    with av.open(str(path), "w") as output:
+        video = output.add_stream("libx264", rate=fps)
+        video.height, video.width = stored[0].shape[:2]
+        video.pix_fmt = "yuv444p"
+        video.set_display_rotation(rotation, hflip=hflip, vflip=vflip)
+        for index, frame in enumerate(stored):
+            encoded = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            encoded.pts = index
+            output.mux(video.encode(encoded))
+        output.mux(video.encode())
+    return path
+
+
 def animation(path: Path, codec: str, frames: list[np.ndarray], fps: int = 10) -> Path:
     """RGB frames as an animated GIF (``codec`` "gif") or PNG ("apng"), ``fps`` frames a second."""
     with av.open(str(path), "w", format=codec) as output:  # the muxers are named as the codecs

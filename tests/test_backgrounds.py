@@ -17,6 +17,8 @@ from obs_bgremover.backgrounds import (
     ASSETS,
     BUILTIN,
     LoopingVideo,
+    background_file,
+    is_transparent,
     list_backgrounds,
     open_file,
     parse_background,
@@ -80,6 +82,31 @@ def test_simple_specs() -> None:
     assert isinstance(blur, BlurBackground) and blur.strength == 80
     colour = parse_background("color:#00b140")
     assert isinstance(colour, ColorBackground) and colour.rgb == (0, 0xB1, 0x40)
+
+
+def test_names_and_keywords_in_any_case_and_paths(tmp_path: Path) -> None:
+    """``Dusk``, ``COLOR:#FF0000``, ``TRANSPARENT`` and ``BLUR:30`` were refused as neither a
+    built-in nor a file, and a `pathlib.Path` raised AttributeError (it has no ``strip``). A
+    file's path is taken as it is."""
+    colour = parse_background("COLOR:#FF0000")
+    assert isinstance(colour, ColorBackground) and colour.rgb == (255, 0, 0)
+    assert parse_background("BLUR:30").strength == 30
+    assert isinstance(parse_background("Blur"), BlurBackground)
+    assert isinstance(parse_background("TRANSPARENT"), TransparentBackground)
+    assert is_transparent(" Transparent ") and not is_transparent("dusk")
+    with parse_background(" Dusk ") as dusk:
+        assert isinstance(dusk, ImageBackground)
+    assert background_file("Bokeh-Drift") == ASSETS / BUILTIN["bokeh-drift"]
+    wall = tmp_path / "My Wall.PNG"
+    cv2.imwrite(str(wall), np.full((24, 32, 3), 90, np.uint8))
+    for spec in (wall, str(wall)):
+        with parse_background(spec, "stretch") as background:
+            assert isinstance(background, ImageBackground)
+        assert background_file(spec) == wall
+    with parse_background(write_clip(tmp_path / "Loop.MP4", synthetic_frames(5), FPS)) as video:
+        assert isinstance(video, LoopingVideo)
+    with pytest.raises(InputError, match=r"background file .*missing.png does not exist"):
+        parse_background(tmp_path / "missing.png")
 
 
 @pytest.mark.parametrize(
@@ -170,6 +197,43 @@ def test_video_frames_are_chosen_by_time_and_wrap(tmp_path: Path) -> None:
         assert nearest(video.frame_at(0.21, (64, 48)), frames) == 0
         assert nearest(video.frame_at(0.45, (64, 48)), frames) == 1
         assert nearest(video.frame_at(10.13, (64, 48)), frames) == 3
+
+
+def test_a_raw_stream_without_times_loops_at_its_rate(tmp_path: Path) -> None:
+    """A raw H.264 file (an encoder's or a camera's elementary stream) has no times at all.
+    It reads as an input at its frame rate; as a background it was refused as "no video frame
+    in it". Its frames play at its rate, and the loop starts again (reopened: it cannot seek)."""
+    frames = synthetic_frames(5)
+    raw = write_clip(tmp_path / "clip.h264", frames, FPS)
+    with LoopingVideo(raw) as video:
+        assert video.period == pytest.approx(0.2)
+        seen = [nearest(video.frame_at(t, (64, 48)), frames)
+                for t in (0.0, 0.05, 0.1, 0.19, 0.21, 0.45)]
+    assert seen == [0, 1, 2, 4, 0, 1]
+
+
+def test_a_time_that_is_no_number_is_refused(tmp_path: Path) -> None:
+    """A NaN falls nowhere in the loop: the video once played on in search of it for ever,
+    at full speed on a core. It is refused, and the video goes on as before."""
+    frames = synthetic_frames(5)
+    with LoopingVideo(write_clip(tmp_path / "clip.mp4", frames, FPS)) as video:
+        assert nearest(video.frame_at(0.1, (64, 48)), frames) == 2
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            answer: list[object] = []
+
+            def ask(t: float = bad, answer: list[object] = answer) -> None:
+                try:
+                    answer.append(video.frame_at(t, (64, 48)))
+                except InputError as err:
+                    answer.append(err)
+
+            asking = threading.Thread(target=ask, daemon=True)
+            asking.start()
+            asking.join(10)
+            assert not asking.is_alive(), f"frame_at({bad}) never returned"
+            assert isinstance(answer[0], InputError)
+            assert "a time must be a finite number of seconds" in str(answer[0])
+        assert nearest(video.frame_at(0.15, (64, 48)), frames) == 3
 
 
 def test_video_frames_have_the_requested_size_even_when_it_changes(tmp_path: Path) -> None:

@@ -14,10 +14,20 @@ import numpy as np
 import pytest
 from clip_writer import write_alpha_clip, write_clip
 from PIL import Image, ImageCms
-from support import display_p3_profile, hdr_clip, heic_file, on_its_side, phone_jpeg
+from support import (
+    display_p3_profile,
+    hdr_clip,
+    heic_file,
+    held_last_frame,
+    on_its_side,
+    oriented_clip,
+    phone_jpeg,
+    synthetic_frames,
+    without_track_lengths,
+)
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, open_frames
+from obs_bgremover.media import Shown, display_size, open_frames
 from obs_bgremover.pictures import read_image, write_alpha_png
 
 
@@ -167,6 +177,28 @@ def test_a_video_stored_on_its_side_is_read_upright(tmp_path: Path, frames, rota
     for frame, original in zip(decoded, frames, strict=True):
         assert frame.shape == original.shape
         assert np.abs(frame.astype(int) - original).mean() < 10
+
+
+@pytest.mark.parametrize(("rotation", "hflip", "vflip"), [
+    (0, True, False), (0, False, True), (90, True, False), (180, True, False),
+    (270, True, False), (90, False, True),
+])
+def test_a_mirrored_video_is_read_as_shown(tmp_path: Path, frames, rotation: int, hflip: bool,
+                                           vflip: bool) -> None:
+    """A display matrix holds flips as well as turns (a mirrored selfie clip, an editor's
+    flip). Read by its angle alone, a clip marked "flip left to right" came out upside down."""
+    stored = []
+    for frame in frames:
+        mirrored = frame[:, ::-1] if hflip else frame
+        stored.append(on_its_side(mirrored[::-1] if vflip else mirrored, rotation))
+    clip = oriented_clip(tmp_path / "mirrored.mp4", stored, 5, rotation, hflip, vflip)
+    decoded = [frame for _, frame in open_frames(clip)]
+    for frame, original in zip(decoded, frames, strict=True):
+        assert frame.shape == original.shape
+        assert np.abs(frame.astype(int) - original).mean() < 10
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        assert display_size(next(container.decode(stream)), stream) == (64, 48)
 
 
 def test_a_video_of_non_square_pixels_is_read_as_shown(tmp_path: Path) -> None:
@@ -347,3 +379,39 @@ def test_an_hdr_frame_with_alpha_is_tone_mapped_with_it(video: Path, frames) -> 
     assert kept.shape == (48, 64, 4) and flat.shape == (48, 64, 3)
     assert not kept[:, :32, 3].any() and (kept[:, 32:, 3] == 255).all()
     assert not flat[:, :32].any() and np.array_equal(flat[:, 32:], kept[:, 32:, :3])
+
+
+def test_a_held_last_frame_counts_to_the_length(tmp_path: Path) -> None:
+    """A screen recording writes a frame only when the picture changes, and its last one is
+    held to the end: its frames' times stop early, its track does not. Counted as one frame
+    at the average rate, it was refused as cut short after the whole run."""
+    clip = held_last_frame(tmp_path / "screen.mp4", synthetic_frames(10), 10, hold=2.0)
+    times = [time for time, _ in open_frames(clip).timed()]
+    assert times == pytest.approx([index / 10 for index in range(10)])
+
+
+def test_sound_longer_than_the_picture_is_no_cut_without_track_lengths(tmp_path: Path) -> None:
+    """A Matroska file without per-track lengths declares only the container's, its longest
+    track's: here its sound's, 2 s beside 1 s of picture. Taken for the picture's, the whole
+    file was refused as cut short; a file cut short is still named."""
+    whole = without_track_lengths(
+        write_clip(tmp_path / "whole.mkv", synthetic_frames(10), 10, audio_seconds=2.0))
+    assert len(list(open_frames(whole).timed())) == 10
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputError, match=r"cut.mkv is damaged or cut short .* of the 2\.\d\d s "):
+        list(open_frames(cut).timed())
+
+
+def test_times_that_start_again_follow_on(tmp_path: Path) -> None:
+    """Two MPEG-TS recordings joined end to end (as ``cat`` or a capture card's restart
+    leaves them) start their times again half way, and may change size there. The second
+    part follows on from the first at the average rate, in its own size."""
+    first = write_clip(tmp_path / "a.ts", synthetic_frames(5), 10)
+    second = write_clip(tmp_path / "b.ts", synthetic_frames(5, 36, 64), 10)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    decoded = list(open_frames(joined).timed())
+    assert [time for time, _ in decoded] == pytest.approx([index / 10 for index in range(10)])
+    assert [frame.shape for _, frame in decoded] == [(48, 64, 3)] * 5 + [(36, 64, 3)] * 5

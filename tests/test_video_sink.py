@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 from clip_writer import write_clip
-from support import packet_span, synthetic_frames
+from support import frame_times, packet_span, synthetic_frames
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_frames
@@ -123,6 +123,47 @@ def test_a_clip_that_starts_late_keeps_its_sound_in_sync(tmp_path: Path, suffix:
     # AAC's first packet starts one packet (23 ms) early, as in any MP4.
     assert abs(audio_start - video_start) < 0.03
     assert audio_end == pytest.approx(0.6, abs=0.03)
+
+
+@pytest.mark.parametrize(("suffix", "transparent"), [(".mp4", False), (".webm", True)])
+def test_frames_of_another_size_are_fitted_into_the_first_s(tmp_path: Path, suffix: str,
+                                                            transparent: bool) -> None:
+    """A stream may change size half way (a broadcast, a screen capture; 524x524 then
+    640x360): the later frames were stretched to the first size without a word. They keep
+    their shape now, with bars (transparent ones with alpha), and the note says so."""
+    source = write_clip(tmp_path / "source.mp4", synthetic_frames(4), 25)
+    colour = (200, 200, 200, 255) if transparent else (200, 200, 200)
+    square = np.full((64, 64, len(colour)), colour, np.uint8)
+    wide = np.full((36, 64, len(colour)), colour, np.uint8)
+    out = tmp_path / f"render{suffix}"
+    with VideoSink(out, source, transparent) as sink:
+        for index, frame in enumerate([square, square, wide, wide]):
+            sink.write(frame, index / 25)
+    assert sink.note == ("the picture changes size (64x36 from frame 2): fitted into the first "
+                         f"frame's 64x64, keeping its shape, with "
+                         f"{'transparent' if transparent else 'black'} bars")
+    decoded = frames(out)
+    assert [frame.shape[:2] for frame in decoded] == [(64, 64)] * 4
+    last = decoded[-1]
+    bars, picture = np.r_[0:8, 56:64], np.s_[18:46]  # the picture is rows 14 to 49
+    if transparent:
+        assert last[bars, :, 3].max() < 8 and last[picture][..., 3].min() > 247
+    else:
+        assert last[bars].max() < 16
+    assert np.abs(last[picture][..., :3].astype(int) - 200).max() < 8
+
+
+def test_times_that_start_again_follow_on_at_the_average_rate(tmp_path: Path) -> None:
+    """Two recordings joined end to end start their times again half way; the second half
+    was written a tick apart, all at once (0.60 s of video instead of 1.2 s). It follows on
+    at the source's rate, keeping its own spacing."""
+    source = write_clip(tmp_path / "source.mp4", synthetic_frames(4), 25)
+    out = tmp_path / "joined.mp4"
+    times = [index / 25 for index in range(15)] * 2
+    with VideoSink(out, source) as sink:
+        for frame, time in zip(synthetic_frames(30), times, strict=True):
+            sink.write(frame, time)
+    assert frame_times(out) == pytest.approx([index / 25 for index in range(30)], abs=1e-3)
 
 
 def test_unsupported_container_is_refused_before_anything_is_written(clip: Path,
