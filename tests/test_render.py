@@ -213,9 +213,11 @@ def test_a_folder_in_an_outputs_place_is_refused_before_any_work(
     ("out.gif", ("-b", "studio"), "cannot render a video to out.gif: use .mp4"),
     ("out.mp4", ("-b", "transparent"), "cannot render a transparent video to out.mp4: use .webm "
                                        "or .mov"),
+    # Background specs are read in any case: this one is transparent too.
+    ("out.mp4", ("-b", "Transparent"), "cannot render a transparent video to out.mp4"),
     ("shot.jpg", ("-b", "studio", "--preview-at", "1"), "cannot write a preview to shot.jpg: "
                                                         "use .png"),
-], ids=["gif", "transparent-mp4", "jpeg-preview"])
+], ids=["gif", "transparent-mp4", "transparent-in-capitals", "jpeg-preview"])
 def test_an_output_a_render_cannot_write_is_refused_before_it_is_queued(
     output: str, more: tuple[str, ...], message: str, shared_data: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from obs_bgremover.backgrounds import TRANSPARENT, parse_background
+from obs_bgremover.backgrounds import is_transparent, parse_background
 from obs_bgremover.composite import (
     FIT_MODES,
     Background,
@@ -137,7 +137,7 @@ def refuse_output(kind: str, output: Path, background: str) -> None:
         if output.suffix.lower() != ".png":
             raise InputError(f"cannot write a preview to {output.name}: use .png")
         return
-    transparent = background.strip() == TRANSPARENT
+    transparent = is_transparent(background)
     if output.suffix.lower() not in VIDEO_OUTPUTS[transparent]:
         what = "a transparent video" if transparent else "a video"
         raise InputError(f"cannot render {what} to {output.name}: use "

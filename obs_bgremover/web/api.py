@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from obs_bgremover.backgrounds import TRANSPARENT
+from obs_bgremover.backgrounds import is_transparent
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import FINISHED, JobRecord, RenderSettings, cutout_path
 from obs_bgremover.web import choices, images
@@ -182,7 +182,7 @@ def router(context: Context) -> APIRouter:
                                      "the part of the clip that is rendered")
         folder = store.new_job_folder()
         name = {"preview": "preview.png", "video": "result.mp4"}[job.kind]
-        if job.kind == "video" and spec == TRANSPARENT:
+        if job.kind == "video" and is_transparent(spec):
             name = "result.webm"
         record = queue.submit(job.kind, store.source(upload.id), folder / name,
                               RenderSettings(spec), job.at)
