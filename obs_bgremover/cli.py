@@ -96,6 +96,8 @@ class Progress:
         fps = self.done / elapsed if elapsed > 0 else 0.0
         line = f"\r{self.what} {self.done}/{self.total or '?'}"
         if self.total:
+            # A total estimated from a file's length may fall a frame or two short.
+            self.total = max(self.total, self.done)
             left = (self.total - self.done) / fps if fps else 0.0
             line += f" {100 * self.done / self.total:3.0f}% {fps:5.1f} fps, {left:4.0f} s left"
         print(line, end="", file=sys.stderr, flush=True)

@@ -361,6 +361,9 @@ class VideoFile:
 
     path: Path
     count: int | None
+    """Frames the file says it holds, or as many as its length at its average rate makes
+    (Matroska and WebM state no count: a progress bar then has a total all the same); None
+    where it says neither."""
     rate: Fraction
     """Frames per second on average, for a frame that carries no time of its own."""
 
@@ -459,7 +462,10 @@ def _video_file(path: Path) -> VideoFile:
                 raise InputError(f"{path} has no video stream; expected {ACCEPTED}")
             if next(container.decode(stream), None) is None:
                 raise InputError(f"video {path} has no frames")
-            return VideoFile(path, stream.frames or None, stream.average_rate or Fraction(25))
+            rate = stream.average_rate or Fraction(25)
+            length = declared_duration(container, stream)
+            count = stream.frames or (round(length * rate) if length else None)
+            return VideoFile(path, count or None, rate)
     except av.FFmpegError as err:
         raise InputError(
             f"cannot read {path} ({err.strerror or err}); expected {ACCEPTED}"

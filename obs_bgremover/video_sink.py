@@ -25,7 +25,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from obs_bgremover.composite import fit
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import open_container, stream_start, video_stream
-from obs_bgremover.outputs import partial_name, refuse_folder, write_failed
+from obs_bgremover.outputs import discard, partial_name, refuse_folder, write_failed
 from obs_bgremover.sound import SoundTracks
 
 
@@ -238,7 +238,7 @@ class VideoSink:
                     handle.close()
                 except av.FFmpegError:
                     pass
-        self._temporary.unlink(missing_ok=True)
+        discard(self._temporary)
 
     def __enter__(self) -> VideoSink:
         return self

@@ -168,6 +168,13 @@ def test_video_frames_are_numbered(video: Path, frames) -> None:
         assert np.abs(frame.astype(int) - original).mean() < 10
 
 
+def test_a_matroska_video_s_frames_are_counted_from_its_length(tmp_path: Path) -> None:
+    """Matroska states no frame count: a progress bar over an OBS recording (.mkv) showed
+    neither a percentage nor the time left."""
+    path = write_clip(tmp_path / "clip.mkv", synthetic_frames(30, 48, 64), 30)
+    assert open_frames(path).count == 30
+
+
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_a_video_stored_on_its_side_is_read_upright(tmp_path: Path, frames, rotation: int
                                                     ) -> None:

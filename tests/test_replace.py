@@ -21,7 +21,7 @@ from support import animation, command, frame_times, packet_span, synthetic_fram
 
 from obs_bgremover.backgrounds import ASSETS
 from obs_bgremover.cli import main
-from obs_bgremover.media import open_frames
+from obs_bgremover.media import open_container, open_frames
 from obs_bgremover.pictures import read_image
 
 GREEN = (0, 177, 64)
@@ -320,13 +320,16 @@ def test_an_output_that_cannot_be_made_is_named_without_errno(
     assert "[Errno" not in err
 
 
+@pytest.mark.parametrize("kind", ["image", "video"])
 def test_a_read_only_drive_is_named_by_the_output(
-    portrait, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+    kind: str, portrait, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """On a read-only drive even removing the partial file that was never made fails; that
     error replaced the one naming the output, and the user was told about a hidden
     ``.result.1a2b3c4d.part.png``. (A stand-in for the drive: tests cannot mount one.)"""
     image, _ = portrait
+    source = image if kind == "image" else write_clip(
+        tmp_path / "clip.mp4", synthetic_frames(3, 48, 64), 10)
 
     def refused(path: object) -> OSError:
         return OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
@@ -336,13 +339,19 @@ def test_a_read_only_drive_is_named_by_the_output(
             raise refused(path)
         return open(path, mode, *args, **kwargs)
 
+    def read_only_container(path: object, mode: str = "r", **options: object) -> object:
+        if mode != "r":
+            raise refused(path)
+        return open_container(path, mode, **options)
+
     def read_only_unlink(path: Path, missing_ok: bool = False) -> None:
         raise refused(path)
 
     monkeypatch.setattr("obs_bgremover.pictures.open", read_only_open, raising=False)
+    monkeypatch.setattr("obs_bgremover.video_sink.open_container", read_only_container)
     monkeypatch.setattr(Path, "unlink", read_only_unlink)
-    out = tmp_path / "result.png"
-    assert main(["replace", str(image), "-b", "studio", "-o", str(out)]) == 2
+    out = tmp_path / ("result.png" if kind == "image" else "result.mp4")
+    assert main(["replace", str(source), "-b", "studio", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"cannot write {out}: Read-only file system" in err and ".part" not in err
 
