@@ -11,6 +11,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TextIO
 
+import numpy as np
+
 # How often the status line is redrawn, in seconds.
 STATUS_EVERY = 0.5
 
@@ -87,14 +89,17 @@ class Meter:
             return Summary(self.frames, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, *network)
         wall, cpu = self._start
         seconds = self._last - wall
-        latencies = sorted(self._latencies)
+        # Both interpolated alike, so that the 95th percentile is never below the median (the
+        # nearest rank below it was, on a short run: 35 ms against a median of 37).
+        median, p95 = (np.percentile(self._latencies, (50, 95)) if self._latencies
+                       else (0.0, 0.0))
         return Summary(
             frames=self.frames,
             seconds=seconds,
             fps=(self.frames - 1) / seconds,
             new_fps=(self.new_frames - 1) / seconds,
-            latency_ms=statistics.median(latencies),
-            latency_p95_ms=latencies[int(0.95 * (len(latencies) - 1))],
+            latency_ms=float(median),
+            latency_p95_ms=float(p95),
             cpu_percent=100 * (time.process_time() - cpu) / (time.perf_counter() - wall),
             network_runs=network[0],
             matted=network[1],

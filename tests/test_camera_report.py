@@ -1,0 +1,24 @@
+"""The virtual camera's summary figures, from a meter fed known latencies."""
+
+from __future__ import annotations
+
+import time
+
+from obs_bgremover.camera.report import Meter
+
+
+def sent_with_latencies(latencies_ms: list[float]) -> Meter:
+    meter = Meter()
+    for latency in latencies_ms:
+        meter.sent(time.perf_counter() - latency / 1000)
+        time.sleep(0.002)
+    return meter
+
+
+def test_the_95th_percentile_is_never_below_the_median() -> None:
+    """On a short run the percentile took the nearest rank below while the median averaged two
+    samples: "37 ms median, 35 ms 95th percentile"."""
+    for latencies in ([35.0, 39.0], [35.0, 39.0, 40.0], [10.0, 20.0, 30.0, 40.0, 200.0]):
+        summary = sent_with_latencies(latencies).summary()
+        assert summary.latency_p95_ms >= summary.latency_ms
+        assert summary.latency_p95_ms <= max(latencies) + 5  # it is one of theirs, give or take
