@@ -144,6 +144,9 @@ def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover") -> B
     if not isinstance(spec, str):
         return open_file(spec, fit_mode)
     spec = spec.strip()
+    if not spec:
+        raise InputError(f"the background is empty; expected NAME ({', '.join(BUILTIN)}), "
+                         "FILE, blur[:STRENGTH], color:#RRGGBB or transparent")
     kind, _, value = spec.partition(":")
     kind = kind.lower()
     if is_transparent(spec):

@@ -232,6 +232,7 @@ def test_sample_renders_with_a_builtin_background(tmp_path: Path) -> None:
         ("color:blue?", "#RRGGBB"),
         ("no-such-background", "no-such-background"),
         ("blur:0", "blur"),
+        ("", "the background is empty"),  # was "( is a folder, not a file)"
     ],
 )
 def test_bad_background_is_named_and_nothing_is_written(
