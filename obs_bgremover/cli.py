@@ -30,7 +30,7 @@ from obs_bgremover.media import ImageFiles, VideoFile, open_frames
 from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
 from obs_bgremover.outputs import output_folder, refuse_overwrite, staged_folder
 from obs_bgremover.overlap import WriteBehind, read_ahead
-from obs_bgremover.pictures import image_output, write_alpha_png, write_image
+from obs_bgremover.pictures import image_output, is_image, write_alpha_png, write_image
 from obs_bgremover.pipeline import Pipeline, PipelineSettings
 from obs_bgremover.video_sink import VideoSink, video_format
 
@@ -116,7 +116,10 @@ def run_matte(args: argparse.Namespace) -> int:
     """Write one alpha PNG per input frame; nothing is written unless every frame is."""
     source_path = SAMPLE if args.sample else args.input
     input_folder = source_path if source_path.is_dir() else source_path.parent
-    if args.output.resolve() == input_folder.resolve():
+    # Images are matted to PNGs of their own names, which could overwrite them; a video's
+    # mattes (00000.png, ...) cannot overwrite the video.
+    if args.output.resolve() == input_folder.resolve() and (
+            source_path.is_dir() or is_image(source_path)):
         raise InputError(
             f"output folder {args.output} holds the input; its PNGs could overwrite input files"
         )

@@ -190,6 +190,19 @@ def test_output_into_the_input_folder_is_refused(tmp_path: Path, model_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"] and image.read_bytes() == before
 
 
+def test_a_video_s_mattes_may_go_beside_it(tmp_path: Path, model_path: Path,
+                                           video: Path) -> None:
+    """Its PNGs (00000.png, ...) cannot overwrite the video: ``matte clip.mp4 -o .`` was
+    refused as if they could."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    clip = folder / "clip.mp4"
+    shutil.copy(video, clip)
+    assert matte(clip, "-o", folder, "--model", model_path) == 0
+    assert sorted(p.name for p in folder.iterdir()) == [
+        *(f"0000{i}.png" for i in range(5)), "clip.mp4"]
+
+
 def test_output_folder_that_is_a_file_is_refused(tmp_path: Path, model_path: Path, capsys) -> None:
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.full((8, 8, 3), 90, np.uint8))
