@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from obs_bgremover.errors import ModelError
+from obs_bgremover.model import PROVIDERS, available_devices, select_providers
 from obs_bgremover.model_process import RemoteModel
 from obs_bgremover.obs import filter as obs_filter
 from obs_bgremover.obs.filter import Filter, end_models, shared_model
@@ -168,3 +169,63 @@ def test_a_filter_made_closed_keeps_its_settings_until_reopened(logged) -> None:
         if pipeline is not None:
             pipeline.close()
         instance.finish_stopping()
+
+
+def test_a_device_this_build_lacks_shares_the_process_of_auto(a_filter, logged) -> None:
+    """Settings naming a device this onnxruntime lacks (from another machine) run on the best
+    one there is, as "auto" does: they once started a second network process for the same
+    model on the same CPU, keyed (model, cuda) beside (model, auto). The log says so once, not
+    at every later change of a slider."""
+    missing = [device for device in PROVIDERS if device not in available_devices()]
+    if not missing:
+        pytest.skip("every execution provider is available here")
+    auto = shared_model("general", "auto")
+    assert shared_model("general", missing[0]) is auto, "a second process for the same device"
+    if select_providers("cpu") == select_providers("auto"):  # a CPU-only build
+        assert shared_model("general", "cpu") is auto, "cpu and auto run alike, apart"
+    a_filter.update(FilterSettings(model="general", device=missing[0]))
+    a_filter.update(FilterSettings(model="general", device=missing[0], threshold=0.6))
+    loads_finished()
+    assert a_filter.pipeline is not None and auto.result(timeout=LOAD_TIMEOUT_S).alive
+    assert a_filter.engines() == {("general", "auto")}
+    said = [line for line in logged if f"device {missing[0]} is not available" in line]
+    assert len(said) == 1, logged
+
+
+def test_a_setting_replaced_when_read_is_said_once(a_filter, logged) -> None:
+    """A value out of range (blur -5 sent over obs-websocket) was said again at every later
+    change of any other setting: some 60 lines in 2 s of slider moves."""
+    note = "blur -5 is outside 1..100; using 1"
+    for color in (0xFF0000FF, 0xFF00FF00, 0xFFFF0000):
+        a_filter.update(FilterSettings(kind="blur", blur=1, color=color, device="cpu",
+                                       notes=(note,)))
+    assert logged.count(f"setting {note}") == 1, logged
+    a_filter.update(FilterSettings(kind="blur", device="cpu"))  # fixed
+    a_filter.update(FilterSettings(kind="blur", blur=1, device="cpu", notes=(note,)))
+    assert logged.count(f"setting {note}") == 2, "sent again after a good value: not said"
+    loads_finished()
+
+
+def test_a_custom_model_not_chosen_yet_is_no_failure(a_filter, logged) -> None:
+    """"Custom ONNX file" picked in the list before its file: no "model path . is not a file"
+    error (Path("") reads "."), no network process started for it; the running model goes on
+    until a file is chosen, and a filter without one passes its input through."""
+    a_filter.update(FilterSettings(model="general", device="cpu"))
+    loads_finished()
+    running = a_filter.pipeline
+    assert running is not None
+    a_filter.update(FilterSettings(model="custom", device="cpu"))
+    a_filter.update(FilterSettings(model="custom", device="cpu", threshold=0.6))
+    loads_finished()
+    assert a_filter.pipeline is running, "the running model was stopped"
+    said = [line for line in logged if "no custom model file chosen yet" in line]
+    assert len(said) == 1, logged
+    assert not [line for line in logged if "not a file" in line or "passing" in line], logged
+    assert ("", "auto") not in obs_filter._models, "a network process was started for nothing"
+    fresh = Filter(0)
+    try:
+        fresh.update(FilterSettings(model="custom", device="cpu"))
+        assert fresh.pipeline is None and fresh.loading is None and fresh.failed
+        assert fresh.provider == "nothing: no model file chosen yet"
+    finally:
+        fresh.finish_stopping()

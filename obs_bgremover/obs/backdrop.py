@@ -29,7 +29,7 @@ from obs_bgremover.backgrounds import LoopingVideo, open_file, picture
 from obs_bgremover.composite import Background
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.obs import libobs
-from obs_bgremover.obs.libobs import lib, set_image, vec4
+from obs_bgremover.obs.libobs import lib, log, set_image, vec4
 from obs_bgremover.obs.settings import FilterSettings
 from obs_bgremover.watch import BACKGROUND_EVERY_S, FileWatch
 
@@ -39,7 +39,12 @@ BLUR_SIGMA_TEXELS = 2.0
 BLUR_SIGMA_AT_100 = 1 / 25
 BLUR_MIN_LINES = 8
 
-PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha")
+PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha", "coverage")
+
+
+class BackgroundUnavailable(BgRemoverError):
+    """The background the settings name cannot be shown (said in OBS's log already, once per
+    cause): the filter passes its input through, without a word of its own."""
 
 
 def _open(path: str, fit_mode: str, size: tuple[int, int]) -> tuple[Background, np.ndarray | None]:
@@ -105,7 +110,6 @@ class Backdrop:
 
     def __init__(self) -> None:
         self.key: tuple | None = None
-        self.failed_key: tuple | None = None
         self.texture: int | None = None
         self.source: Background | None = None  # an open picture or video
         self.shown: np.ndarray | None = None  # the video frame in `texture`
@@ -116,6 +120,12 @@ class Backdrop:
         self.aligned_draws = 0  # draws that read texels point-sampled, for the timing log
         self.watch: FileWatch | None = None  # on the background's file, if it has one
         self.edits = 0  # how often that file changed on disk: a change reloads it
+        self.failed_key: tuple | None = None  # the settings whose background could not load
+        # Whether the background of `key` stays on screen while `failed_key`'s, the same file
+        # saved again unreadable, cannot be read.
+        self.keeping = False
+        # Whether the last `_load` found the background unavailable (the input passes through).
+        self.unavailable = False
 
     def free(self) -> None:
         """Release the textures and stop a video's decoder; the caller holds the graphics
@@ -147,14 +157,36 @@ class Backdrop:
 
     def _load(self, settings: FilterSettings, size: tuple[int, int]) -> bool:
         """Have the picture or video the settings name, fitted to ``size``, once per change;
-        False while its load runs and nothing is on screen yet.
+        False while its load runs and nothing is on screen yet. Raises `BackgroundUnavailable`
+        while there is no background to show; `unavailable` says whether it did."""
+        try:
+            shown = self._load_or_raise(settings, size)
+        except BackgroundUnavailable:
+            self.unavailable = True
+            raise
+        self.unavailable = False
+        return shown
 
-        A background that cannot be opened raises (with the reason) once; the same settings are
-        not retried every frame, so a broken video costs one probe, not one per frame. A change
-        to the file on disk counts as new settings, as OBS's own image source reloads a picture
-        saved again: a streamer who edits the picture, or puts back a file that was missing,
-        sees it without touching the filter."""
+    def _load_or_raise(self, settings: FilterSettings, size: tuple[int, int]) -> bool:
+        """`_load`'s work.
+
+        A background that cannot be opened is said in OBS's log once, with the reason; the
+        same settings are not retried every frame, so a broken video costs one probe, not one
+        per frame. A change to the file on disk counts as new settings, as OBS's own image
+        source reloads a picture saved again: a streamer who edits the picture, or puts back a
+        file that was missing, sees it without touching the filter. A file on screen that is
+        saved again unreadable (half written, overwritten with something else) leaves the
+        picture it had on screen, as the virtual camera does ("keeping the current
+        background"), rather than the room the filter hides; the log says so once, and again
+        when it can be read or fails anew."""
         path = settings.background_file()
+        if path == "":  # "Image file" or "Video file" chosen, no file picked yet: no failure
+            key = (settings.kind, path)
+            if key != self.failed_key:
+                self.failed_key, self.keeping = key, False
+                log(libobs.LOG_INFO, f"no {settings.kind} file chosen yet for the background; "
+                                     "passing the input through until one is")
+            raise BackgroundUnavailable("no background file chosen yet")
         if path is not None:
             if self.watch is None or self.watch.path != Path(path):
                 self.watch = FileWatch(Path(path), BACKGROUND_EVERY_S)
@@ -164,11 +196,14 @@ class Backdrop:
         if key == self.key:
             return True
         if key == self.failed_key:
-            raise BgRemoverError("background unavailable (see the earlier message)")
+            if self.keeping:
+                return True
+            raise BackgroundUnavailable(f"background {path} unavailable (said before)")
         if path is None:  # a colour, the blur, transparency: nothing to open
             self._cancel_loading()
             self._drop_source()
             self.key = key
+            self.failed_key, self.keeping = None, False
             return True
         if self.loading is None or self.loading[0] != key:
             self._cancel_loading()
@@ -179,19 +214,28 @@ class Backdrop:
         self.loading = None
         try:
             source, rgb = future.result()
-        except BgRemoverError:
-            self.failed_key = key
-            raise
         except Exception as error:  # a decoder's own, memory: said once too, not retried
+            reason = (str(error) if isinstance(error, BgRemoverError)
+                      else f"cannot open background {path}: {error!r}")
             self.failed_key = key
-            raise BgRemoverError(f"cannot open background {path}: {error!r}") from error
+            # The same picture or video, only saved again: what is on screen stays.
+            self.keeping = (self.source is not None and self.key is not None
+                            and self.key[:4] == key[:4])
+            if self.keeping:
+                log(libobs.LOG_WARNING, f"{reason}; keeping the current background")
+                return True
+            log(libobs.LOG_WARNING, f"passing the input through: {reason}")
+            raise BackgroundUnavailable(reason) from error
+        recovered = self.failed_key is not None and self.failed_key[1] == path
         self._drop_source()
         self.source = source
         if rgb is not None:
             self._upload(rgb, size)
         self.key = key
-        self.failed_key = None
+        self.failed_key, self.keeping = None, False
         self.started = time.perf_counter()
+        if recovered:
+            log(libobs.LOG_INFO, f"background {path} can be read now; showing it")
         return True
 
     def _upload(self, rgb: np.ndarray, size: tuple[int, int]) -> None:
@@ -215,9 +259,10 @@ class Backdrop:
         return True
 
     def _blurred(self, params: dict[str, int], effect: int, image: int, mask: int,
-                 size: tuple[int, int], strength: int) -> int:
+                 size: tuple[int, int], strength: int, cut: bool) -> int:
         """The input's background, weighted and blurred at reduced size (see the module
-        docstring); returns the texture holding (sum of colour x weight, sum of weight)."""
+        docstring); returns the texture holding (sum of colour x weight, sum of weight). With
+        ``cut``, only what the input covers (the coverage texture's alpha) is averaged."""
         obs = lib()
         small = blur_size(size, strength)
         if not self.blur_targets:
@@ -225,7 +270,8 @@ class Backdrop:
                                  for _ in range(2)]
         reduce_to, across = self.blur_targets
         footprint = vec4(1 / small[0], 1 / small[1], 0.0, 0.0)
-        self._pass(effect, b"BlurReduce", reduce_to, small, image, params, footprint, mask=mask)
+        self._pass(effect, b"BlurReduceCut" if cut else b"BlurReduce", reduce_to, small, image,
+                   params, footprint, mask=mask)
         source = obs.gs_texrender_get_texture(reduce_to)
         self._pass(effect, b"BlurPass", across, small, source, params,
                    vec4(1 / small[0], 0.0, 0.0, 0.0))
@@ -268,12 +314,24 @@ class Backdrop:
         finally:
             obs.gs_texrender_end(target)
 
+    @staticmethod
+    def _set_image_alpha(params: dict[str, int], image_alpha: float,
+                         coverage: int | None) -> None:
+        """Set the parameters that say where the input's own alpha is."""
+        obs = lib()
+        obs.gs_effect_set_float(params["image_alpha"], image_alpha)
+        if coverage is not None:
+            obs.gs_effect_set_texture(params["coverage"], coverage)
+
     def draw(self, settings: FilterSettings, effect: int, params: dict[str, int], matted: int,
-             image: int | None, size: tuple[int, int]) -> bool:
+             image: int | None, size: tuple[int, int], coverage: int | None = None) -> bool:
         """Composite the person over the background in the current render target: ``matted``
         holds the frame with its matte as alpha; with ``image`` (low latency), that frame, with
-        an alpha of its own, is drawn instead of ``matted``'s. False, with nothing drawn, while
-        the first background is still loading; raises when the background cannot be shown."""
+        an alpha of its own, is drawn instead of ``matted``'s. ``coverage``: the input as OBS
+        drew it this frame, given where the input has transparency of its own; the blur then
+        leaves what it leaves transparent transparent (a colour or a picture fills it, as it
+        fills the room around the person). False, with nothing drawn, while the first
+        background is still loading; raises when the background cannot be shown."""
         obs = lib()
         mask = matted
         image_alpha = 1.0 if image is not None else 0.0
@@ -282,11 +340,14 @@ class Backdrop:
             return False
         technique = b"DrawColor"
         background = None
+        # A technique's end clears every parameter: each pass sets what it reads.
+        self._set_image_alpha(params, image_alpha, coverage)  # for the blur's reduction
         if settings.kind == "transparent":
             technique = b"DrawTransparent"
         elif settings.kind == "blur":
-            background = self._blurred(params, effect, image, mask, size, settings.blur)
-            technique = b"DrawBlur"
+            cut = coverage is not None
+            background = self._blurred(params, effect, image, mask, size, settings.blur, cut)
+            technique = b"DrawBlurCut" if cut else b"DrawBlur"
         elif self.source is not None:
             if isinstance(self.source, LoopingVideo) and not self._next_video_frame(size):
                 return False  # its first frame is still decoding
@@ -295,7 +356,7 @@ class Backdrop:
         red, green, blue = settings.background_rgb()
         obs.gs_effect_set_texture(params["image"], image)
         obs.gs_effect_set_texture(params["mask"], mask)
-        obs.gs_effect_set_float(params["image_alpha"], image_alpha)
+        self._set_image_alpha(params, image_alpha, coverage)
         obs.gs_effect_set_vec4(params["color"], byref(vec4(red / 255, green / 255, blue / 255,
                                                           1.0)))
         if background:
@@ -304,6 +365,8 @@ class Backdrop:
             names = ["image", "mask"]
             if technique == b"DrawImage":  # the blur's background is reduced: it stays bilinear
                 names.append("background")
+            if technique == b"DrawBlurCut":
+                names.append("coverage")
             sampler = self._point_sampler()
             for name in names:
                 obs.gs_effect_set_next_sampler(params[name], sampler)

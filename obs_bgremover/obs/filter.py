@@ -41,10 +41,10 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import BgRemoverError, ModelError
-from obs_bgremover.model import MattingModel, available_devices
+from obs_bgremover.model import MattingModel, available_devices, select_providers
 from obs_bgremover.model_process import ModelProcess, RemoteModel
 from obs_bgremover.obs import libobs
-from obs_bgremover.obs.backdrop import PARAMS, Backdrop
+from obs_bgremover.obs.backdrop import PARAMS, Backdrop, BackgroundUnavailable
 from obs_bgremover.obs.environment import project_python
 from obs_bgremover.obs.frames import RawFrame, copy_frame
 from obs_bgremover.obs.libobs import lib, log, set_image, vec4
@@ -93,21 +93,37 @@ def straight_colours(rgba: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgba, cv2.COLOR_mRGBA2RGBA)
 
 
+class _Transparency:
+    """`straight_colours` for a filter's pipeline, noting whether the newest frame it made had
+    transparency of its own (written on the pipeline's worker, read on the graphics thread:
+    the blur then keeps that transparency, see `Backdrop.draw`)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, rgba: np.ndarray) -> np.ndarray:
+        frame = straight_colours(rgba)
+        self.seen = frame.shape[2] == 4
+        return frame
+
+
+def device_used(device: str) -> str:
+    """The device a network set to ``device`` runs on, as the key of its process: "auto" for a
+    device this onnxruntime lacks (the best one it has runs instead: such settings come from
+    another machine, a scene collection made beside an NVIDIA GPU opened on a laptop, and
+    passing the input through would put the room on screen until someone reads the log), and
+    for a device that runs on the very providers "auto" picks (the CPU of a CPU-only build), so
+    that one process serves both. The network's process runs the same onnxruntime, so the
+    answer here is its answer too."""
+    if device == "auto" or device not in available_devices():
+        return "auto"
+    return "auto" if select_providers(device) == select_providers("auto") else device
+
+
 def _load_model(name: str, device: str) -> MattingModel | RemoteModel:
     """The model in a process of its own (`model_process`: no GIL shared with OBS, the whole
     process at a lower priority), started with the project's Python; in OBS's own process only
-    where there is no such Python (the package installed into OBS's Python itself).
-
-    A device this onnxruntime lacks runs on the best one it has, as "auto" would, and the log
-    says so: such settings come from another machine (a scene collection made beside an NVIDIA
-    GPU, opened on a laptop), and passing the input through would put the room on screen until
-    someone reads the log. The network's process runs the same onnxruntime, so the answer here
-    is its answer too."""
-    if device != "auto" and device not in available_devices():
-        log(libobs.LOG_WARNING, f"device {device} is not available in this onnxruntime build "
-                                f"(available: {', '.join(available_devices())}); the network "
-                                "runs on the best of those instead")
-        device = "auto"
+    where there is no such Python (the package installed into OBS's Python itself)."""
     try:
         python = project_python()
     except BgRemoverError:
@@ -150,7 +166,8 @@ def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
     anyway, so instances share it. It takes from a third of a second to seconds (a process
     starts, onnxruntime loads the graph), and OBS applies a filter's new settings on its
     graphics thread, which would stand still meanwhile: callers take the model from the future
-    when it is done."""
+    when it is done. Keyed by the device the network really runs on (`device_used`)."""
+    device = device_used(device)
     with _models_lock:
         future = _models.get((name, device))
         if future is None or not _usable(future):
@@ -158,6 +175,12 @@ def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
             threading.Thread(target=_load_into, args=(future, name, device),
                              name="obs-bgremover-load", daemon=True).start()
         return future
+
+
+def _engine(settings: FilterSettings) -> tuple[str, str]:
+    """The key of the settings' network process in `shared_model`: (model, `device_used`)."""
+    name, device = settings.engine()
+    return name, device_used(device)
 
 
 def release_unused() -> None:
@@ -226,22 +249,28 @@ class Filter:
         self.slots: list[int] = []
         self.slot = 0
         self.backdrop = Backdrop()
+        self.transparency = _Transparency()  # of the frames read back from the GPU
         # The pipeline and index of the matte in our textures: a new pipeline numbers its
         # results from 0 again, and until its first one the previous matte stays on screen
         # rather than the unfiltered input flashing up at every settings change.
         self.shown: tuple[LivePipeline, int] | None = None
+        # `pipeline_since` of the pipeline whose first matte on screen was logged ("new
+        # settings shown after"): once per pipeline, not again after a resize.
+        self.announced = 0.0
         self.failed = False  # set after a render error, so one bad frame is logged once
         # False once an async frame turns out unreadable (see take_frame), until the size
         # changes.
         self.direct_frames = True
         self.recovering: threading.Thread | None = None  # see _recover
+        self.recovered = 0.0  # `pipeline_since` of the pipeline `_recover` last replaced
         # Counts `update`s (and detaches): a model that finishes loading for settings a newer
         # update replaced starts nothing. `update_lock` makes the check and the swap one step.
         self.generation = 0
         self.update_lock = threading.Lock()
         self.closed = closed  # see detach_pipeline
         self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
-        self.running_engine: tuple[str, str] | None = None  # (model, device) of `pipeline`
+        self.running_engine: tuple[str, str] | None = None  # `_engine` of `pipeline`
+        self.said_device: str | None = None  # see `_say_device`
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
         self.worst = dict.fromkeys(TIMED_STAGES, 0.0)  # ms, each stage's longest in the window
@@ -258,7 +287,7 @@ class Filter:
         that one loads (none once taken away: reopening loads again)."""
         if self.closed:
             return set()
-        return {self.settings.engine()} | ({self.running_engine} if self.running_engine else set())
+        return {_engine(self.settings)} | ({self.running_engine} if self.running_engine else set())
 
     # settings ---------------------------------------------------------------------------------
 
@@ -269,9 +298,12 @@ class Filter:
         a change of model or device loads that model (shared between instances) on a thread of
         its own, and the current pipeline goes on until it is ready. A failure leaves the filter
         passing its input through, with one line in OBS's log: this runs in OBS's callbacks,
-        which must not raise."""
+        which must not raise. A value replaced when read (`FilterSettings.notes`) is said once,
+        not again at every later change of another setting."""
+        said = self.settings.notes
         for note in settings.notes:
-            log(libobs.LOG_WARNING, f"setting {note}")
+            if note not in said:
+                log(libobs.LOG_WARNING, f"setting {note}")
         self._apply(settings)
 
     def rebuild(self) -> None:
@@ -305,15 +337,44 @@ class Filter:
                 return
             self.generation += 1
             generation = self.generation
-            model = self.loading = shared_model(*new.engine())
+            if new.model == "custom" and not new.model_path:
+                self._no_model_yet(old.engine() != new.engine())
+                return
+            self._say_device(new.device)
+            engine = _engine(new)
+            model = self.loading = shared_model(*engine)
         if model.done():
             self._start_pipeline(model, new, generation)
             return
         log(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
-                             "then".format(*new.engine()))
+                             "then".format(*engine))
         # A thread, not a callback on the shared future, which would keep this filter alive.
         threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
                          name="obs-bgremover-start", daemon=True).start()
+
+    def _no_model_yet(self, say: bool) -> None:
+        """"Custom ONNX file" chosen and no file picked yet: nothing to load, and no failure
+        either (the user is about to pick one). The pipeline running goes on until then; a
+        filter without one passes its input through. Called under `update_lock`."""
+        self.loading = None
+        if self.pipeline is None:
+            self.provider = "nothing: no model file chosen yet"
+            self.failed = True
+        if say:
+            log(libobs.LOG_INFO, "no custom model file chosen yet; " + (
+                "the filter goes on as it was until one is" if self.pipeline is not None
+                else "passing the input through until one is"))
+
+    def _say_device(self, device: str) -> None:
+        """Say once, when the settings name it, that ``device`` is not in this onnxruntime
+        build and the network runs on the best device there is (`device_used`)."""
+        if device == "auto" or device in available_devices():
+            self.said_device = None
+        elif device != self.said_device:
+            self.said_device = device
+            log(libobs.LOG_WARNING, f"device {device} is not available in this onnxruntime "
+                                    f"build (available: {', '.join(available_devices())}); the "
+                                    "network runs on the best of those instead")
 
     def _start_pipeline(self, loaded: Future[MattingModel | RemoteModel],
                         settings: FilterSettings, generation: int, wait: bool = False) -> None:
@@ -347,7 +408,7 @@ class Filter:
                     log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                                          f"{settings.describe()}")
                 self._replace_pipeline(live)
-                self.running_engine = settings.engine() if live is not None else None
+                self.running_engine = _engine(settings) if live is not None else None
             release_unused()
         except Exception:  # on a thread of ours, nothing above it would tell OBS's log
             log(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
@@ -532,24 +593,31 @@ class Filter:
         try:
             rows = np.ctypeslib.as_array(data, shape=(self.size[1], linesize.value))
             rgba = rows[:, : width * 4].reshape(self.size[1], width, 4)
-            self.pipeline.submit(rgba.copy(), straight_colours)
+            self.pipeline.submit(rgba.copy(), self.transparency)
         finally:
             obs.gs_stagesurface_unmap(surface)
             self._time("submit", start)
 
     def _upload_result(self) -> bool:
         """Upload the newest matte and its frame if they are new; False while the textures
-        hold no matte of this resolution (before the first one, after a resize)."""
+        hold no matte of this resolution (before the first one, after a resize).
+
+        When the network's process has stopped, the last composite stays on screen (or
+        nothing, before the first) while another one starts (`_recover`): the room the filter
+        hides must not flash up, and the one warning `_recover` logs says all there is to say."""
         try:
             result = self.pipeline.latest()
         except ModelError:
             self._recover()
-            raise
+            return self.shown is not None
         if result is None or result.alpha.shape != (self.size[1], self.size[0]):
             return self.shown is not None
         if self.shown is None or self.shown[0] is not self.pipeline:
-            log(libobs.LOG_INFO, f"new settings shown after "
-                                 f"{1000 * (time.perf_counter() - self.pipeline_since):.0f} ms")
+            if self.announced != self.pipeline_since:  # not after a resize: nothing was set
+                log(libobs.LOG_INFO, f"new settings shown after "
+                                     f"{1000 * (time.perf_counter() - self.pipeline_since):.0f}"
+                                     " ms")
+                self.announced = self.pipeline_since
             self.shown = None
         if self.shown is None or result.index != self.shown[1]:
             slot = (self.slot + 1) % len(self.slots)
@@ -559,13 +627,16 @@ class Filter:
         return True
 
     def _recover(self) -> None:
-        """After the network's process stopped (killed, out of memory), start another one. Until
-        it is up, the input passes through. `rebuild` runs on a thread of its own here: the
-        caller holds `pipeline_lock`, which the swap to the new pipeline takes, and another
-        filter may have started the process already, so that the swap would come at once."""
+        """After the network's process stopped (killed, out of memory), start another one, once
+        per pipeline. Until it is up, the last composite stays on screen (`_upload_result`).
+        `rebuild` runs on a thread of its own here: the caller holds `pipeline_lock`, which the
+        swap to the new pipeline takes, and another filter may have started the process
+        already, so that the swap would come at once."""
         if ((self.recovering is not None and self.recovering.is_alive())
-                or (self.loading is not None and not self.loading.done())):
+                or (self.loading is not None and not self.loading.done())
+                or self.recovered == self.pipeline_since):  # its errors until the swap
             return
+        self.recovered = self.pipeline_since
         log(libobs.LOG_WARNING, "the network stopped; starting it again")
         self.recovering = threading.Thread(target=self._rebuild_logged,
                                            name="obs-bgremover-recover", daemon=True)
@@ -619,10 +690,16 @@ class Filter:
         """Draw the composite; False when the background cannot be shown (logged once) or is
         still loading, for the caller to pass the input through instead."""
         matted = self.slots[self.slot]
+        # The input drawn this frame, where it has transparency of its own (frames read from
+        # an async source's memory are opaque: `frames` drops any alpha).
+        coverage = texture if texture is not None and self.transparency.seen else None
         try:
             # In low-latency mode only the alpha of the uploaded texture is used.
             return self.backdrop.draw(self.settings, self._ensure_effect(), self.params, matted,
-                                      texture if self.settings.low_latency else None, self.size)
+                                      texture if self.settings.low_latency else None, self.size,
+                                      coverage)
+        except BackgroundUnavailable:  # said by the backdrop, once per cause
+            return False
         except BgRemoverError as error:
             if not self.failed:
                 log(libobs.LOG_WARNING, f"passing the input through: {error}")
@@ -686,7 +763,7 @@ class Filter:
         """Whether the composite is merely not ready: the model loading, the first matte of
         this size in the network, the first background loading. Not after a failure (logged,
         `failed`), nor once the filter is taken away (the script unloaded)."""
-        if self.failed or self.closed:
+        if self.failed or self.closed or self.backdrop.unavailable:
             return False
         return self.pipeline is not None or self.loading is not None
 

@@ -11,9 +11,11 @@ when the script unloads, the worker it started is asked to finish its jobs and s
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -82,6 +84,23 @@ def describe(record: JobRecord | None) -> str:
     return f"Queued -> {record.output}"
 
 
+def _check_writable(folder: Path) -> None:
+    """Raise an `InputError` unless a file can be made in ``folder``: tried with a file of its
+    own, since permissions alone do not tell (root passes every permission check, and /proc or
+    a read-only drive still refuse). Without this a job was queued, and the worker failed it
+    with an "internal error" and a traceback."""
+    try:
+        handle, trial = tempfile.mkstemp(prefix=".obs-bgremover-", suffix=".trial", dir=folder)
+    except OSError as error:
+        # /proc answers "No such file or directory" for a folder that is plainly there.
+        reason = ("it takes no new files" if error.errno == errno.ENOENT
+                  else (error.strerror or str(error)).lower())
+        raise InputError(f"cannot write into the output folder {folder} ({reason}); "
+                         "pick another one") from error
+    os.close(handle)
+    Path(trial).unlink(missing_ok=True)
+
+
 class RenderClip:
     """One filter instance's render job. ``changed`` is called (from a thread of this object)
     whenever the status line changes, to redraw the properties window."""
@@ -106,6 +125,7 @@ class RenderClip:
             raise InputError(f"pick the clip to render (got {clip!r}, which is not a file)")
         if not folder or not folder_path.is_dir():
             raise InputError(f"pick an existing output folder (got {folder!r})")
+        _check_writable(folder_path)
         render = RenderSettings(settings.background_spec(), settings.fit,
                                 model=settings.model_name(), device=settings.device,
                                 matting=settings.matting())

@@ -23,6 +23,7 @@ from obs_views import (
     SOURCE,
     close_share,
     labelled,
+    log_count,
     poll,
     regions,
     screenshot,
@@ -166,6 +167,45 @@ def test_what_the_source_leaves_transparent_stays_so(obs_studio, scene, sure, po
         poll(partial(shot, obs_studio), lambda s: close_share(s, person, scene) >= SHARE_REQUIRED)
 
 
+def test_the_blur_leaves_what_the_source_leaves_transparent_so(obs_studio, scene, sure, portrait,
+                                                              tmp_path) -> None:
+    """The blur is the source's own background, and a source has none where it is transparent
+    (a PNG cut-out, a browser source): what it leaves transparent stays so, and what it half
+    covers stays half covered, in its own colours. The blur once painted the transparent part
+    opaque black, with a dark band where the source was half transparent."""
+    background, person = sure
+    picture = cv2.imread(str(portrait[0]))
+    height, width = picture.shape[:2]
+    alpha = np.full((height, width), 255, np.uint8)
+    alpha[:, : width * 2 // 5] = 0
+    alpha[: height // 6, width * 3 // 5:] = 128  # wall, half covered
+    cut = tmp_path / "cut-out.png"
+    cv2.imwrite(str(cut), np.dstack([picture, alpha]))
+    rows, columns = np.indices(person.shape)
+    strip = columns < person.shape[1] * 2 // 5 - 8
+    band = ((rows < person.shape[0] // 6 - 8) & (columns > person.shape[1] * 3 // 5 + 8)
+            & background)
+    solid = (columns > person.shape[1] * 2 // 5 + 8) & ~band & (rows > person.shape[0] // 6 + 8)
+    assert (person & strip).sum() > 1000 and band.sum() > 1000, "the shapes miss their aim"
+    obs_studio.client.set_input_settings(SOURCE, {"file": str(cut)}, True)
+    try:
+        set_filter(obs_studio, background="blur", blur=60)
+        image = poll(partial(shot, obs_studio, True),
+                     lambda s: np.mean(s[..., 3][strip] <= CLEAR) >= SHARE_REQUIRED)
+        assert np.mean(image[..., 3][strip] <= CLEAR) >= SHARE_REQUIRED, "not transparent"
+        assert np.mean(image[..., 3][solid & (person | background)] >= OPAQUE) >= SHARE_REQUIRED
+        assert close_share(image[..., :3], person & solid, scene) >= SHARE_REQUIRED
+        half = image[..., 3][band].astype(int)
+        assert np.mean(np.abs(half - 128) <= 24) >= SHARE_REQUIRED, np.percentile(half, [5, 50, 95])
+        # No dark band: the half-covered wall keeps about its own brightness, blurred.
+        lightness = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY).astype(float)
+        wall = cv2.cvtColor(scene, cv2.COLOR_RGB2GRAY).astype(float)
+        assert np.median(lightness[band]) > 0.8 * np.median(wall[band]), "a dark band"
+    finally:
+        obs_studio.client.set_input_settings(SOURCE, {"file": str(portrait[0])}, True)
+        poll(partial(shot, obs_studio), lambda s: close_share(s, person, scene) >= SHARE_REQUIRED)
+
+
 def test_fit_contain_shows_the_whole_picture(obs_studio, scene, sure) -> None:
     """The 16:9 studio picture behind a 3:4 portrait: "contain" shows all of it, with black bars
     above and below, where "cover" cropped its sides."""
@@ -250,6 +290,43 @@ def test_a_background_file_is_shown_once_it_appears_and_again_when_saved(
         assert close_share(image, person, scene) >= SHARE_REQUIRED
 
 
+def test_a_background_saved_unreadable_keeps_the_last_good_one(obs_studio, scene, sure,
+                                                               tmp_path) -> None:
+    """A picture on screen saved again as something unreadable (half written, overwritten):
+    the picture stays, as the virtual camera keeps its background, and the log says so once;
+    again when the file can be read, and again when it fails anew. It once put the room on
+    screen, after a recovery without a word."""
+    background, person = sure
+    picture = tmp_path / "edited.png"
+    keeping = f"cannot use background {picture}"
+    said = partial(log_count, obs_studio)
+    set_filter(obs_studio, background="image", image=str(picture))
+    readable = f"background {picture} can be read now"
+    for attempt, rgb in enumerate(((255, 0, 0), (0, 0, 255)), start=1):
+        recoveries = said(readable)
+        cv2.imwrite(str(picture), np.full((90, 160, 3), rgb[::-1], np.uint8))
+        image = poll(partial(shot, obs_studio),
+                     lambda s, rgb=rgb: close_share(s, background, np.array(rgb))
+                     >= SHARE_REQUIRED)
+        assert close_share(image, background, np.array(rgb)) >= SHARE_REQUIRED, rgb
+        if attempt > 1:
+            assert said(readable) == recoveries + 1, "the recovery was not said"
+        picture.write_bytes(b"not a picture at all")
+        poll(lambda: said(keeping), lambda n, attempt=attempt: n >= attempt)
+        assert said(f"{keeping}") == attempt, obs_studio.log_text()[-2000:]
+        for _ in range(5):  # the picture stays, frame after frame
+            image = shot(obs_studio)
+            assert close_share(image, background, np.array(rgb)) >= SHARE_REQUIRED, rgb
+            assert close_share(image, person, scene) >= SHARE_REQUIRED
+            time.sleep(0.2)
+    lines = [line for line in obs_studio.log_text().splitlines() if str(picture) in line]
+    kept = [line for line in lines if keeping in line]
+    assert len(kept) == 2 and all("keeping the current background" in line for line in kept)
+    assert not [line for line in lines if "passing the input through" in line
+                and "does not exist" not in line], lines
+    assert "Traceback" not in obs_studio.log_text()
+
+
 def test_corrupt_model_passes_through_then_recovers(obs_studio, scene, sure, tmp_path) -> None:
     background, _ = sure
     corrupt = tmp_path / "corrupt.onnx"
@@ -279,6 +356,9 @@ def test_disable_enable_and_a_new_resolution(obs_studio, scene, sure, shared_dat
                  lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
     assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED, "not back on"
 
+    # A new size is no new setting: "new settings shown after" (timed from the pipeline's
+    # start) once said so at every resize, e.g. "after 29192 ms".
+    shown = log_count(obs_studio, "new settings shown after")
     folder = shared_data / "davis-person" / "lucia"
     frame, mask = labelled(folder / "frames" / "00040.jpg", folder / "masks" / "00040.png")
     client.set_input_settings(SOURCE, {"file": str(frame)}, True)
@@ -291,6 +371,9 @@ def test_disable_enable_and_a_new_resolution(obs_studio, scene, sure, shared_dat
     assert "Traceback" not in obs_studio.log_text()
     client.set_input_settings(SOURCE, {"file": str(portrait[0])}, True)
     poll(partial(shot, obs_studio), lambda s: s.shape == scene.shape)
+    poll(partial(shot, obs_studio),
+         lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
+    assert log_count(obs_studio, "new settings shown after") == shown, "said at a resize"
 
 
 def network_processes(obs_studio) -> list[int]:
@@ -309,10 +392,25 @@ def test_a_killed_network_process_is_replaced(obs_studio, scene, sure) -> None:
          lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
     before = network_processes(obs_studio)
     assert len(before) == 1, f"expected one network process, found {before}"
+    warned = log_count(obs_studio, "the network stopped; starting it again")
     os.kill(before[0], signal.SIGKILL)
-    replaced = poll(lambda: network_processes(obs_studio), lambda pids: pids and pids != before)
+    shots: list[np.ndarray] = []
+
+    def replaced_after_a_look() -> list[int]:
+        shots.append(shot(obs_studio))
+        return network_processes(obs_studio)
+
+    replaced = poll(replaced_after_a_look, lambda pids: pids and pids != before)
     assert replaced and replaced != before, "no new network process"
-    assert "the network stopped; starting it again" in obs_studio.log_text()
+    for _ in range(10):  # and the new pipeline's first mattes
+        shots.append(shot(obs_studio))
+    # While the network restarts, the last composite stays: the room once showed, with an
+    # error and a two-part traceback in the log at every kill.
+    for image in shots:
+        assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED, "not red"
+    assert log_count(obs_studio, "the network stopped; starting it again") == warned + 1
+    log = obs_studio.log_text()
+    assert "render failed" not in log and "Traceback" not in log, log[-3000:]
     # The new process serves a new pipeline: the picture must change again, so use a new colour.
     set_filter(obs_studio, color=0xFFFF0000)  # blue
     image = poll(partial(shot, obs_studio),

@@ -69,6 +69,19 @@ def test_a_bad_clip_says_why_without_queueing(obs_studio, tmp_path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def test_a_folder_that_takes_no_files_says_why_without_queueing(obs_studio, monkeypatch) -> None:
+    """/proc is a folder, yet no file can be made in it: the job was queued, and the worker
+    failed it with an "internal error" and a traceback."""
+    monkeypatch.setenv(DATA_ENV, str(obs_studio.home / ".local" / "share" / "obs-bgremover"))
+    jobs = len(RenderQueue(open_huey(SQLITE)).jobs())
+    obs_studio.client.set_source_filter_settings(SOURCE, FILTER, {
+        "render_input": str(CLIP), "render_folder": "/proc"}, True)
+    assert press(obs_studio, "render_clip") == "clicked"
+    log = obs_studio.log_text()
+    assert "render clip: cannot write into the output folder /proc" in log, log[-2000:]
+    assert len(RenderQueue(open_huey(SQLITE)).jobs()) == jobs, "a job was queued"
+
+
 def test_stop_rendering_drops_the_job(obs_studio, tmp_path, monkeypatch) -> None:
     """A render started by mistake (the wrong clip, the wrong background) can be stopped from
     OBS: the job fails as stopped, and the worker leaves no file behind."""

@@ -1,0 +1,45 @@
+"""The filter's "Render clip" button's checks, without OBS: what cannot be rendered is refused
+with a sentence naming it before anything is queued (the status line and OBS's log show it),
+rather than queued for the worker to fail with an "internal error" and a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obs_bgremover.errors import InputError
+from obs_bgremover.obs import render_clip
+from obs_bgremover.obs.render_clip import RenderClip
+from obs_bgremover.obs.settings import FilterSettings
+from obs_bgremover.render.queue import DATA_ENV
+
+CLIP = Path(__file__).resolve().parents[1] / "obs_bgremover" / "assets" / "sample.mp4"
+
+
+@pytest.fixture
+def button(tmp_path, monkeypatch) -> RenderClip:
+    """A filter's button whose queue, were anything queued, is a throw-away one, and which
+    starts no worker."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setattr(render_clip.WORKERS, "ensure", lambda queue: None)
+    clip = RenderClip(lambda: None)
+    yield clip
+    clip.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_takes_no_files_is_refused_before_queueing(button) -> None:
+    """/proc is a folder, and even root's permissions pass there, but no file can be made in
+    it: the job was queued, and the worker failed it with an internal error."""
+    with pytest.raises(InputError, match=r"cannot write into the output folder /proc \("):
+        button.start(FilterSettings(), str(CLIP), "/proc")
+    assert button.queue is None and button.job_id is None, "a job was queued"
+
+
+def test_a_writable_folder_is_left_as_it_was(button, tmp_path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    record = button.start(FilterSettings(), str(CLIP), str(folder))
+    assert record.output.startswith(str(folder))
+    assert list(folder.iterdir()) == [], "the trial file was left behind"
