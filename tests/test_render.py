@@ -35,7 +35,7 @@ from support import (
 
 from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey, tasks
-from obs_bgremover.render.job import fit_size, frame_at, scaling_note
+from obs_bgremover.render.job import _fitted, fit_size, frame_at, scaling_note
 from obs_bgremover.render.probe import probe
 from obs_bgremover.render.queue import DATA_ENV, swap_data
 
@@ -254,6 +254,19 @@ def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
     assert "scaled from 3840x2160 to 1920x1080 to fit 1920x1080" in capsys.readouterr().out
     result = describe(output)
     assert result["size"] == (1920, 1080) and len(result["frames"]) == 3
+
+
+def test_a_picture_that_changes_shape_part_way_is_fitted_not_stretched() -> None:
+    """Recordings joined end to end (a Matroska file may change size part way): the second
+    part's frames were stretched into the first's size, as `replace` no longer does. The
+    rounding of `fit_size` to even sizes still only stretches."""
+    grey = np.full((32, 64, 3), 200, np.uint8)
+    odd = np.full((63, 63, 3), 100, np.uint8)
+    (_, rounded), (_, changed) = list(_fitted([(0.0, odd), (0.1, grey)], (62, 62)))
+    assert rounded.shape == (62, 62, 3) and np.all(rounded == 100)
+    assert changed.shape == (62, 62, 3)
+    assert changed[:12].max() == 0 and changed[-12:].max() == 0  # bars above and below
+    assert np.all(changed[20:42] == 200)  # the picture between
 
 
 def test_a_variable_frame_rate_clip_keeps_its_frame_times(tmp_path: Path) -> None:

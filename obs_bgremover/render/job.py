@@ -123,10 +123,16 @@ def _pipeline(settings: RenderSettings, background: Background) -> Pipeline:
 
 def _fitted(source: Iterable[tuple[float, np.ndarray]], size: tuple[int, int]
             ) -> Iterator[tuple[float, np.ndarray]]:
-    """The source's timed frames at ``size``, stretched where they differ (`fit_size` keeps
-    the aspect but for rounding to even sizes)."""
+    """The source's timed frames at ``size``: stretched where only `fit_size`'s rounding to even
+    sizes tells them apart, and fitted inside it with black bars where the picture changes
+    shape part way (joined recordings), as `obs_bgremover.video_sink.VideoSink` does."""
     for time, frame in source:
-        yield time, frame if frame.shape[1::-1] == size else fit(frame, size, "stretch")
+        height, width = frame.shape[:2]
+        if (width, height) == size:
+            yield time, frame
+            continue
+        same_shape = abs(width * size[1] - height * size[0]) <= 0.02 * width * size[1]
+        yield time, fit(frame, size, "stretch" if same_shape else "contain")
 
 
 def refuse_output(kind: str, output: Path, background: str) -> None:
