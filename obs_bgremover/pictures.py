@@ -132,6 +132,24 @@ def _upright(plane: np.ndarray, data: np.ndarray) -> np.ndarray:
     return plane if method is None else np.asarray(Image.fromarray(plane).transpose(method))
 
 
+def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) a picture's header declares, read without decoding it: a server refuses
+    a huge picture before decoding it takes a gigabyte (one colour compresses to almost nothing
+    at any size). None where Pillow does not read the file's header. A header of more pixels
+    than Pillow opens at all (its decompression-bomb limit, about 179 megapixels) is an
+    `InputError` that says so."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError as err:
+        raise InputError(f"{path} is a picture of over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                         "megapixels") from err
+    except (OSError, ValueError):
+        return None
+
+
 # Brands of the ISO base media files that hold HEIF pictures (an iPhone's HEIC photos).
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 

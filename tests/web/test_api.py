@@ -171,7 +171,7 @@ def test_a_picture_of_too_many_pixels_is_refused(server: Server, tmp_path: Path)
     before = server.files()
     answer = server.upload(path, "huge.png", purpose="background")
     assert answer.status == 422, answer.body
-    assert answer.detail == ('"huge.png" is 9000x6000, 54 megapixels: more than this server '
+    assert answer.detail == ('"huge.png" is 9000x6000, 54.0 megapixels: more than this server '
                              "takes (50 megapixels). Scale it down and upload it again.")
     assert server.files() == before
 
