@@ -184,8 +184,12 @@ def router(context: Context) -> APIRouter:
         name = {"preview": "preview.png", "video": "result.mp4"}[job.kind]
         if job.kind == "video" and is_transparent(spec):
             name = "result.webm"
-        record = queue.submit(job.kind, store.source(upload.id), folder / name,
-                              RenderSettings(spec), job.at)
+        try:
+            record = queue.submit(job.kind, store.source(upload.id), folder / name,
+                                  RenderSettings(spec), job.at)
+        except BaseException:  # a full disk, say (`app`): no folder of a job that is not
+            store.delete_job_folder(folder)
+            raise
         return job_out(record, store)
 
     @api.get("/jobs", response_model=list[JobOut], tags=["jobs"])

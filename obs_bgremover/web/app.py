@@ -3,6 +3,7 @@ front of them all."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -54,6 +55,17 @@ async def _server_fault(request: Request, exc: OSError) -> JSONResponse:
                         status_code=500)
 
 
+async def _queue_fault(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+    """The queue's database could not be written (SQLite's "database or disk is full", a
+    locked or read-only file), answered as `_server_fault` answers a file error: JSON, 507 for
+    a full disk; it was a plain-text 500 the page could only repeat."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return JSONResponse({"detail": "the server has no space left on its disk"},
+                            status_code=507)
+    return JSONResponse({"detail": f"the server could not use its render queue ({exc})"},
+                        status_code=500)
+
+
 def create_app(context: Context, token: str | None, hosts: frozenset[str] | None,
                cookie: str) -> FastAPI:
     """The app for one queue and data folder; ``token``, ``hosts`` and ``cookie`` as `Guard`
@@ -65,5 +77,6 @@ def create_app(context: Context, token: str | None, hosts: frozenset[str] | None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(OSError, _server_fault)
+    app.add_exception_handler(sqlite3.OperationalError, _queue_fault)
     app.add_middleware(Guard, token=token, hosts=hosts, cookie=cookie)
     return app

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import json
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -17,10 +19,13 @@ from fastapi import HTTPException
 from PIL import Image
 
 from obs_bgremover.outputs import write_failed
-from obs_bgremover.render import JobRecord, RenderSettings
+from obs_bgremover.render import JobRecord, RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render.queue import DATA_ENV
 from obs_bgremover.render.tasks import staging_dir
-from obs_bgremover.web import uploads
+from obs_bgremover.web import api, app, uploads
+from obs_bgremover.web.context import Context
 from obs_bgremover.web.present import job_out
+from obs_bgremover.web.schemas import JobIn
 from obs_bgremover.web.store import STALE_UPLOAD_S, Store, Upload
 
 JOB_ID = "0123456789ab"
@@ -108,6 +113,45 @@ def test_a_picture_of_too_many_pixels_is_refused_before_it_is_decoded(
     monkeypatch.setattr(uploads, "probe", never)
     detail = _receive(Store(tmp_path / "web"), picture.getvalue(), "wall.png", "background").detail
     assert detail.startswith('"wall.png" is 16000x4000, 64.0 megapixels: more than this server')
+
+
+def _disk_full() -> sqlite3.OperationalError:
+    """SQLite's own "database or disk is full", from a database that may not grow."""
+    database = sqlite3.connect(":memory:")
+    database.execute("PRAGMA max_page_count = 2")
+    database.execute("CREATE TABLE t (x BLOB)")
+    try:
+        while True:
+            database.execute("INSERT INTO t VALUES (zeroblob(4096))")
+    except sqlite3.OperationalError as err:
+        return err
+    finally:
+        database.close()
+
+
+def test_a_job_queued_on_a_full_disk_is_answered_and_leaves_no_folder(
+        tmp_path: Path, talking_head: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue's database could not grow: the answer was a plain-text 500, and each try
+    left an empty job folder that nothing listed or removed."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    store = Store(tmp_path / "web")
+    clip = asyncio.run(uploads.receive(_body(talking_head.read_bytes()), "speaker.mp4", "clip",
+                                       store, 1 << 30))
+    queue = RenderQueue(open_huey("sqlite"))
+    full = _disk_full()
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise full
+
+    monkeypatch.setattr(queue, "submit", no_space)
+    create_job = next(route.endpoint for route in api.router(Context(queue, store, 1 << 30, 0))
+                      .routes if route.path == "/api/jobs" and "POST" in route.methods)
+    with pytest.raises(sqlite3.OperationalError):
+        create_job(JobIn(upload=clip.id, kind="preview", background="studio"))
+    assert list(store.jobs_dir.iterdir()) == []
+    answer = asyncio.run(app._queue_fault(None, full))
+    assert answer.status_code == 507
+    assert json.loads(answer.body) == {"detail": "the server has no space left on its disk"}
 
 
 # -- staged uploads at a start --------------------------------------------------------------
