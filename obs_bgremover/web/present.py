@@ -26,8 +26,12 @@ def render_seconds(upload: Upload) -> float | None:
 
 
 def limit_notes(upload: Upload) -> list[str]:
-    """The limits of render mode that apply to this clip, in words, before anything runs."""
-    notes = []
+    """The limits of render mode that apply to this clip, in words, before anything runs; none
+    for a background, which is fitted to each clip (a 7000x7000 picture was said to be
+    "scaled to 1080x1080 to fit 1920x1080")."""
+    notes: list[str] = []
+    if upload.purpose != "clip":
+        return notes
     if upload.duration is not None and upload.duration > MAX_SECONDS:
         notes.append(f"Only the first {MAX_SECONDS:g} s of its {upload.duration:.1f} s are "
                      "rendered.")

@@ -24,7 +24,7 @@ from obs_bgremover.render.queue import DATA_ENV
 from obs_bgremover.render.tasks import staging_dir
 from obs_bgremover.web import api, app, uploads
 from obs_bgremover.web.context import Context
-from obs_bgremover.web.present import job_out
+from obs_bgremover.web.present import job_out, limit_notes
 from obs_bgremover.web.schemas import JobIn
 from obs_bgremover.web.store import STALE_UPLOAD_S, Store, Upload
 
@@ -152,6 +152,17 @@ def test_a_job_queued_on_a_full_disk_is_answered_and_leaves_no_folder(
     answer = asyncio.run(app._queue_fault(None, full))
     assert answer.status_code == 507
     assert json.loads(answer.body) == {"detail": "the server has no space left on its disk"}
+
+
+def test_a_large_background_gets_no_render_limit_note() -> None:
+    """A background is fitted to each clip: a 7000x7000 picture was said to be "scaled from
+    7000x7000 to 1080x1080 to fit 1920x1080". A clip of that size is scaled so."""
+    picture = Upload(JOB_ID, "wall.png", "background", "image", "png", "png", 7000, 7000,
+                     None, None, False, 1000, 0.0)
+    assert limit_notes(picture) == []
+    clip = replace(picture, purpose="clip", kind="video", duration=25.0)
+    assert limit_notes(clip) == ["Only the first 10 s of its 25.0 s are rendered.",
+                                 "It is scaled from 7000x7000 to 1080x1080 to fit 1920x1080."]
 
 
 # -- staged uploads at a start --------------------------------------------------------------
