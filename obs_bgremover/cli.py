@@ -357,12 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "some)")
     jobs.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                       help="queue to list (default: %(default)s)")
-    jobs.add_argument("--stop", action="append", default=[], metavar="ID",
-                      help="stop this queued or running job first (its worker drops it within "
-                      "a second or two, leaving no file); may be given several times")
-    jobs.add_argument("--delete", action="append", default=[], metavar="ID",
-                      help="forget this finished job (its files stay); may be given several "
-                      "times")
+    jobs.add_argument("--stop", action="extend", nargs="+", default=[], metavar="ID",
+                      help="stop these queued or running jobs first (a worker drops its job "
+                      "within a second or two, leaving no file)")
+    jobs.add_argument("--delete", action="extend", nargs="+", default=[], metavar="ID",
+                      help="forget these finished jobs (their files stay)")
     jobs.set_defaults(run=render.run_jobs)
 
     serve = commands.add_parser(

@@ -487,6 +487,12 @@ def test_jobs_stops_and_deletes_jobs_and_names_what_it_cannot(
     assert cli.main(["jobs", "--delete", job]) == 0
     assert "no jobs on the SQLite queue" in capsys.readouterr().out
     assert queue.get(job) is None
+    # Several at once, as `[--delete ID ...]` says (one option each was needed).
+    two = [queue.submit("video", tmp_path / "clip.mp4", tmp_path / f"out{index}.mp4",
+                        RenderSettings("dusk")).id for index in range(2)]
+    assert cli.main(["jobs", "--stop", *two]) == 0
+    assert cli.main(["jobs", "--delete", *two]) == 0
+    assert [queue.get(job) for job in two] == [None, None]
 
 
 # -- Redis: several worker processes, one killed --------------------------------------------------
