@@ -223,6 +223,8 @@ def router(context: Context) -> APIRouter:
         """A done preview's cut-out: the person alone, PNG with alpha."""
         return FileResponse(finished_file(job_id, cutout_path)[1], media_type="image/png")
 
+    api.add_api_route("/jobs/{job_id}/cutout", cutout, methods=["HEAD"], include_in_schema=False)
+
     @api.post("/jobs/{job_id}/stop", response_model=JobOut,
               responses={**MISSING, 409: {"model": Problem}}, tags=["jobs"])
     def stop_job(job_id: str = JobId) -> JobOut:

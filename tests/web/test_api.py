@@ -256,13 +256,15 @@ def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
 
 def test_a_result_answers_head_and_a_malformed_id_is_unknown(server: Server,
                                                              talking_head: Path) -> None:
-    """HEAD on a result was 405, which download managers and link checkers take for a broken
-    link; and an id that is not one answered 422 where an unknown one answers 404."""
+    """HEAD on a result (and a cut-out) was 405, which download managers and link checkers
+    take for a broken link; and an id that is not one answered 422 where an unknown one
+    answers 404."""
     clip = server.upload(talking_head, "clip.mp4").json()["id"]
     preview = server.wait(server.job(clip, "dusk", kind="preview")["id"])
-    head = server.request("HEAD", preview["result_url"])
-    assert (head.status, head.body) == (200, b"")
-    assert int(head.headers["content-length"]) == len(server.get(preview["result_url"]).body)
+    for url in (preview["result_url"], preview["cutout_url"]):
+        head = server.request("HEAD", url)
+        assert (head.status, head.body) == (200, b""), url
+        assert int(head.headers["content-length"]) == len(server.get(url).body)
     for path, detail in [("/api/jobs/zzz", "there is no job zzz"),
                          ("/api/jobs/zzz/result", "there is no job zzz"),
                          ("/api/uploads/XYZ", "there is no upload XYZ")]:
