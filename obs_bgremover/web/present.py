@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 
 from obs_bgremover.render import MAX_SECONDS, JobRecord, scaling_note
+from obs_bgremover.render.tasks import LEASE_S
 from obs_bgremover.web import choices
 from obs_bgremover.web.schemas import JobOut, UploadOut
 from obs_bgremover.web.store import SOURCE, Store, Upload
@@ -76,8 +77,16 @@ def explain(record: JobRecord, store: Store) -> str:
     return error[:1].upper() + error[1:]
 
 
+# A running job whose last progress report is older than this has most likely lost its worker
+# (killed; its lease runs out later, and the job is then queued again): no time left is said
+# for it rather than one that grows with every poll. A report comes after every frame or two.
+SILENT_S = 10.0
+
+
 def _seconds_left(record: JobRecord, now: float) -> float | None:
     if record.status != "running" or not record.started or not 0 < record.progress < 1:
+        return None
+    if now - (record.lease_until - LEASE_S) > SILENT_S:
         return None
     elapsed = now - record.started
     return round(elapsed * (1 - record.progress) / record.progress, 1)

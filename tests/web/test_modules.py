@@ -21,7 +21,7 @@ from PIL import Image
 from obs_bgremover.outputs import write_failed
 from obs_bgremover.render import JobRecord, RenderQueue, RenderSettings, open_huey
 from obs_bgremover.render.queue import DATA_ENV
-from obs_bgremover.render.tasks import staging_dir
+from obs_bgremover.render.tasks import LEASE_S, staging_dir
 from obs_bgremover.web import api, app, uploads
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.present import job_out, limit_notes
@@ -202,3 +202,17 @@ def test_a_job_error_names_the_result_not_the_staging_folder(tmp_path: Path) -> 
     record = replace(record, error=str(write_failed(staged, _failing(errno.ENOSPC))))
     assert str(tmp_path) in record.error
     assert job_out(record, store).error == "Cannot write preview.png: No space left on device"
+
+
+def test_a_job_whose_worker_went_silent_says_no_time_left(tmp_path: Path) -> None:
+    """After a server was killed mid-render, its job showed its old progress, and a time left
+    that grew with every poll (11.9 to 70.7 s), until its lease ran out 30 s later."""
+    store = Store(tmp_path / "web")
+    now = time.time()
+    record = JobRecord(JOB_ID, "video", str(store.source("ba9876543210")),
+                       str(store.new_job_folder() / "result.mp4"), RenderSettings("studio"),
+                       status="running", progress=0.3, started=now - 6,
+                       lease_until=now + LEASE_S)
+    assert job_out(record, store).seconds_left == pytest.approx(14.0, abs=0.5)
+    silent = replace(record, lease_until=now + LEASE_S - 20)  # its last report, 20 s ago
+    assert job_out(silent, store).seconds_left is None
