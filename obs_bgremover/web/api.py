@@ -54,6 +54,10 @@ def _download_name(record: JobRecord, context: Context) -> str:
     return "-".join(part for part in parts if part) + Path(record.output).suffix
 
 
+# Finished previews kept per clip (see `forget_old_previews` in `router`).
+KEPT_PREVIEWS = 10
+
+
 def router(context: Context) -> APIRouter:
     """The API's routes, bound to one web app's queue and files."""
     api = APIRouter(prefix="/api")
@@ -190,7 +194,20 @@ def router(context: Context) -> APIRouter:
         except BaseException:  # a full disk, say (`app`): no folder of a job that is not
             store.delete_job_folder(folder)
             raise
+        if job.kind == "preview":
+            forget_old_previews(record.input)
         return job_out(record, store)
+
+    def forget_old_previews(source: str) -> None:
+        """Delete a clip's finished previews but the newest `KEPT_PREVIEWS`. The page makes
+        one at every pick of a background, a frame or a setting, and shows the newest only:
+        a short session left 227 preview folders that no page listed."""
+        finished = [(record, folder) for record, folder in context.jobs()
+                    if record.kind == "preview" and record.input == source
+                    and record.status in FINISHED]
+        for record, folder in finished[:-KEPT_PREVIEWS]:  # oldest first
+            queue.delete(record.id)
+            store.delete_job_folder(folder)
 
     @api.get("/jobs", response_model=list[JobOut], tags=["jobs"])
     def list_jobs(kind: Literal["preview", "video"] | None = None) -> list[JobOut]:

@@ -28,6 +28,7 @@ from webserver import Server, servers
 
 from obs_bgremover.render import RenderQueue, open_huey
 from obs_bgremover.render.queue import DATA_ENV
+from obs_bgremover.web.api import KEPT_PREVIEWS
 from obs_bgremover.web.guard import allowed_hosts
 
 ELSEWHERE_ID = "0123456789ab"  # well-formed, but no upload or job has it
@@ -556,3 +557,19 @@ def test_a_job_whose_worker_died_is_queued_again_when_asked_about(
         shown = server.get(path).json()
         shown = shown if isinstance(shown, dict) else shown[-1]
         assert (shown["status"], shown["attempt"]) == ("queued", 2), shown
+
+
+def test_a_clip_keeps_its_newest_finished_previews_only(server: Server,
+                                                        talking_head: Path) -> None:
+    """The page makes a preview at every pick of a background, a frame or a setting, and shows
+    the newest only: a short session left 227 preview folders that no page listed."""
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    first = [server.wait(server.job(clip, "studio", kind="preview", at=index / 10)["id"])["id"]
+             for index in range(KEPT_PREVIEWS + 2)]
+    newest = server.job(clip, "dusk", kind="preview")["id"]
+    previews = [job["id"] for job in server.get("/api/jobs?kind=preview").json()
+                if job["upload"] == clip]
+    assert previews == [*first[2:], newest]
+    assert [server.get(f"/api/jobs/{job}").status for job in first[:2]] == [404, 404]
+    server.wait(newest)
+    assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
