@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,9 @@ import cv2
 import numpy as np
 import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from webserver import Server
@@ -250,7 +253,7 @@ def test_a_queued_job_is_stopped_from_the_jobs_page(
     wait = WebDriverWait(browser, 30, ignored_exceptions=[NoSuchElementException,
                                                         StaleElementReferenceException])
 
-    def click(selector: str) -> bool:  # the table is redrawn every 1.5 s: find it afresh
+    def click(selector: str) -> bool:  # the row appears, and its button changes: find it afresh
         browser.find_element(By.CSS_SELECTOR, selector).click()
         return True
 
@@ -318,3 +321,162 @@ def test_a_render_survives_a_restart_of_the_server(
     WebDriverWait(browser, 90).until(
         lambda _: browser.find_element(By.ID, "result-step").is_displayed())
     assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."
+
+
+def address(browser: WebDriver) -> dict[str, str]:
+    """What the page keeps in its address, after the ``#``."""
+    return dict(urllib.parse.parse_qsl(browser.execute_script("return location.hash.slice(1)")))
+
+
+def test_a_new_clip_during_a_render_is_not_mixed_with_that_render(
+    serve: Callable[..., Server], browser: WebDriver, shared_data: Path, talking_head: Path,
+) -> None:
+    """A clip dropped while the previous one rendered: the page showed the new clip but kept
+    Render disabled and the old render's progress, and once the old render finished, "Your new
+    clip" played the old clip (and Download saved it)."""
+    first = shared_data / "talking-heads" / "speaker5.mp4"
+    _, _, count, seconds = describe(talking_head)
+    server = serve()
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, first)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, '[data-background="blur"]').click()
+    browser.find_element(By.ID, "render").click()
+    wait.until(lambda _: re.match(r"^\d+ % ", text(browser, "render-status")))
+    old = address(browser)["render"]
+
+    drop(browser, talking_head)
+    wait.until(lambda _: text(browser, "upload-status").startswith(f"{talking_head.name}: "))
+    new = address(browser)
+    assert "render" not in new and new["upload"] != server.get(f"/api/jobs/{old}").json()["upload"]
+    assert browser.find_element(By.ID, "render").is_enabled()
+    time.sleep(1)  # the old render's progress, polled every 0.4 s, would be back by now
+    assert not browser.find_element(By.ID, "render-status").is_displayed()
+    assert not browser.find_element(By.ID, "render-progress").is_displayed()
+    assert not browser.find_element(By.ID, "result-step").is_displayed()
+
+    browser.find_element(By.ID, "render").click()
+    WebDriverWait(browser, 90).until(
+        lambda _: browser.find_element(By.ID, "result-step").is_displayed())
+    mine = address(browser)["render"]
+    assert mine != old and address(browser)["upload"] == new["upload"]
+    assert server.get(f"/api/jobs/{mine}").json()["clip"] == talking_head.name
+    assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."
+    # The old render finishes too, on the server, and changes nothing here.
+    assert server.wait(old, timeout=90)["status"] == "done"
+    time.sleep(1)
+    assert f"/api/jobs/{mine}/" in browser.find_element(By.ID, "result").get_attribute("src")
+    assert f"/api/jobs/{mine}/" in browser.find_element(By.ID, "download").get_attribute("href")
+    assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."
+    assert address(browser) == {**new, "render": mine}
+    wait.until(lambda _: browser.execute_script(
+        "return document.getElementById('result').duration") > 0)
+    duration = browser.execute_script("return document.getElementById('result').duration")
+    assert duration == pytest.approx(seconds, abs=0.1)
+
+
+def test_a_newer_pick_stops_the_preview_it_replaces(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """Previews replaced by a newer pick were left to render: nine tiles clicked in a row
+    rendered nine previews, and the one wanted came last."""
+    server = serve("--workers", "0")  # the previews stay queued, unless stopped
+    wait = WebDriverWait(browser, 15)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+
+    def previews() -> dict[str, str]:
+        """The status of each preview, by its background."""
+        jobs = server.get("/api/jobs?kind=preview").json()
+        assert all(job["error"] in ("", "Stopped from the web page") for job in jobs), jobs
+        return {job["background"]: job["status"] for job in jobs}
+
+    # Three picks at once: the first two are replaced before they are even queued (their
+    # requests cross on the way, and the server may queue them in any order).
+    browser.execute_script("for (const name of ['studio', 'bokeh', 'dusk'])"
+                           "  document.querySelector(`[data-background='${name}']`).click();")
+    wait.until(lambda _: previews() == {"studio": "failed", "bokeh": "failed", "dusk": "queued"})
+    # And one more once the last one is queued.
+    browser.find_element(By.CSS_SELECTOR, '[data-background="blur"]').click()
+    wait.until(lambda _: previews() == {"studio": "failed", "bokeh": "failed", "dusk": "failed",
+                                        "blur": "queued"})
+    assert text(browser, "preview-status") == "Rendering a preview…"
+    assert browser.find_element(By.ID, "background-step").get_attribute("data-preview") == "running"
+
+
+def test_the_jobs_page_keeps_the_keyboard_focus_on_a_refresh(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """The jobs page redrew its whole table every 1.5 s: the focus on a Stop or Delete button
+    went back to the page (Enter then did nothing), and the buttons did not say which job."""
+    server = serve("--workers", "0")
+    upload = server.upload(talking_head, talking_head.name).json()["id"]
+    job = server.job(upload, "dusk")["id"]
+    row = f'tr[data-job="{job}"]'
+    browser.get(server.url + "/jobs")
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, f"{row} button.stop"))
+    stop = browser.find_element(By.CSS_SELECTOR, f"{row} button.stop")
+    assert stop.accessible_name == f"Stop job {job} ({talking_head.name})"
+    browser.execute_script("arguments[0].focus();", stop)
+
+    # Another job appears: the table was refreshed, and more than once by the time it is seen.
+    other = server.job(upload, "studio")["id"]
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{other}"]'))
+    time.sleep(2)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
+    assert [element.get_attribute("data-job") for element in rows] == [other, job]
+    assert browser.switch_to.active_element == stop, "the focus was lost"
+
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, row)
+               .get_attribute("data-status") == "failed")
+    assert "Stopped from the web page" in browser.find_element(By.CSS_SELECTOR, row).text
+    # Stop became Delete under the keyboard: the focus is on it.
+    delete = browser.find_element(By.CSS_SELECTOR, f"{row} button.delete")
+    wait.until(lambda _: browser.switch_to.active_element == delete)
+    assert delete.accessible_name == f"Delete job {job} ({talking_head.name})"
+    time.sleep(2)
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait.until(lambda _: not browser.find_elements(By.CSS_SELECTOR, row))
+    assert [queued["id"] for queued in server.get("/api/jobs").json()] == [other]
+
+
+def test_the_slider_and_the_backgrounds_say_what_they_are(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """The frame slider had no name (its label named the <output> in it), and the background
+    picked was told by its colour alone."""
+    server = serve("--workers", "0")
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    # The drop area is no control of its own: the Choose button is the way in by keyboard.
+    dropzone = browser.find_element(By.ID, "dropzone")
+    assert dropzone.aria_role in ("generic", "none") and dropzone.get_attribute("tabindex") is None
+    choose = browser.find_element(By.ID, "choose")
+    assert (choose.aria_role, choose.accessible_name) == ("button", "Choose a video…")
+
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    slider = browser.find_element(By.ID, "at")
+    assert (slider.aria_role, slider.accessible_name) == ("slider", "Frame at")
+    browser.execute_script("const slider = document.getElementById('at'); slider.value = 1;"
+                           "slider.dispatchEvent(new Event('change'));")
+    assert slider.get_attribute("aria-valuetext") == text(browser, "at-label") == "1.00 s"
+
+    def pressed() -> dict[str, str]:
+        return {tile.text: tile.get_attribute("aria-pressed")
+                for tile in browser.find_elements(By.CSS_SELECTOR, "#backgrounds button.tile")}
+
+    assert set(pressed().values()) == {"false"}
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    assert [name for name, value in pressed().items() if value == "true"] == ["dusk"]
+    assert browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').aria_role == "button"
+    colour = browser.find_element(By.ID, "colour")
+    assert colour.accessible_name == "Colour"
+    browser.execute_script("const colour = document.getElementById('colour');"
+                           "colour.value = '#ff0000'; colour.dispatchEvent(new Event('change'));")
+    assert set(pressed().values()) == {"false"}
+    assert colour.accessible_name == "Colour (selected)"

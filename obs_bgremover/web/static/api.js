@@ -64,19 +64,29 @@ const api = {
 
   // Poll a job until it is done or failed; onUpdate sees every state on the way, and null
   // while the server cannot be reached. A restarting server queues its running renders again
-  // and finishes them, so the job is asked for again rather than taken for failed.
-  async waitForJob(id, onUpdate = () => {}) {
+  // and finishes them, so the job is asked for again rather than taken for failed. Once
+  // stillWanted() says no (the page has moved on: a newer pick, another clip), it stops asking
+  // and answers null, without a word to onUpdate.
+  async waitForJob(id, onUpdate = () => {}, stillWanted = () => true) {
     for (;;) {
+      if (!stillWanted()) return null;
       let job = null;
       try {
         job = await api.request("GET", `/api/jobs/${id}`);
       } catch (error) {
         if (!(error instanceof Unreachable)) throw error;
       }
+      if (!stillWanted()) return null;
       onUpdate(job);
       if (job !== null && (job.status === "done" || job.status === "failed")) return job;
       await new Promise((wake) => setTimeout(wake, job === null ? LOST_POLL_MS : POLL_MS));
     }
+  },
+
+  // Stop a job nobody waits for any more, without waiting for the answer: one that has
+  // finished meanwhile (409) or was deleted (404) is just as well.
+  stopJob(id) {
+    api.request("POST", `/api/jobs/${encodeURIComponent(id)}/stop`).catch(() => {});
   },
 };
 

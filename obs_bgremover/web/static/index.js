@@ -3,9 +3,20 @@
 // render the clip with live progress, play and download the result. Where the page stands (the
 // clip, the background, the frame, the render) is kept in its address, so a reload, or the
 // address opened again, comes back to it, a render under way included.
+//
+// Work the page has moved on from is dropped, never shown: each upload, preview and render
+// followed has a number (state.uploads, .preview, .render), and only the latest one of each
+// may touch the page. A newer pick stops the preview it replaces on the server; a new clip
+// stops following the render of the previous one (which goes on, on the jobs page).
 
 const $ = (id) => document.getElementById(id);
-const state = { upload: null, background: null, preview: 0 };
+const state = {
+  upload: null, background: null,
+  uploads: 0,         // clip uploads started: only the latest one is shown
+  preview: 0,         // previews asked for: a later pick wins over a slower earlier one
+  previewJob: null,   // the id of the preview job under way, stopped when a newer one replaces it
+  render: 0,          // renders followed: a new render or a new clip ends following the last one
+};
 
 function remember(changes) {
   const saved = new URLSearchParams(location.hash.slice(1));
@@ -25,6 +36,8 @@ function show(id, text, isError = false) {
 // -- 1. upload ----------------------------------------------------------------------------
 
 async function uploadClip(file) {
+  const mine = ++state.uploads;  // a clip dropped during another one's upload replaces it
+  const current = () => mine === state.uploads;
   show("upload-error", "");
   const limit = Number($("dropzone").dataset.maxBytes);
   if (file.size > limit) {
@@ -37,29 +50,36 @@ async function uploadClip(file) {
   let upload;
   try {
     upload = await api.upload(file, "clip", (fraction) => {
+      if (!current()) return;
       setProgress($("upload-progress"), fraction);
       show("upload-status", `Uploading ${file.name}… ${Math.floor(fraction * 100)} %`);
     });
   } catch (error) {
+    if (!current()) return;
     $("upload-progress").hidden = true;
-    show("upload-status", "");
+    show("upload-status", state.upload ? describeClip(state.upload) : "");
     show("upload-error", error.message, true);
     return;
   }
+  if (!current()) return;
   remember({ upload: upload.id, at: null, render: null });
   showClip(upload, 0);
-  $("result-step").hidden = true;
   if (state.background) preview();
+}
+
+function describeClip(upload) {
+  const sound = upload.audio ? "with sound" : "no sound";
+  const length = upload.duration === null ? "length unknown" : `${upload.duration.toFixed(1)} s`;
+  return `${upload.name}: ${upload.width}x${upload.height}, ${length}, ` +
+    `${Math.round(upload.rate)} fps, ${sound}`;
 }
 
 function showClip(upload, at) {
   state.upload = upload;
+  leaveRender();
   $("dropzone").classList.add("compact");
   $("drop-prompt").textContent = "Drop another video here";
-  const sound = upload.audio ? "with sound" : "no sound";
-  const length = upload.duration === null ? "length unknown" : `${upload.duration.toFixed(1)} s`;
-  show("upload-status", `${upload.name}: ${upload.width}x${upload.height}, ` +
-    `${length}, ${Math.round(upload.rate)} fps, ${sound}`);
+  show("upload-status", describeClip(upload));
   show("clip-notes", upload.notes.join(" "));
   const slider = $("at");
   slider.step = (1 / upload.rate).toFixed(4);
@@ -70,10 +90,15 @@ function showClip(upload, at) {
   $("render-step").hidden = false;
 }
 
+function showAt() {
+  const text = `${Number($("at").value).toFixed(2)} s`;
+  $("at-label").textContent = text;
+  $("at").setAttribute("aria-valuetext", text);
+}
+
 function showFrame() {
-  const at = Number($("at").value);
-  $("at-label").textContent = `${at.toFixed(2)} s`;
-  $("frame").src = `${state.upload.frame_url}?at=${at}`;
+  showAt();
+  $("frame").src = `${state.upload.frame_url}?at=${Number($("at").value)}`;
 }
 
 // -- 2. backgrounds and previews ----------------------------------------------------------
@@ -81,14 +106,23 @@ function showFrame() {
 function select(background, tile) {
   state.background = background;
   remember({ background });
-  for (const other of document.querySelectorAll(".tile")) other.classList.remove("selected");
-  tile.classList.add("selected");
+  // The pick is told by aria-pressed on the tiles' buttons, and on the colour tile (a label
+  // around a colour input, which takes no aria-pressed) by its input's name.
+  for (const other of document.querySelectorAll(".tile")) {
+    other.classList.toggle("selected", other === tile);
+    if (other.tagName === "BUTTON") other.setAttribute("aria-pressed", String(other === tile));
+  }
+  $("colour").setAttribute("aria-label",
+    tile === $("colour-tile") ? "Colour (selected)" : "Colour");
   $("render").disabled = false;
   preview();
 }
 
 async function preview() {
   const mine = ++state.preview;  // a later pick wins over a slower earlier one
+  const current = () => mine === state.preview;
+  if (state.previewJob) api.stopJob(state.previewJob);  // nobody will look at it now
+  state.previewJob = null;
   const started = performance.now();
   show("preview-status", "Rendering a preview…");
   $("background-step").dataset.preview = "running";
@@ -98,11 +132,17 @@ async function preview() {
       upload: state.upload.id, kind: "preview", background: state.background,
       at: Number($("at").value),
     });
-    job = await api.waitForJob(job.id);
+    if (!current()) {  // replaced while it was being queued
+      api.stopJob(job.id);
+      return;
+    }
+    state.previewJob = job.id;
+    job = await api.waitForJob(job.id, undefined, current);
   } catch (error) {
     job = { status: "failed", error: error.message };
   }
-  if (mine !== state.preview) return;
+  if (!current()) return;
+  state.previewJob = null;
   if (job.status === "failed") {
     show("preview-status", job.error, true);
     $("background-step").dataset.preview = "failed";
@@ -130,7 +170,21 @@ async function uploadBackground(file) {
 
 // -- 3. render, 4. result -----------------------------------------------------------------
 
+// A new clip: the render of the previous one (still running, perhaps) is no longer followed
+// here, its progress and result go, and Render is for the new clip.
+function leaveRender() {
+  ++state.render;
+  $("render-progress").hidden = true;
+  show("render-status", "");
+  $("result-step").hidden = true;
+  $("result").removeAttribute("src");
+  $("result").load();  // stops playing and loading the old video
+  $("download").href = "#";
+  $("render").disabled = !state.background;
+}
+
 async function render() {
+  const mine = ++state.render;
   $("render").disabled = true;
   $("result-step").hidden = true;
   setProgress($("render-progress"), 0);
@@ -142,11 +196,13 @@ async function render() {
   } catch (error) {
     job = { status: "failed", error: error.message };
   }
+  if (mine !== state.render) return;  // another clip meanwhile: this render is left to the jobs page
   if (job.id) remember({ render: job.id });
-  await follow(job);
+  await follow(job, mine);
 }
 
-async function follow(job) {
+async function follow(job, mine = ++state.render) {
+  const current = () => mine === state.render;
   $("render").disabled = true;
   setProgress($("render-progress"), job.progress || 0);
   try {
@@ -157,10 +213,11 @@ async function follow(job) {
       }
       setProgress($("render-progress"), update.progress);
       show("render-status", describeProgress(update));
-    });
+    }, current);
   } catch (error) {
     job = { status: "failed", error: error.message };
   }
+  if (!current()) return;
   $("render").disabled = false;
   if (job.status === "failed") {
     show("render-status", job.error, true);
@@ -186,25 +243,30 @@ function tileFor(background) {
 async function restore() {
   const saved = new URLSearchParams(location.hash.slice(1));
   if (!saved.get("upload")) return;
+  const mine = state.uploads;  // a clip dropped meanwhile wins over the one in the address
+  let upload;
   try {
-    showClip(await api.request("GET", `/api/uploads/${encodeURIComponent(saved.get("upload"))}`),
-      Number(saved.get("at") || 0));
+    upload = await api.request("GET", `/api/uploads/${encodeURIComponent(saved.get("upload"))}`);
   } catch (error) {  // the clip was deleted meanwhile: the page starts afresh
-    history.replaceState(null, "", location.pathname);
+    if (mine === state.uploads) history.replaceState(null, "", location.pathname);
     return;
   }
+  if (mine !== state.uploads) return;
+  showClip(upload, Number(saved.get("at") || 0));
   const background = saved.get("background");
   const tile = background && tileFor(background);
   if (tile) select(background, tile);
   if (!saved.get("render")) return;
+  const following = ++state.render;
   let job;
   try {
     job = await api.request("GET", `/api/jobs/${encodeURIComponent(saved.get("render"))}`);
   } catch (error) {  // deleted from the jobs page meanwhile
-    remember({ render: null });
+    if (following === state.render) remember({ render: null });
     return;
   }
-  await follow(job);
+  if (following !== state.render) return;  // a new clip, or a new render, meanwhile
+  await follow(job, following);
 }
 
 // -- wiring -------------------------------------------------------------------------------
@@ -236,9 +298,7 @@ $("own-file").addEventListener("change", (event) => {
 });
 $("colour").addEventListener("change", (event) =>
   select(`color:${event.target.value}`, $("colour-tile")));
-$("at").addEventListener("input", () => {
-  $("at-label").textContent = `${Number($("at").value).toFixed(2)} s`;
-});
+$("at").addEventListener("input", showAt);
 $("at").addEventListener("change", () => {
   remember({ at: $("at").value });
   showFrame();
