@@ -33,6 +33,10 @@ return 0
 """
 
 
+WEB_DATA = "web"
+"""The web app's folder inside `data_dir` (its uploads, and a folder for each of its jobs)."""
+
+
 def data_dir() -> Path:
     """The folder of the SQLite queue: ``$OBS_BGREMOVER_DATA`` if set, else the user's data
     folder (``~/.local/share/obs-bgremover`` on Linux, ``%LOCALAPPDATA%`` on Windows, ...)."""

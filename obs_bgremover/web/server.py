@@ -28,6 +28,7 @@ from obs_bgremover.render import (
     serving,
     start_beside,
 )
+from obs_bgremover.render.queue import WEB_DATA
 from obs_bgremover.web.app import create_app
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.guard import MIN_TOKEN, allowed_hosts, is_local, new_token
@@ -117,7 +118,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     token = _token(args.host, args.token)
     queue = RenderQueue(open_huey(args.queue))
-    context = Context(queue, Store(data_dir() / "web"), int(args.max_upload_mb * MB),
+    context = Context(queue, Store(data_dir() / WEB_DATA), int(args.max_upload_mb * MB),
                       args.workers)
     sock = _listen(args.host, args.port)
     port = sock.getsockname()[1]  # the one picked, for --port 0
