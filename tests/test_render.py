@@ -209,6 +209,28 @@ def test_a_folder_in_an_outputs_place_is_refused_before_any_work(
     assert_no_leftovers(tmp_path, {"data", folder})
 
 
+@pytest.mark.parametrize(("input_name", "more", "message"), [
+    ("notes.mp4", (), "is not a video or image FFmpeg can read"),
+    ("speaker5.mp4", ("--preview-at", "99"), "cannot preview"),
+    ("speaker5.mp4", ("--preview-at", "-1"), "cannot preview"),
+], ids=["text-as-video", "preview-past-the-end", "preview-before-the-start"])
+def test_an_input_a_render_would_fail_on_is_refused_before_it_is_queued(
+    input_name: str, more: tuple[str, ...], message: str, shared_data: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found only in the job, which then stayed in `jobs` as failed."""
+    source = shared_data / "talking-heads" / input_name
+    if input_name == "notes.mp4":
+        source = tmp_path / input_name
+        source.write_text("milk, eggs, bread\n" * 100)
+    output = tmp_path / ("shot.png" if more else "out.mp4")
+    assert render(str(source), "-b", "studio", "-o", str(output), *more) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "queued" not in captured.out, captured.err
+    assert cli.main(["jobs"]) == 0
+    assert "no jobs" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("output", "more", "message"), [
     ("out.gif", ("-b", "studio"), "cannot render a video to out.gif: use .mp4"),
     ("out.mp4", ("-b", "transparent"), "cannot render a transparent video to out.mp4: use .webm "
@@ -370,17 +392,21 @@ def test_bad_inputs_fail_with_their_message_and_no_output(
     make: object, message: str, shared_data: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Refused by the command before anything is queued; and by the job itself, where a worker
+    takes it from a queue (another front end's, or a file this machine could not see)."""
     source = make(tmp_path, shared_data)
     output = tmp_path / "out" / "result.mp4"
     output.parent.mkdir()
     assert render(str(source), "-b", "studio", "-o", str(output)) == 2
-    error = capsys.readouterr().err
-    assert message in error and "failed" in error
+    captured = capsys.readouterr()
+    assert message in captured.err and "queued" not in captured.out
     if "truncated" not in message:
-        assert "accepted: a video in MP4, MOV, M4V, MKV, WebM or AVI" in error
+        assert "accepted: a video in MP4, MOV, M4V, MKV, WebM or AVI" in captured.err
+    queue = RenderQueue(open_huey("sqlite"))
+    record = queue.submit("video", source, output, RenderSettings("studio"))
+    queue.run(record.id, record.attempt)
+    assert queue.get(record.id).status == "failed" and message in queue.get(record.id).error
     assert_no_leftovers(output.parent, set())
-    assert cli.main(["jobs"]) == 0
-    assert "failed" in capsys.readouterr().out
 
 
 def test_a_heic_photo_is_refused_by_name(tmp_path: Path,

@@ -24,7 +24,7 @@ from huey.consumer import Consumer
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.render.job import RenderSettings, refuse_output
+from obs_bgremover.render.job import RenderSettings, refuse_input, refuse_output
 from obs_bgremover.render.queue import WEB_DATA, data_dir, describe, open_huey
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
@@ -176,7 +176,9 @@ def run_render(args: argparse.Namespace) -> int:
     queue = RenderQueue(open_huey(args.queue))
     kind = "video" if args.preview_at is None else "preview"
     refuse_output(kind, Path(args.output), args.background)
-    record = queue.submit(kind, args.input, args.output, _settings(args), args.preview_at or 0.0)
+    settings = _settings(args)
+    refuse_input(kind, args.input, args.preview_at or 0.0, settings)
+    record = queue.submit(kind, args.input, args.output, settings, args.preview_at or 0.0)
     print(f"queued job {record.id} ({kind}) on the {describe(queue.huey)}", flush=True)
     if queue.workers():
         try:

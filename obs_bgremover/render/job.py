@@ -190,14 +190,34 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     return RenderResult((output,), frames, size, seconds, notes)
 
 
+def _refuse_time(info: MediaInfo, at: float) -> None:
+    if at < 0 or (info.duration is not None and at >= info.duration):
+        length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
+        raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
+
+
+def refuse_input(kind: str, input: str | os.PathLike[str], at: float,
+                 settings: RenderSettings) -> None:
+    """Refuse an input a ``kind`` job would fail on (not a video or picture it takes, damaged,
+    a preview's time outside the clip), as the job itself checks it: the ``render`` command
+    runs this before it queues a job that would only fail, and stay in the jobs list as
+    failed. A file this machine cannot see is left to the worker, which may run elsewhere."""
+    if not Path(input).exists():
+        return
+    if kind == "preview":
+        info = probe(input, images=True, until=at + 1)
+        if info.kind != "image":
+            _refuse_time(info, at)
+    else:
+        probe(input, until=settings.max_seconds)
+
+
 def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray:
     """The frame of a video showing at ``at`` seconds: seek to the key frame before it,
     then decode forward. With ``keep_alpha``, straight RGBA where the frame has transparency
     (as the preview's input; see `obs_bgremover.media.Shown`), else flattened over black (as
     a thumbnail shows it)."""
-    if at < 0 or (info.duration is not None and at >= info.duration):
-        length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
-        raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
+    _refuse_time(info, at)
     try:
         with open_container(info.path) as container:
             stream = video_stream(container)
