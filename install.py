@@ -264,14 +264,10 @@ def read_record(record: Path) -> dict[str, object]:
     return done if isinstance(done, dict) else {}
 
 
-def recorded_extras(record: Path) -> set[str]:
-    return set(read_record(record).get("extras", ()))
-
-
-def covers(record: Path, wanted: dict[str, object]) -> bool:
-    """Whether the install recorded in ``record`` installed what ``wanted`` asks for: the same
-    requirements and pins, and its extras at least (a --demo after a --test needs nothing)."""
-    done = read_record(record)
+def covers(done: dict[str, object], wanted: dict[str, object]) -> bool:
+    """Whether the install recorded as ``done`` (`read_record`) installed what ``wanted`` asks
+    for: the same requirements and pins, and its extras at least (a --demo after a --test
+    needs nothing)."""
     return ({key: done.get(key) for key in ("setup.cfg", "pins")}
             == {key: wanted[key] for key in ("setup.cfg", "pins")}
             and set(wanted["extras"]) <= set(done.get("extras", ())))
@@ -288,8 +284,9 @@ def install_package(dev: bool, runtime: Runtime) -> None:
     # The test tools stay installed when a plain install runs after a --test (setup.cfg
     # changed, say): they are reinstalled with it, so that they stay current and recorded,
     # and the next --test has nothing to fetch (offline too).
-    wanted = install_record(dev or "dev" in recorded_extras(INSTALLED), runtime)
-    if covers(INSTALLED, wanted) and installed_runtimes() == {runtime.package}:
+    done = read_record(INSTALLED)
+    wanted = install_record(dev or "dev" in done.get("extras", ()), runtime)
+    if covers(done, wanted) and installed_runtimes() == {runtime.package}:
         step(f"obs-bgremover is installed with {runtime.package} ({runtime.reason}); setup.cfg "
              f"has not changed since (delete {INSTALLED} to reinstall)")
         return
@@ -299,7 +296,7 @@ def install_package(dev: bool, runtime: Runtime) -> None:
     run([python, "-m", "pip", "install", "--upgrade", "pip"], "upgrading pip")
     remove_other_runtimes(runtime)
     extras = ",".join(wanted["extras"])
-    tools = " and the development and test tools" if dev else ""
+    tools = " and the development and test tools" if "dev" in wanted["extras"] else ""
     step(f"Installing obs-bgremover (editable) with {runtime.package} ({runtime.reason}){tools}")
     run([python, "-m", "pip", "install", "--editable", f".[{extras}]", *runtime.pins],
         "installing obs-bgremover")
