@@ -305,9 +305,10 @@ def declared_duration(container: av.container.InputContainer,
     try:
         return 3600 * int(hours) + 60 * int(minutes) + float(seconds) - start
     except ValueError:
-        if _container_end(container) is None or _other_tracks(container, stream):
+        end = _container_end(container)
+        if end is None or _other_tracks(container, stream):
             return None
-        return _container_end(container) - start
+        return end - start
 
 
 def _container_end(container: av.container.InputContainer) -> float | None:
@@ -384,7 +385,11 @@ class VideoFile:
                 shown = Shown(stream, keep_alpha=True)
                 start = float(stream_start(stream))
                 frame_length = float(1 / self.rate)
-                ends = [start]
+                declared = declared_duration(container, stream)
+                container_end = _container_end(container)
+                # Where the file's data end, every stream's, read only where the container's
+                # length is all there is to check against (see `_check_length`).
+                ends = [start] if declared is None and container_end is not None else None
                 last = end = None  # the last frame's time; where the frames end
                 shift = 0.0  # added to the file's times once they went back (see below)
                 for frame in decode(container, stream, ends):
@@ -406,26 +411,21 @@ class VideoFile:
                     own = _frame_length(frame) or frame_length
                     last, end = time, max(time + own, end or 0.0)
                     yield time - start, shown(frame)
-                self._check_length(container, stream, None if end is None else end - start,
-                                   ends[0], frame_length)
+                if end is not None:
+                    stop = end
+                    if ends is not None:  # the container's length, against the file's data
+                        declared, stop = container_end - start, ends[0]
+                    self._check_length(end - start, stop - start, declared, frame_length)
         except av.FFmpegError as err:
             raise InputError(f"cannot decode video {self.path}: {err}") from err
 
-    def _check_length(self, container: av.container.InputContainer, stream: av.VideoStream,
-                      end: float | None, data_end: float, frame_length: float) -> None:
-        """Refuse a file cut short: its frames end (at ``end`` seconds after the video's
-        start, the frames' own durations counted) well before the video's declared length,
-        or, where only the container declares one while the file holds sound too, its data
-        (``data_end``, every stream's, on the file's timeline) end well before the
-        container's; an interrupted download's decodable part was once a shorter video without
-        a word."""
-        if end is None:
-            return
-        declared = declared_duration(container, stream)
-        stop = end
-        if declared is None and _container_end(container) is not None:
-            start = float(stream_start(stream))
-            declared, stop = _container_end(container) - start, data_end - start
+    def _check_length(self, end: float, stop: float, declared: float | None,
+                      frame_length: float) -> None:
+        """Refuse a file cut short: it stops (at ``stop`` seconds after the video's start: its
+        frames' ``end``, their own durations counted, or, where only the container declares a
+        length while the file holds sound too, where any stream's data end) well before the
+        length it declares; an interrupted download's decodable part was once a shorter video
+        without a word."""
         if declared is not None and stop < declared - END_SLACK_S - frame_length:
             raise InputError(
                 f"{self.path} is damaged or cut short (an interrupted download or "
