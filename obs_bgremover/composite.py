@@ -49,6 +49,16 @@ def shrink(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def normalised_blur(weighted: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of an image that averages only where ``weight`` (float32, 0..1) says:
+    the blur of ``weighted`` (the float32 RGB image times its weight) over the blur of the
+    weight, rounded to uint8; black where no weight is near. A plain blur would mix in the
+    colours the weight leaves out (the person, what a picture hides)."""
+    total = cv2.GaussianBlur(weighted, (0, 0), sigma)
+    spread = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    return np.clip(total / np.maximum(spread, 1e-3) + 0.5, 0, 255).astype(np.uint8)
+
+
 def check_fit_mode(mode: str) -> str:
     """The mode, if it is one of `FIT_MODES`; an `InputError` naming it otherwise."""
     if mode not in FIT_MODES:
@@ -196,15 +206,12 @@ class BlurBackground(Background):
         # Grow the person by a working pixel so the soft fringe, a mix of both, counts as person.
         person = cv2.dilate(person, np.ones((3, 3), np.uint8))
         weight = (255 - person).astype(np.float32) * (1 / 255)
-        blur_sigma = sigma * small_height / height
-        total = cv2.GaussianBlur(image * weight[..., None], (0, 0), blur_sigma)
-        coverage = cv2.GaussianBlur(weight, (0, 0), blur_sigma)[..., None]
-        # Where no background is near, the quotient means nothing, but the person covers
-        # those pixels (their alpha is 255), so it never shows.
-        blurred = total / np.maximum(coverage, 1e-3)
+        # Where no background is near, the result means nothing, but the person covers those
+        # pixels (their alpha is 255), so it never shows.
+        blurred = normalised_blur(image * weight[..., None], weight,
+                                  sigma * small_height / height)
         if self._plate is None or self._plate.shape != frame.shape:
             self._plate = np.empty_like(frame)
-        blurred = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
         return cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
 
 

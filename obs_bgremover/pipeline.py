@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from obs_bgremover.composite import Compositor, shrink
+from obs_bgremover.composite import Compositor, normalised_blur, shrink
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
 from obs_bgremover.priority import lower_current_thread
@@ -111,12 +111,8 @@ def _without_hidden_colours(frame: np.ndarray, coverage: np.ndarray) -> np.ndarr
     small = max(8, height // 8)
     visible = cv2.multiply(frame, cv2.merge((coverage, coverage, coverage)), scale=1 / 255)
     weight = shrink(coverage, small).astype(np.float32) * np.float32(1 / 255)
-    total = shrink(visible, small).astype(np.float32)
-    sigma = small / 20
-    spread = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
-    filled = cv2.GaussianBlur(total, (0, 0), sigma) / np.maximum(spread, 1e-3)
-    filled = cv2.resize(np.clip(filled + 0.5, 0, 255).astype(np.uint8), (width, height),
-                        interpolation=cv2.INTER_LINEAR)
+    filled = normalised_blur(shrink(visible, small).astype(np.float32), weight, small / 20)
+    filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.copyTo(filled, hidden, frame.copy())
 
 
