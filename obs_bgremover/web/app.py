@@ -43,13 +43,16 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 
+def _no_space() -> JSONResponse:
+    return JSONResponse({"detail": "the server has no space left on its disk"}, status_code=507)
+
+
 async def _server_fault(request: Request, exc: OSError) -> JSONResponse:
     """A file of the server's own it could not write (its disk full, a folder gone), answered
     like every other error rather than as a plain-text 500, and without the path, which is the
     server's: 507 for a full disk, else 500."""
     if exc.errno in NO_SPACE:
-        return JSONResponse({"detail": "the server has no space left on its disk"},
-                            status_code=507)
+        return _no_space()
     reason = exc.strerror or type(exc).__name__
     return JSONResponse({"detail": f"the server could not use its files ({reason})"},
                         status_code=500)
@@ -60,8 +63,7 @@ async def _queue_fault(request: Request, exc: sqlite3.OperationalError) -> JSONR
     locked or read-only file), answered as `_server_fault` answers a file error: JSON, 507 for
     a full disk; it was a plain-text 500 the page could only repeat."""
     if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        return JSONResponse({"detail": "the server has no space left on its disk"},
-                            status_code=507)
+        return _no_space()
     return JSONResponse({"detail": f"the server could not use its render queue ({exc})"},
                         status_code=500)
 
