@@ -159,7 +159,7 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     it loads must not have its folder made again."""
     input, output = Path(input), Path(output)
     refuse_output("video", output, settings.background)
-    info = probe(input, until=settings.max_seconds)
+    info = _probe_input("video", input, 0.0, settings)
     size = fit_size(info.width, info.height)
     frame_length = float(1 / info.rate)
     # The cut falls at the end of the last frame that starts before max_seconds.
@@ -196,20 +196,27 @@ def _refuse_time(info: MediaInfo, at: float) -> None:
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
 
 
-def refuse_input(kind: str, input: str | os.PathLike[str], at: float,
-                 settings: RenderSettings) -> None:
-    """Refuse an input a ``kind`` job would fail on (not a video or picture it takes, damaged,
-    a preview's time outside the clip), as the job itself checks it: the ``render`` command
-    runs this before it queues a job that would only fail, and stay in the jobs list as
-    failed. A file this machine cannot see is left to the worker, which may run elsewhere."""
-    if not Path(input).exists():
-        return
+def _probe_input(kind: str, input: str | os.PathLike[str], at: float,
+                 settings: RenderSettings) -> MediaInfo:
+    """The input of a ``kind`` job, described, or an `InputError` for one the job cannot
+    render: not a video (or, for a preview, a picture) it takes, damaged, a preview's time
+    outside the clip."""
     if kind == "preview":
         info = probe(input, images=True, until=at + 1)
         if info.kind != "image":
             _refuse_time(info, at)
-    else:
-        probe(input, until=settings.max_seconds)
+        return info
+    return probe(input, until=settings.max_seconds)
+
+
+def refuse_input(kind: str, input: str | os.PathLike[str], at: float,
+                 settings: RenderSettings) -> None:
+    """Refuse an input a ``kind`` job would fail on, as the job itself checks it: the
+    ``render`` command runs this before it queues a job that would only fail, and stay in the
+    jobs list as failed. A file this machine cannot see is left to the worker, which may run
+    elsewhere."""
+    if Path(input).exists():
+        _probe_input(kind, input, at, settings)
 
 
 def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray:
@@ -248,7 +255,7 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     in a folder that exists (as for `render_video`)."""
     input, output = Path(input), Path(output)
     refuse_output("preview", output, settings.background)
-    info = probe(input, images=True, until=at + 1)
+    info = _probe_input("preview", input, at, settings)
     frame = (read_image(input, keep_alpha=True) if info.kind == "image"
              else frame_at(info, at, keep_alpha=True))
     size = fit_size(info.width, info.height)
