@@ -163,8 +163,7 @@ def router(context: Context) -> APIRouter:
             raise HTTPException(409, f"upload {upload_id} is in use by unfinished jobs "
                                      f"({', '.join(busy)}); delete it when they have finished")
         for record, folder in users:
-            queue.delete(record.id)
-            store.delete_job_folder(folder)
+            forget(record, folder)
         store.delete_upload(upload_id)
         return Response(status_code=204)
 
@@ -206,8 +205,7 @@ def router(context: Context) -> APIRouter:
                     if record.kind == "preview" and record.input == source
                     and record.status in FINISHED]
         for record, folder in finished[:-KEPT_PREVIEWS]:  # oldest first
-            queue.delete(record.id)
-            store.delete_job_folder(folder)
+            forget(record, folder)
 
     @api.get("/jobs", response_model=list[JobOut], tags=["jobs"])
     def list_jobs(kind: Literal["preview", "video"] | None = None) -> list[JobOut]:
@@ -259,10 +257,15 @@ def router(context: Context) -> APIRouter:
         """Delete a finished job and its files."""
         record, folder = job_or_404(job_id)
         try:
-            queue.delete(record.id)
+            forget(record, folder)
         except InputError as err:
             raise HTTPException(409, str(err)) from err
-        store.delete_job_folder(folder)
         return Response(status_code=204)
+
+    def forget(record: JobRecord, folder: Path) -> None:
+        """Delete a finished job: its record, then its folder (an unfinished one is refused,
+        `RenderQueue.delete`, and keeps both)."""
+        queue.delete(record.id)
+        store.delete_job_folder(folder)
 
     return api
