@@ -64,9 +64,7 @@ def _in_srgb(rgb: np.ndarray, data: np.ndarray) -> np.ndarray:
     photo came out desaturated (a fifth less on skin) and its profile was lost. LittleCMS,
     through Pillow, converts it; a file without a profile, or with sRGB's, is left alone."""
     try:
-        with warnings.catch_warnings():  # only the header is read: no pixels to fear
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            profile = Image.open(io.BytesIO(data)).info.get("icc_profile")
+        profile = _header(io.BytesIO(data)).info.get("icc_profile")
         if not profile:
             return rgb
         embedded = ImageCms.ImageCmsProfile(io.BytesIO(profile))
@@ -81,6 +79,15 @@ def _in_srgb(rgb: np.ndarray, data: np.ndarray) -> np.ndarray:
 
 
 _SRGB = ImageCms.createProfile("sRGB")
+
+
+def _header(source: str | os.PathLike[str] | io.BytesIO) -> Image.Image:
+    """A picture as Pillow opens it: its header read, its pixels not (until asked for). So
+    Pillow's warning that a picture is large, about decoding it, does not apply here; a picture
+    too large for Pillow to open at all still raises `Image.DecompressionBombError`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(source)
 
 
 # The signatures of the formats whose transparency is read: PNG and WebP. (Many 32-bit BMPs
@@ -123,9 +130,7 @@ def _upright(plane: np.ndarray, data: np.ndarray) -> np.ndarray:
     """A plane decoded from ``data`` as stored, turned as the file's EXIF orientation says (a
     phone's photo, cut out and saved as PNG or WebP, keeps the tag of the camera's)."""
     try:
-        with warnings.catch_warnings():  # only the header is read
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112)
+        orientation = _header(io.BytesIO(data)).getexif().get(0x0112)
     except (OSError, ValueError, Image.DecompressionBombError):
         return plane
     method = _ORIENTATIONS.get(orientation)
@@ -139,10 +144,8 @@ def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     than Pillow opens at all (its decompression-bomb limit, about 179 megapixels) is an
     `InputError` that says so."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                return image.size
+        with _header(path) as image:
+            return image.size
     except Image.DecompressionBombError as err:
         raise InputError(f"{path} is a picture of over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
                          "megapixels") from err
