@@ -57,11 +57,36 @@ class ModelProcess:
         except OSError as error:
             raise ModelError(f"cannot start the network process with {python}: {error}") from error
         self._lock = threading.Lock()
-        kind, *values = self._receive()
+        kind, *values = self._first_message(model)
         if kind != "ready":
             self.close()
             raise ModelError(values[0])
         self.name, self.provider, self.path = values[0], values[1], Path(values[2])
+
+    def _first_message(self, model: str | os.PathLike[str]) -> tuple[Any, ...]:
+        """The child's first answer: ready, or why not. A child that says nothing (a driver
+        that hangs while a provider starts, a Python that waits for input of its own) is ended
+        after `START_TIMEOUT_S`, so that whoever waits for the model hears why instead of
+        waiting for ever: in OBS, every filter that uses this model."""
+        late = threading.Event()
+
+        def give_up() -> None:
+            late.set()
+            self._process.kill()
+
+        timer = threading.Timer(START_TIMEOUT_S, give_up)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._receive()
+        except ModelError as error:
+            self.close()
+            if late.is_set():
+                raise ModelError(f"the network process did not load model {model} within "
+                                 f"{START_TIMEOUT_S:g} s") from error
+            raise
+        finally:
+            timer.cancel()
 
     def _receive(self) -> tuple[Any, ...]:
         try:

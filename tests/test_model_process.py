@@ -1,7 +1,8 @@
 """The network in a process of its own (how the OBS filter runs it): the same mattes as in-process,
 knobs per call, a bad frame or model reported as the in-process model would, a dead process
-reported instead of hanging, the process at the requested lower priority, killed at once with
-its waiting call failing, and a closing pipeline giving up its turn at a busy process."""
+reported instead of hanging, one that never says it is ready given up on, the process at the
+requested lower priority, killed at once with its waiting call failing, and a closing pipeline
+giving up its turn at a busy process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from obs_bgremover import model_process
 from obs_bgremover.errors import InputError, ModelError
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.model_process import ModelProcess, RemoteModel
@@ -70,6 +72,21 @@ def test_a_dead_process_is_reported(portrait: np.ndarray) -> None:
     with pytest.raises(ModelError, match="stopped"):
         RemoteModel(process)(portrait)
     process.close()
+
+
+def test_a_process_that_never_answers_is_given_up(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # A "Python" that starts and then says nothing, as a child whose provider hangs would.
+    silent = tmp_path / "python"
+    silent.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec sleep 60\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(model_process, "START_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="did not load model general within 0.5 s"):
+        ModelProcess(silent, "general")
+    assert time.monotonic() - started < 5
+    # Ended and waited for: no process, not even a zombie, is left.
+    assert not Path("/proc", (tmp_path / "pid").read_text().strip()).exists()
 
 
 def test_kill_ends_a_busy_process_and_its_waiting_call(portrait: np.ndarray) -> None:
