@@ -59,7 +59,6 @@ VIDEO_FORMAT_I444 = 10
 VIDEO_FORMAT_I422 = 12
 MAX_AV_PLANES = 8
 # enum gs_color_format
-GS_R8 = 2
 GS_RGBA = 3
 GS_RGBA16F = 9
 # enum gs_zstencil_format
@@ -90,7 +89,6 @@ OBS_GROUP_NORMAL = 1
 LOG_ERROR = 100
 LOG_WARNING = 200
 LOG_INFO = 300
-LOG_DEBUG = 400
 
 # Callback signatures of struct obs_source_info (libobs/obs-source.h).
 GET_NAME = CFUNCTYPE(c_void_p, c_void_p)  # returns a const char* we keep alive

@@ -52,7 +52,6 @@ from obs_bgremover.render.job import (
 from obs_bgremover.render.queue import swap_data
 
 KINDS = ("preview", "video")
-STATUSES = ("queued", "running", "done", "failed")
 FINISHED = ("done", "failed")
 # How long a running job stays claimed without news from its worker; a worker reports several
 # times within it. Long enough that a busy machine never loses a live job, short enough that a
