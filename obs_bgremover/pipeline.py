@@ -28,7 +28,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from obs_bgremover.composite import Compositor, normalised_blur, shrink
+from obs_bgremover.composite import (
+    Compositor,
+    TransparentBackground,
+    normalised_blur,
+    shrink,
+)
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.model import MattingModel
 from obs_bgremover.priority import lower_current_thread
@@ -262,7 +267,8 @@ class LiveResult:
     rgba: np.ndarray | None = None
     """The alpha's own frame with the alpha as its fourth channel, made on the worker when the
     pipeline was asked for it (``LivePipeline(rgba=True)``): a GPU host uploads it as one
-    texture, and its graphics thread spends nothing on packing."""
+    texture, and its graphics thread spends nothing on packing. With ``edge_colours``, its
+    colours in the soft edge are the person's own, estimated (see `Compositor`)."""
 
     @property
     def aligned(self) -> bool:
@@ -305,10 +311,14 @@ class LivePipeline:
         low_latency: bool = False,
         nice: int = 0,
         rgba: bool = False,
+        edge_colours: bool = False,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         """``nice``: how much less urgent than the caller the network runs (see `priority`), for
-        hosts whose own threads must never wait for it. ``rgba``: also make `LiveResult.rgba`.
+        hosts whose own threads must never wait for it. ``rgba``: also make `LiveResult.rgba`;
+        with ``edge_colours``, with the person's estimated colours in the soft edge, as the
+        compositor blends them, so that a host blending that texture over a new background on
+        its GPU shows no fringe of the old one in hair either.
         ``on_close``: called as the pipeline stops (`stop`, `close`), before anything waits
         for the worker; where pipelines take turns at one model, it lets this one's waiting
         call go (`RemoteModel.abandon`), so that its worker ends after one frame in inference
@@ -317,7 +327,10 @@ class LivePipeline:
         self._rgba = rgba
         self._on_close = on_close
         self._network = _NetworkThread(model, nice) if nice > 0 else None
-        self._pipeline = Pipeline(model if self._network is None else self._network, settings)
+        # The transparent composite is that frame, edge colours estimated, with the matte as alpha.
+        packer = Compositor(TransparentBackground()) if rgba and edge_colours else None
+        self._pipeline = Pipeline(model if self._network is None else self._network, settings,
+                                  packer)
         self._lock = threading.Condition()
         self._waiting: tuple[int, Any, float, Callable[[Any], np.ndarray] | None] | None = None
         self._newest: tuple[int, np.ndarray] | None = None
@@ -434,7 +447,9 @@ class LivePipeline:
                 if reset:
                     self._pipeline.reset()
                 matte = self._pipeline.run(frame)
-                rgba = cv2.merge((matte.frame, matte.alpha)) if self._rgba else None
+                rgba = matte.composite
+                if rgba is None and self._rgba:
+                    rgba = cv2.merge((matte.frame, matte.alpha))
             except Exception as error:  # handed to the caller by latest(); the worker goes on
                 with self._lock:
                     self._errors += 1

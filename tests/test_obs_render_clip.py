@@ -43,3 +43,11 @@ def test_a_writable_folder_is_left_as_it_was(button, tmp_path) -> None:
     record = button.start(FilterSettings(), str(CLIP), str(folder))
     assert record.output.startswith(str(folder))
     assert list(folder.iterdir()) == [], "the trial file was left behind"
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_the_render_cleans_edge_colours_as_the_filter_does(button, tmp_path, clean) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    record = button.start(FilterSettings(clean_edges=clean), str(CLIP), str(folder))
+    assert record.settings.decontaminate is clean

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from obs_bgremover.cli import SAMPLE
-from obs_bgremover.composite import BlurBackground, Compositor
+from obs_bgremover.composite import BlurBackground, Compositor, TransparentBackground
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
@@ -181,6 +181,22 @@ def test_rgba_packs_the_frame_with_its_own_matte(model: MattingModel,
     with LivePipeline(model) as live:
         live.submit(clip[0])
         assert wait_for(live, 0).rgba is None  # nothing packed that nobody asked for
+
+
+def test_rgba_can_carry_the_persons_edge_colours(model: MattingModel,
+                                                 clip: list[np.ndarray]) -> None:
+    """For a host that blends on its GPU (OBS): the packed frame's soft edge holds the
+    person's estimated colours, the very ones `replace` blends, so no fringe of the old
+    background shows in hair; elsewhere it is the frame."""
+    with LivePipeline(model, rgba=True, edge_colours=True) as live:
+        live.submit(clip[0])
+        result = wait_for(live, 0)
+    transparent = Pipeline(model, compositor=Compositor(TransparentBackground()))
+    assert np.array_equal(result.rgba, transparent.run(clip[0]).composite)
+    band = (result.alpha > 0) & (result.alpha < 255)
+    assert np.count_nonzero(band) > 1000
+    assert np.array_equal(result.rgba[~band][:, :3], clip[0][~band])
+    assert np.mean(np.any(result.rgba[band][:, :3] != clip[0][band], axis=1)) > 0.5
 
 
 def test_a_frame_with_its_own_alpha_keeps_it_in_the_packed_matte(

@@ -331,8 +331,8 @@ class Filter:
             self.failed = False
             if old.low_latency != new.low_latency:
                 log(libobs.LOG_INFO, f"low latency {'on' if new.low_latency else 'off'}")
-            unchanged = (old.engine(), old.matting(), old.pipeline()) == (
-                new.engine(), new.matting(), new.pipeline())
+            unchanged = (old.engine(), old.matting(), old.pipeline(), old.edge_colours()) == (
+                new.engine(), new.matting(), new.pipeline(), new.edge_colours())
             if settings is not None and unchanged and self.pipeline is not None:
                 return
             self.generation += 1
@@ -396,6 +396,7 @@ class Filter:
                     remote = isinstance(model, RemoteModel)
                     live = LivePipeline(model, settings.pipeline(),
                                         nice=0 if remote else WORKER_NICE, rgba=True,
+                                        edge_colours=settings.edge_colours(),
                                         on_close=model.abandon if remote else None)
                 except Exception as error:
                     self.provider = f"nothing: {error}"

@@ -32,12 +32,12 @@ MODEL_FILTER = "ONNX models (*.onnx);;All files (*.*)"
 
 # Which properties each background kind (and the custom model) uses; the others are hidden.
 SHOWN_FOR_KIND = {
-    "builtin": {"builtin", "fit"},
-    "image": {"image", "fit"},
-    "video": {"video", "fit"},
+    "builtin": {"builtin", "fit", "clean_edges"},
+    "image": {"image", "fit", "clean_edges"},
+    "video": {"video", "fit", "clean_edges"},
     "blur": {"blur"},
-    "color": {"color"},
-    "transparent": set(),
+    "color": {"color", "clean_edges"},
+    "transparent": {"clean_edges"},
 }
 KIND_DEPENDENT = set().union(*SHOWN_FOR_KIND.values())
 
@@ -104,6 +104,12 @@ def _add_background(props: int, on_kind: object) -> None:
                 "How strongly the camera's own background is blurred (100: sigma 4% of the "
                 "height). The person's colours never smear into it.")
     obs.obs_properties_add_color(props, b"color", b"Colour")
+    clean_edges = obs.obs_properties_add_bool(props, b"clean_edges", b"Clean edge colours")
+    obs.obs_property_set_long_description(
+        clean_edges,
+        b"In hair and other soft edges, replace the old background's colour by an estimate of "
+        b"the person's own, so no fringe of the room shows over the new background (a few "
+        b"milliseconds of CPU per matte; not with Low latency, which draws the newest frame).")
 
 
 def _add_matting(props: int, on_model: object, running: str) -> None:

@@ -128,7 +128,7 @@ class RenderClip:
         _check_writable(folder_path)
         render = RenderSettings(settings.background_spec(), settings.fit,
                                 model=settings.model_name(), device=settings.device,
-                                matting=settings.matting())
+                                matting=settings.matting(), decontaminate=settings.clean_edges)
         if self.queue is None:
             self.queue = RenderQueue(open_huey(SQLITE))
         output = output_path(clip_path, folder_path, settings.kind == "transparent")

@@ -79,6 +79,7 @@ class FilterSettings:
     every_n: int = DEFAULT_EVERY_N
     skip_static: bool = DEFAULT_SKIP_STATIC
     low_latency: bool = False
+    clean_edges: bool = True
     render_input: str = ""
     """The clip the "Render clip" button renders, and the folder it writes into."""
     render_folder: str = ""
@@ -127,6 +128,15 @@ class FilterSettings:
         return PipelineSettings(temporal=TemporalSettings(strength=self.smoothing),
                                 every_n=self.every_n, skip_static=self.skip_static)
 
+    def edge_colours(self) -> bool:
+        """Whether the packed frame carries the person's estimated colours in the soft edge
+        (`LivePipeline`'s ``edge_colours``; "Clean edge colours"), so the old background does
+        not fringe hair over the new one. Not for the blur, whose background is the input's
+        own, read from that same texture (it would take the person's colours into the blur
+        around them), nor in low-latency mode, which draws the newest input instead of the
+        matte's own frame."""
+        return self.clean_edges and self.kind != "blur" and not self.low_latency
+
     def engine(self) -> tuple[str, str]:
         """(model, device): a change of either loads another model."""
         return (self.model_name(), self.device)
@@ -136,6 +146,7 @@ class FilterSettings:
         return (f"threshold {self.threshold:.2f}, edge {self.edge_radius:.0f} px, "
                 f"smoothing {self.smoothing:.2f}, network every {self.every_n} frame(s)"
                 + (", not on still frames" if self.skip_static else "")
+                + (", edge colours estimated" if self.edge_colours() else "")
                 + (", low latency" if self.low_latency else ""))
 
 
@@ -206,6 +217,7 @@ def read_settings(data: int) -> FilterSettings:
         every_n=whole("every_n", EVERY_N_RANGE, DEFAULT_EVERY_N),
         skip_static=bool(obs.obs_data_get_bool(data, b"skip_static")),
         low_latency=bool(obs.obs_data_get_bool(data, b"low_latency")),
+        clean_edges=bool(obs.obs_data_get_bool(data, b"clean_edges")),
         render_input=text("render_input"),
         render_folder=text("render_folder"),
         notes=tuple(notes),
@@ -229,3 +241,4 @@ def write_defaults(data: int) -> None:
         obs.obs_data_set_default_double(data, name.encode(), value)
     obs.obs_data_set_default_bool(data, b"skip_static", defaults.skip_static)
     obs.obs_data_set_default_bool(data, b"low_latency", defaults.low_latency)
+    obs.obs_data_set_default_bool(data, b"clean_edges", defaults.clean_edges)

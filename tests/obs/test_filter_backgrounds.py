@@ -30,7 +30,7 @@ from obs_views import (
 )
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
-from obs_bgremover.composite import BlurBackground, fit
+from obs_bgremover.composite import BlurBackground, ForegroundEstimator, fit
 from obs_bgremover.obs.registration import FILTER_ID
 from obs_bgremover.pictures import read_image
 
@@ -44,6 +44,9 @@ BLUR_DETAIL_VS_CPU = 1.25
 BLUR_DETAIL_LEFT = 0.5
 # Alpha levels that count as "transparent" and "opaque" in a screenshot with alpha.
 CLEAR, OPAQUE = 16, 240
+# How much closer to the CPU estimate of the person's colours than to the input's the soft
+# edge's colours must be (both differ by the screenshot's scaling).
+EDGE_COLOURS_CLOSER = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +129,36 @@ def test_transparent_keeps_the_matte_as_alpha(obs_studio, scene, sure) -> None:
     assert np.mean(image[..., 3][background] <= CLEAR) >= SHARE_REQUIRED
     assert np.mean(image[..., 3][person] >= OPAQUE) >= SHARE_REQUIRED
     assert close_share(image[..., :3], person, scene) >= SHARE_REQUIRED
+
+
+def edge_offsets(image: np.ndarray, scene: np.ndarray) -> tuple[float, float]:
+    """How far a transparent screenshot's colours in the soft edge are from the CPU estimate
+    of the person's own colours for its matte, and from the input's colours (mean levels)."""
+    alpha = np.ascontiguousarray(image[..., 3])
+    band = (alpha > CLEAR) & (alpha < OPAQUE)
+    assert np.count_nonzero(band) > 500, "no soft edge to look at"
+    shown = image[..., :3][band].astype(np.float32)
+    estimate = ForegroundEstimator()(scene, alpha)[band]
+    return float(np.abs(shown - estimate).mean()), float(np.abs(shown - scene[band]).mean())
+
+
+def test_soft_edges_show_the_persons_own_colours(obs_studio, scene) -> None:
+    """In the soft edge (hair), the filter shows the person's estimated colours, as `replace`
+    composites them, not the frame's own, which carry the old background (a fringe of the room
+    around hair over any new background): the transparent output's colours there are close
+    to the CPU estimate for its own matte, and far from the input's. "Clean edge colours"
+    off shows the input's."""
+    off_estimate, off_input = edge_offsets(shot(obs_studio, True), scene)
+    assert off_estimate < EDGE_COLOURS_CLOSER * off_input, (off_estimate, off_input)
+    set_filter(obs_studio, clean_edges=False)
+    try:
+        def raw(image: np.ndarray) -> bool:
+            off_estimate, off_input = edge_offsets(image, scene)
+            return off_input < EDGE_COLOURS_CLOSER * off_estimate
+
+        assert raw(poll(partial(shot, obs_studio, True), raw))
+    finally:
+        set_filter(obs_studio, clean_edges=True)
 
 
 def test_what_the_source_leaves_transparent_stays_so(obs_studio, scene, sure, portrait,
