@@ -226,29 +226,36 @@ class Shown:
     def __init__(self, stream: av.VideoStream, keep_alpha: bool = False) -> None:
         self._aspect = _pixel_aspect(stream)
         self._keep_alpha = keep_alpha
-        self._converter: VideoReformatter | None = None
+        self._converter = VideoReformatter()
+        self._upright: tuple[str, ...] | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        """The frame's pixels, SDR, progressive, square and upright."""
+        """The frame's pixels, SDR, progressive, square and upright.
+
+        Every frame goes through the one converter this object keeps, and the display matrix
+        is read from the stream's first frame only: ``frame.to_ndarray(format=...)`` gives each
+        frame a converter of its own, whose scaler starts a thread per core, and reading a
+        frame's ``side_data`` ties the frame into a reference cycle. Together they kept every
+        decoded frame, its picture and its threads until Python's rare full collection: a
+        render worker grew by about 10 MB and dozens of idle threads a job."""
         alpha = _has_alpha(frame)
         layout = "rgba" if alpha else "rgb24"
-        if frame.color_trc in HDR_TRANSFERS:
-            if self._converter is None:
-                self._converter = VideoReformatter()
-            frame = self._converter.reformat(
-                frame, format=layout, dst_colorspace=Colorspace.ITU709,
-                dst_color_range=ColorRange.JPEG, dst_color_trc=ColorTrc.BT709,
-                dst_color_primaries=ColorPrimaries.BT709)
-        pixels = frame.to_ndarray(format=layout)
+        hdr = {"dst_colorspace": Colorspace.ITU709, "dst_color_range": ColorRange.JPEG,
+               "dst_color_trc": ColorTrc.BT709, "dst_color_primaries": ColorPrimaries.BT709,
+               } if frame.color_trc in HDR_TRANSFERS else {}
+        if self._upright is None:
+            self._upright = _upright(frame)
+        interlaced = frame.interlaced_frame
+        pixels = self._converter.reformat(frame, format=layout, **hdr).to_ndarray()
         if alpha:
             pixels = transparency(pixels, self._keep_alpha)
-        if frame.interlaced_frame:
+        if interlaced:
             pixels = _one_field(pixels)
         if self._aspect != 1:
             width = _square_width(frame.width, self._aspect)
             pixels = cv2.resize(pixels, (width, frame.height), interpolation=(
                 cv2.INTER_AREA if width < frame.width else cv2.INTER_CUBIC))
-        for step in _upright(frame):
+        for step in self._upright:
             pixels = _STEPS[step](pixels)
         return pixels
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
 import sys
@@ -422,3 +423,22 @@ def test_times_that_start_again_follow_on(tmp_path: Path) -> None:
     decoded = list(open_frames(joined).timed())
     assert [time for time, _ in decoded] == pytest.approx([index / 10 for index in range(10)])
     assert [frame.shape for _, frame in decoded] == [(48, 64, 3)] * 5 + [(36, 64, 3)] * 5
+
+
+def test_decoded_frames_are_freed_as_soon_as_they_are_read(shared_data: Path) -> None:
+    """A frame read is freed with its last reference, not left for Python's cycle collector:
+    a frame whose display matrix was read is tied into a reference cycle, and each frame's
+    own converter started a thread per core, so every frame of a render, with its picture and
+    its threads, stayed until a full collection (a render worker grew by about 10 MB and
+    dozens of idle threads a job). The stream's first frame is read for its display matrix."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        count = sum(1 for _ in open_frames(shared_data / "talking-heads" / "speaker5.mp4"))
+        gc.collect()
+        left = [item for item in gc.garbage if isinstance(item, av.VideoFrame)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert count > 100
+    assert len(left) <= 1, f"{len(left)} of {count} frames were left for the cycle collector"
