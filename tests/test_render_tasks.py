@@ -1,7 +1,8 @@
 """What the render queue adds for front ends that keep jobs around (the web app): deleting a
-finished job for good, and the time a job started; and how a job's record and files survive
-writers that race it. Real huey on a real SQLite queue; the jobs fail at once (their input is
-missing) or render without a model (`fake_renders`), so no model runs."""
+finished job for good, and the time a job started; how a job's record and files survive
+writers that race it; and a worker handing back its jobs' freed memory. Real huey on a real
+SQLite queue; the jobs fail at once (their input is missing) or render without a model
+(`fake_renders`), so no model runs."""
 
 from __future__ import annotations
 
@@ -229,3 +230,21 @@ def test_previews_go_ahead_of_queued_videos(queue: RenderQueue, tmp_path: Path) 
     later = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "later.mp4", settings)
     assert [task.args[0] for task in queue.huey.pending()] == [
         preview.id, *(video.id for video in videos), later.id]
+
+
+def test_every_job_hands_the_memory_it_freed_back(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker waits between jobs holding what glibc kept of the last one's frames: it grew
+    from 210 to 600 MB over its first ten short clips. Each job, done or failed, ends with
+    the heap's free pages handed back to the system."""
+    trims: list[str] = []
+    monkeypatch.setattr(tasks.heap, "trim", lambda: trims.append("trim") or True)
+    output = tmp_path / "out.mp4"
+    fake_renders(monkeypatch, lambda: None)
+    done = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+    queue.run(done.id, done.attempt)
+    assert queue.get(done.id).status == "done" and trims == ["trim"]
+    failed_job(queue, tmp_path)
+    assert trims == ["trim", "trim"]
+

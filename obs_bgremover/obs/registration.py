@@ -17,8 +17,9 @@ from collections.abc import Callable
 from ctypes import byref, sizeof
 from typing import Any, TypeVar
 
+from obs_bgremover import heap
 from obs_bgremover.errors import BgRemoverError
-from obs_bgremover.obs import heap, libobs, properties
+from obs_bgremover.obs import libobs, properties
 from obs_bgremover.obs.filter import Filter, end_models
 from obs_bgremover.obs.libobs import lib, log
 from obs_bgremover.obs.render_clip import WORKERS

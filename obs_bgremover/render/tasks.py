@@ -37,6 +37,7 @@ from pathlib import Path
 from huey import Huey
 from huey.constants import EmptyData
 
+from obs_bgremover import heap
 from obs_bgremover.backgrounds import background_file
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingSettings
@@ -227,6 +228,8 @@ class RenderQueue:
         except Exception as err:
             if self._finish(replace(record, status="failed", error=f"internal error: {err!r}")):
                 raise  # for the worker's log; a job stopped meanwhile failed of its stop
+        finally:
+            heap.trim()  # a worker waits between jobs: hand back what this one freed
 
     def _started(self, record: JobRecord, attempt: int) -> JobRecord | None:
         """``record`` as ``attempt`` starts running it; None where the job finished (stopped
