@@ -27,6 +27,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from webserver import Server
 
@@ -480,3 +481,100 @@ def test_the_slider_and_the_backgrounds_say_what_they_are(
                            "colour.value = '#ff0000'; colour.dispatchEvent(new Event('change'));")
     assert set(pressed().values()) == {"false"}
     assert colour.accessible_name == "Colour (selected)"
+
+
+def upload_row(upload: str) -> str:
+    return f'#uploads tr[data-upload="{upload}"]'
+
+
+def confirm_delete(browser: WebDriver, upload: str, accept: bool) -> str:
+    """Click an upload's Delete button, answer the question it puts, and return the question."""
+    button = browser.find_element(By.CSS_SELECTOR, f"{upload_row(upload)} button.delete")
+    button.click()
+    alert = WebDriverWait(browser, 10).until(expected_conditions.alert_is_present())
+    question = alert.text
+    if accept:
+        alert.accept()
+    else:
+        alert.dismiss()
+    return question
+
+
+def test_the_jobs_page_lists_the_uploads_and_deletes_one_with_its_jobs(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """The pages could neither list the uploads nor delete one: clips of hundreds of MB stayed
+    on the server's disk, unseen, unless deleted through the API."""
+    server = serve("--workers", "0")
+    clip = server.upload(talking_head, "talk.mp4").json()
+    _, png = cv2.imencode(".png", np.full((90, 160, 3), (0, 128, 0), np.uint8))
+    wall = server.upload(png.tobytes(), "wall.png", "background").json()
+    # Jobs made from the clip, two with the picture as background; stopped, so finished.
+    own = server.job(clip["id"], "dusk")["id"]
+    walled = [server.job(clip["id"], f"upload:{wall['id']}", kind)["id"]
+              for kind in ("video", "preview")]
+    for job in (own, *walled):
+        server.request("POST", f"/api/jobs/{job}/stop")
+    browser.get(server.url + "/jobs")
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#uploads tbody tr")) == 2)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#uploads tbody tr")
+    assert [row.get_attribute("data-upload") for row in rows] == [wall["id"], clip["id"]]
+    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    megabytes = f"{clip['bytes'] / 1048576:.1f} MB"
+    assert cells[0][1:] == ["wall.png", "image background", "0.0 MB", "", "Delete"]
+    assert cells[1][1:] == ["talk.mp4", "video clip", megabytes, f"{clip['duration']:.1f} s",
+                            "Delete"]
+    delete = browser.find_element(By.CSS_SELECTOR, f"{upload_row(wall['id'])} button")
+    assert delete.accessible_name == f"Delete upload {wall['id']} (wall.png)"
+    assert not browser.find_element(By.ID, "uploads-empty").is_displayed()
+
+    # Dismissed: nothing is deleted.
+    question = confirm_delete(browser, clip["id"], accept=False)
+    assert question == ('Delete the clip "talk.mp4"?\nThe jobs made from it are deleted too, '
+                        "with their results: 2 renders and 1 preview.")
+    time.sleep(2)
+    assert len(server.get("/api/uploads").json()) == 2
+    assert len(server.get("/api/jobs").json()) == 3
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#uploads tbody tr")) == 2
+
+    # Accepted: the picture goes, with the jobs using it, and its row leaves the page.
+    question = confirm_delete(browser, wall["id"], accept=True)
+    assert question == ('Delete the background "wall.png"?\nThe jobs using it as background '
+                        "are deleted too, with their results: 1 render and 1 preview.")
+    wait.until(lambda _: not browser.find_elements(By.CSS_SELECTOR,
+                                                   upload_row(wall["id"])))
+    assert [upload["id"] for upload in server.get("/api/uploads").json()] == [clip["id"]]
+    assert [job["id"] for job in server.get("/api/jobs").json()] == [own]
+    wait.until(lambda _: [row.get_attribute("data-job") for row in browser.find_elements(
+        By.CSS_SELECTOR, "#jobs tbody tr")] == [own])
+    assert not browser.find_element(By.ID, "jobs-error").is_displayed()
+
+    # And the clip, with the job left: both tables are empty.
+    assert confirm_delete(browser, clip["id"], accept=True).endswith(": 1 render.")
+    wait.until(lambda _: browser.find_element(By.ID, "uploads-empty").is_displayed())
+    assert browser.find_element(By.ID, "uploads-empty").text == "No uploads."
+    wait.until(lambda _: browser.find_element(By.ID, "jobs-empty").is_displayed())
+    assert server.get("/api/uploads").json() == server.get("/api/jobs").json() == []
+
+
+def test_an_upload_in_use_is_not_deleted_from_the_jobs_page(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """An upload that an unfinished job uses cannot be deleted: the page says why, in the
+    server's words, and the upload stays."""
+    server = serve("--workers", "0")  # nobody renders the job: it stays queued
+    upload = server.upload(talking_head, "talk.mp4").json()["id"]
+    job = server.job(upload, "dusk")["id"]
+    refused = server.request("DELETE", f"/api/uploads/{upload}")
+    assert refused.status == 409 and job in refused.detail
+    browser.get(server.url + "/jobs")
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, upload_row(upload)))
+    assert "with their results: 1 render." in confirm_delete(browser, upload, accept=True)
+    wait.until(lambda _: text(browser, "jobs-error") == refused.detail)
+    time.sleep(2)  # refreshed since, and the sentence is still there
+    assert text(browser, "jobs-error") == refused.detail
+    assert browser.find_elements(By.CSS_SELECTOR, upload_row(upload))
+    assert [kept["id"] for kept in server.get("/api/uploads").json()] == [upload]
+    assert [kept["id"] for kept in server.get("/api/jobs").json()] == [job]

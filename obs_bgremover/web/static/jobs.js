@@ -1,8 +1,7 @@
 "use strict";
-// The jobs page: every job of this server, newest first, kept up to date.
+// The jobs page: every job of this server and every upload, newest first, kept up to date.
 
 const REFRESH_MS = 1500;
-const table = document.querySelector("#jobs tbody");
 
 function link(text, href) {
   const a = document.createElement("a");
@@ -26,17 +25,21 @@ function statusOf(job) {
   return parts;
 }
 
-function button(text, className, label, method, path) {
+// A button that asks the server for something, then refreshes the page. With `question` (a
+// function, so that it is put with what the page knows at the click), it asks the user first.
+function button(text, className, label, method, path, question = null) {
   const element = document.createElement("button");
   element.type = "button";
   element.textContent = text;
   element.className = className;
   element.setAttribute("aria-label", label);
   element.addEventListener("click", async () => {
+    if (question && !window.confirm(question())) return;
+    showActionError("");
     try {
       await api.request(method, path);
     } catch (error) {
-      showError(error.message);
+      showActionError(error.message);
     }
     refresh();
   });
@@ -62,17 +65,109 @@ function actionsOf(job) {
   return parts;
 }
 
-function showError(message) {
+// Every job of the server (previews too, whether shown or not: deleting an upload deletes
+// them as well), as last fetched; null while the server has not said.
+let allJobs = null;
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// What deleting an upload takes with it, in words: the server deletes every job made from it
+// or using it as background, finished ones only (it refuses while one is unfinished).
+function deleteQuestion(upload) {
+  const uses = upload.purpose === "clip" ? "made from it" : "using it as background";
+  const question = `Delete the ${upload.purpose} "${upload.name}"?\n` +
+                   `The jobs ${uses} are deleted too, with their results`;
+  if (allJobs === null) return `${question}.`;
+  const users = allJobs.filter((job) => job.upload === upload.id ||
+                                        job.background === `upload:${upload.id}`);
+  if (users.length === 0) return `${question}: none at the moment.`;
+  const renders = users.filter((job) => job.kind === "video").length;
+  const counts = [[renders, "render"], [users.length - renders, "preview"]]
+    .filter(([count]) => count > 0).map(([count, word]) => plural(count, word));
+  return `${question}: ${counts.join(" and ")}.`;
+}
+
+function uploadActionsOf(upload) {
+  const path = `/api/uploads/${encodeURIComponent(upload.id)}`;
+  return [button("Delete", "delete", `Delete upload ${upload.id} (${upload.name})`, "DELETE",
+                 path, () => deleteQuestion(upload))];
+}
+
+// The error line says what went wrong with the last refresh (until one succeeds) and with the
+// last click (until the next one): a refresh right after a refused delete must not wipe out
+// why it was refused.
+const errors = { refresh: "", action: "" };
+
+function showErrors() {
   const element = document.getElementById("jobs-error");
+  const message = [errors.action, errors.refresh].filter(Boolean).join(" ");
+  if (element.textContent === message) return;  // the same words, not announced again
   element.textContent = message;
   element.hidden = !message;
 }
 
-// The table is updated in place, row by row (one per job, found by its id), and a cell is
+function showError(message) {
+  errors.refresh = message;
+  showErrors();
+}
+
+function showActionError(message) {
+  errors.action = message;
+  showErrors();
+  // The button may be far below the line: its answer is brought into view.
+  if (message) document.getElementById("jobs-error").scrollIntoView({ block: "nearest" });
+}
+
+// A table updated in place, row by row (one per item, found by its id), where a cell is
 // redrawn only when what it shows has changed: a refresh leaves alone the rows, links and
 // buttons that have not, so that keyboard focus, a screen reader's place and a click on its
-// way stay where they are.
-const COLUMNS = [  // what each column shows of a job, and how, where it is more than text
+// way stay where they are. `key` names the row's data attribute holding the id (data-job),
+// `columns` say what each column shows of an item, and how, where it is more than text, and
+// `marks` gives more data attributes of a row (its status), for the style and the tests.
+function liveTable(id, key, columns, marks = () => ({})) {
+  const body = document.querySelector(`#${id} tbody`);
+  const empty = document.getElementById(`${id}-empty`);
+
+  function rowFor(item) {
+    let row = body.querySelector(`tr[data-${key}="${CSS.escape(item.id)}"]`);
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset[key] = item.id;
+      for (const _ of columns) row.insertCell();
+    }
+    Object.assign(row.dataset, marks(item));
+    columns.forEach(({ shows, draw }, column) => {
+      const td = row.cells[column];
+      const shown = JSON.stringify(shows(item));
+      if (td.dataset.shown === shown) return;
+      td.dataset.shown = shown;
+      const focused = td.contains(document.activeElement);
+      if (draw) td.replaceChildren(...draw(item));
+      else td.textContent = shows(item);
+      // Stop became Delete under the keyboard: the focus goes on to the new button.
+      if (focused) td.querySelector("button")?.focus();
+    });
+    return row;
+  }
+
+  // Show these items, in this order.
+  return function show(items) {
+    const rows = items.map(rowFor);
+    const wanted = new Set(rows);
+    for (const row of [...body.rows]) if (!wanted.has(row)) row.remove();
+    // Put the rows in order, moving only those out of place (a moved row would lose the focus).
+    let next = body.firstElementChild;
+    for (const row of rows) {
+      if (row === next) next = next.nextElementSibling;
+      else body.insertBefore(row, next);
+    }
+    empty.hidden = items.length > 0;
+  };
+}
+
+const showJobs = liveTable("jobs", "job", [
   { shows: (job) => new Date(job.created * 1000).toLocaleString() },
   { shows: (job) => job.clip },
   { shows: (job) => (job.kind === "preview" ? `preview at ${job.at.toFixed(2)} s` : "video") },
@@ -80,29 +175,17 @@ const COLUMNS = [  // what each column shows of a job, and how, where it is more
   { shows: (job) => [job.status, job.status === "running" ? describeProgress(job) : "",
                      job.error], draw: statusOf },
   { shows: (job) => [job.status, job.result_url, job.download_url], draw: actionsOf },
-];
+], (job) => ({ status: job.status }));
 
-function rowFor(job) {
-  let row = table.querySelector(`tr[data-job="${CSS.escape(job.id)}"]`);
-  if (!row) {
-    row = document.createElement("tr");
-    row.dataset.job = job.id;
-    for (const _ of COLUMNS) row.insertCell();
-  }
-  row.dataset.status = job.status;
-  COLUMNS.forEach(({ shows, draw }, column) => {
-    const td = row.cells[column];
-    const shown = JSON.stringify(shows(job));
-    if (td.dataset.shown === shown) return;
-    td.dataset.shown = shown;
-    const focused = td.contains(document.activeElement);
-    if (draw) td.replaceChildren(...draw(job));
-    else td.textContent = shows(job);
-    // Stop became Delete under the keyboard: the focus goes on to the new button.
-    if (focused) td.querySelector("button")?.focus();
-  });
-  return row;
-}
+const showUploads = liveTable("uploads", "upload", [
+  { shows: (upload) => new Date(upload.created * 1000).toLocaleString() },
+  { shows: (upload) => upload.name },
+  { shows: (upload) => `${upload.kind} ${upload.purpose}` },  // "video clip", "image background"
+  { shows: (upload) => megabytes(upload.bytes) },
+  { shows: (upload) => (upload.duration === null ? "" : `${upload.duration.toFixed(1)} s`) },
+  // What the button says never changes (the question is put at the click): drawn once.
+  { shows: (upload) => [upload.id, upload.name], draw: uploadActionsOf },
+]);
 
 let timer = null;
 let asked = 0;  // refreshes started: an older answer arriving late is not drawn over a newer one
@@ -110,10 +193,10 @@ let asked = 0;  // refreshes started: an older answer arriving late is not drawn
 async function refresh() {
   clearTimeout(timer);
   const mine = ++asked;
-  const previews = document.getElementById("show-previews").checked;
-  let jobs;
+  let jobs, uploads;
   try {
-    jobs = await api.request("GET", previews ? "/api/jobs" : "/api/jobs?kind=video");
+    [jobs, uploads] = await Promise.all([api.request("GET", "/api/jobs"),
+                                         api.request("GET", "/api/uploads")]);
     if (mine !== asked) return;
     showError("");
   } catch (error) {
@@ -122,16 +205,11 @@ async function refresh() {
     timer = setTimeout(refresh, REFRESH_MS);
     return;
   }
-  const rows = jobs.reverse().map(rowFor);  // newest first
-  const wanted = new Set(rows);
-  for (const row of [...table.rows]) if (!wanted.has(row)) row.remove();
-  // Put the rows in order, moving only those out of place (a moved row would lose the focus).
-  let next = table.firstElementChild;
-  for (const row of rows) {
-    if (row === next) next = next.nextElementSibling;
-    else table.insertBefore(row, next);
-  }
-  document.getElementById("jobs-empty").hidden = jobs.length > 0;
+  allJobs = jobs;
+  const previews = document.getElementById("show-previews").checked;
+  // Both lists come oldest first: shown newest first.
+  showJobs(jobs.filter((job) => previews || job.kind === "video").reverse());
+  showUploads(uploads.reverse());
   timer = setTimeout(refresh, REFRESH_MS);
 }
 
