@@ -5,8 +5,9 @@ of ``effects/bgremover.effect`` draws it.
 Pictures and videos are decoded and fitted on the CPU by the same classes the command line uses
 (`backgrounds.open_file`), so "cover", "contain" and "stretch" mean the same everywhere. That
 happens on a thread of its own (decoding and fitting a photo took OBS's graphics thread 30-50 ms,
-a late frame at every change): until it is done the previous background stays on screen, or, at
-the first, the input passes through. A video decodes ahead on its own thread and only its newest
+a late frame at every change), which also waits for a video's first frame: until it is done the
+previous background (a picture, a video, the blur, a colour or transparency) stays on screen,
+or, at the first, nothing is drawn. A video decodes ahead on its own thread and only its newest
 frame is uploaded, once. The blur runs entirely
 on the GPU: the frame is reduced, weighted by "is background", to a resolution where the blur is a
 few texels wide, blurred there in two separable passes, and divided by the blurred weight in the
@@ -48,9 +49,17 @@ class BackgroundUnavailable(BgRemoverError):
 
 
 def _open(path: str, fit_mode: str, size: tuple[int, int]) -> tuple[Background, np.ndarray | None]:
-    """The background in ``path`` and, for a picture, its pixels fitted to ``size``."""
+    """The background in ``path`` and, for a picture, its pixels fitted to ``size``; a video
+    with its first frame decoded, so that the graphics thread has a frame to show at once."""
     source = open_file(path, fit_mode)
-    return source, None if isinstance(source, LoopingVideo) else picture(source, size)
+    if not isinstance(source, LoopingVideo):
+        return source, picture(source, size)
+    try:
+        source.frame_at(0.0, size)
+    except BaseException:
+        source.close()
+        raise
+    return source, None
 
 
 def _open_in_background(path: str, fit_mode: str, size: tuple[int, int]) -> Future:
@@ -110,6 +119,8 @@ class Backdrop:
 
     def __init__(self) -> None:
         self.key: tuple | None = None
+        # The settings of the background on screen (that of `key`), drawn while another loads.
+        self.on_screen: FilterSettings | None = None
         self.texture: int | None = None
         self.source: Background | None = None  # an open picture or video
         self.shown: np.ndarray | None = None  # the video frame in `texture`
@@ -153,12 +164,21 @@ class Backdrop:
         if self.source is not None:
             self.source.close()
         self.source = self.shown = None
-        self.key = None
+        self.key = self.on_screen = None
 
-    def _load(self, settings: FilterSettings, size: tuple[int, int]) -> bool:
-        """Have the picture or video the settings name, fitted to ``size``, once per change;
-        False while its load runs and nothing is on screen yet. Raises `BackgroundUnavailable`
-        while there is no background to show; `unavailable` says whether it did."""
+    def _shown(self, settings: FilterSettings, key: tuple) -> FilterSettings:
+        """``settings``' background, ``key``, is the one on screen from now on."""
+        self.key, self.on_screen = key, settings
+        self.failed_key, self.keeping = None, False
+        return settings
+
+    def _load(self, settings: FilterSettings, size: tuple[int, int]) -> FilterSettings | None:
+        """Have the picture or video the settings name, fitted to ``size``, once per change.
+        Returns the settings whose background to draw: ``settings`` once theirs is ready, the
+        previous background's while it loads (a switch from the blur to a picture once showed
+        nothing for a few tenths of a second: the person vanished), None while there was none.
+        Raises `BackgroundUnavailable` while there is no background to show; `unavailable`
+        says whether it did."""
         try:
             shown = self._load_or_raise(settings, size)
         except BackgroundUnavailable:
@@ -194,23 +214,22 @@ class Backdrop:
                 self.edits += 1
         key = (settings.kind, path, settings.fit, size, self.edits)
         if key == self.key:
-            return True
+            self.on_screen = settings  # a new colour or blur strength shows at once
+            return settings
         if key == self.failed_key:
             if self.keeping:
-                return True
+                return self.on_screen
             raise BackgroundUnavailable(f"background {path} unavailable (said before)")
         if path is None:  # a colour, the blur, transparency: nothing to open
             self._cancel_loading()
             self._drop_source()
-            self.key = key
-            self.failed_key, self.keeping = None, False
-            return True
+            return self._shown(settings, key)
         if self.loading is None or self.loading[0] != key:
             self._cancel_loading()
             self.loading = (key, _open_in_background(path, settings.fit, size))
         future = self.loading[1]
         if not future.done():
-            return self.source is not None  # the previous picture or video meanwhile
+            return self.on_screen  # the previous background meanwhile
         self.loading = None
         try:
             source, rgb = future.result()
@@ -223,7 +242,7 @@ class Backdrop:
                             and self.key[:4] == key[:4])
             if self.keeping:
                 log(libobs.LOG_WARNING, f"{reason}; keeping the current background")
-                return True
+                return self.on_screen
             log(libobs.LOG_WARNING, f"passing the input through: {reason}")
             raise BackgroundUnavailable(reason) from error
         recovered = self.failed_key is not None and self.failed_key[1] == path
@@ -231,12 +250,10 @@ class Backdrop:
         self.source = source
         if rgb is not None:
             self._upload(rgb, size)
-        self.key = key
-        self.failed_key, self.keeping = None, False
         self.started = time.perf_counter()
         if recovered:
             log(libobs.LOG_INFO, f"background {path} can be read now; showing it")
-        return True
+        return self._shown(settings, key)
 
     def _upload(self, rgb: np.ndarray, size: tuple[int, int]) -> None:
         if not self.texture:
@@ -336,8 +353,10 @@ class Backdrop:
         mask = matted
         image_alpha = 1.0 if image is not None else 0.0
         image = image if image is not None else matted
-        if not self._load(settings, size):
+        shown = self._load(settings, size)
+        if shown is None:
             return False
+        settings = shown  # the previous background's, while the new one loads
         technique = b"DrawColor"
         background = None
         # A technique's end clears every parameter: each pass sets what it reads.

@@ -28,6 +28,7 @@ from obs_views import (
     regions,
     screenshot,
 )
+from support import hdr_clip
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
 from obs_bgremover.composite import BlurBackground, ForegroundEstimator, fit
@@ -266,6 +267,33 @@ def test_video_background_plays(obs_studio, scene, sure) -> None:
     moved = np.mean(np.abs(later.astype(np.int16) - first_frame)[background])
     assert moved > 2.0, f"the video background did not move (mean change {moved:.2f})"
     assert close_share(later, person, scene) >= SHARE_REQUIRED
+
+
+def test_a_new_background_takes_over_from_the_last_without_a_gap(obs_studio, scene, sure,
+                                                                 tmp_path) -> None:
+    """From a colour to a large picture (it decodes for a while) or to a video (a phone's HDR
+    clip, whose first frame takes over a second of tone-mapping set-up): nothing was drawn
+    until the new background was ready, so the person vanished for a few tenths of a second at
+    each switch, or over a second. The colour stays until the new background shows."""
+    background, person = sure
+    large = tmp_path / "large.png"
+    noise = np.random.default_rng(0).integers(0, 256, (3000, 4000, 3), np.uint8)
+    cv2.imwrite(str(large), noise)
+    frames = [np.full((240, 320, 3), (0, 90, 200), np.uint8)] * 3
+    phone = hdr_clip(tmp_path / "phone.mp4", frames, "hlg")
+    red = np.array(RED)
+    for new in ({"background": "image", "image": str(large)},
+                {"background": "video", "video": str(phone)}):
+        set_filter(obs_studio, background="color", color=RED_OBS)
+        poll(partial(shot, obs_studio), lambda s: close_share(s, background, red) >= SHARE_REQUIRED)
+        set_filter(obs_studio, **new)
+        shots = [shot(obs_studio)]
+        deadline = time.monotonic() + 20
+        while close_share(shots[-1], background, red) >= 0.5 and time.monotonic() < deadline:
+            shots.append(shot(obs_studio))
+        assert close_share(shots[-1], background, red) < 0.5, f"{new} never showed"
+        shown = [close_share(image, person, scene) >= SHARE_REQUIRED for image in shots]
+        assert all(shown), f"{new}: the person vanished in {shown.count(False)} of {len(shots)}"
 
 
 def test_low_latency_still_replaces_the_background(obs_studio, scene, sure) -> None:
