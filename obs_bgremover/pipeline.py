@@ -214,9 +214,9 @@ class Pipeline:
         smoothed = time.perf_counter()
         composite = (None if self.compositor is None
                      else self.compositor(frame, alpha, t, reduced))
-        done = time.perf_counter()
+        composite_ms = 0.0 if composite is None else 1000 * (time.perf_counter() - smoothed)
         return Matte(frame, alpha, fresh, 1000 * (matted - start), 1000 * (smoothed - matted),
-                     composite, 1000 * (done - smoothed))
+                     composite, composite_ms)
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Alpha (uint8, height x width) for the next RGB uint8 frame of the stream."""
@@ -282,6 +282,8 @@ class LiveStats:
     fps: float
     matte_ms: float
     temporal_ms: float
+    edge_colours_ms: float
+    """The packed frame's edge colours (``edge_colours``); 0 without."""
     latency_ms: float
     submitted: int
     processed: int
@@ -339,9 +341,11 @@ class LivePipeline:
         self._reset = False
         self._closed = False
         self._submitted = self._processed = self._dropped = self._errors = 0
-        # (when ready, matte ms, temporal ms, latency ms) of recent results: their timings
-        # only, since a result's frame and alpha (4 MB at 720p) would be held STATS_WINDOW-fold.
-        self._recent: deque[tuple[float, float, float, float]] = deque(maxlen=STATS_WINDOW)
+        # (when ready, matte ms, temporal ms, edge colours ms, latency ms) of recent results:
+        # their timings only, since a result's frame and alpha (4 MB at 720p) would be held
+        # STATS_WINDOW-fold.
+        self._recent: deque[tuple[float, float, float, float, float]] = deque(
+            maxlen=STATS_WINDOW)
         self._thread = threading.Thread(target=self._work, name="obs-bgremover-live", daemon=True)
         self._thread.start()
 
@@ -420,9 +424,10 @@ class LivePipeline:
 
         return LiveStats(
             fps=(len(recent) - 1) / span if span > 0 else 0.0,
-            matte_ms=mean([matte_ms for _, matte_ms, _, _ in recent]),
-            temporal_ms=mean([temporal_ms for _, _, temporal_ms, _ in recent]),
-            latency_ms=mean([latency for _, _, _, latency in recent]),
+            matte_ms=mean([timings[1] for timings in recent]),
+            temporal_ms=mean([timings[2] for timings in recent]),
+            edge_colours_ms=mean([timings[3] for timings in recent]),
+            latency_ms=mean([timings[4] for timings in recent]),
             submitted=counts[0],
             processed=counts[1],
             dropped=counts[2],
@@ -462,7 +467,8 @@ class LivePipeline:
             latency_ms = 1000 * (ready - submitted)
             with self._lock:
                 self._processed += 1
-                self._recent.append((ready, matte.matte_ms, matte.temporal_ms, latency_ms))
+                self._recent.append((ready, matte.matte_ms, matte.temporal_ms,
+                                     matte.composite_ms, latency_ms))
                 self._result = LiveResult(
                     matte.frame, matte.alpha, index, index, matte.fresh, latency_ms, rgba
                 )

@@ -167,6 +167,7 @@ def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[n
         stats = live.stats()
     assert stats.processed == stats.submitted == 4 and stats.dropped == 0
     assert stats.latency_ms > 0 and stats.matte_ms > 0 and stats.temporal_ms > 0
+    assert stats.edge_colours_ms == 0  # nothing packed
 
 
 def test_rgba_packs_the_frame_with_its_own_matte(model: MattingModel,
@@ -191,6 +192,7 @@ def test_rgba_can_carry_the_persons_edge_colours(model: MattingModel,
     with LivePipeline(model, rgba=True, edge_colours=True) as live:
         live.submit(clip[0])
         result = wait_for(live, 0)
+        assert live.stats().edge_colours_ms > 0  # said in OBS's timing line
     transparent = Pipeline(model, compositor=Compositor(TransparentBackground()))
     assert np.array_equal(result.rgba, transparent.run(clip[0]).composite)
     band = (result.alpha > 0) & (result.alpha < 255)

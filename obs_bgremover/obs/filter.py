@@ -801,11 +801,14 @@ class Filter:
             return
         means = ", ".join(f"{k} {v / self.timed_frames:.2f}" for k, v in self.timings.items())
         worst = ", ".join(f"{k} {v:.1f}" for k, v in self.worst.items() if v)
-        stats = self.pipeline.stats() if self.pipeline else None
-        live = (f"; inference {stats.matte_ms:.1f} ms at {stats.fps:.1f} fps, latency "
-                f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}, "
-                f"network ran on {stats.network_calls}/{stats.processed}"
-                if stats else "")
+        live, pipeline = "", self.pipeline
+        if pipeline:
+            stats = pipeline.stats()
+            edges = (f"edge colours {stats.edge_colours_ms:.1f} ms, "
+                     if stats.edge_colours_ms else "")
+            live = (f"; inference {stats.matte_ms:.1f} ms at {stats.fps:.1f} fps, {edges}latency "
+                    f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}, "
+                    f"network ran on {stats.network_calls}/{stats.processed}")
         log(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
                              f"frame {self.slowest:.1f} (longest: {worst}), views per frame "
                              f"{self.draws / self.timed_frames:.2f}, texel-aligned draws "
