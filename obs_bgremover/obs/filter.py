@@ -673,10 +673,17 @@ class Filter:
         """An async source's frame, before OBS draws it (``filter_video``): when the pipeline
         can take one, its planes are copied and handed over, to be converted to RGB on the
         worker thread. A format `frames` does not read turns this off until the source's size
-        changes; its frames then come from the GPU like any other source's."""
+        changes; its frames then come from the GPU like any other source's.
+
+        OBS hands every filter on an async source that source's frames, wherever the filter
+        stands: only the first one, where OBS does not deinterlace, may take them
+        (`_reads_frames_directly`). Behind a Colour Correction or with deinterlacing on, the
+        raw frames once reached the network beside the input read back from the GPU, and the
+        screen flipped between the two."""
         self.frame_arrived = time.perf_counter()
         with self.pipeline_lock:
-            if not self.direct_frames or self.pipeline is None or not self._wants_frame():
+            if (self.pipeline is None or not self._wants_frame()
+                    or not self._reads_frames_directly(lib().obs_filter_get_target(self.source))):
                 return
             start = time.perf_counter()
             raw = copy_frame(libobs.ObsSourceFrame.from_address(frame))
