@@ -68,6 +68,10 @@ UPLOAD_SLOTS = 3
 # Seconds without a frame from an async source, while the current settings have no matte to
 # show, after which its picture is read back from the GPU instead (see `Filter._starved`).
 STARVED_S = 0.5
+# Nanoseconds of video time without a draw after which the source counts as having been out of
+# sight (its scene not shown), and what it showed then as stale (see `Filter._unseen`): longer
+# than any stall a busy OBS recovers from without skipping frames.
+UNSEEN_NS = 1_000_000_000
 # The network runs on half the cores, in a process of its own at a lower priority than OBS's
 # threads, so that OBS keeps its frame rate and the matte rate adapts: on a 2-core CPU under
 # software rendering this took OBS from dozens of late frames in 10 s at 720p30 to 0-4
@@ -279,6 +283,10 @@ class Filter:
         # The video frame (`obs_get_video_frame_time`) whose input is in `texrender` and whose
         # matte is in `slots`: a second draw of it reuses them (see `_render_frame`).
         self.prepared_frame: int | None = None
+        self.drawn_at: int | None = None  # the video frame time of the last draw
+        # (pipeline, submission number): that pipeline's results before it are from before the
+        # source went out of sight, and are not shown.
+        self.unseen: tuple[LivePipeline, int] | None = None
         self.draws = 0  # draws in the timing window: more than its frames in several views
         _filters.add(self)
 
@@ -611,7 +619,9 @@ class Filter:
         except ModelError:
             self._recover()
             return self.shown is not None
-        if result is None or result.alpha.shape != (self.size[1], self.size[0]):
+        stale = (self.unseen is not None and self.unseen[0] is self.pipeline
+                 and result is not None and result.index < self.unseen[1])
+        if result is None or stale or result.alpha.shape != (self.size[1], self.size[0]):
             return self.shown is not None
         if self.shown is None or self.shown[0] is not self.pipeline:
             if self.announced != self.pipeline_since:  # not after a resize: nothing was set
@@ -737,6 +747,9 @@ class Filter:
         self._ensure_size(width, height)
         direct = self._reads_frames_directly(target) and not self._starved()
         frame = obs.obs_get_video_frame_time()
+        if self.drawn_at is not None and frame - self.drawn_at > UNSEEN_NS:
+            self._unseen()
+        self.drawn_at = frame
         again = frame == self.prepared_frame
         texture = None
         if not direct or self.settings.low_latency:
@@ -766,6 +779,17 @@ class Filter:
         self.draws += 1
         if not again:
             self._report_timings()
+
+    def _unseen(self) -> None:
+        """The source was out of sight for a while (its scene not shown): the composite on
+        screen, and any result still in the pipeline, show the picture from then, which came
+        back for a few tenths of a second (a clip restarting showed its last picture, a webcam
+        a moment from minutes before). Nothing is drawn until a matte of a frame from now is
+        ready, and smoothing starts afresh, as after a cut. Called under `pipeline_lock`."""
+        self.shown = None
+        if self.pipeline is not None:
+            self.unseen = (self.pipeline, self.pipeline.stats().submitted)
+            self.pipeline.reset()
 
     def _on_its_way(self) -> bool:
         """Whether the composite is merely not ready: the model loading, the first matte of

@@ -11,6 +11,7 @@ The tests in this module share one OBS and run in order.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -172,3 +173,48 @@ def test_a_clip_obs_deinterlaces_is_matted_deinterlaced(obs_studio, portrait, tm
     # other screenshot was combed again.
     later = [combing(shot(obs_studio, "Interlaced"), person) for _ in range(LATER_SHOTS)]
     assert max(later) < 3, f"combed again in {sum(c >= 3 for c in later)} of {len(later)}"
+
+
+def test_a_source_back_in_sight_never_shows_its_old_picture(obs_studio, portrait,
+                                                            tmp_path) -> None:
+    """A scene cut away from and back to: the filter kept its last composite and showed it
+    until the first new matte, a few tenths of a second of the picture from when the scene
+    was left (here the clip's second picture, where it restarts on its first; with a webcam,
+    a moment from minutes before)."""
+    first = read_image(portrait[0])
+    second = np.ascontiguousarray(first[:, ::-1])  # the person on the other side
+    clip = write_clip(tmp_path / "two.mp4", [first] * 30 + [second] * 20, 10)
+    mask = cv2.imread(str(portrait[1]), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "first.png"), mask)
+    cv2.imwrite(str(tmp_path / "second.png"), mask[:, ::-1])
+    client = obs_studio.client
+    for scene in ("Comeback", "Away"):
+        client.create_scene(scene)
+    client.create_input("Comeback", "Two portraits", "ffmpeg_source",
+                        {"local_file": str(clip), "looping": True, "restart_on_activate": True},
+                        True)
+    client.create_source_filter("Two portraits", FILTER, FILTER_ID.decode(),
+                                {"background": "color", "color": GREEN_OBS})
+    client.set_current_program_scene("Comeback")
+    shape = poll(lambda: shot(obs_studio, "Two portraits"), lambda s: s.std() > 10).shape
+    size = (shape[1], shape[0])
+    picture = cv2.resize(second, size, interpolation=cv2.INTER_AREA)
+    background_first, _ = regions(tmp_path / "first.png", size)
+    _, person_second = regions(tmp_path / "second.png", size)
+    only_second = person_second & background_first  # the second picture's person alone
+
+    def second_shown(image: np.ndarray) -> bool:
+        return image.shape == shape and close_share(image, only_second, picture) >= 0.5
+
+    assert second_shown(poll(lambda: shot(obs_studio, "Two portraits"), second_shown))
+    client.set_current_program_scene("Away")
+    time.sleep(2)
+    client.set_current_program_scene("Comeback")
+    back = time.monotonic()
+    shots = []
+    while time.monotonic() - back < 2:  # the clip shows its first picture for 3 s
+        shots.append(shot(obs_studio, "Two portraits"))
+    stale = [index for index, image in enumerate(shots) if second_shown(image)]
+    assert not stale, f"the picture from before the cut in shots {stale} of {len(shots)}"
+    # Then the first picture's matte: green where only the second picture had the person.
+    assert close_share(shots[-1], only_second, np.array(GREEN)) >= 0.75, "no new matte"
