@@ -14,18 +14,20 @@ SIZE = (64, 36)
 
 
 @pytest.fixture
-def logged(monkeypatch) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    monkeypatch.setattr(obs_backdrop, "log",
-                        lambda level, message: lines.append((level, message)), raising=False)
-    return lines
+def logged() -> list[tuple[int, str]]:
+    """The lines a `Backdrop` made with `say` below writes to OBS's log."""
+    return []
+
+
+def say(lines: list[tuple[int, str]]):
+    return lambda level, message: lines.append((level, message))
 
 
 @pytest.mark.parametrize("kind", ["image", "video"])
 def test_no_file_chosen_yet_is_said_once_and_not_as_a_warning(kind, logged) -> None:
     """It once said "background file . is a folder, not a file" (Path("") reads "."), as a
     warning, after trying to open the current folder on a thread."""
-    backdrop = Backdrop()
+    backdrop = Backdrop(say(logged))
     for _ in range(3):  # frame after frame
         with pytest.raises(BgRemoverError, match="no background file chosen yet"):
             backdrop._load(FilterSettings(kind=kind), SIZE)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from ctypes import byref
 from pathlib import Path
@@ -117,7 +118,9 @@ class Backdrop:
     """The background of one filter instance. `draw` is called on the graphics thread with the
     textures of the frame and its matte and draws the composite; `free` releases everything."""
 
-    def __init__(self) -> None:
+    def __init__(self, say: Callable[[int, str], None] = log) -> None:
+        """``say``: how a line goes to OBS's log (the filter's names its source)."""
+        self.say = say
         self.key: tuple | None = None
         # The settings of the background on screen (that of `key`), drawn while another loads.
         self.on_screen: FilterSettings | None = None
@@ -204,7 +207,7 @@ class Backdrop:
             key = (settings.kind, path)
             if key != self.failed_key:
                 self.failed_key, self.keeping = key, False
-                log(libobs.LOG_INFO, f"no {settings.kind} file chosen yet for the background; "
+                self.say(libobs.LOG_INFO, f"no {settings.kind} file chosen yet for the background; "
                                      "passing the input through until one is")
             raise BackgroundUnavailable("no background file chosen yet")
         if path is not None:
@@ -241,9 +244,9 @@ class Backdrop:
             self.keeping = (self.source is not None and self.key is not None
                             and self.key[:4] == key[:4])
             if self.keeping:
-                log(libobs.LOG_WARNING, f"{reason}; keeping the current background")
+                self.say(libobs.LOG_WARNING, f"{reason}; keeping the current background")
                 return self.on_screen
-            log(libobs.LOG_WARNING, f"passing the input through: {reason}")
+            self.say(libobs.LOG_WARNING, f"passing the input through: {reason}")
             raise BackgroundUnavailable(reason) from error
         recovered = self.failed_key is not None and self.failed_key[1] == path
         self._drop_source()
@@ -252,7 +255,7 @@ class Backdrop:
             self._upload(rgb, size)
         self.started = time.perf_counter()
         if recovered:
-            log(libobs.LOG_INFO, f"background {path} can be read now; showing it")
+            self.say(libobs.LOG_INFO, f"background {path} can be read now; showing it")
         return self._shown(settings, key)
 
     def _upload(self, rgb: np.ndarray, size: tuple[int, int]) -> None:

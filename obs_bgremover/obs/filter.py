@@ -252,7 +252,7 @@ class Filter:
         # the shown one.
         self.slots: list[int] = []
         self.slot = 0
-        self.backdrop = Backdrop()
+        self.backdrop = Backdrop(self.say)
         self.transparency = _Transparency()  # of the frames read back from the GPU
         # The pipeline and index of the matte in our textures: a new pipeline numbers its
         # results from 0 again, and until its first one the previous matte stays on screen
@@ -311,7 +311,7 @@ class Filter:
         said = self.settings.notes
         for note in settings.notes:
             if note not in said:
-                log(libobs.LOG_WARNING, f"setting {note}")
+                self.say(libobs.LOG_WARNING, f"setting {note}")
         self._apply(settings)
 
     def rebuild(self) -> None:
@@ -338,7 +338,7 @@ class Filter:
                 return  # kept, for `reopen`
             self.failed = False
             if old.low_latency != new.low_latency:
-                log(libobs.LOG_INFO, f"low latency {'on' if new.low_latency else 'off'}")
+                self.say(libobs.LOG_INFO, f"low latency {'on' if new.low_latency else 'off'}")
             unchanged = (old.engine(), old.matting(), old.pipeline(), old.edge_colours()) == (
                 new.engine(), new.matting(), new.pipeline(), new.edge_colours())
             if settings is not None and unchanged and self.pipeline is not None:
@@ -354,7 +354,7 @@ class Filter:
         if model.done():
             self._start_pipeline(model, new, generation)
             return
-        log(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
+        self.say(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
                              "then".format(*engine))
         # A thread, not a callback on the shared future, which would keep this filter alive.
         threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
@@ -369,7 +369,7 @@ class Filter:
             self.provider = "nothing: no model file chosen yet"
             self.failed = True
         if say:
-            log(libobs.LOG_INFO, "no custom model file chosen yet; " + (
+            self.say(libobs.LOG_INFO, "no custom model file chosen yet; " + (
                 "the filter goes on as it was until one is" if self.pipeline is not None
                 else "passing the input through until one is"))
 
@@ -380,7 +380,7 @@ class Filter:
             self.said_device = None
         elif device != self.said_device:
             self.said_device = device
-            log(libobs.LOG_WARNING, f"device {device} is not available in this onnxruntime "
+            self.say(libobs.LOG_WARNING, f"device {device} is not available in this onnxruntime "
                                     f"build (available: {', '.join(available_devices())}); the "
                                     "network runs on the best of those instead")
 
@@ -408,19 +408,19 @@ class Filter:
                                         on_close=model.abandon if remote else None)
                 except Exception as error:
                     self.provider = f"nothing: {error}"
-                    log(libobs.LOG_ERROR,
+                    self.say(libobs.LOG_ERROR,
                         f"passing the input through: {type(error).__name__}: {error}")
                     self.failed = True
                     live = None
                 else:
                     self.provider = model.provider
-                    log(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
+                    self.say(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                                          f"{settings.describe()}")
                 self._replace_pipeline(live)
                 self.running_engine = _engine(settings) if live is not None else None
             release_unused()
         except Exception:  # on a thread of ours, nothing above it would tell OBS's log
-            log(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
+            self.say(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
 
     def _swap_pipeline(self, live: LivePipeline | None) -> LivePipeline | None:
         """Make ``live`` the pipeline; the old one, still running, is the caller's to close
@@ -625,7 +625,7 @@ class Filter:
             return self.shown is not None
         if self.shown is None or self.shown[0] is not self.pipeline:
             if self.announced != self.pipeline_since:  # not after a resize: nothing was set
-                log(libobs.LOG_INFO, f"new settings shown after "
+                self.say(libobs.LOG_INFO, f"new settings shown after "
                                      f"{1000 * (time.perf_counter() - self.pipeline_since):.0f}"
                                      " ms")
                 self.announced = self.pipeline_since
@@ -648,7 +648,7 @@ class Filter:
                 or self.recovered == self.pipeline_since):  # its errors until the swap
             return
         self.recovered = self.pipeline_since
-        log(libobs.LOG_WARNING, "the network stopped; starting it again")
+        self.say(libobs.LOG_WARNING, "the network stopped; starting it again")
         self.recovering = threading.Thread(target=self._rebuild_logged,
                                            name="obs-bgremover-recover", daemon=True)
         self.recovering.start()
@@ -657,7 +657,7 @@ class Filter:
         try:
             self.rebuild()
         except Exception:  # on a thread of ours, nothing above it would tell OBS's log
-            log(libobs.LOG_ERROR, f"restarting the network failed:\n{traceback.format_exc()}")
+            self.say(libobs.LOG_ERROR, f"restarting the network failed:\n{traceback.format_exc()}")
 
     def _reads_frames_directly(self, target: int) -> bool:
         """Whether the network's input comes from `take_frame` (this filter is the first on an
@@ -699,7 +699,7 @@ class Filter:
             raw = copy_frame(libobs.ObsSourceFrame.from_address(frame))
             if raw is None:
                 self.direct_frames = False
-                log(libobs.LOG_INFO, "this source's frames are read back from the GPU")
+                self.say(libobs.LOG_INFO, "this source's frames are read back from the GPU")
                 return
             self.pipeline.submit(raw, RawFrame.to_rgb)
             self._time("copy", start)
@@ -720,7 +720,7 @@ class Filter:
             return False
         except BgRemoverError as error:
             if not self.failed:
-                log(libobs.LOG_WARNING, f"passing the input through: {error}")
+                self.say(libobs.LOG_WARNING, f"passing the input through: {error}")
                 self.failed = True
             return False
 
@@ -779,6 +779,14 @@ class Filter:
         self.draws += 1
         if not again:
             self._report_timings()
+
+    def say(self, level: int, message: str) -> None:
+        """One line in OBS's log, naming the source this filter is on: with the filter on
+        several sources, their lines (the timing line above all) could not be told apart."""
+        obs = lib()
+        parent = obs.obs_filter_get_parent(self.source)
+        name = obs.obs_source_get_name(parent) if parent else None
+        log(level, f"{name.decode('utf-8', 'replace')}: {message}" if name else message)
 
     def _unseen(self) -> None:
         """The source was out of sight for a while (its scene not shown): the composite on
@@ -840,7 +848,7 @@ class Filter:
             live = (f"; inference {stats.matte_ms:.1f} ms at {stats.fps:.1f} fps, {edges}latency "
                     f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}, "
                     f"network ran on {stats.network_calls}/{stats.processed}")
-        log(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
+        self.say(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
                              f"frame {self.slowest:.1f} (longest: {worst}), views per frame "
                              f"{self.draws / self.timed_frames:.2f}, texel-aligned draws "
                              f"{self.backdrop.aligned_draws}/{self.draws}{live}")

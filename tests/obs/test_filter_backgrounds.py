@@ -315,12 +315,14 @@ def assert_passes_through(obs_studio, scene, background) -> None:
 
 
 def assert_said_why(obs_studio, problem: Path) -> None:
-    """Wait until the filter logs that it passes its input through because of ``problem``;
-    fail if it does not within the poll's timeout. A test waits for that line before it looks
-    at the output: new settings reach the filter at its next video tick, and until then it
-    shows what the previous test left, which may be the input too."""
+    """Wait until the filter logs that it passes its input through because of ``problem``,
+    naming the source it is on (with the filter on several sources, a line that does not say
+    which is no help); fail if it does not within the poll's timeout. A test waits for that
+    line before it looks at the output: new settings reach the filter at its next video tick,
+    and until then it shows what the previous test left, which may be the input too."""
+    said = f"{SOURCE}: passing the input through"
     lines = poll(lambda: [line for line in obs_studio.log_text().splitlines()
-                          if "passing the input through" in line and str(problem) in line], bool)
+                          if said in line and str(problem) in line], bool)
     assert lines, f"no word of {problem} in the log:\n{obs_studio.log_text()[-2000:]}"
 
 
