@@ -208,7 +208,7 @@ class Backdrop:
             if key != self.failed_key:
                 self.failed_key, self.keeping = key, False
                 self.say(libobs.LOG_INFO, f"no {settings.kind} file chosen yet for the background; "
-                                     "passing the input through until one is")
+                                          "passing the input through until one is")
             raise BackgroundUnavailable("no background file chosen yet")
         if path is not None:
             if self.watch is None or self.watch.path != Path(path):

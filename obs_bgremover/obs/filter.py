@@ -355,7 +355,7 @@ class Filter:
             self._start_pipeline(model, new, generation)
             return
         self.say(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
-                             "then".format(*engine))
+                                  "then".format(*engine))
         # A thread, not a callback on the shared future, which would keep this filter alive.
         threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
                          name="obs-bgremover-start", daemon=True).start()
@@ -380,9 +380,10 @@ class Filter:
             self.said_device = None
         elif device != self.said_device:
             self.said_device = device
-            self.say(libobs.LOG_WARNING, f"device {device} is not available in this onnxruntime "
-                                    f"build (available: {', '.join(available_devices())}); the "
-                                    "network runs on the best of those instead")
+            self.say(libobs.LOG_WARNING,
+                     f"device {device} is not available in this onnxruntime build (available: "
+                     f"{', '.join(available_devices())}); the network runs on the best of "
+                     "those instead")
 
     def _start_pipeline(self, loaded: Future[MattingModel | RemoteModel],
                         settings: FilterSettings, generation: int, wait: bool = False) -> None:
@@ -409,13 +410,13 @@ class Filter:
                 except Exception as error:
                     self.provider = f"nothing: {error}"
                     self.say(libobs.LOG_ERROR,
-                        f"passing the input through: {type(error).__name__}: {error}")
+                             f"passing the input through: {type(error).__name__}: {error}")
                     self.failed = True
                     live = None
                 else:
                     self.provider = model.provider
                     self.say(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
-                                         f"{settings.describe()}")
+                                              f"{settings.describe()}")
                 self._replace_pipeline(live)
                 self.running_engine = _engine(settings) if live is not None else None
             release_unused()
@@ -625,9 +626,8 @@ class Filter:
             return self.shown is not None
         if self.shown is None or self.shown[0] is not self.pipeline:
             if self.announced != self.pipeline_since:  # not after a resize: nothing was set
-                self.say(libobs.LOG_INFO, f"new settings shown after "
-                                     f"{1000 * (time.perf_counter() - self.pipeline_since):.0f}"
-                                     " ms")
+                shown_after = 1000 * (time.perf_counter() - self.pipeline_since)
+                self.say(libobs.LOG_INFO, f"new settings shown after {shown_after:.0f} ms")
                 self.announced = self.pipeline_since
             self.shown = None
         if self.shown is None or result.index != self.shown[1]:
@@ -849,9 +849,9 @@ class Filter:
                     f"{stats.latency_ms:.1f} ms, dropped {stats.dropped}/{stats.submitted}, "
                     f"network ran on {stats.network_calls}/{stats.processed}")
         self.say(libobs.LOG_INFO, f"{self.size[0]}x{self.size[1]} per frame (ms): {means}, slowest "
-                             f"frame {self.slowest:.1f} (longest: {worst}), views per frame "
-                             f"{self.draws / self.timed_frames:.2f}, texel-aligned draws "
-                             f"{self.backdrop.aligned_draws}/{self.draws}{live}")
+                                  f"frame {self.slowest:.1f} (longest: {worst}), views per frame "
+                                  f"{self.draws / self.timed_frames:.2f}, texel-aligned draws "
+                                  f"{self.backdrop.aligned_draws}/{self.draws}{live}")
         self.backdrop.aligned_draws = 0
         self.draws = 0
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
