@@ -284,6 +284,7 @@ class Filter:
         # matte is in `slots`: a second draw of it reuses them (see `_render_frame`).
         self.prepared_frame: int | None = None
         self.drawn_at: int | None = None  # the video frame time of the last draw
+        self.label = ""  # the name of the source the filter is on, once OBS has set it
         # (pipeline, submission number): that pipeline's results before it are from before the
         # source went out of sight, and are not shown.
         self.unseen: tuple[LivePipeline, int] | None = None
@@ -308,6 +309,7 @@ class Filter:
         passing its input through, with one line in OBS's log: this runs in OBS's callbacks,
         which must not raise. A value replaced when read (`FilterSettings.notes`) is said once,
         not again at every later change of another setting."""
+        self._read_label()
         said = self.settings.notes
         for note in settings.notes:
             if note not in said:
@@ -727,6 +729,7 @@ class Filter:
     def render(self) -> None:
         """One frame: see the module's docstring. Draws nothing until a matte is ready."""
         start = time.perf_counter()
+        self._read_label()
         with self.pipeline_lock:
             self._render_frame()
         self.slowest = max(self.slowest, 1000 * (time.perf_counter() - start))
@@ -781,12 +784,20 @@ class Filter:
             self._report_timings()
 
     def say(self, level: int, message: str) -> None:
-        """One line in OBS's log, naming the source this filter is on: with the filter on
-        several sources, their lines (the timing line above all) could not be told apart."""
+        """One line in OBS's log, naming the source this filter is on (`label`): with the
+        filter on several sources, their lines (the timing line above all) could not be told
+        apart."""
+        log(level, f"{self.label}: {message}" if self.label else message)
+
+    def _read_label(self) -> None:
+        """Read `label` afresh (the source may have been renamed). Only on OBS's own calls,
+        where the filter's source is alive: `say` also runs on our threads, which may outlive
+        it."""
         obs = lib()
         parent = obs.obs_filter_get_parent(self.source)
         name = obs.obs_source_get_name(parent) if parent else None
-        log(level, f"{name.decode('utf-8', 'replace')}: {message}" if name else message)
+        if name:
+            self.label = name.decode("utf-8", "replace")
 
     def _unseen(self) -> None:
         """The source was out of sight for a while (its scene not shown): the composite on
