@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -275,6 +275,17 @@ class LiveResult:
         return self.index == self.alpha_index
 
 
+class _Timings(NamedTuple):
+    """One result's timings, kept for `LiveStats` (its frame and alpha, 4 MB at 720p, would be
+    held `STATS_WINDOW`-fold)."""
+
+    ready: float
+    matte_ms: float
+    temporal_ms: float
+    edge_colours_ms: float
+    latency_ms: float
+
+
 @dataclass(frozen=True)
 class LiveStats:
     """A snapshot of a `LivePipeline`'s health; times are averages over recent results."""
@@ -341,11 +352,7 @@ class LivePipeline:
         self._reset = False
         self._closed = False
         self._submitted = self._processed = self._dropped = self._errors = 0
-        # (when ready, matte ms, temporal ms, edge colours ms, latency ms) of recent results:
-        # their timings only, since a result's frame and alpha (4 MB at 720p) would be held
-        # STATS_WINDOW-fold.
-        self._recent: deque[tuple[float, float, float, float, float]] = deque(
-            maxlen=STATS_WINDOW)
+        self._recent: deque[_Timings] = deque(maxlen=STATS_WINDOW)  # of recent results
         self._thread = threading.Thread(target=self._work, name="obs-bgremover-live", daemon=True)
         self._thread.start()
 
@@ -417,17 +424,17 @@ class LivePipeline:
             recent = list(self._recent)
             counts = (self._submitted, self._processed, self._dropped)
             errors = self._errors
-        span = recent[-1][0] - recent[0][0] if len(recent) > 1 else 0.0
+        span = recent[-1].ready - recent[0].ready if len(recent) > 1 else 0.0
 
         def mean(values: list[float]) -> float:
             return float(np.mean(values)) if values else 0.0
 
         return LiveStats(
             fps=(len(recent) - 1) / span if span > 0 else 0.0,
-            matte_ms=mean([timings[1] for timings in recent]),
-            temporal_ms=mean([timings[2] for timings in recent]),
-            edge_colours_ms=mean([timings[3] for timings in recent]),
-            latency_ms=mean([timings[4] for timings in recent]),
+            matte_ms=mean([timings.matte_ms for timings in recent]),
+            temporal_ms=mean([timings.temporal_ms for timings in recent]),
+            edge_colours_ms=mean([timings.edge_colours_ms for timings in recent]),
+            latency_ms=mean([timings.latency_ms for timings in recent]),
             submitted=counts[0],
             processed=counts[1],
             dropped=counts[2],
@@ -467,8 +474,8 @@ class LivePipeline:
             latency_ms = 1000 * (ready - submitted)
             with self._lock:
                 self._processed += 1
-                self._recent.append((ready, matte.matte_ms, matte.temporal_ms,
-                                     matte.composite_ms, latency_ms))
+                self._recent.append(_Timings(ready, matte.matte_ms, matte.temporal_ms,
+                                             matte.composite_ms, latency_ms))
                 self._result = LiveResult(
                     matte.frame, matte.alpha, index, index, matte.fresh, latency_ms, rgba
                 )
