@@ -190,7 +190,8 @@ class Backdrop:
         self.unavailable = False
         return shown
 
-    def _load_or_raise(self, settings: FilterSettings, size: tuple[int, int]) -> bool:
+    def _load_or_raise(self, settings: FilterSettings, size: tuple[int, int]
+                       ) -> FilterSettings | None:
         """`_load`'s work.
 
         A background that cannot be opened is said in OBS's log once, with the reason; the

@@ -729,7 +729,8 @@ class Filter:
     def render(self) -> None:
         """One frame: see the module's docstring. Draws nothing until a matte is ready."""
         start = time.perf_counter()
-        self._read_label()
+        if not self.label:  # OBS sets the filter's source after creating it
+            self._read_label()
         with self.pipeline_lock:
             self._render_frame()
         self.slowest = max(self.slowest, 1000 * (time.perf_counter() - start))
@@ -790,7 +791,8 @@ class Filter:
         log(level, f"{self.label}: {message}" if self.label else message)
 
     def _read_label(self) -> None:
-        """Read `label` afresh (the source may have been renamed). Only on OBS's own calls,
+        """Read `label` afresh (the source may have been renamed): at a settings change, at
+        the first draw and with each timing line, not at every frame. Only on OBS's own calls,
         where the filter's source is alive: `say` also runs on our threads, which may outlive
         it."""
         obs = lib()
@@ -849,6 +851,7 @@ class Filter:
         self.timed_frames += 1
         if self.timed_frames < TIMING_EVERY:
             return
+        self._read_label()  # the source may have been renamed since
         means = ", ".join(f"{k} {v / self.timed_frames:.2f}" for k, v in self.timings.items())
         worst = ", ".join(f"{k} {v:.1f}" for k, v in self.worst.items() if v)
         live, pipeline = "", self.pipeline
