@@ -37,7 +37,7 @@ from obs_bgremover import cli
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey, tasks
 from obs_bgremover.render.job import _fitted, fit_size, frame_at, scaling_note
 from obs_bgremover.render.probe import probe
-from obs_bgremover.render.queue import DATA_ENV, WEB_DATA, data_dir, swap_data
+from obs_bgremover.render.queue import DATA_ENV, swap_data
 
 GREEN = (0x00, 0xB1, 0x40)
 
@@ -522,16 +522,17 @@ def test_jobs_stops_and_deletes_jobs_and_names_what_it_cannot(
 
 
 def test_deleting_a_web_job_from_the_command_line_removes_its_folder(tmp_path: Path) -> None:
-    """`serve` keeps each job's files in a folder of its own, which only its pages removed: a
+    """`serve` keeps each job's files in a folder of their own, which only its pages removed: a
     job deleted with ``jobs --delete`` left it for good. A render's output stays."""
     queue = RenderQueue(open_huey("sqlite"))
-    web_job = data_dir() / WEB_DATA / "jobs" / "0123456789ab"
+    web_job = tmp_path / "web" / "jobs" / "0123456789ab"
     web_job.mkdir(parents=True)
     (web_job / "preview.png").write_bytes(b"png")
     rendered = tmp_path / "mine.mp4"
     rendered.write_bytes(b"mp4")
-    jobs = [queue.submit(kind, tmp_path / "clip.mp4", output, RenderSettings("dusk")).id
-            for kind, output in (("preview", web_job / "preview.png"), ("video", rendered))]
+    jobs = [queue.submit("preview", tmp_path / "clip.mp4", web_job / "preview.png",
+                         RenderSettings("dusk"), own_folder=True).id,
+            queue.submit("video", tmp_path / "clip.mp4", rendered, RenderSettings("dusk")).id]
     assert cli.main(["jobs", "--stop", *jobs]) == 0
     assert cli.main(["jobs", "--delete", *jobs]) == 0
     assert not web_job.exists() and rendered.read_bytes() == b"mp4"

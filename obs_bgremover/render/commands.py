@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import signal
 import sys
 import threading
@@ -25,7 +24,7 @@ from huey.consumer import Consumer
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.render.job import RenderSettings, refuse_input, refuse_output
-from obs_bgremover.render.queue import WEB_DATA, data_dir, describe, open_huey
+from obs_bgremover.render.queue import describe, open_huey
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
 # How often ``render`` looks at its job's record, and whether any worker still serves the queue
@@ -199,20 +198,9 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remove_web_folder(record: JobRecord) -> None:
-    """Remove a deleted job's folder where it is one of the web app's (``serve`` keeps each of
-    its jobs' files in a folder of their own under the data folder, and only its own pages
-    removed them: deleted here, the folder stayed for good). A ``render``'s output stays where
-    it was written."""
-    folder = Path(record.output).parent
-    if folder.parent == data_dir() / WEB_DATA / "jobs":
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def run_jobs(args: argparse.Namespace) -> int:
     """List the queue's jobs, oldest first; with ``--stop`` or ``--delete``, first stop or
-    forget the jobs they name (a deleted job's files stay where they were written, but for a
-    web app's job, whose folder goes with it)."""
+    forget the jobs they name (`RenderQueue.delete` says which files go with them)."""
     queue = RenderQueue(open_huey(args.queue))
     for job_id in args.stop:
         record = queue.get(job_id)
@@ -223,7 +211,7 @@ def run_jobs(args: argparse.Namespace) -> int:
                              "to stop")
         queue.stop(job_id, "stopped from the command line")
     for job_id in args.delete:
-        _remove_web_folder(queue.delete(job_id))
+        queue.delete(job_id)
     records = queue.jobs()
     if not records:
         print(f"no jobs on the {describe(queue.huey)}")

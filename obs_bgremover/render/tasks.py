@@ -95,6 +95,9 @@ class JobRecord:
     created: float = field(default_factory=time.time)
     started: float = 0.0
     """When the current attempt started running (0 before), so front ends can tell time left."""
+    own_folder: bool = False
+    """Whether the output's folder is the job's own, to be removed with it (the web app gives
+    each job one); otherwise the output stays where it was written when the job is deleted."""
 
     def orphaned(self, now: float) -> bool:
         """Whether the job runs on a worker that stopped reporting (killed, out of memory): its
@@ -189,12 +192,14 @@ class RenderQueue:
     # -- submitting ---------------------------------------------------------------------------
 
     def submit(self, kind: str, input: str | os.PathLike[str], output: str | os.PathLike[str],
-               settings: RenderSettings, at: float = 0.0) -> JobRecord:
-        """Queue a job and return its record. Paths are made absolute: a worker runs elsewhere."""
+               settings: RenderSettings, at: float = 0.0, *,
+               own_folder: bool = False) -> JobRecord:
+        """Queue a job and return its record. Paths are made absolute: a worker runs elsewhere.
+        ``own_folder``: see `JobRecord.own_folder`."""
         if kind not in KINDS:
             raise InputError(f"job kind {kind!r} is not one of {', '.join(KINDS)}")
         record = JobRecord(uuid.uuid4().hex[:12], kind, str(Path(input).resolve()),
-                           str(Path(output).resolve()), settings, at)
+                           str(Path(output).resolve()), settings, at, own_folder=own_folder)
         self._put(record)
         self._enqueue(record)
         return record
@@ -352,8 +357,10 @@ class RenderQueue:
     # -- deleting -----------------------------------------------------------------------------
 
     def delete(self, job_id: str) -> JobRecord:
-        """Forget a finished job and return its record; its files are the caller's to remove.
-        An unfinished job is refused: its worker would write its record and files again."""
+        """Forget a finished job and return its record. Its output stays where it was written,
+        unless its folder is the job's own (`JobRecord.own_folder`): that goes with it, whoever
+        deletes it. An unfinished job is refused: its worker would write its record and files
+        again."""
         record = self.get(job_id)
         if record is None:
             raise InputError(f"there is no job {job_id}")
@@ -366,6 +373,8 @@ class RenderQueue:
         # repair changes an existing record only.)
         self.huey.storage.put_data(f"done:{job_id}", DELETED)
         self.huey.storage.delete_data(f"job:{job_id}")
+        if record.own_folder:
+            shutil.rmtree(Path(record.output).parent, ignore_errors=True)
         return record
 
     # -- workers ------------------------------------------------------------------------------

@@ -162,8 +162,8 @@ def router(context: Context) -> APIRouter:
         if busy:
             raise HTTPException(409, f"upload {upload_id} is in use by unfinished jobs "
                                      f"({', '.join(busy)}); delete it when they have finished")
-        for record, folder in users:
-            forget(record, folder)
+        for record, _ in users:
+            queue.delete(record.id)
         store.delete_upload(upload_id)
         return Response(status_code=204)
 
@@ -189,7 +189,7 @@ def router(context: Context) -> APIRouter:
             name = "result.webm"
         try:
             record = queue.submit(job.kind, store.source(upload.id), folder / name,
-                                  RenderSettings(spec), job.at)
+                                  RenderSettings(spec), job.at, own_folder=True)
         except BaseException:  # a full disk, say (`app`): no folder of a job that is not
             store.delete_job_folder(folder)
             raise
@@ -201,11 +201,11 @@ def router(context: Context) -> APIRouter:
         """Delete a clip's finished previews but the newest `KEPT_PREVIEWS`. The page makes
         one at every pick of a background, a frame or a setting, and shows the newest only:
         a short session left 227 preview folders that no page listed."""
-        finished = [(record, folder) for record, folder in context.jobs()
+        finished = [record for record, _ in context.jobs()
                     if record.kind == "preview" and record.input == source
                     and record.status in FINISHED]
-        for record, folder in finished[:-KEPT_PREVIEWS]:  # oldest first
-            forget(record, folder)
+        for record in finished[:-KEPT_PREVIEWS]:  # oldest first
+            queue.delete(record.id)
 
     @api.get("/jobs", response_model=list[JobOut], tags=["jobs"])
     def list_jobs(kind: Literal["preview", "video"] | None = None) -> list[JobOut]:
@@ -255,17 +255,11 @@ def router(context: Context) -> APIRouter:
                 tags=["jobs"])
     def delete_job(job_id: str = JobId) -> Response:
         """Delete a finished job and its files."""
-        record, folder = job_or_404(job_id)
+        job_or_404(job_id)
         try:
-            forget(record, folder)
+            queue.delete(job_id)  # its folder with it (`own_folder`); an unfinished one stays
         except InputError as err:
             raise HTTPException(409, str(err)) from err
         return Response(status_code=204)
-
-    def forget(record: JobRecord, folder: Path) -> None:
-        """Delete a finished job: its record, then its folder (an unfinished one is refused,
-        `RenderQueue.delete`, and keeps both)."""
-        queue.delete(record.id)
-        store.delete_job_folder(folder)
 
     return api

@@ -253,6 +253,7 @@ def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
     assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
     assert not (server.data / "web" / "uploads" / clip).exists()
     assert server.get(f"/api/jobs/{second['id']}").status == 404
+    assert list((server.data / "web" / "jobs").iterdir()) == []  # its jobs' folders too
 
 
 def test_a_result_answers_head_and_a_malformed_id_is_unknown(server: Server,
@@ -571,5 +572,6 @@ def test_a_clip_keeps_its_newest_finished_previews_only(server: Server,
                 if job["upload"] == clip]
     assert previews == [*first[2:], newest]
     assert [server.get(f"/api/jobs/{job}").status for job in first[:2]] == [404, 404]
+    assert len(list((server.data / "web" / "jobs").iterdir())) == KEPT_PREVIEWS + 1
     server.wait(newest)
     assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
