@@ -235,7 +235,13 @@ def test_the_openapi_document_describes_the_api(server: Server) -> None:
     assert {"413", "422"} <= upload["responses"].keys()
 
 
+def job_folders(server: Server) -> set[Path]:
+    """The job folders on the server (shared with the module's other tests)."""
+    return set((server.data / "web" / "jobs").iterdir())
+
+
 def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
+    others = job_folders(server)
     clip = server.upload(talking_head, "clip.mp4").json()["id"]
     preview = server.wait(server.job(clip, "color:#00B140", kind="preview", at=1.0)["id"])
     assert preview["status"] == "done", preview
@@ -253,7 +259,7 @@ def test_deleting_removes_the_files(server: Server, talking_head: Path) -> None:
     assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
     assert not (server.data / "web" / "uploads" / clip).exists()
     assert server.get(f"/api/jobs/{second['id']}").status == 404
-    assert list((server.data / "web" / "jobs").iterdir()) == []  # its jobs' folders too
+    assert job_folders(server) == others  # its jobs' folders went with it
 
 
 def test_a_result_answers_head_and_a_malformed_id_is_unknown(server: Server,
@@ -564,6 +570,7 @@ def test_a_clip_keeps_its_newest_finished_previews_only(server: Server,
                                                         talking_head: Path) -> None:
     """The page makes a preview at every pick of a background, a frame or a setting, and shows
     the newest only: a short session left 227 preview folders that no page listed."""
+    others = job_folders(server)
     clip = server.upload(talking_head, "clip.mp4").json()["id"]
     first = [server.wait(server.job(clip, "studio", kind="preview", at=index / 10)["id"])["id"]
              for index in range(KEPT_PREVIEWS + 2)]
@@ -572,6 +579,6 @@ def test_a_clip_keeps_its_newest_finished_previews_only(server: Server,
                 if job["upload"] == clip]
     assert previews == [*first[2:], newest]
     assert [server.get(f"/api/jobs/{job}").status for job in first[:2]] == [404, 404]
-    assert len(list((server.data / "web" / "jobs").iterdir())) == KEPT_PREVIEWS + 1
+    assert len(job_folders(server) - others) == KEPT_PREVIEWS + 1
     server.wait(newest)
     assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
