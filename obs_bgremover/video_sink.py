@@ -62,6 +62,7 @@ TRANSPARENT = {
 def video_format(path: Path, transparent: bool) -> VideoFormat:
     """The encoding for an output path, or an InputError naming the extensions that work (or
     saying that a folder has the name)."""
+    refuse_folder(path, "video")
     table = TRANSPARENT if transparent else OPAQUE
     fmt = table.get(path.suffix.lower())
     if fmt is None:
@@ -69,7 +70,6 @@ def video_format(path: Path, transparent: bool) -> VideoFormat:
         raise InputError(
             f"cannot write {kind} to {path.name}: use one of {', '.join(sorted(table))}"
         )
-    refuse_folder(path, "video")
     return fmt
 
 

@@ -265,6 +265,18 @@ def test_transparent_video_into_mp4_is_refused_before_work(shared_data: Path, tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_is_not_a_video_output_whatever_its_name(shared_data: Path, tmp_path: Path,
+                                                          capsys) -> None:
+    """A folder without a video's extension was told to "use one of .mkv, .mov, ..."."""
+    clip = shared_data / "talking-heads" / "speaker2.mp4"
+    for name in ("results", "results.mp4"):
+        (tmp_path / name).mkdir()
+        assert main(["replace", str(clip), "-b", "studio", "-o", str(tmp_path / name)]) == 2
+        assert (f"output {tmp_path / name} is a folder; name the video file to write"
+                in capsys.readouterr().err)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results", "results.mp4"]
+
+
 def test_a_bad_image_output_is_refused_before_work(portrait, tmp_path: Path, capsys) -> None:
     """Refused before the model loads (here it could not) and before any folder is made: the
     refusal once came after the matting, leaving the output's new folders behind."""
