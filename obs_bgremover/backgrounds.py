@@ -124,6 +124,17 @@ def is_transparent(spec: str | os.PathLike[str]) -> bool:
     return isinstance(spec, str) and spec.strip().lower() == TRANSPARENT
 
 
+def own_file(spec: str) -> Path | None:
+    """The path a spec names when it is none of the built-ins and keywords, whether or not it
+    exists here; None otherwise. The render queue makes it absolute, as it does the input:
+    a worker may run in another folder."""
+    spec = spec.strip()
+    keyword = spec.partition(":")[0].lower() in ("blur", "color")
+    if not spec or keyword or is_transparent(spec) or _builtin(spec) is not None:
+        return None
+    return Path(spec)
+
+
 def background_file(spec: str | os.PathLike[str]) -> Path | None:
     """The file a background spec reads (a built-in's or the user's own); None for the kinds
     made from the camera's frame or from nothing. A path (`os.PathLike`) names a file."""

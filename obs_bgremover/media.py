@@ -434,11 +434,14 @@ class VideoFile:
         length it declares; an interrupted download's decodable part was once a shorter video
         without a word."""
         if declared is not None and stop < declared - END_SLACK_S - frame_length:
-            raise InputError(
-                f"{self.path} is damaged or cut short (an interrupted download or "
-                f"copy?): its frames stop after {end:.2f} s of the {declared:.2f} s it "
-                "declares"
-            )
+            raise cut_short(self.path, end, declared)
+
+
+def cut_short(path: Path, end: float, declared: float) -> InputError:
+    """The error for a video whose frames stop at ``end`` seconds, well before the length it
+    declares, in the same words whichever command finds it."""
+    return InputError(f"{path} is damaged or cut short (an interrupted download or copy?): "
+                      f"its frames stop after {end:.2f} s of the {declared:.2f} s it declares")
 
 
 def _image_folder(folder: Path) -> ImageFiles:

@@ -49,6 +49,13 @@ def partial_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
 
 
+def refuse_unmakeable(folder: Path) -> None:
+    """An `InputError` if a file stands where ``folder``, or a folder above it, should be."""
+    blocking = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise InputError(f"cannot make the folder {folder}: {blocking} is a file")
+
+
 @contextmanager
 def output_folder(folder: Path) -> Iterator[None]:
     """Make ``folder``, and any missing folders above it, for a job's output while the block
@@ -57,9 +64,9 @@ def output_folder(folder: Path) -> Iterator[None]:
     made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as err:
-        blocking = next(path for path in (folder, *folder.parents) if path.exists())
-        raise InputError(f"cannot make the folder {folder}: {blocking} is a file") from err
+    except (FileExistsError, NotADirectoryError):
+        refuse_unmakeable(folder)
+        raise
     try:
         yield
     except BaseException:

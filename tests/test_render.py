@@ -254,6 +254,61 @@ def test_an_output_a_render_cannot_write_is_refused_before_it_is_queued(
     assert_no_leftovers(tmp_path, {"data"} if (tmp_path / "data").exists() else set())
 
 
+@pytest.mark.parametrize(("case", "message"), [
+    ("output-is-input", "is the input itself"),
+    ("output-is-background", "is the background itself"),
+    ("file-in-the-outputs-folder", "is a file"),
+    ("bad-colour", "colour '#GGGGGG' is not of the form #RRGGBB"),
+    ("empty-background", "is empty (0 bytes)"),
+    ("model-is-a-folder", "is not a file"),
+])
+def test_a_job_its_files_would_fail_is_refused_before_it_is_queued(
+    case: str, message: str, shared_data: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each was queued, then failed in the job and stayed in `jobs` as failed."""
+    source = tmp_path / "clip.mp4"
+    shutil.copy(shared_data / "talking-heads" / "speaker5.mp4", source)
+    (tmp_path / "empty.png").touch()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "notes").write_text("a file")
+    output, more = {
+        "output-is-input": (source, ("-b", "studio")),
+        "output-is-background": (tmp_path / "moving.mp4", ("-b", str(tmp_path / "moving.mp4"))),
+        "file-in-the-outputs-folder": (tmp_path / "notes" / "out.mp4", ("-b", "studio")),
+        "bad-colour": (tmp_path / "out.mp4", ("-b", "color:#GGGGGG")),
+        "empty-background": (tmp_path / "out.mp4", ("-b", str(tmp_path / "empty.png"))),
+        "model-is-a-folder": (tmp_path / "out.mp4",
+                              ("-b", "studio", "--model", str(tmp_path / "models"))),
+    }[case]
+    if case == "output-is-background":
+        shutil.copy(source, output)
+    before = sorted(tmp_path.rglob("*"))
+    assert render(str(source), "-o", str(output), *more) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "queued" not in captured.out, captured.err
+    assert cli.main(["jobs"]) == 0
+    assert "no jobs" in capsys.readouterr().out
+    assert sorted(path for path in tmp_path.rglob("*") if "data" not in path.parts) == [
+        path for path in before if "data" not in path.parts]
+
+
+def test_a_jobs_own_background_and_model_files_travel_as_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the input and output were made absolute: a worker started in another folder
+    looked for `-b mine.png` there, and failed the job."""
+    monkeypatch.chdir(tmp_path)
+    queue = RenderQueue(open_huey("sqlite"))
+    record = queue.submit("video", "clip.mp4", "out.mp4",
+                          RenderSettings("mine.png", model="models/mine.onnx"))
+    assert record.settings.background == str(tmp_path / "mine.png")
+    assert record.settings.model == str(tmp_path / "models" / "mine.onnx")
+    for spec in ("Studio", "blur:30", "color:#00B140", "transparent"):
+        record = queue.submit("video", "clip.mp4", "out.mp4", RenderSettings(spec))
+        assert (record.settings.background, record.settings.model) == (spec, "general")
+
+
 def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     frames = talking_frames(shared_data, 25, (320, 240))
@@ -380,7 +435,7 @@ def _cut_in_half(source: Path, path: Path) -> Path:
         (lambda tmp, data: _cut_in_half(
             write_clip(tmp / "whole.mp4", talking_frames(data, 60, (160, 120)), 10,
                        container={"movflags": "faststart"}), tmp / "cut.mp4"),
-         "is truncated: its video stops after"),
+         "is damaged or cut short (an interrupted download or copy?): its frames stop after"),
         (lambda tmp, data: animation(tmp / "clip.gif", "gif", synthetic_frames(3), 5),
          "is an animated GIF image: a video render needs a video"),
         # Once "truncated: its video stops after 0.00 s": the cover taken for the video.
@@ -400,7 +455,7 @@ def test_bad_inputs_fail_with_their_message_and_no_output(
     assert render(str(source), "-b", "studio", "-o", str(output)) == 2
     captured = capsys.readouterr()
     assert message in captured.err and "queued" not in captured.out
-    if "truncated" not in message:
+    if "truncated" not in message and "cut short" not in message:
         assert "accepted: a video in MP4, MOV, M4V, MKV, WebM or AVI" in captured.err
     queue = RenderQueue(open_huey("sqlite"))
     record = queue.submit("video", source, output, RenderSettings("studio"))

@@ -23,7 +23,7 @@ from huey.consumer import Consumer
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.render.job import RenderSettings, refuse_input, refuse_output
+from obs_bgremover.render.job import RenderSettings, refuse_job
 from obs_bgremover.render.queue import describe, open_huey
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
@@ -174,9 +174,8 @@ def run_render(args: argparse.Namespace) -> int:
     process when no worker serves the queue."""
     queue = RenderQueue(open_huey(args.queue))
     kind = "video" if args.preview_at is None else "preview"
-    refuse_output(kind, Path(args.output), args.background)
     settings = _settings(args)
-    refuse_input(kind, args.input, args.preview_at or 0.0, settings)
+    refuse_job(kind, args.input, Path(args.output), args.preview_at or 0.0, settings)
     record = queue.submit(kind, args.input, args.output, settings, args.preview_at or 0.0)
     print(f"queued job {record.id} ({kind}) on the {describe(queue.huey)}", flush=True)
     if queue.workers():

@@ -13,13 +13,13 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
 import numpy as np
 
-from obs_bgremover.backgrounds import is_transparent, parse_background
+from obs_bgremover.backgrounds import background_file, is_transparent, own_file, parse_background
 from obs_bgremover.composite import (
     FIT_MODES,
     Background,
@@ -31,7 +31,8 @@ from obs_bgremover.composite import (
 )
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import Shown, VideoFile, decode, open_container, video_stream
-from obs_bgremover.model import MattingModel, MattingSettings
+from obs_bgremover.model import MODEL_NAMES, MattingModel, MattingSettings, resolve_model_path
+from obs_bgremover.outputs import refuse_folder, refuse_overwrite, refuse_unmakeable
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pictures import read_image, write_image
 from obs_bgremover.pipeline import Pipeline
@@ -65,6 +66,17 @@ class RenderSettings:
         check_fit_mode(self.fit)
         if not self.max_seconds > 0:
             raise InputError(f"the length limit must be positive, got {self.max_seconds} s")
+
+    def absolute(self) -> RenderSettings:
+        """These settings with the background's and the model's own files (not built-ins) as
+        absolute paths, as the queue makes the input's: a worker started in another folder
+        looked for a relative one there."""
+        background = own_file(self.background)
+        model = None if self.model in MODEL_NAMES else Path(self.model).expanduser()
+        return replace(self,
+                       background=self.background if background is None
+                       else str(background.resolve()),
+                       model=self.model if model is None else str(model.resolve()))
 
 
 @dataclass(frozen=True)
@@ -209,14 +221,33 @@ def _probe_input(kind: str, input: str | os.PathLike[str], at: float,
     return probe(input, until=settings.max_seconds)
 
 
-def refuse_input(kind: str, input: str | os.PathLike[str], at: float,
-                 settings: RenderSettings) -> None:
-    """Refuse an input a ``kind`` job would fail on, as the job itself checks it: the
-    ``render`` command runs this before it queues a job that would only fail, and stay in the
-    jobs list as failed. A file this machine cannot see is left to the worker, which may run
-    elsewhere."""
+def refuse_places(kind: str, input: str | os.PathLike[str], output: Path,
+                  background: str) -> None:
+    """Refuse outputs a ``kind`` job cannot write: one that would replace its input or its
+    background, one a folder has the name of, one whose folder a file stands in the way of."""
+    read = background_file(background)
+    for path in (output, cutout_path(output)) if kind == "preview" else (output,):
+        refuse_overwrite(path, input=input, background=read)
+        refuse_folder(path, "image" if kind == "preview" else "video")
+    refuse_unmakeable(output.parent)
+
+
+def refuse_job(kind: str, input: str | os.PathLike[str], output: Path, at: float,
+               settings: RenderSettings) -> None:
+    """Refuse a ``kind`` job that would fail on its output, its input, its background or its
+    model, as the job itself would: the ``render`` command runs this before it queues a job
+    that would only fail, and stay in the jobs list as failed. A file this machine cannot see
+    is left to the worker, which may run elsewhere; a model file is checked when it loads."""
+    refuse_output(kind, output, settings.background)
+    refuse_places(kind, input, output, settings.background)
     if Path(input).exists():
         _probe_input(kind, input, at, settings)
+    background = own_file(settings.background)
+    if background is None or background.exists():
+        with parse_background(settings.background, settings.fit):
+            pass
+    if settings.model in MODEL_NAMES or Path(settings.model).expanduser().exists():
+        resolve_model_path(settings.model)
 
 
 def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray:

@@ -21,6 +21,7 @@ import av
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import (
     END_SLACK_S,
+    cut_short,
     declared_duration,
     display_size,
     open_container,
@@ -114,10 +115,7 @@ def _length(container: av.container.InputContainer, stream: av.VideoStream, path
     if declared is None:
         return end - start
     if end - start < expected - END_SLACK_S:
-        raise InputError(
-            f"{path} is truncated: its video stops after {end - start:.2f} s of the "
-            f"{declared:.2f} s it declares"
-        )
+        raise cut_short(path, end - start, declared)
     return declared
 
 

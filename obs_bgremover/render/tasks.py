@@ -38,15 +38,14 @@ from huey import Huey
 from huey.constants import EmptyData
 
 from obs_bgremover import heap
-from obs_bgremover.backgrounds import background_file
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.outputs import output_folder, refuse_folder, refuse_overwrite, write_failed
+from obs_bgremover.outputs import output_folder, write_failed
 from obs_bgremover.render.job import (
     Progress,
     RenderResult,
     RenderSettings,
-    cutout_path,
+    refuse_places,
     render_preview,
     render_video,
 )
@@ -199,7 +198,8 @@ class RenderQueue:
         if kind not in KINDS:
             raise InputError(f"job kind {kind!r} is not one of {', '.join(KINDS)}")
         record = JobRecord(uuid.uuid4().hex[:12], kind, str(Path(input).resolve()),
-                           str(Path(output).resolve()), settings, at, own_folder=own_folder)
+                           str(Path(output).resolve()), settings.absolute(), at,
+                           own_folder=own_folder)
         self._put(record)
         self._enqueue(record)
         return record
@@ -259,10 +259,7 @@ class RenderQueue:
         into place. A job that would replace what it reads, or write where a folder is, fails
         before any work, and folders made for the output go again when the job fails."""
         final, preview = Path(record.output), record.kind == "preview"
-        background = background_file(record.settings.background)
-        for output in (final, cutout_path(final)) if preview else (final,):
-            refuse_overwrite(output, input=record.input, background=background)
-            refuse_folder(output, "image" if preview else "video")
+        refuse_places(record.kind, record.input, final, record.settings.background)
         staging = staging_dir(record)
         with output_folder(final.parent):
             try:
