@@ -336,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     render_command.add_argument("--preview-at", type=float, metavar="SECONDS",
                                 help="render one frame at SECONDS instead of the video")
     render_command.add_argument("--max-seconds", type=float, default=render.MAX_SECONDS,
-                                metavar="S", help="cut videos to S seconds (default: %(default)s)")
+                                metavar="S", help="cut videos to S seconds, at most a day "
+                                "(default: %(default)s)")
     _add_background_arguments(render_command)
     render_command.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                                 help="queue to use (default: %(default)s)")

@@ -55,6 +55,11 @@ DEVICES = ("auto", *PROVIDERS)
 MAX_THREADS = 8
 
 
+# The graph computes in float32: a knob of 1e-320 reached it as 0, and a render job's record
+# came to hold 0.0, which then failed to load and broke `jobs` for the whole queue.
+_FLOAT32 = (float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max))
+
+
 def _accepted(low: float, high: float, open_ends: bool) -> str:
     """What a knob accepts, as its help and its error say it."""
     if not open_ends:
@@ -103,7 +108,10 @@ class MattingSettings:
             if number and math.isfinite(value) and (
                 low < value < high if open_ends else low <= value <= high
             ):
-                continue
+                if value == 0 or _FLOAT32[0] <= abs(value) <= _FLOAT32[1]:
+                    continue
+                raise BgRemoverError(f"{knob.name} {value!r} is too close to 0 or too large for "
+                                     "the graph's 32-bit numbers")
             raise BgRemoverError(f"{knob.name} must be a number "
                                  f"{_accepted(low, high, open_ends)}, got {value!r}")
 

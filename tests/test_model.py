@@ -146,6 +146,11 @@ def test_knobs_reach_the_graph_and_undeclared_ones_are_left_out(stand_in_model: 
         ({"edge_eps": 0.0}, "edge_eps must be a number above 0, got 0.0"),
         ({"edge_eps": float("inf")}, "edge_eps must be a number above 0, got inf"),
         ({"threshold": "0.5"}, "threshold must be a number above 0 and below 1, got '0.5'"),
+        # The graph got 0 (`render --edge-eps 1e-320`: see test_render).
+        ({"edge_eps": 1e-40}, "edge_eps 1e-40 is too close to 0 or too large for the graph's "
+                              "32-bit numbers"),
+        ({"edge_eps": 1e39}, "edge_eps 1e+39 is too close to 0"),
+        ({"band": 1e-40}, "band 1e-40 is too close to 0"),
     ],
 )
 def test_knob_values_the_graph_cannot_use_are_named(knobs: dict, message: str) -> None:

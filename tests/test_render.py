@@ -293,6 +293,28 @@ def test_a_job_its_files_would_fail_is_refused_before_it_is_queued(
         path for path in before if "data" not in path.parts]
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--max-seconds", "inf"), "the length limit must be above 0 and at most 86400 s, got inf"),
+    (("--max-seconds", "1e308"), "the length limit must be above 0 and at most 86400 s"),
+    (("--preview-at", "nan"), "cannot preview"),
+    # In its own process: this one's numbers may already be flushed to zero when that small.
+    (("--edge-eps", "1e-320", "--preview-at", "0.2"), "edge_eps 1e-320 is too close to 0"),
+], ids=["endless", "overflowing", "nan-preview", "tiny-knob"])
+def test_a_number_a_render_cannot_use_is_refused_before_it_is_queued(
+    flags: tuple[str, ...], message: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """Each was queued and failed with a traceback ("internal error"); the tiny knob's record
+    came back as 0.0, which failed to load and broke `jobs` for every later job."""
+    source = shared_data / "talking-heads" / "speaker5.mp4"
+    output = tmp_path / ("shot.png" if "--preview-at" in flags else "out.mp4")
+    result = command("render", source, "-b", "studio", "-o", output, *flags,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = result.communicate(timeout=60)
+    assert result.returncode == 2 and message in err and "queued" not in out, err
+    assert "Traceback" not in err
+    assert cli.main(["jobs"]) == 0
+
+
 def test_a_jobs_own_background_and_model_files_travel_as_absolute_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

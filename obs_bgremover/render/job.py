@@ -40,6 +40,7 @@ from obs_bgremover.render.probe import MediaInfo, probe
 from obs_bgremover.video_sink import VideoSink
 
 MAX_SECONDS = 10.0
+LONGEST_LIMIT_S = 24 * 3600
 MAX_SIZE = (1920, 1080)
 # Opaque renders are MP4/H.264 (what every editor and browser plays); transparent ones need a
 # codec with alpha.
@@ -64,8 +65,9 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         check_fit_mode(self.fit)
-        if not self.max_seconds > 0:
-            raise InputError(f"the length limit must be positive, got {self.max_seconds} s")
+        if not 0 < self.max_seconds <= LONGEST_LIMIT_S:  # nan too; inf overflowed the cut
+            raise InputError(f"the length limit must be above 0 and at most "
+                             f"{LONGEST_LIMIT_S} s, got {self.max_seconds:g}")
 
     def absolute(self) -> RenderSettings:
         """These settings with the background's and the model's own files (not built-ins) as
@@ -203,7 +205,7 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
 
 
 def _refuse_time(info: MediaInfo, at: float) -> None:
-    if at < 0 or (info.duration is not None and at >= info.duration):
+    if not at >= 0 or (info.duration is not None and at >= info.duration):  # nan too
         length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
 
