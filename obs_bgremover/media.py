@@ -129,7 +129,8 @@ def decode(container: av.container.InputContainer, stream: av.VideoStream,
     stream ends, in seconds (where the file's data stop, which `VideoFile.timed` checks).
 
     WebM keeps a VP8 or VP9 frame's alpha beside it, in Matroska's BlockAdditional side data
-    (the stream says ``alpha_mode`` 1, and reports a pixel format without alpha), as our own
+    (the stream says ``alpha_mode`` 1, in any case: a remuxed file's tag says ``ALPHA_MODE``;
+    and reports a pixel format without alpha), as our own
     transparent renders and other editors write it. FFmpeg's own VP8 and VP9 decoders ignore
     that side data, and what the file hides came back; libvpx's decoders read it from each
     packet, so such a stream is decoded by them from the demuxed packets. Other codecs
@@ -138,7 +139,8 @@ def decode(container: av.container.InputContainer, stream: av.VideoStream,
     """
     packets = container.demux(stream) if ends is None else _packets(container, stream, ends)
     name = ALPHA_DECODERS.get(stream.codec_context.name)
-    if name is None or stream.metadata.get("alpha_mode") != "1":
+    alpha_mode = {key.lower(): value for key, value in stream.metadata.items()}.get("alpha_mode")
+    if name is None or alpha_mode != "1":
         return (frame for packet in packets for frame in packet.decode())
     return _decode_with(av.CodecContext.create(name, "r"), packets, stream)
 

@@ -358,6 +358,27 @@ def test_a_video_s_transparency_is_kept(tmp_path: Path, frames, codec: str, suff
     assert [frame.shape for _, frame in open_frames(opaque)] == [(48, 64, 3)] * 5
 
 
+def test_a_webm_s_alpha_tag_is_read_in_any_case(tmp_path: Path, frames) -> None:
+    """A WebM remuxed by FFmpeg says ``ALPHA_MODE`` where an encoder's says ``alpha_mode``: its
+    alpha was ignored, and what it hides came back."""
+    clip = write_alpha_clip(tmp_path / "cutout.webm", left_half_transparent(frames), 10,
+                            "libvpx")
+    remuxed = tmp_path / "remuxed.webm"
+    with av.open(str(clip)) as source, av.open(str(remuxed), "w") as output:
+        stream = output.add_stream_from_template(source.streams.video[0])
+        stream.metadata["ALPHA_MODE"] = "1"  # as the ffmpeg command copies the source's tags
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                output.mux(packet)
+    with av.open(str(remuxed)) as container:
+        assert "ALPHA_MODE" in container.streams.video[0].metadata
+    decoded = [frame for _, frame in open_frames(remuxed)]
+    assert len(decoded) == 5
+    for frame in decoded:
+        assert frame.shape == (48, 64, 4) and not frame[:, :24, 3].any()
+
+
 @pytest.mark.parametrize(("codec", "clip", "shape", "transparent"), [
     ("png", {"rotation": 90}, (64, 48, 4), np.s_[40:]),
     ("png", {"pixel_aspect": Fraction(2)}, (48, 128, 4), np.s_[:, :56]),
