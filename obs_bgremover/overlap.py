@@ -102,7 +102,13 @@ class WriteBehind(Generic[T]):
 
     def _work(self) -> None:
         while True:
-            item = self._waiting.get()
+            # Looking again every POLL_S: a signal's exception on the caller's thread between
+            # the steps of `Queue.put` can lose the wake-up, and left this thread asleep by an
+            # item, and the caller joining it, for good.
+            try:
+                item = self._waiting.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
             if isinstance(item, _End) or self._abandon.is_set():
                 return
             if self._error is None:

@@ -57,6 +57,8 @@ CUT_FRACTION = 0.5
 
 # The live statistics average over this many recent results: about a second of video.
 STATS_WINDOW = 30
+# How often the live pipeline's idle worker looks for a frame without being woken, in seconds.
+WAKE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -447,7 +449,9 @@ class LivePipeline:
         while True:
             with self._lock:
                 while self._waiting is None and not self._closed:
-                    self._lock.wait()
+                    # Not for ever: a signal's exception on the caller's thread in the midst
+                    # of `notify` can lose the wake-up (see `overlap.WriteBehind`).
+                    self._lock.wait(WAKE_S)
                 if self._closed:
                     return
                 index, frame, submitted, prepare = self._waiting

@@ -112,3 +112,30 @@ def test_leaving_on_an_error_drops_what_is_queued_and_keeps_that_error() -> None
             raise InputError("damaged input")
     assert written == [0]
     assert not threads_named("obs-bgremover-write")
+
+
+def test_a_writer_whose_wake_up_was_lost_still_writes_and_ends() -> None:
+    """A SIGTERM's exception on the caller's thread, raised between the steps of the queue's
+    wake-up, once left the writer asleep by a frame for good: ``replace`` hung at exit with its
+    partial file (py-spy: the caller joining the writer, the writer in ``Queue.get``). Here the
+    wake-up is lost the same way: the writer is taken off the queue's list of sleepers."""
+    written: list[int] = []
+    writer = WriteBehind(written.append)
+    deadline = time.monotonic() + 5
+    while not writer._waiting.not_empty._waiters:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with writer._waiting.mutex:
+        writer._waiting.not_empty._waiters.clear()  # type: ignore[attr-defined]
+        writer._waiting.queue.append(1)  # as put does, the wake-up lost after it
+        writer._waiting.unfinished_tasks += 1
+
+    def finish() -> None:
+        with writer:
+            writer(2)
+
+    finisher = threading.Thread(target=finish, daemon=True)
+    finisher.start()
+    finisher.join(timeout=5)
+    assert not finisher.is_alive(), "the writer never woke up"
+    assert written == [1, 2]

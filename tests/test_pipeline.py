@@ -170,6 +170,30 @@ def test_live_matches_the_synchronous_pipeline(model: MattingModel, clip: list[n
     assert stats.edge_colours_ms == 0  # nothing packed
 
 
+def test_a_live_worker_whose_wake_up_was_lost_still_takes_the_frame(
+        model: MattingModel, clip: list[np.ndarray]) -> None:
+    """A SIGTERM's exception on the caller's thread (the camera's) in the midst of `submit`'s
+    wake-up can lose it, and the worker slept for good (`close` then hung joining it). Here the
+    wake-up is lost the same way: the worker is taken off the condition's list of sleepers."""
+    results: list[LiveResult] = []
+
+    def run() -> None:
+        with LivePipeline(model) as live:
+            deadline = time.monotonic() + 5
+            while not live._lock._waiters:  # type: ignore[attr-defined]
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            with live._lock:  # type: ignore[attr-defined]
+                live._lock._waiters.clear()  # type: ignore[attr-defined]
+            live.submit(clip[0])
+            results.append(wait_for(live, 0, timeout=5))
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=15)
+    assert not runner.is_alive() and len(results) == 1, "the worker never woke up"
+
+
 def test_rgba_packs_the_frame_with_its_own_matte(model: MattingModel,
                                                  clip: list[np.ndarray]) -> None:
     """What the OBS filter uploads as one texture: the alpha's frame, the alpha as channel 4."""
