@@ -14,6 +14,7 @@ after the picture, or pauses, stays where it was instead of being packed from th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -38,6 +39,20 @@ class _Track:
     """Whether the track is re-encoded rather than copied."""
     shift: int
     """The video stream's start in this track's time base, taken off every timestamp."""
+
+
+@functools.cache
+def _encodes(codec: str, layout: str, rate: int) -> bool:
+    """Whether ``codec``'s encoder takes sound in ``layout``: AAC takes the usual surround
+    layouts, Opus some of them (5.1 but not 5.1(side), for one)."""
+    context = av.CodecContext.create(codec, "w")
+    try:
+        context.layout, context.sample_rate = layout, rate
+        context.format = context.codec.audio_formats[0]
+        context.open()
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
 
 
 def _copies(codec: str, suffix: str, output: av.container.OutputContainer) -> bool:
@@ -66,10 +81,13 @@ class SoundTracks:
                 added = output.add_stream_from_template(stream)
             else:
                 # Opus runs at 48 kHz only; PyAV resamples the decoded sound to the encoder's
-                # rate. Mono stays mono; more than two channels are mixed down to two, which
-                # every player plays.
+                # rate and layout. The channels stay as they were (surround kept, as a copied
+                # track keeps it), but in a layout the encoder does not take, mixed down to
+                # stereo; a track without a layout (PCM in an AVI) is mono or stereo.
                 rate = 48000 if codec == "libopus" else (context.sample_rate or 48000)
-                layout = "mono" if context.channels == 1 else "stereo"
+                layout = context.layout.name if context.layout.nb_channels else ""
+                if not layout or not _encodes(codec, layout, rate):
+                    layout = "mono" if context.channels == 1 else "stereo"
                 added = output.add_stream(codec, rate=rate, layout=layout)
             for key in NAMING:
                 if key in stream.metadata:

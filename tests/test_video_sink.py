@@ -275,9 +275,14 @@ def _sound_of(path: Path) -> list[tuple[str, int, int, str | None]]:
          False, ("aac", 2)),
         ("lossless.mkv", {"codec": "flac", "layout": "stereo", "rate": 44100}, ".mov", False,
          ("aac", 2)),
-        # AC3 copied into MP4 plays silent in browsers; 5.1 is mixed down to two channels.
+        # AC3 copied into MP4 plays silent in browsers; its 5.1 is kept (it was mixed down).
         ("film.mkv", {"codec": "ac3", "layout": "5.1", "rate": 48000}, ".mp4", False,
-         ("aac", 2)),
+         ("aac", 6)),
+        ("film.mp4", {"codec": "aac", "layout": "5.1", "rate": 48000}, ".webm", False,
+         ("opus", 6)),
+        # A layout Opus does not take: mixed down to stereo.
+        ("film.mkv", {"codec": "ac3", "layout": "5.1(side)", "rate": 48000}, ".webm", False,
+         ("opus", 2)),
         # An IP camera's 8 kHz mu-law: mono stays mono.
         ("camera.mov", {"codec": "pcm_mulaw", "layout": "mono", "rate": 8000}, ".mp4", False,
          ("aac", 1)),
@@ -285,8 +290,8 @@ def _sound_of(path: Path) -> list[tuple[str, int, int, str | None]]:
         ("camera.mov", {"codec": "pcm_s16le", "layout": "stereo", "rate": 48000}, ".mov",
          False, ("pcm_s16le", 2)),
     ],
-    ids=["opus-to-mov", "avi-pcm-to-mp4", "flac-to-mov", "ac3-5.1-to-mp4", "mulaw-to-mp4",
-         "pcm-to-mov"],
+    ids=["opus-to-mov", "avi-pcm-to-mp4", "flac-to-mov", "ac3-5.1-to-mp4", "aac-5.1-to-webm",
+         "ac3-5.1-side-to-webm", "mulaw-to-mp4", "pcm-to-mov"],
 )
 def test_sound_goes_into_every_output_in_a_form_players_read(
     source: str, track: dict[str, object], output: str, transparent: bool,
