@@ -31,7 +31,15 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, decode, open_container, video_stream
+from obs_bgremover.media import (
+    END_SLACK_S,
+    Shown,
+    cut_short,
+    declared_duration,
+    decode,
+    open_container,
+    video_stream,
+)
 from obs_bgremover.pictures import is_still_image, read_image, refuse_heif
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "backgrounds"
@@ -190,7 +198,9 @@ def _probe(path: Path) -> tuple[float, float]:
     packets (demuxing without decoding is cheap), so a loop has no gap and no repeated frame.
     A stream without times (a raw H.264 or HEVC file) plays at its frame rate, as an input
     does (`obs_bgremover.media.VideoFile`): its period is its frames at that rate.
-    One frame is decoded too, so that a file FFmpeg opens but cannot decode fails here.
+    One frame is decoded too, so that a file FFmpeg opens but cannot decode fails here; and a
+    file whose frames stop well before the length it declares (an interrupted download) fails
+    as it does as an input, rather than looping what is left of it without a word.
     """
     try:
         with open_container(path) as container:
@@ -216,9 +226,12 @@ def _probe(path: Path) -> tuple[float, float]:
                                  f"video frame in it; expected {FILE_KINDS}")
             if not starts:
                 return 0.0, untimed / rate
-            return float(min(starts) * stream.time_base), float(
-                (max(ends) - min(starts)) * stream.time_base
-            )
+            first = float(min(starts) * stream.time_base)
+            period = float((max(ends) - min(starts)) * stream.time_base)
+            declared = declared_duration(container, stream)
+            if declared is not None and period < declared - END_SLACK_S - 1 / rate:
+                raise InputError(f"{cut_short(path, period, declared)}; expected {FILE_KINDS}")
+            return first, period
     except av.FFmpegError as err:
         raise InputError(
             f"cannot use background {path} ({err.strerror or err}); expected {FILE_KINDS}"

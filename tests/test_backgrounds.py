@@ -179,6 +179,21 @@ def test_a_heic_photo_is_refused_by_name(tmp_path: Path) -> None:
         parse_background(str(heic_file(tmp_path / "wall.heic")))
 
 
+def test_a_video_cut_short_is_refused_as_it_is_as_an_input(tmp_path: Path) -> None:
+    """An interrupted download of a "fast start" MP4 (its index first) opens, and what was left
+    of it looped without a word, where the same file as an input is refused."""
+    noise = np.random.default_rng(0).integers(0, 256, (40, 48, 64, 3), dtype=np.uint8)
+    whole = write_clip(tmp_path / "whole.mp4", list(noise), 10,
+                       container={"movflags": "faststart"})  # frames of about one size each
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"cut.mp4 is damaged or cut short .* its frames stop "
+                                         r"after .* of the 4.00 s it declares; expected an image"):
+        parse_background(str(cut))
+    with parse_background(str(whole)):  # the whole file is fine
+        pass
+
+
 def test_truncated_jpeg_is_named(tmp_path: Path) -> None:
     source = (ASSETS / "studio.jpg").read_bytes()
     path = tmp_path / "cut.jpg"
