@@ -34,6 +34,7 @@ from support import (
 )
 
 from obs_bgremover import cli
+from obs_bgremover.errors import InputError
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey, tasks
 from obs_bgremover.render.job import _fitted, fit_size, frame_at, scaling_note
 from obs_bgremover.render.probe import probe
@@ -484,6 +485,14 @@ def test_bad_inputs_fail_with_their_message_and_no_output(
     queue.run(record.id, record.attempt)
     assert queue.get(record.id).status == "failed" and message in queue.get(record.id).error
     assert_no_leftovers(output.parent, set())
+
+
+def test_a_picture_render_does_not_take_is_named_as_users_know_it(tmp_path: Path) -> None:
+    """FFmpeg's name for a BMP is "piped bmp sequence", which the error once quoted."""
+    bitmap = tmp_path / "shot.bmp"
+    assert cv2.imwrite(str(bitmap), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match=r"shot.bmp is a BMP image, which is not accepted"):
+        probe(bitmap, images=True)
 
 
 def test_a_heic_photo_is_refused_by_name(tmp_path: Path,

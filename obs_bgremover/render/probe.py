@@ -119,6 +119,14 @@ def _length(container: av.container.InputContainer, stream: av.VideoStream, path
     return declared
 
 
+def _format_name(format: av.format.ContainerFormat) -> str:
+    """A file format as a user knows it: FFmpeg calls a BMP or a WebP picture a "piped bmp
+    sequence" (its demuxer ``bmp_pipe``)."""
+    if format.name.endswith("_pipe"):
+        return f"a {format.name.removesuffix('_pipe').upper()} image"
+    return format.long_name or format.name
+
+
 def probe(path: str | os.PathLike[str], *, images: bool = False,
           until: float = float("inf"), accepted: str = ACCEPTED) -> MediaInfo:
     """Check that ``path`` is an accepted, complete video (or, with ``images``, a PNG, JPEG or GIF)
@@ -148,10 +156,8 @@ def probe(path: str | os.PathLike[str], *, images: bool = False,
             demuxers = set(container.format.name.split(","))
             names = sorted({CONTAINERS[name] for name in demuxers & CONTAINERS.keys()})
             if not names:
-                raise InputError(
-                    f"{path} is {container.format.long_name or container.format.name}, "
-                    f"which is not accepted; accepted: {accepted}"
-                )
+                raise InputError(f"{path} is {_format_name(container.format)}, which is not "
+                                 f"accepted; accepted: {accepted}")
             stream = video_stream(container)
             if stream is None:
                 raise InputError(f"{path} has no video stream; accepted: {accepted}")
