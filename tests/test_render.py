@@ -7,6 +7,7 @@ under a minute and a half on two cores.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -314,6 +315,34 @@ def test_a_number_a_render_cannot_use_is_refused_before_it_is_queued(
     assert result.returncode == 2 and message in err and "queued" not in out, err
     assert "Traceback" not in err
     assert cli.main(["jobs"]) == 0
+
+
+def test_a_record_this_version_cannot_read_breaks_nothing_else_and_can_be_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One record holding a knob of 0.0 made `jobs`, `jobs --delete` and every worker's keeper
+    fail for the whole queue, until queue.db was removed by hand."""
+    queue = RenderQueue(open_huey("sqlite"))
+    good = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                        RenderSettings("dusk"))
+    bad = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "bad.mp4",
+                       RenderSettings("dusk"))
+    stored = json.loads(bad.to_json())
+    stored["settings"]["matting"]["edge_eps"] = 0.0
+    queue.huey.storage.put_data(f"job:{bad.id}", json.dumps(stored).encode())
+    assert [record.id for record in queue.jobs()] == [good.id]
+    assert [job.job_id for job in queue.unreadable()] == [bad.id]
+    assert queue.reclaim() == []
+    queue.run(bad.id, 1)  # a worker that takes it leaves it be
+    assert cli.main(["jobs"]) == 0
+    captured = capsys.readouterr()
+    assert good.id in captured.out
+    assert (f"job {bad.id}'s record cannot be read (edge_eps must be a number above 0, got "
+            f"0.0); 'obs-bgremover jobs --delete {bad.id}' removes it") in captured.err
+    assert cli.main(["jobs", "--stop", bad.id]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert cli.main(["jobs", "--delete", bad.id]) == 0
+    assert queue.unreadable() == [] and [record.id for record in queue.jobs()] == [good.id]
 
 
 def test_a_jobs_own_background_and_model_files_travel_as_absolute_paths(

@@ -28,7 +28,7 @@ from obs_bgremover.render.job import (
 )
 from obs_bgremover.render.probe import ACCEPTED, MediaInfo, probe
 from obs_bgremover.render.queue import SQLITE, data_dir, open_huey
-from obs_bgremover.render.tasks import FINISHED, LEASE_S, JobRecord, RenderQueue
+from obs_bgremover.render.tasks import FINISHED, LEASE_S, JobRecord, RenderQueue, UnreadableJob
 
 __all__ = [
     "ACCEPTED",
@@ -43,6 +43,7 @@ __all__ = [
     "RenderQueue",
     "RenderResult",
     "RenderSettings",
+    "UnreadableJob",
     "abandon",
     "cutout_path",
     "data_dir",

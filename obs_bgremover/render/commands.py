@@ -211,9 +211,11 @@ def run_jobs(args: argparse.Namespace) -> int:
         queue.stop(job_id, "stopped from the command line")
     for job_id in args.delete:
         queue.delete(job_id)
-    records = queue.jobs()
+    records, unreadable = queue.jobs(), queue.unreadable()
+    for job in unreadable:
+        print(job, file=sys.stderr)
     if not records:
-        print(f"no jobs on the {describe(queue.huey)}")
+        print(f"no {'other ' if unreadable else ''}jobs on the {describe(queue.huey)}")
         return 0
     print(f"{'ID':12}  {'KIND':7}  {'STATUS':7}  {'DONE':>4}  INPUT / ERROR")
     for record in records:

@@ -114,6 +114,25 @@ class JobRecord:
         return cls(settings=RenderSettings(**settings), **values)
 
 
+class UnreadableJob(InputError):
+    """A job record this version cannot read: written by another version, or damaged. Nothing
+    can run or show it; it can only be deleted."""
+
+    def __init__(self, job_id: str, err: Exception) -> None:
+        super().__init__(f"job {job_id}'s record cannot be read ({err}); "
+                         f"'obs-bgremover jobs --delete {job_id}' removes it")
+        self.job_id = job_id
+
+
+def _load(job_id: str, data: bytes) -> JobRecord:
+    """A stored record, or `UnreadableJob`: one such record (a knob stored as 0.0) once made
+    ``jobs``, ``jobs --delete`` and every worker's keeper fail for the whole queue."""
+    try:
+        return JobRecord.from_json(data)
+    except (ValueError, TypeError, KeyError, AttributeError, BgRemoverError) as err:
+        raise UnreadableJob(job_id, err) from err
+
+
 def worker_name() -> str:
     """This process, as job records and ``jobs`` name it: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -172,21 +191,36 @@ class RenderQueue:
             data = self.huey.storage.peek_data(key)
             if data is EmptyData:
                 return None
-            record = change(JobRecord.from_json(data))
+            try:
+                record = change(_load(job_id, data))
+            except UnreadableJob:
+                return None
             if record is None or swap_data(self.huey, key, data, record.to_json()):
                 return record
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None for an unknown id."""
         data = self.huey.storage.peek_data(f"job:{job_id}")
-        return None if data is EmptyData else JobRecord.from_json(data)
+        return None if data is EmptyData else _load(job_id, data)
 
     def jobs(self) -> list[JobRecord]:
-        """Every job of this queue, oldest first."""
-        records = [JobRecord.from_json(value)
-                   for key, value in self.huey.storage.result_items().items()
-                   if key.startswith("job:")]
+        """Every job of this queue, oldest first, but those `unreadable` lists."""
+        records = [found for found in self._stored() if isinstance(found, JobRecord)]
         return sorted(records, key=lambda record: record.created)
+
+    def unreadable(self) -> list[UnreadableJob]:
+        """The jobs whose records this version cannot read."""
+        return [found for found in self._stored() if isinstance(found, UnreadableJob)]
+
+    def _stored(self) -> list[JobRecord | UnreadableJob]:
+        found: list[JobRecord | UnreadableJob] = []
+        for key, value in self.huey.storage.result_items().items():
+            if key.startswith("job:"):
+                try:
+                    found.append(_load(key.removeprefix("job:"), value))
+                except UnreadableJob as err:
+                    found.append(err)
+        return found
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -218,7 +252,7 @@ class RenderQueue:
         # A finisher died before writing the record: write it. A deleted job stays deleted
         # (`_update` changes a record, it makes none).
         if done is not EmptyData:
-            self._update(job_id, lambda _: JobRecord.from_json(done))
+            self._update(job_id, lambda _: _load(job_id, done))
             return
         record = self._update(job_id, lambda current: self._started(current, attempt))
         if record is None:
@@ -353,24 +387,28 @@ class RenderQueue:
 
     # -- deleting -----------------------------------------------------------------------------
 
-    def delete(self, job_id: str) -> JobRecord:
-        """Forget a finished job and return its record. Its output stays where it was written,
-        unless its folder is the job's own (`JobRecord.own_folder`): that goes with it, whoever
-        deletes it. An unfinished job is refused: its worker would write its record and files
-        again."""
-        record = self.get(job_id)
-        if record is None:
-            raise InputError(f"there is no job {job_id}")
-        if record.status not in FINISHED:
-            raise InputError(f"job {job_id} is {record.status}; it can be deleted once it has "
-                             "finished")
+    def delete(self, job_id: str) -> JobRecord | None:
+        """Forget a finished job and return its record (None for an `UnreadableJob`, which goes
+        whatever it was: nothing can run it). Its output stays where it was written, unless its
+        folder is the job's own (`JobRecord.own_folder`): that goes with it, whoever deletes
+        it. An unfinished job is refused: its worker would write its record and files again."""
+        try:
+            record = self.get(job_id)
+        except UnreadableJob:
+            record = None
+        else:
+            if record is None:
+                raise InputError(f"there is no job {job_id}")
+            if record.status not in FINISHED:
+                raise InputError(f"job {job_id} is {record.status}; it can be deleted once it "
+                                 "has finished")
         # The done marker stays, so that no late attempt of this job can finish it and bring its
         # record back; it keeps only that, not the whole record (input paths, error text),
         # which deleted jobs left in the queue for ever. (`run` makes no record from it: a
         # repair changes an existing record only.)
         self.huey.storage.put_data(f"done:{job_id}", DELETED)
         self.huey.storage.delete_data(f"job:{job_id}")
-        if record.own_folder:
+        if record is not None and record.own_folder:
             shutil.rmtree(Path(record.output).parent, ignore_errors=True)
         return record
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obs_bgremover.backgrounds import BUILTIN
-from obs_bgremover.render import MAX_SECONDS, MAX_SIZE, JobRecord, RenderQueue
+from obs_bgremover.render import MAX_SECONDS, MAX_SIZE, JobRecord, RenderQueue, UnreadableJob
 from obs_bgremover.render.probe import VIDEOS
 from obs_bgremover.web.schemas import BackgroundOut, Limits
 from obs_bgremover.web.store import Store
@@ -41,8 +41,11 @@ class Context:
         return [(record, folder) for record, folder in found if folder is not None]
 
     def job(self, job_id: str) -> JobRecord | None:
-        """One job's record, as `jobs` gives it."""
-        record = self.queue.get(job_id)
+        """One job's record, as `jobs` gives it (so none for an `UnreadableJob`)."""
+        try:
+            record = self.queue.get(job_id)
+        except UnreadableJob:
+            return None
         if record is not None and record.orphaned(time.time()):
             self.queue.reclaim()
             record = self.queue.get(job_id)
