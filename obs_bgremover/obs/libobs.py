@@ -211,9 +211,6 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     # settings
     "obs_data_release": (None, [P]),
     "obs_data_get_string": (c_char_p, [P, c_char_p]),
-    "obs_data_get_int": (c_int64, [P, c_char_p]),
-    "obs_data_get_double": (c_double, [P, c_char_p]),
-    "obs_data_get_bool": (c_bool, [P, c_char_p]),
     "obs_data_get_json": (c_char_p, [P]),
     "obs_data_set_default_bool": (None, [P, c_char_p, c_bool]),
     "obs_data_set_default_string": (None, [P, c_char_p, c_char_p]),

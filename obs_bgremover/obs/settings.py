@@ -10,12 +10,14 @@ what runs differs from what they sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
 from obs_bgremover.composite import FIT_MODES
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.obs.libobs import get_string, lib
+from obs_bgremover.obs.libobs import lib
 from obs_bgremover.pipeline import PipelineSettings
 from obs_bgremover.temporal import TemporalSettings
 
@@ -157,22 +159,26 @@ def _clamp(value: float, bounds: tuple[float, float, float]) -> float:
 
 
 def read_settings(data: int) -> FilterSettings:
-    """The filter's settings from an ``obs_data_t``: a value of the wrong type or an unknown
-    choice replaced by the default, a number out of its slider's range by the nearest end, each
-    said in `FilterSettings.notes`.
+    """The filter's settings from an ``obs_data_t`` (see `settings_from_json`)."""
+    raw = lib().obs_data_get_json(data)
+    return settings_from_json(json.loads(raw) if raw else {})
 
-    The types are checked on the settings' JSON (the values set, without the defaults), since
-    ``obs_data_get_double`` reads a string as 0, which the range would then turn into the
-    minimum without a word."""
-    obs = lib()
-    raw = obs.obs_data_get_json(data)
-    given = json.loads(raw) if raw else {}
+
+def settings_from_json(given: dict[str, Any]) -> FilterSettings:
+    """The settings an ``obs_data_t``'s JSON (the values set, without the defaults) holds: a
+    value not set is the default; one of the wrong type or an unknown choice is replaced by the
+    default, a number out of its slider's range by the nearest end, each said in
+    `FilterSettings.notes`.
+
+    Nothing is read with ``obs_data_get_*``: those read a value of the wrong type as 0 (or ""
+    or false), which the range then turned into the minimum without a word, also once the
+    value had been cleared (OBS keeps the key, with the wrong type and no value)."""
+    defaults = FilterSettings()
     notes: list[str] = []
 
-    def number(name: str, bounds: tuple[float, float, float], default: float) -> float:
-        value = given.get(name)
-        if value is None:
-            return _clamp(float(obs.obs_data_get_double(data, name.encode())), bounds)
+    def number(name: str, bounds: tuple[float, float, float]) -> float:
+        default = getattr(defaults, name)
+        value = given.get(name, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             notes.append(f"{name} {value!r} is not a number; using {default:g}")
             return default
@@ -182,19 +188,31 @@ def read_settings(data: int) -> FilterSettings:
                          f"using {kept:g}")
         return kept
 
-    def whole(name: str, bounds: tuple[int, int, int], default: int) -> int:
-        return round(number(name, bounds, default))
+    def whole(name: str, bounds: tuple[int, int, int]) -> int:
+        return round(number(name, bounds))
 
-    def choice(name: str, choices: object, default: str) -> str:
+    def choice(name: str, choices: Iterable[str], default: str) -> str:
         value = given.get(name, default)
-        if value not in choices:  # an unknown name, or not a string at all
+        if not isinstance(value, str) or value not in choices:  # {} or [] is not hashable
             notes.append(f"{name} {value!r} is not one of {', '.join(choices)}; "
                          f"using {default}")
             return default
         return value
 
     def text(name: str) -> str:
-        return get_string(data, name.encode())
+        value = given.get(name, "")
+        if not isinstance(value, str):
+            notes.append(f"{name} {value!r} is not text; using none")
+            return ""
+        return value
+
+    def flag(name: str) -> bool:
+        default = getattr(defaults, name)
+        value = given.get(name, default)
+        if not isinstance(value, bool):
+            notes.append(f"{name} {value!r} is not true or false; using {str(default).lower()}")
+            return default
+        return value
 
     color = given.get("color", DEFAULT_COLOR)
     if isinstance(color, bool) or not isinstance(color, int):
@@ -207,17 +225,17 @@ def read_settings(data: int) -> FilterSettings:
         image=text("image"),
         video=text("video"),
         fit=choice("fit", FIT_MODES, DEFAULT_FIT),
-        blur=whole("blur", BLUR_RANGE, DEFAULT_BLUR),
+        blur=whole("blur", BLUR_RANGE),
         model=choice("model", MODEL_LABELS, DEFAULT_MODEL),
         model_path=text("model_path"),
         device=choice("device", DEVICE_LABELS, DEFAULT_DEVICE),
-        threshold=number("threshold", THRESHOLD_RANGE, DEFAULT_THRESHOLD),
-        edge_radius=number("edge_radius", EDGE_RADIUS_RANGE, DEFAULT_EDGE_RADIUS),
-        smoothing=number("smoothing", SMOOTHING_RANGE, DEFAULT_SMOOTHING),
-        every_n=whole("every_n", EVERY_N_RANGE, DEFAULT_EVERY_N),
-        skip_static=bool(obs.obs_data_get_bool(data, b"skip_static")),
-        low_latency=bool(obs.obs_data_get_bool(data, b"low_latency")),
-        clean_edges=bool(obs.obs_data_get_bool(data, b"clean_edges")),
+        threshold=number("threshold", THRESHOLD_RANGE),
+        edge_radius=number("edge_radius", EDGE_RADIUS_RANGE),
+        smoothing=number("smoothing", SMOOTHING_RANGE),
+        every_n=whole("every_n", EVERY_N_RANGE),
+        skip_static=flag("skip_static"),
+        low_latency=flag("low_latency"),
+        clean_edges=flag("clean_edges"),
         render_input=text("render_input"),
         render_folder=text("render_folder"),
         notes=tuple(notes),
