@@ -90,7 +90,9 @@ def _file_problem(path: Path) -> str | None:
     try:
         if path.is_file():
             return None
-        return "is a folder, not a file" if path.is_dir() else "does not exist"
+        if path.is_dir():
+            return "is a folder, not a file"
+        return "is not a regular file" if path.exists() else "does not exist"  # a FIFO, a device
     except OSError as err:  # a name too long for the file system, a drive that dropped out
         return f"cannot be read ({err.strerror or err})"
 

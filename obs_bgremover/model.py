@@ -139,9 +139,13 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
             f"(set {MODELS_ENV} to the folder that holds it)"
         )
     path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    if path.exists():
+    try:
+        if path.is_file():
+            return path
+        exists = path.exists()
+    except OSError as error:  # a name too long for the file system, a drive that dropped out
+        raise ModelError(f"model path {path} cannot be read ({error.strerror or error})") from error
+    if exists:
         raise ModelError(f"model path {path} is not a file")
     raise ModelError(
         f"unknown model {str(name_or_path)!r}: no such file, and not one of the built-in "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -163,13 +164,16 @@ def test_unreadable_file_is_named_with_what_is_accepted(tmp_path: Path, name: st
 @pytest.mark.parametrize(
     ("name", "problem"),
     [("folder", "is a folder, not a file"),
-     ("a" * 300 + ".png", r"cannot be read \(File name too long\)")],
-    ids=["folder", "name-too-long"],
+     ("a" * 300 + ".png", r"cannot be read \(File name too long\)"),
+     ("pipe.png", "is not a regular file")],
+    ids=["folder", "name-too-long", "fifo"],
 )
 def test_a_path_that_is_no_file_says_why(name: str, problem: str, tmp_path: Path) -> None:
     """The OBS filter's file picker can be given either; the long name once escaped as an
-    OSError, which the filter logged as a traceback and retried every frame."""
+    OSError, which the filter logged as a traceback and retried every frame. A FIFO was said
+    not to exist."""
     (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
     with pytest.raises(InputError, match=f"background file .* {problem}; expected an image"):
         open_file(tmp_path / name)
 

@@ -56,6 +56,13 @@ def test_folder_is_not_a_model(tmp_path: Path) -> None:
         MattingModel(tmp_path)
 
 
+def test_a_model_path_too_long_says_so(tmp_path: Path) -> None:
+    """An OSError escaped: in OBS the network process died of it, and the log said only that
+    it had stopped (exit code 1)."""
+    with pytest.raises(ModelError, match=r"cannot be read \(File name too long\)"):
+        MattingModel(tmp_path / ("x" * 300 + ".onnx"))
+
+
 def test_corrupt_file_is_named(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(np.random.default_rng(0).bytes(4096))
