@@ -15,6 +15,11 @@ class ModelError(BgRemoverError):
     or an execution device that is not available."""
 
 
+class NetworkStopped(ModelError):
+    """The network's process ended (killed, crashed, out of memory): another one can take its
+    place, where a network that answers a frame with an error would only fail again."""
+
+
 class InputError(BgRemoverError):
     """A frame or a media file cannot be used: wrong shape or dtype, unreadable, unsupported
     or empty."""

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from obs_bgremover.errors import BgRemoverError, InputError, ModelError
+from obs_bgremover.errors import BgRemoverError, InputError, ModelError, NetworkStopped
 from obs_bgremover.model import MattingModel, MattingSettings
 
 # How long the process may take to load its model and say so.
@@ -93,7 +93,7 @@ class ModelProcess:
             return pickle.load(self._process.stdout)
         except (EOFError, pickle.UnpicklingError, OSError) as error:
             code = self._process.poll()
-            raise ModelError(f"the network process stopped (exit code {code})") from error
+            raise NetworkStopped(f"the network process stopped (exit code {code})") from error
 
     def run(self, frame: np.ndarray, knobs: dict[str, Any],
             abandoned: threading.Event | None = None) -> np.ndarray:
@@ -112,7 +112,7 @@ class ModelProcess:
             try:
                 _send(self._process.stdin, ("run", frame, knobs))
             except OSError as error:
-                raise ModelError(f"the network process stopped: {error}") from error
+                raise NetworkStopped(f"the network process stopped: {error}") from error
             kind, value = self._receive()
         finally:
             self._lock.release()

@@ -34,7 +34,7 @@ from obs_bgremover.composite import (
     normalised_blur,
     shrink,
 )
-from obs_bgremover.errors import BgRemoverError
+from obs_bgremover.errors import BgRemoverError, ModelError
 from obs_bgremover.model import MattingModel
 from obs_bgremover.priority import lower_current_thread
 from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, reduce4, thumbnail
@@ -199,7 +199,7 @@ class Pipeline:
                     thumb, self._alpha_thumbnail, STATIC_LEVELS) <= STATIC_FRACTION)
             )
         if fresh:
-            self._alpha = self.model(seen)
+            self._alpha = _checked(self.model(seen), seen.shape[:2])
             self.network_calls += 1
             self._alpha_frame_shape = frame.shape
             if thumb is None and self._needs_thumbnail:
@@ -223,6 +223,18 @@ class Pipeline:
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Alpha (uint8, height x width) for the next RGB uint8 frame of the stream."""
         return self.run(frame).alpha
+
+
+def _checked(alpha: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """The network's alpha, or a `ModelError` for one not of the frame's size and type: a
+    custom graph can declare the interface and answer otherwise (a 1x1 alpha was even taken
+    for a scalar by OpenCV further on, and passed for a whole one)."""
+    if not isinstance(alpha, np.ndarray) or alpha.dtype != np.uint8 or alpha.shape != size:
+        got = (f"a {alpha.dtype} alpha of shape {alpha.shape}" if isinstance(alpha, np.ndarray)
+               else type(alpha).__name__)
+        raise ModelError(f"the model gave {got} for a frame of shape {size}; a matting "
+                         "graph's alpha is uint8, one value per pixel")
+    return alpha
 
 
 class _NetworkThread:

@@ -40,7 +40,7 @@ from ctypes import POINTER, byref, c_char_p, c_uint8, c_uint32
 import cv2
 import numpy as np
 
-from obs_bgremover.errors import BgRemoverError, ModelError
+from obs_bgremover.errors import BgRemoverError, NetworkStopped
 from obs_bgremover.model import MattingModel, available_devices, select_providers
 from obs_bgremover.model_process import ModelProcess, RemoteModel
 from obs_bgremover.obs import libobs
@@ -619,9 +619,12 @@ class Filter:
         hides must not flash up, and the one warning `_recover` logs says all there is to say."""
         try:
             result = self.pipeline.latest()
-        except ModelError:
+        except NetworkStopped:
             self._recover()
             return self.shown is not None
+        except Exception as error:  # a frame's error on the worker: see `_fails`
+            self._fails(error)
+            return False
         stale = (self.unseen is not None and self.unseen[0] is self.pipeline
                  and result is not None and result.index < self.unseen[1])
         if result is None or stale or result.alpha.shape != (self.size[1], self.size[0]):
@@ -638,6 +641,21 @@ class Filter:
             self.slot = slot
             self.shown = (self.pipeline, result.index)
         return True
+
+    def _fails(self, error: Exception) -> None:
+        """The network answered a frame with an error, or with an alpha not of the frame's
+        size: a custom model that loads and then does not work. A new network process would
+        fail the same way (one such model was restarted 23 times a second, the source invisible
+        meanwhile), and the composite of the settings before, on screen until this pipeline's
+        first matte, flickered with the input: the input passes through, said once, and the
+        mattes show again if frames start to succeed (as after a frame that failed alone)."""
+        self.shown = None
+        if not self.failed:
+            self.failed = True
+            where = "" if isinstance(error, BgRemoverError) else "\n" + "".join(
+                traceback.format_exception(error))  # unexpected: its trace, for a report
+            self.say(libobs.LOG_ERROR, "passing the input through: the network fails on "
+                                       f"frames: {type(error).__name__}: {error}{where}")
 
     def _recover(self) -> None:
         """After the network's process stopped (killed, out of memory), start another one, once
