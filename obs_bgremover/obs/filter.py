@@ -240,6 +240,7 @@ class Filter:
         # `_replace_pipeline`).
         self.stopping: list[LivePipeline] = []
         self.size = (0, 0)
+        self.unmade: tuple[int, int] | None = None  # a size the GPU failed at (`_ensure_size`)
         self.texrender: int | None = None
         self.stages: list[int] = []
         self.free_stages: list[int] = []
@@ -477,7 +478,8 @@ class Filter:
         if self.texrender:
             obs.gs_texrender_destroy(self.texrender)
         for stage in self.stages:
-            obs.gs_stagesurface_destroy(stage)
+            if stage:
+                obs.gs_stagesurface_destroy(stage)
         for texture in self.slots:
             if texture:
                 obs.gs_texture_destroy(texture)
@@ -523,10 +525,15 @@ class Filter:
             }
         return self.effect
 
-    def _ensure_size(self, width: int, height: int) -> None:
-        """(Re)create the size-dependent objects when the input's resolution changes."""
+    def _ensure_size(self, width: int, height: int) -> bool:
+        """(Re)create the size-dependent objects when the input's resolution changes; False at a
+        size the GPU cannot make them at (a 20000x20 colour source), which is said once and not
+        tried again until the size changes: every try logged OBS's own errors, 90 lines a
+        second."""
         if self.size == (width, height):
-            return
+            return True
+        if self.unmade == (width, height):
+            return False
         obs = lib()
         self._free_graphics()
         self.prepared_frame = None
@@ -539,7 +546,11 @@ class Filter:
             for _ in range(UPLOAD_SLOTS)
         ]
         if not (self.texrender and all(self.stages) and all(self.slots)):
-            raise BgRemoverError(f"cannot create GPU objects for {width}x{height}")
+            self._free_graphics()
+            self.unmade = (width, height)
+            self.say(libobs.LOG_ERROR, "passing the input through: the GPU cannot hold "
+                                       f"textures of {width}x{height}")
+            return False
         self.free_stages = list(self.stages)
         self.pending.clear()
         self.shown = None
@@ -547,6 +558,7 @@ class Filter:
         # A new resolution is most often a new file or camera mode, whose frames may be in a
         # format `frames` reads even if the last one's were not.
         self.direct_frames = True
+        return True
 
     def _render_input(self, width: int, height: int) -> bool:
         """Draw the filter's input into our texrender; False when there is nothing to draw."""
@@ -766,7 +778,9 @@ class Filter:
         if self.pipeline is None or not width or not height:
             self._show_nothing_yet()
             return
-        self._ensure_size(width, height)
+        if not self._ensure_size(width, height):
+            self.pass_through()
+            return
         direct = self._reads_frames_directly(target) and not self._starved()
         frame = obs.obs_get_video_frame_time()
         if self.drawn_at is not None and frame - self.drawn_at > UNSEEN_NS:

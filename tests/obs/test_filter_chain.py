@@ -23,6 +23,7 @@ from obs_views import (
     SCENE,
     SHARE_REQUIRED,
     close_share,
+    log_count,
     obs_action,
     poll,
     regions,
@@ -218,3 +219,26 @@ def test_a_source_back_in_sight_never_shows_its_old_picture(obs_studio, portrait
     assert not stale, f"the picture from before the cut in shots {stale} of {len(shots)}"
     # Then the first picture's matte: green where only the second picture had the person.
     assert close_share(shots[-1], only_second, np.array(GREEN)) >= 0.75, "no new matte"
+
+
+def test_a_source_too_large_for_the_gpu_is_passed_through_said_once(obs_studio) -> None:
+    """A 20000x20 colour source: the filter tried to make its textures again at every frame,
+    and each try logged OBS's own GL errors, some 90 lines a second."""
+    client = obs_studio.client
+    client.create_scene("Wide")
+    client.create_input("Wide", "Very wide", "color_source_v3",
+                        {"width": 20000, "height": 20, "color": 0xFF0000FF}, True)
+    client.create_source_filter("Very wide", FILTER, FILTER_ID.decode(),
+                                {"background": "color", "color": GREEN_OBS})
+    client.set_current_program_scene("Wide")
+    said = "Very wide: passing the input through: the GPU cannot hold textures of 20000x20"
+    poll(lambda: log_count(obs_studio, said), bool)
+    errors = log_count(obs_studio, "device_texture_create (GL) failed")
+    time.sleep(2)
+    assert log_count(obs_studio, said) == 1, obs_studio.log_text()[-3000:]
+    assert log_count(obs_studio, "device_texture_create (GL) failed") == errors, "tried again"
+    client.set_input_settings("Very wide", {"width": 64, "height": 64}, True)
+    image = poll(lambda: shot(obs_studio, "Very wide"),  # square, as the screenshot scales it
+                 lambda s: s.shape[0] == s.shape[1] and s.std() == 0 and s[0, 0, 1] > 200)
+    assert image.shape[0] == image.shape[1] and image[0, 0, 1] > 200, "not matted at 64x64"
+    client.remove_input("Very wide")
