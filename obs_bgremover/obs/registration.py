@@ -110,7 +110,8 @@ class _Registration:
         try:
             instance.update(read_settings(settings))
         except Exception:
-            log(libobs.LOG_ERROR, f"filter starts passing through:\n{traceback.format_exc()}")
+            instance.say(libobs.LOG_ERROR,
+                         f"filter starts passing through:\n{traceback.format_exc()}")
         return key
 
     def destroy(self, key: int | None) -> None:
@@ -123,7 +124,11 @@ class _Registration:
     def update(self, key: int | None, settings: int) -> None:
         instance = self.instances.get(key or 0)
         if instance is not None:
-            instance.update(read_settings(settings))
+            try:
+                instance.update(read_settings(settings))
+            except Exception:
+                instance.say(libobs.LOG_ERROR, f"update failed, the settings before stay:\n"
+                                               f"{traceback.format_exc()}")
 
     def video_render(self, key: int | None, effect: int | None) -> None:
         """Render one frame; on any error pass the input through, logging the first of a
@@ -135,7 +140,8 @@ class _Registration:
             instance.render()
         except Exception:
             if not instance.failed:
-                log(libobs.LOG_ERROR, f"render failed, passing through:\n{traceback.format_exc()}")
+                instance.say(libobs.LOG_ERROR,
+                             f"render failed, passing through:\n{traceback.format_exc()}")
                 instance.failed = True
             try:
                 instance.pass_through()
