@@ -42,9 +42,17 @@ def logged(monkeypatch) -> list[str]:
     return lines
 
 
+def named_filter(closed: bool = False) -> Filter:
+    """A filter whose source's name is known, as OBS's first call after creating it reads it:
+    its lines go out at once."""
+    instance = Filter(0, closed=closed)
+    instance.label = "Webcam"
+    return instance
+
+
 @pytest.fixture
 def a_filter(logged):
-    instance = Filter(0)
+    instance = named_filter()
     yield instance
     pipeline = instance.detach_pipeline()
     if pipeline is not None:
@@ -103,7 +111,7 @@ def test_the_newest_settings_win_over_a_model_still_loading(a_filter, logged) ->
     a_filter.update(FilterSettings(model="general", device="cpu"))
     loads_finished()
     started = [line for line in logged if " runs on " in line]
-    assert len(started) == 1 and started[0].startswith("model general runs on"), logged
+    assert len(started) == 1 and started[0].startswith("Webcam: model general runs on"), logged
     assert a_filter.pipeline is not None
 
 
@@ -133,7 +141,7 @@ def _wait_for(condition, what: str) -> None:
 def test_a_model_no_filter_uses_any_more_is_ended(logged) -> None:
     """Switching models ends the old model's process once no filter uses it, rather than
     keeping every model tried until OBS quits; one another filter still uses stays."""
-    first, second = Filter(0), Filter(0)
+    first, second = named_filter(), named_filter()
     try:
         for instance in (first, second):
             instance.update(FilterSettings(model="general", device="cpu"))
@@ -157,7 +165,7 @@ def test_a_model_no_filter_uses_any_more_is_ended(logged) -> None:
 
 
 def test_a_filter_made_closed_keeps_its_settings_until_reopened(logged) -> None:
-    instance = Filter(0, closed=True)  # as one added while the script is unloaded
+    instance = named_filter(closed=True)  # as one added while the script is unloaded
     try:
         instance.update(FilterSettings(model="general", device="cpu", threshold=0.6))
         loads_finished()
@@ -201,10 +209,10 @@ def test_a_setting_replaced_when_read_is_said_once(a_filter, logged) -> None:
     for color in (0xFF0000FF, 0xFF00FF00, 0xFFFF0000):
         a_filter.update(FilterSettings(kind="blur", blur=1, color=color, device="cpu",
                                        notes=(note,)))
-    assert logged.count(f"setting {note}") == 1, logged
+    assert logged.count(f"Webcam: setting {note}") == 1, logged
     a_filter.update(FilterSettings(kind="blur", device="cpu"))  # fixed
     a_filter.update(FilterSettings(kind="blur", blur=1, device="cpu", notes=(note,)))
-    assert logged.count(f"setting {note}") == 2, "sent again after a good value: not said"
+    assert logged.count(f"Webcam: setting {note}") == 2, "sent again after a good value: not said"
     loads_finished()
 
 
@@ -224,7 +232,7 @@ def test_a_custom_model_not_chosen_yet_is_no_failure(a_filter, logged) -> None:
     assert len(said) == 1, logged
     assert not [line for line in logged if "not a file" in line or "passing" in line], logged
     assert ("", "auto") not in obs_filter._models, "a network process was started for nothing"
-    fresh = Filter(0)
+    fresh = named_filter()
     try:
         fresh.update(FilterSettings(model="custom", device="cpu"))
         assert fresh.pipeline is None and fresh.loading is None and fresh.failed
@@ -280,3 +288,21 @@ def test_a_custom_model_that_does_not_work_passes_the_input_through_said_once(
     assert len(said) == 1 and "Traceback" not in said[0], logged
     assert not [line for line in logged if "starting it again" in line], logged
     assert a_filter.failed and a_filter.shown is None
+
+
+def test_a_new_filters_lines_wait_a_while_for_its_sources_name(logged) -> None:
+    """OBS gives a filter its source only after creating it: the notes on its first settings
+    (a value replaced, "no custom model file chosen yet") named no source. They wait for the
+    name, and go out without it after `UNNAMED_WAIT_S` if none comes."""
+    instance = Filter(0)
+    instance.say(0, "setting blur -5 is outside 1..100; using 1")
+    assert logged == []
+    instance.label = "Webcam"
+    instance.say(0, "model general runs on CPUExecutionProvider")
+    assert logged == ["Webcam: setting blur -5 is outside 1..100; using 1",
+                      "Webcam: model general runs on CPUExecutionProvider"]
+    unnamed = Filter(0)
+    unnamed.say(0, "low latency on")
+    unnamed.created -= obs_filter.UNNAMED_WAIT_S
+    unnamed.say(0, "low latency off")
+    assert logged[2:] == ["low latency on", "low latency off"]

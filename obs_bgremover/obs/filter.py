@@ -72,6 +72,9 @@ STARVED_S = 0.5
 # sight (its scene not shown), and what it showed then as stale (see `Filter._unseen`): longer
 # than any stall a busy OBS recovers from without skipping frames.
 UNSEEN_NS = 1_000_000_000
+# How long a new filter's log lines wait for the name of the source it is on: OBS gives a filter
+# its source only after creating it, and the lines of its first settings named none.
+UNNAMED_WAIT_S = 2.0
 # The network runs on half the cores, in a process of its own at a lower priority than OBS's
 # threads, so that OBS keeps its frame rate and the matte rate adapts: on a 2-core CPU under
 # software rendering this took OBS from dozens of late frames in 10 s at 720p30 to 0-4
@@ -286,6 +289,9 @@ class Filter:
         self.prepared_frame: int | None = None
         self.drawn_at: int | None = None  # the video frame time of the last draw
         self.label = ""  # the name of the source the filter is on, once OBS has set it
+        self.created = time.monotonic()
+        self.unsaid: list[tuple[int, str]] = []  # lines waiting for `label` (see `say`)
+        self.say_lock = threading.Lock()  # `say` runs on OBS's threads and ours
         # (pipeline, submission number): that pipeline's results before it are from before the
         # source went out of sight, and are not shown.
         self.unseen: tuple[LivePipeline, int] | None = None
@@ -497,6 +503,7 @@ class Filter:
         if pipeline is not None:
             pipeline.close()
         self.finish_stopping()
+        self._say_waiting()  # a filter removed before any OBS call named its source
         _filters.discard(self)
         release_unused()
         obs = lib()
@@ -819,8 +826,21 @@ class Filter:
     def say(self, level: int, message: str) -> None:
         """One line in OBS's log, naming the source this filter is on (`label`): with the
         filter on several sources, their lines (the timing line above all) could not be told
-        apart."""
+        apart. A new filter's lines wait up to `UNNAMED_WAIT_S` for the name (said at the
+        first OBS call that reads it, `_read_label`), and go out without it after that."""
+        with self.say_lock:
+            if not self.label and time.monotonic() - self.created < UNNAMED_WAIT_S:
+                self.unsaid.append((level, message))
+                return
+        self._say_waiting()
         log(level, f"{self.label}: {message}" if self.label else message)
+
+    def _say_waiting(self) -> None:
+        """Log the lines that waited for the source's name, named if it is known by now."""
+        with self.say_lock:
+            waiting, self.unsaid = self.unsaid, []
+        for level, message in waiting:
+            log(level, f"{self.label}: {message}" if self.label else message)
 
     def _read_label(self) -> None:
         """Read `label` afresh (the source may have been renamed): at a settings change, at
@@ -832,6 +852,7 @@ class Filter:
         name = obs.obs_source_get_name(parent) if parent else None
         if name:
             self.label = name.decode("utf-8", "replace")
+            self._say_waiting()
 
     def _unseen(self) -> None:
         """The source was out of sight for a while (its scene not shown): the composite on

@@ -223,16 +223,18 @@ def test_a_source_back_in_sight_never_shows_its_old_picture(obs_studio, portrait
 
 def test_a_source_too_large_for_the_gpu_is_passed_through_said_once(obs_studio) -> None:
     """A 20000x20 colour source: the filter tried to make its textures again at every frame,
-    and each try logged OBS's own GL errors, some 90 lines a second."""
+    and each try logged OBS's own GL errors, some 90 lines a second. (And what the filter says
+    of the settings it is created with names its source, which OBS gives it only after.)"""
     client = obs_studio.client
     client.create_scene("Wide")
     client.create_input("Wide", "Very wide", "color_source_v3",
                         {"width": 20000, "height": 20, "color": 0xFF0000FF}, True)
     client.create_source_filter("Very wide", FILTER, FILTER_ID.decode(),
-                                {"background": "color", "color": GREEN_OBS})
+                                {"background": "color", "color": GREEN_OBS, "every_n": 99})
     client.set_current_program_scene("Wide")
     said = "Very wide: passing the input through: the GPU cannot hold textures of 20000x20"
     poll(lambda: log_count(obs_studio, said), bool)
+    assert log_count(obs_studio, "Very wide: setting every_n 99 is outside 1..4; using 4") == 1
     errors = log_count(obs_studio, "device_texture_create (GL) failed")
     time.sleep(2)
     assert log_count(obs_studio, said) == 1, obs_studio.log_text()[-3000:]
