@@ -88,15 +88,18 @@ class Guard:
                                 "'obs-bgremover serve' printed (it ends in ?token=...), or send "
                                 "the header 'Authorization: Bearer TOKEN'",
                            {"WWW-Authenticate": "Bearer"})
-        if query and request.method == "GET" and not request.url.path.startswith("/api/"):
+        if (query and _same(query, self.token) and request.method == "GET"
+                and not request.url.path.startswith("/api/")):
             return self._remember(request)
         return None
 
     def _remember(self, request: Request) -> Response:
-        """Give a browser that came with ``?token=`` a cookie, and the address without it."""
+        """Give a browser that came with ``?token=`` a cookie, and the address without it, on
+        this server: a path that starts with ``//`` reads as another site's address
+        (``//evil.example/``), which made this an open redirect."""
         rest = [(key, value) for key, value in request.query_params.multi_items()
                 if key != TOKEN_PARAM]
-        target = URL(path=request.url.path, query=urlencode(rest))
+        target = URL(path="/" + request.url.path.lstrip("/"), query=urlencode(rest))
         response = RedirectResponse(str(target), status_code=303)
         response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")
         return response

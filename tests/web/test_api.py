@@ -450,6 +450,13 @@ def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Ser
     cookie = opened.getheader("set-cookie")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert _without_redirects(server, "/jobs", {"Cookie": cookie.split(";")[0]}).status == 200
+    # Never to another site: "//evil.example/x" reads as one, and with the cookie any
+    # ?token= value sent the browser there (an open redirect).
+    stay = _without_redirects(server, f"//evil.example/x?token={server.token}")
+    assert stay.status == 303 and stay.getheader("location") == "/evil.example/x"
+    elsewhere = _without_redirects(server, "//evil.example/x?token=x",
+                                   {"Cookie": cookie.split(";")[0]})
+    assert elsewhere.status == 404 and elsewhere.getheader("location") is None
 
 
 @pytest.mark.parametrize(("token", "message"), [
