@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import wave
@@ -305,6 +306,30 @@ def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
     assert f"job {job['id']} is queued; it can be deleted once it has finished" in answer.detail
     assert server.request("DELETE", f"/api/uploads/{clip}").status == 409
 
+
+
+def test_no_job_is_made_from_an_upload_while_it_is_deleted(serve: Callable[..., Server],
+                                                          talking_head: Path) -> None:
+    """Deleting an upload with many jobs takes a while; a job made from it meanwhile outlived
+    it, its background then shown as the server's path. Either the job comes first (and the
+    upload, in use, stays) or the deletion does (and the job is refused)."""
+    server = serve("--workers", "0")
+    clip = server.upload(talking_head, "clip.mp4").json()["id"]
+    background = server.upload(talking_head, "bg.mp4", purpose="background").json()["id"]
+    for _ in range(150):
+        job = server.job(clip, f"upload:{background}")
+        assert server.request("POST", f"/api/jobs/{job['id']}/stop").status == 200
+    deleted: list[int] = []
+    deleting = threading.Thread(target=lambda: deleted.append(
+        server.request("DELETE", f"/api/uploads/{background}").status))
+    deleting.start()
+    time.sleep(0.05)
+    made = server.post_json("/api/jobs", {"upload": clip, "background": f"upload:{background}"})
+    deleting.join()
+    assert (made.status, deleted) in ((201, [409]), (422, [204])), (made.status, deleted)
+    if made.status == 201:
+        assert server.get(f"/api/jobs/{made.json()['id']}").json()["background"] != str(
+            server.data / "web" / "uploads" / background / "source")
 
 
 def test_a_running_job_can_be_stopped(serve: Callable[..., Server], shared_data: Path) -> None:
