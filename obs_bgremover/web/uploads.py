@@ -12,6 +12,7 @@ is full) is answered in JSON like any other refusal, naming the file, not the se
 from __future__ import annotations
 
 import errno
+import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from obs_bgremover.render.probe import STILLS, VIDEOS
 from obs_bgremover.web.store import Store, Upload
 
 MAX_NAME = 255
+# Unicode categories no file name shows: controls, formatting (a right-to-left override), line
+# and paragraph separators.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
 MB = 1024 * 1024
 ACCEPTED_AS = {"clip": VIDEOS, "background": f"{VIDEOS}, or {STILLS}"}
 """What an upload of each purpose may be, as refusals say it: the web app renders no image as a
@@ -38,11 +42,15 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def check_name(name: str) -> str:
-    """The name, if it is a plain file name; a 400 answer otherwise."""
-    if (not name or len(name) > MAX_NAME or name in (".", "..")
-            or any(char in "/\\" or ord(char) < 32 for char in name)):
+    """The name, if it is a plain file name; a 400 answer otherwise. Not one of blanks only,
+    nor with control or formatting characters: a right-to-left override showed
+    "\u202egnp.mp4" as "4pm.png" in the uploads table."""
+    if (not name.strip() or len(name) > MAX_NAME or name in (".", "..")
+            or any(char in "/\\\ufffd" or unicodedata.category(char) in HIDDEN
+                   for char in name)):
         raise HTTPException(400, f"the file name {name!r} is not a plain file name: it must be "
-                                 f"1 to {MAX_NAME} characters with no folder in it (no / or \\)")
+                                 f"1 to {MAX_NAME} characters with no folder in it (no / or \\) "
+                                 "and no control characters")
     return name
 
 

@@ -87,6 +87,10 @@ BAD_UPLOADS = {
                        ["the file name '../../../etc/evil.mp4' is not a plain file name"]),
     "windows-path": (lambda clip, tmp: clip.read_bytes(), "..\\..\\evil.mp4", 400,
                      ["is not a plain file name"]),
+    # Shown as "4pm.png" in the uploads table (a right-to-left override).
+    "right-to-left": (lambda clip, tmp: clip.read_bytes(), "\u202egnp.mp4", 400,
+                      ["is not a plain file name"]),
+    "blank": (lambda clip, tmp: clip.read_bytes(), "   ", 400, ["is not a plain file name"]),
     # Once a 422 from FastAPI's own length check, where web.md promises 400.
     "long-name": (lambda clip, tmp: clip.read_bytes(), "a" * 252 + ".mp4", 400,
                   ["is not a plain file name: it must be 1 to 255 characters"]),
