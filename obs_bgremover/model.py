@@ -317,7 +317,14 @@ class MattingModel:
             raise InputError(
                 f"frame must be a non-empty RGB uint8 array of shape (height, width, 3), got {got}"
             )
-        return self._session.run(["alpha"], {**self._feed, "frame": np.ascontiguousarray(frame)})[0]
+        try:
+            return self._session.run(["alpha"],
+                                     {**self._feed, "frame": np.ascontiguousarray(frame)})[0]
+        except Exception as err:  # onnxruntime's own classes, all plain Exceptions
+            # A custom graph that loads and fails on frames (a fixed input size): said as the
+            # model's fault, where it escaped as a traceback.
+            raise ModelError(f"model {self.name} failed on a {frame.shape[1]}x{frame.shape[0]} "
+                             f"frame: {err}") from err
 
     @property
     def provider(self) -> str:

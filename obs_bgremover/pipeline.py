@@ -237,6 +237,15 @@ def _checked(alpha: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     return alpha
 
 
+def try_model(model: MattingModel, size: tuple[int, int]) -> None:
+    """Run ``model`` once on a blank frame of ``size`` = (width, height), or raise `ModelError`:
+    a custom graph that loads and then fails on frames (a fixed input size, an alpha of another
+    size) is found before it replaces one that works; in the camera it once stopped the stream
+    with a traceback."""
+    frame = np.zeros((size[1], size[0], 3), np.uint8)
+    _checked(model(frame), frame.shape[:2])
+
+
 class _NetworkThread:
     """The model, called on a thread of its own that runs ``nice`` levels less urgent.
 

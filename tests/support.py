@@ -17,7 +17,9 @@ from typing import TypeVar
 import av
 import cv2
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 T = TypeVar("T")
 
@@ -246,3 +248,28 @@ def display_p3_profile() -> bytes:
               + number(0.9642) + number(1.0) + number(0.8249) + bytes(4 + 16 + 28))
     assert len(header) == 128
     return header + content
+
+
+def broken_graph(path: Path, kind: str) -> Path:
+    """A graph with the real interface that loads and then does not work: one that fails on
+    every frame (an index past the frame's channels), or one whose alpha is 1x1."""
+    frame = helper.make_tensor_value_info("frame", TensorProto.UINT8, ["height", "width", 3])
+    alpha = helper.make_tensor_value_info("alpha", TensorProto.UINT8, ["rows", "columns"])
+    if kind == "fails":
+        index, ends = np.array([100000], np.int64), None
+    else:
+        index, ends = np.array([0], np.int64), np.array([1, 1], np.int64)
+    initializers = [numpy_helper.from_array(index, "index"),
+                    numpy_helper.from_array(np.array([2], np.int64), "channel_axis")]
+    nodes = [helper.make_node("Gather", ["frame", "index"], ["channel"], axis=2),
+             helper.make_node("Squeeze", ["channel", "channel_axis"],
+                              ["alpha" if ends is None else "plane"])]
+    if ends is not None:
+        initializers += [numpy_helper.from_array(np.array([0, 0], np.int64), "starts"),
+                         numpy_helper.from_array(ends, "ends")]
+        nodes.append(helper.make_node("Slice", ["plane", "starts", "ends"], ["alpha"]))
+    graph = helper.make_graph(nodes, kind, [frame], [alpha], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return path

@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from support import broken_graph
 
 from obs_bgremover.errors import ModelError
 from obs_bgremover.model import PROVIDERS, available_devices, select_providers
@@ -241,31 +240,6 @@ def test_a_custom_model_not_chosen_yet_is_no_failure(a_filter, logged) -> None:
         fresh.finish_stopping()
 
 
-def _broken_graph(path: Path, kind: str) -> Path:
-    """A graph with the real interface that loads and then does not work: one that fails on
-    every frame (an index past the frame's channels), or one whose alpha is 1x1."""
-    frame = helper.make_tensor_value_info("frame", TensorProto.UINT8, ["height", "width", 3])
-    alpha = helper.make_tensor_value_info("alpha", TensorProto.UINT8, ["rows", "columns"])
-    if kind == "fails":
-        index, ends = np.array([100000], np.int64), None
-    else:
-        index, ends = np.array([0], np.int64), np.array([1, 1], np.int64)
-    initializers = [numpy_helper.from_array(index, "index"),
-                    numpy_helper.from_array(np.array([2], np.int64), "channel_axis")]
-    nodes = [helper.make_node("Gather", ["frame", "index"], ["channel"], axis=2),
-             helper.make_node("Squeeze", ["channel", "channel_axis"],
-                              ["alpha" if ends is None else "plane"])]
-    if ends is not None:
-        initializers += [numpy_helper.from_array(np.array([0, 0], np.int64), "starts"),
-                         numpy_helper.from_array(ends, "ends")]
-        nodes.append(helper.make_node("Slice", ["plane", "starts", "ends"], ["alpha"]))
-    graph = helper.make_graph(nodes, kind, [frame], [alpha], initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    onnx.save(model, path)
-    return path
-
-
 @pytest.mark.parametrize("kind", ["fails", "wrong-size"])
 def test_a_custom_model_that_does_not_work_passes_the_input_through_said_once(
         a_filter, logged, tmp_path: Path, kind: str) -> None:
@@ -273,7 +247,7 @@ def test_a_custom_model_that_does_not_work_passes_the_input_through_said_once(
     process and restarted, 23 times a second without end, the source invisible meanwhile; one
     whose alpha is not the frame's size flickered between the composite of the settings before
     and the input, with a traceback in the log."""
-    model = _broken_graph(tmp_path / f"{kind}.onnx", kind)
+    model = broken_graph(tmp_path / f"{kind}.onnx", kind)
     a_filter.update(FilterSettings(model="general", device="cpu"))
     loads_finished()
     a_filter.size = (160, 90)

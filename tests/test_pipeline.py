@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -13,10 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import broken_graph
 
 from obs_bgremover.cli import SAMPLE
 from obs_bgremover.composite import BlurBackground, Compositor, TransparentBackground
-from obs_bgremover.errors import BgRemoverError, InputError
+from obs_bgremover.errors import BgRemoverError, InputError, ModelError
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
 from obs_bgremover.pipeline import (
@@ -25,6 +27,7 @@ from obs_bgremover.pipeline import (
     LiveResult,
     Pipeline,
     PipelineSettings,
+    try_model,
 )
 from obs_bgremover.temporal import TemporalSettings
 
@@ -395,3 +398,18 @@ def test_nice_runs_only_the_network_at_lower_priority(
         result = wait_for(live, 0)
     assert np.array_equal(result.alpha, expected)
     assert seen == {"worker": niceness(), "network": min(19, niceness() + 5)}
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("fails", "model graph failed on a 64x48 frame: "),
+    ("wrong-size", "the model gave a uint8 alpha of shape (1, 1) for a frame of shape (48, 64)"),
+])
+def test_a_model_that_loads_and_does_not_work_is_found_before_use(
+        tmp_path: Path, kind: str, message: str) -> None:
+    """The camera's config file could name one: it replaced the model that worked, and the
+    stream stopped with a traceback."""
+    model = MattingModel(broken_graph(tmp_path / "graph.onnx", kind), "cpu")
+    with pytest.raises(ModelError, match=re.escape(message)):
+        try_model(model, (64, 48))
+    with pytest.raises(ModelError):  # and in use, every front end's pipeline says so
+        Pipeline(model).process(np.zeros((48, 64, 3), np.uint8))
