@@ -97,8 +97,10 @@ def _file_problem(path: Path) -> str | None:
         return f"cannot be read ({err.strerror or err})"
 
 
-def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Background:
-    """An image or a looping video background from a file, told apart by its content."""
+def open_file(path: str | os.PathLike[str], fit_mode: str = "cover", *,
+              live: bool = False) -> Background:
+    """An image or a looping video background from a file, told apart by its content;
+    ``live``: see `LoopingVideo`."""
     path = Path(path)
     problem = _file_problem(path)
     if problem is None and path.stat().st_size == 0:
@@ -111,7 +113,7 @@ def open_file(path: str | os.PathLike[str], fit_mode: str = "cover") -> Backgrou
         except InputError as err:
             raise InputError(f"{err}; expected {FILE_KINDS}") from err
     refuse_heif(path)
-    return LoopingVideo(path, fit_mode=fit_mode)
+    return LoopingVideo(path, fit_mode=fit_mode, live=live)
 
 
 def picture(background: Background, size: tuple[int, int], t: float = 0.0) -> np.ndarray:
@@ -158,12 +160,13 @@ def background_file(spec: str | os.PathLike[str]) -> Path | None:
     return Path(spec) if _file_problem(Path(spec)) is None else None
 
 
-def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover") -> Background:
+def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover", *,
+                     live: bool = False) -> Background:
     """The background a spec string names (see the module docstring), or the file a path
     (`os.PathLike`) names. The caller closes it (``with parse_background(spec) as background:
-    ...``): a video holds a decoder thread."""
+    ...``): a video holds a decoder thread. ``live``: see `LoopingVideo`."""
     if not isinstance(spec, str):
-        return open_file(spec, fit_mode)
+        return open_file(spec, fit_mode, live=live)
     spec = spec.strip()
     if not spec:
         raise InputError(f"the background is empty; expected NAME ({', '.join(BUILTIN)}), "
@@ -182,7 +185,7 @@ def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover") -> B
             f"background {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file "
             f"({spec} {_file_problem(Path(spec))}); expected {SPEC_FORMS}"
         )
-    return open_file(path, fit_mode)
+    return open_file(path, fit_mode, live=live)
 
 
 @dataclass(frozen=True)
@@ -260,9 +263,16 @@ class LoopingVideo(Background):
         path: str | os.PathLike[str],
         size: tuple[int, int] | None = None,
         fit_mode: str = "cover",
+        live: bool = False,
     ) -> None:
+        """``live``: for a host that sends frames on a clock (the virtual camera), whose
+        `plate` must not wait for the decoder: a video that decodes slower than it plays (a 4K
+        clip) took the camera from 30 to 1-10 frames a second, and one saved over while it
+        played stopped the camera. Its `plate` keeps the frame on screen while the one due is
+        not decoded yet, and after a decoding error (the file's watch reads it again)."""
         self.path = Path(path)
         self.fit_mode = check_fit_mode(fit_mode)
+        self.live = live
         self._start, self.period = _probe(self.path)
         self._size = size
         self._queue: queue.Queue[_Frame | Exception] = queue.Queue(QUEUE_FRAMES)
@@ -381,7 +391,15 @@ class LoopingVideo(Background):
         return image
 
     def plate(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
-        return self.frame_at(t, (frame.shape[1], frame.shape[0]))
+        size = (frame.shape[1], frame.shape[0])
+        if not self.live or self._current is None:  # a live video waits for its first frame only
+            return self.frame_at(t, size)
+        try:
+            return self.frame_at(t, size, block=False)  # the frame on screen until the next
+        except InputError:  # the decoder failed (the file saved over): the last frame stays
+            image = self._current.image
+            return image if image.shape[:2] == (size[1], size[0]) else fit(image, size,
+                                                                            self.fit_mode)
 
     def close(self) -> None:
         """Stop the decoder thread and wait for it."""

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_writer import write_clip
+from support import broken_graph
 
 from obs_bgremover import camera
 from obs_bgremover.camera import app, sinks
@@ -448,10 +449,10 @@ def test_a_slow_change_does_not_hold_up_the_frames(
     opening, opened = threading.Event(), threading.Event()
     real_open = app.open_background
 
-    def slow_open(spec: str) -> object:
+    def slow_open(spec: str, size: tuple[int, int]) -> object:
         opening.set()
         opened.wait(WAIT_LIMIT + 5)
-        return real_open(spec)
+        return real_open(spec, size)
 
     monkeypatch.setattr(app, "open_background", slow_open)
     everywhere = np.ones(THUMB[::-1], bool)
@@ -742,6 +743,28 @@ def test_a_config_file_that_fails_in_one_part_changes_nothing(
     assert "model general" in messages and "landscape" not in messages, messages
 
 
+@pytest.mark.parametrize("kind", ["fails", "wrong-size"])
+def test_a_model_that_loads_and_does_not_work_changes_nothing(
+    lucia: Sequence, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A custom graph that loads and fails on frames (one of a fixed input size, say), named
+    in the config file, replaced the model that worked and stopped the stream with a
+    traceback; named with --model, it ended the camera with one."""
+    graph = broken_graph(tmp_path / "graph.onnx", kind)
+    config = tmp_path / "camera.toml"
+    config.write_text('background = "color:#00B140"\n')
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        config.write_text(f'background = "color:#0000FF"\nmodel = "{graph}"\n')
+        _wait_for(messages, "keeping the current settings")
+        _sending(sink)
+
+    _, messages = _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config)
+    assert "model graph" not in messages.split("keeping the current settings")[-1], messages
+    message = _error(capsys, "--input", lucia.clip, "--size", SIZE, "--model", graph)
+    assert "graph" in message and "Traceback" not in message, message
+
+
 def test_a_config_number_too_large_is_refused_at_start(
     capsys: pytest.CaptureFixture[str], lucia: Sequence, tmp_path: Path
 ) -> None:
@@ -759,7 +782,7 @@ def test_no_live_config_error_stops_the_camera(
     config = tmp_path / "camera.toml"
     config.write_text('background = "color:#00B140"\n')
 
-    def broken(spec: str) -> None:
+    def broken(spec: str, size: tuple[int, int]) -> None:
         raise RuntimeError("a stand-in for a bug")
 
     monkeypatch.setattr(app, "open_background", broken)  # the one a config change opens with

@@ -64,7 +64,13 @@ from obs_bgremover.camera.sinks import (
 from obs_bgremover.composite import Background
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingModel, MattingSettings
-from obs_bgremover.pipeline import LivePipeline, LiveResult, LiveStats, PipelineSettings
+from obs_bgremover.pipeline import (
+    LivePipeline,
+    LiveResult,
+    LiveStats,
+    PipelineSettings,
+    try_model,
+)
 from obs_bgremover.watch import FileWatch
 
 # How long the main thread waits between looks for the very first matte, in seconds.
@@ -278,9 +284,11 @@ def _prepare_config(running: _Running) -> _ConfigChange:
     with ExitStack() as opened:
         background = None
         if wanted.background != planned.background:
-            background = opened.enter_context(open_background(wanted.background))
+            background = opened.enter_context(open_background(wanted.background,
+                                                              settings.size))
         if wanted.model != planned.model:
             model = MattingModel(wanted.model, settings.device)
+            try_model(model, settings.size)
         opened.pop_all()
     restart = model is not planned_model or wanted.matting != planned.matting
     running.planned = (wanted, model)
@@ -307,7 +315,7 @@ class _Reloaded:
 
 
 def _reload(scene: Scene, spec: str) -> _Reloaded:
-    return _Reloaded(scene, spec, open_background(spec))
+    return _Reloaded(scene, spec, open_background(spec, scene.size))
 
 
 def _status_text(running: _Running, meter: Meter) -> str:
@@ -351,7 +359,7 @@ def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
         captured = None
         if latest is not None and latest[0] is not shown:
             shown, captured = latest
-            composite = running.scene.compositor(shown.frame, shown.alpha, captured - started)
+            composite = running.scene.composite(shown.frame, shown.alpha, captured - started)
         if composite is None:
             time.sleep(STARTUP_POLL)
             continue
@@ -379,13 +387,15 @@ def serve(
     line = StatusLine(sys.stderr if status is None else status)
     watcher = FileWatch(settings.config, CONFIG_POLL) if settings.config else None
     scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
-    model = MattingModel(scene_settings.model, settings.device)
-    line.note(f"camera: matting with {model.name} on {model.provider}")
     feed: LiveFeed | None = None
     try:
+        # In the try: a SIGTERM while the model loads ended the camera silently, with 143.
+        model = MattingModel(scene_settings.model, settings.device)
+        try_model(model, settings.size)
+        line.note(f"camera: matting with {model.name} on {model.provider}")
         with ExitStack() as stack:
             preview = stack.enter_context(Preview()) if settings.preview else None
-            scene = stack.enter_context(Scene(scene_settings.background))
+            scene = stack.enter_context(Scene(scene_settings.background, settings.size))
             pipeline = LivePipeline(model.with_settings(scene_settings.matting),
                                     settings.pipeline)
             feed = stack.enter_context(LiveFeed(pipeline))

@@ -10,7 +10,9 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from obs_bgremover.backgrounds import BUILTIN, background_file, parse_background
+import numpy as np
+
+from obs_bgremover.backgrounds import BUILTIN, LoopingVideo, background_file, parse_background
 from obs_bgremover.composite import Background, Compositor, TransparentBackground
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
@@ -34,14 +36,23 @@ class SceneSettings:
     """A built-in model name or the path of an .onnx file."""
 
 
-def open_background(spec: str) -> Background:
-    """The background a spec names, refusing ``transparent``: a virtual camera has no alpha."""
-    background = parse_background(spec)
+def open_background(spec: str, size: tuple[int, int]) -> Background:
+    """The background a spec names, refusing ``transparent``: a virtual camera has no alpha. A
+    video is `LoopingVideo`'s ``live`` kind, its first frame at ``size`` (the camera's)
+    decoded here, off the sending thread where the config file's changes open it: a phone's HDR
+    clip takes over a second to show its first."""
+    background = parse_background(spec, live=True)
     if isinstance(background, TransparentBackground):
         raise InputError(
             "a virtual camera has no alpha channel, so 'transparent' cannot be shown; use a "
             "colour such as color:#00B140 and key it out in the receiving app"
         )
+    if isinstance(background, LoopingVideo):
+        try:
+            background.frame_at(0.0, size)
+        except BaseException:
+            background.close()
+            raise
     return background
 
 
@@ -54,15 +65,25 @@ class Scene:
     """The background and its compositor, swapped when the config file or the preview's key
     changes the background, or when its file is saved again; used by the main thread only."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, size: tuple[int, int]) -> None:
         self.spec = spec
-        self._background = open_background(spec)
+        self.size = size
+        self._background = open_background(spec, size)
         self._watch = _watch(spec)
-        self.compositor = Compositor(self._background)
+        self._compositor = Compositor(self._background)
+        self._since: float | None = None  # the first time the background was composited at
+
+    def composite(self, frame: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
+        """The frame over the background, ``t`` seconds into the stream. A video background
+        plays from its start when it first shows: played from the stream's time, one switched
+        to nine seconds in was decoded up to there first, the picture frozen meanwhile."""
+        if self._since is None:
+            self._since = t
+        return self._compositor(frame, alpha, t - self._since)
 
     def change(self, spec: str) -> None:
         """Show ``spec`` from the next composite on; the old background stays if it fails."""
-        self.show(spec, open_background(spec))
+        self.show(spec, open_background(spec, self.size))
 
     def show(self, spec: str, background: Background) -> None:
         """Show ``background``, already opened from ``spec``, from the next composite on: the
@@ -70,7 +91,8 @@ class Scene:
         changes nothing. The scene owns it from now on."""
         old, self._background = self._background, background
         self._watch = _watch(spec)
-        self.compositor = Compositor(background)
+        self._compositor = Compositor(background)
+        self._since = None
         self.spec = spec
         old.close()
 
