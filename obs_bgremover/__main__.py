@@ -16,7 +16,13 @@ def main() -> int:
         from obs_bgremover.cli import main as run
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
-    return run()
+    status = run()
+    # The command has ended and said so; a second signal while Python shuts down (its threads
+    # joined, its libraries unloaded) would end the process with the signal's status instead.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":
