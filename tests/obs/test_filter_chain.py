@@ -80,7 +80,9 @@ def cropped(obs_studio, portrait: tuple[Path, Path],
     placed[: height - TOP - BOTTOM, : width - LEFT - RIGHT] = mask[TOP : height - BOTTOM,
                                                                    LEFT : width - RIGHT]
     cv2.imwrite(str(folder / "mask.png"), placed)
-    reference = poll(lambda: shot(obs_studio), lambda s: s.std() > 10)
+    # Playing, and cropped: OBS may draw a first frame or two before Crop/Pad's settings apply
+    # (the picture then reaches the bottom-right corner, black once cropped).
+    reference = poll(lambda: shot(obs_studio), lambda s: s.std() > 10 and s[-1, -1].max() < 16)
     assert reference.std() > 10, "the clip never played"
     shown = np.zeros(reference.shape[:2], bool)
     scale = reference.shape[1] / width
