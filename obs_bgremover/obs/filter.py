@@ -829,14 +829,13 @@ class Filter:
         apart. A new filter's lines wait up to `UNNAMED_WAIT_S` for the name (said at the
         first OBS call that reads it, `_read_label`), and go out without it after that."""
         with self.say_lock:
+            self.unsaid.append((level, message))
             if not self.label and time.monotonic() - self.created < UNNAMED_WAIT_S:
-                self.unsaid.append((level, message))
                 return
         self._say_waiting()
-        log(level, f"{self.label}: {message}" if self.label else message)
 
     def _say_waiting(self) -> None:
-        """Log the lines that waited for the source's name, named if it is known by now."""
+        """Log the lines waiting in `unsaid`, in order, named if the source's name is known."""
         with self.say_lock:
             waiting, self.unsaid = self.unsaid, []
         for level, message in waiting:
