@@ -165,13 +165,13 @@ def router(context: Context) -> APIRouter:
     def forget_upload(upload_id: str) -> Response:
         upload_or_404(upload_id)
         source = str(store.source(upload_id))
-        users = [(record, folder) for record, folder in context.jobs()
+        users = [record for record, _ in context.jobs()
                  if source in (record.input, record.settings.background)]
-        busy = [record.id for record, _ in users if record.status not in FINISHED]
+        busy = [record.id for record in users if record.status not in FINISHED]
         if busy:
             raise HTTPException(409, f"upload {upload_id} is in use by unfinished jobs "
                                      f"({', '.join(busy)}); delete it when they have finished")
-        for record, _ in users:
+        for record in users:
             queue.delete(record.id)
         store.delete_upload(upload_id)
         return Response(status_code=204)
