@@ -50,9 +50,36 @@ def test_a_finished_job_is_deleted_for_good(queue: RenderQueue, tmp_path: Path) 
     assert queue.get(job) is None
     with pytest.raises(InputError, match=f"there is no job {job}"):
         queue.delete(job)
-    # What stays of it is a marker, not its record (its paths and error, for ever).
-    assert [(key, value) for key, value in queue.huey.storage.result_items().items()
-            if job in key] == [(f"done:{job}", b"deleted")]
+    # Nothing stays of it: deleted jobs' markers once piled up, read by every listing.
+    assert queue.huey.storage.result_items() == {}
+
+
+def test_an_attempt_finishing_after_its_job_was_deleted_leaves_nothing(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that stalled past its lease finishes after the job's next attempt did and the
+    job was deleted: it must neither bring the job back nor leave anything of it behind."""
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          RenderSettings("studio"))
+    stalled = []
+
+    def render(input: str, output: Path, settings: RenderSettings,
+               progress: Callable[[float], None]) -> RenderResult:
+        progress(0.5)
+        if not stalled:  # the first attempt, past its last report: its lease runs out
+            stalled.append(True)
+            queue._update(record.id, lambda current: replace(current, lease_until=0.0))
+            assert [retry.attempt for retry in queue.reclaim()] == [2]
+            queue.run(record.id, 2)
+            assert queue.delete(record.id).status == "done"
+        output.write_bytes(b"a video")
+        return RenderResult((output,), 1, (2, 2), 0.1)
+
+    monkeypatch.setattr(tasks, "REPORT_S", 0.0)
+    monkeypatch.setattr(tasks, "render_video", render)
+    queue.run(record.id, 1)
+    assert queue.get(record.id) is None and queue.jobs() == []
+    assert queue.huey.storage.result_items() == {}
 
 
 def test_an_unfinished_job_is_not_deleted(queue: RenderQueue, tmp_path: Path) -> None:

@@ -63,8 +63,6 @@ REPORT_S = 1.0
 # priority (SQLite does; its plain Redis storage is first in, first out): the web page waits for
 # its previews, while a render takes minutes anyway.
 PREVIEW_PRIORITY = 1
-# What a deleted job's done marker holds.
-DELETED = b"deleted"
 
 
 class Superseded(Exception):
@@ -281,11 +279,16 @@ class RenderQueue:
 
     def _finish(self, record: JobRecord) -> bool:
         """Write a finished attempt's record, unless the job already finished (stopped from a
-        front end, deleted after that): whoever claims the done marker first decides how the
-        job ended. Whether this one did."""
-        if not self.huey.storage.put_if_empty(f"done:{record.id}", record.to_json()):
+        front end) or is gone: whoever claims the done marker first decides how the job ended.
+        Whether this one did. A late attempt (its lease ran out while it stalled, and the job
+        finished and was deleted meanwhile) writes no record over the deleted one and takes its
+        marker back, so a deleted job leaves nothing in the queue."""
+        marker = f"done:{record.id}"
+        if not self.huey.storage.put_if_empty(marker, record.to_json()):
             return False
-        self._put(record)
+        if self._update(record.id, lambda _: record) is None:
+            self.huey.storage.delete_data(marker)
+            return False
         return True
 
     def _render(self, record: JobRecord) -> RenderResult:
@@ -402,12 +405,11 @@ class RenderQueue:
             if record.status not in FINISHED:
                 raise InputError(f"job {job_id} is {record.status}; it can be deleted once it "
                                  "has finished")
-        # The done marker stays, so that no late attempt of this job can finish it and bring its
-        # record back; it keeps only that, not the whole record (input paths, error text),
-        # which deleted jobs left in the queue for ever. (`run` makes no record from it: a
-        # repair changes an existing record only.)
-        self.huey.storage.put_data(f"done:{job_id}", DELETED)
+        # The record before the done marker: a late attempt that finds the marker gone finds no
+        # record to finish either (`_finish`), so nothing of the job stays in the queue; deleted
+        # jobs' markers once piled up there, read by every listing.
         self.huey.storage.delete_data(f"job:{job_id}")
+        self.huey.storage.delete_data(f"done:{job_id}")
         if record is not None and record.own_folder:
             shutil.rmtree(Path(record.output).parent, ignore_errors=True)
         return record
