@@ -74,6 +74,11 @@ def router(context: Context) -> APIRouter:
             raise HTTPException(404, f"there is no upload {upload_id}")
         return upload
 
+    def uses(record: JobRecord, upload_id: str) -> bool:
+        """Whether a job is made from the upload, or has it as background."""
+        source = str(store.source(upload_id))
+        return source in (record.input, record.settings.background)
+
     def job_or_404(job_id: str) -> tuple[JobRecord, Path]:
         record = context.job(job_id)
         folder = None if record is None else store.job_folder(record)
@@ -164,9 +169,7 @@ def router(context: Context) -> APIRouter:
 
     def forget_upload(upload_id: str) -> Response:
         upload_or_404(upload_id)
-        source = str(store.source(upload_id))
-        users = [record for record, _ in context.jobs()
-                 if source in (record.input, record.settings.background)]
+        users = [record for record, _ in context.jobs() if uses(record, upload_id)]
         busy = [record.id for record in users if record.status not in FINISHED]
         if busy:
             raise HTTPException(409, f"upload {upload_id} is in use by unfinished jobs "
@@ -220,11 +223,24 @@ def router(context: Context) -> APIRouter:
         for record in finished[:-KEPT_PREVIEWS]:  # oldest first
             queue.delete(record.id)
 
-    @api.get("/jobs", response_model=list[JobOut], tags=["jobs"])
-    def list_jobs(kind: Literal["preview", "video"] | None = None) -> list[JobOut]:
-        """Every job of this web app, oldest first; ``kind`` keeps one kind."""
-        return [job_out(record, store) for record, _ in context.jobs()
-                if kind is None or record.kind == kind]
+    @api.get("/jobs", response_model=list[JobOut], responses=MISSING, tags=["jobs"])
+    def list_jobs(
+        kind: Literal["preview", "video"] | None = None,
+        upload: str | None = Query(None, pattern=ID_PATTERN,
+                                   description="only the jobs made from this upload or with it "
+                                   "as background"),
+        limit: int | None = Query(None, ge=1, description="only the newest this many"),
+    ) -> list[JobOut]:
+        """This web app's jobs, oldest first; ``kind`` keeps one kind. A page asks for the
+        newest few (``limit``): a server with thousands of jobs took a second to list them all,
+        at every refresh."""
+        if upload is not None:
+            upload_or_404(upload)
+        records = [record for record, _ in context.jobs()
+                   if (kind is None or record.kind == kind)
+                   and (upload is None or uses(record, upload))]
+        kept = records if limit is None else records[max(0, len(records) - limit):]
+        return [job_out(record, store) for record in kept]
 
     @api.get("/jobs/{job_id}", response_model=JobOut, responses=MISSING, tags=["jobs"])
     def get_job(job_id: str = JobId) -> JobOut:

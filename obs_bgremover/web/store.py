@@ -82,6 +82,9 @@ class Store:
         self.tmp_dir = self.root / "tmp"
         for folder in (self.uploads_dir, self.jobs_dir, self.cache_dir, self.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        # Uploads read so far, by id: a kept upload never changes, and a listing of 2000 jobs
+        # spent half a second reading the same few ``upload.json`` files again and again.
+        self._known: dict[str, Upload] = {}
         self._remove_stale_uploads()
 
     # -- uploads ------------------------------------------------------------------------------
@@ -117,10 +120,16 @@ class Store:
         """The upload of an id, or None for an unknown (or malformed) one."""
         if not re.fullmatch(ID_PATTERN, upload_id):
             return None
+        folder = os.path.join(self.uploads_dir, upload_id)
+        known = self._known.get(upload_id)
+        if known is not None and os.path.isdir(folder):  # another server may have deleted it
+            return known
         try:
-            return Upload(**json.loads((self.uploads_dir / upload_id / "upload.json").read_text()))
+            upload = Upload(**json.loads(Path(folder, "upload.json").read_text()))
         except FileNotFoundError:
             return None
+        self._known[upload_id] = upload
+        return upload
 
     def uploads(self) -> list[Upload]:
         """Every upload, oldest first."""
@@ -130,13 +139,15 @@ class Store:
 
     def upload_of(self, path: str) -> Upload | None:
         """The upload whose source a job's path (its input, or a background) is, if any."""
-        source = Path(path)
-        if source.name != SOURCE or source.parent.parent != self.uploads_dir:
+        # As strings: pathlib's parsing took more time than the rest of a job's listing.
+        prefix, suffix = f"{self.uploads_dir}{os.sep}", f"{os.sep}{SOURCE}"
+        if not (path.startswith(prefix) and path.endswith(suffix)):
             return None
-        return self.upload(source.parent.name)
+        return self.upload(path[len(prefix):-len(suffix)])  # an id has no separator
 
     def delete_upload(self, upload_id: str) -> None:
         shutil.rmtree(self.uploads_dir / upload_id, ignore_errors=True)
+        self._known.pop(upload_id, None)
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -149,8 +160,8 @@ class Store:
     def job_folder(self, record: JobRecord) -> Path | None:
         """The folder of a job this web app queued, or None for any other job of the queue
         (a ``render`` command's, whose files are not the web app's to serve or delete)."""
-        folder = Path(record.output).parent
-        return folder if folder.parent == self.jobs_dir else None
+        folder = os.path.dirname(record.output)
+        return Path(folder) if os.path.dirname(folder) == str(self.jobs_dir) else None
 
     def delete_job_folder(self, folder: Path) -> None:
         if folder.parent == self.jobs_dir:

@@ -300,6 +300,37 @@ def test_a_file_the_server_cannot_write_is_answered_in_json(
     assert str(server.data) not in answer.body.decode()
 
 
+def test_the_job_list_keeps_a_kind_an_upload_and_the_newest(
+    serve: Callable[..., Server], talking_head: Path
+) -> None:
+    """The jobs page asked for every job at every refresh: a second at 2000 jobs. It asks for
+    the newest it shows, and a question about an upload for that upload's jobs."""
+    server = serve("--workers", "0")  # nobody renders: the jobs stay queued, in order
+    clip, other = (server.upload(talking_head, name).json()["id"]
+                   for name in ("talk.mp4", "other.mp4"))
+    _, png = cv2.imencode(".png", np.full((90, 160, 3), (0, 128, 0), np.uint8))
+    wall = server.upload(png.tobytes(), "wall.png", "background").json()["id"]
+    jobs = [server.job(clip, "dusk")["id"], server.job(other, f"upload:{wall}")["id"],
+            server.job(clip, "studio", kind="preview")["id"], server.job(other, "dusk")["id"]]
+
+    def listed(query: str) -> list[str]:
+        answer = server.get(f"/api/jobs{query}")
+        assert answer.status == 200, answer.body
+        return [job["id"] for job in answer.json()]
+
+    assert listed("") == jobs
+    assert listed("?limit=2") == jobs[2:]
+    assert listed("?limit=9") == jobs
+    assert listed("?kind=video&limit=2") == [jobs[1], jobs[3]]
+    assert listed(f"?upload={clip}") == [jobs[0], jobs[2]]
+    assert listed(f"?upload={wall}") == [jobs[1]]
+    assert listed(f"?upload={other}&kind=video&limit=1") == [jobs[3]]
+    assert server.get(f"/api/jobs?upload={ELSEWHERE_ID}").detail == (
+        f"there is no upload {ELSEWHERE_ID}")
+    assert server.get("/api/jobs?limit=0").status == 422
+    assert server.get("/api/jobs?upload=../x").status == 422
+
+
 def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
                                          talking_head: Path) -> None:
     server = serve("--workers", "0")

@@ -445,6 +445,32 @@ def test_the_jobs_page_keeps_the_keyboard_focus_on_a_refresh(
     assert [queued["id"] for queued in server.get("/api/jobs").json()] == [other]
 
 
+def test_the_jobs_page_shows_the_newest_jobs_and_older_ones_on_request(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """The jobs page asked for every job at every refresh: a second and 760 KB at 2000 jobs.
+    It shows the newest 50 and more on request."""
+    server = serve("--workers", "0")
+    upload = server.upload(talking_head, talking_head.name).json()["id"]
+    renders = [server.job(upload, "dusk")["id"] for _ in range(52)]
+    previews = [server.job(upload, "dusk", kind="preview")["id"] for _ in range(3)]
+    browser.get(server.url + "/jobs")
+    wait = WebDriverWait(browser, 30)
+    older = browser.find_element(By.ID, "older-jobs")
+
+    def shown() -> list[str]:  # in one step: a refresh removes rows
+        return browser.execute_script(
+            "return [...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)")
+
+    wait.until(lambda _: shown() == renders[:1:-1] and older.is_displayed())
+    browser.find_element(By.ID, "show-previews").click()
+    wait.until(lambda _: shown() == [*previews[::-1], *renders[:4:-1]])
+    assert older.is_displayed()
+    older.click()
+    wait.until(lambda _: shown() == [*previews[::-1], *renders[::-1]])
+    assert not older.is_displayed()
+
+
 def test_the_slider_and_the_backgrounds_say_what_they_are(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:
