@@ -288,9 +288,13 @@ def _library_names() -> list[str]:
     return ["libobs.so.0", "libobs.so"]
 
 
-# Functions that may wait for OBS's graphics thread, which may itself be waiting for the GIL to
-# call one of our callbacks: these must release the GIL while they wait.
-_WAITING = ("obs_enter_graphics", "obs_leave_graphics")
+# Functions that may wait for a lock that another of OBS's threads holds while it waits for the
+# GIL to call one of our callbacks: these must release the GIL while they wait. Entering the
+# graphics context waits for the graphics thread; drawing the filter's input renders other
+# sources, which takes their locks (an async source's, held by the thread that calls our
+# filter_video on it: a filtered scene holding a filtered media source froze OBS for good).
+_WAITING = ("obs_enter_graphics", "obs_leave_graphics", "obs_source_process_filter_begin",
+            "obs_source_process_filter_end", "obs_source_skip_video_filter")
 
 
 def _load() -> ctypes.CDLL:
@@ -301,7 +305,8 @@ def _load() -> ctypes.CDLL:
     GIL back it may find it held by the pipeline's worker thread, which runs at a lower priority
     (see `obs_bgremover.priority`) and may not be scheduled for a while: OBS then misses its
     frame. Keeping the GIL through these short calls removed those late frames at 720p30. The
-    calls made while holding it never wait for another Python thread.
+    calls made while holding it never wait for another thread; those that may wait are the
+    few `_WAITING` calls of a frame.
     """
     errors = []
     for name in _library_names():

@@ -246,3 +246,26 @@ def test_a_source_too_large_for_the_gpu_is_passed_through_said_once(obs_studio) 
                  lambda s: s.shape[0] == s.shape[1] and s.std() == 0 and s[0, 0, 1] > 200)
     assert image.shape[0] == image.shape[1] and image[0, 0, 1] > 200, "not matted at 64x64"
     client.remove_input("Very wide")
+
+
+def test_a_filtered_scene_holding_a_filtered_clip_keeps_answering(obs_studio,
+                                                                  shared_data: Path) -> None:
+    """The filter on a scene (or group) and on a media source inside it: screenshots of the
+    scene, as scene switchers and stream decks take them, froze OBS for good within 20-30 s
+    (the screenshot's thread drew the scene holding the GIL and waited for the clip's lock,
+    which the thread calling our filter_video on the clip held while it waited for the GIL)."""
+    client = obs_studio.client
+    client.create_scene("Nested")
+    client.create_input("Nested", "Talking head", "ffmpeg_source", {
+        "local_file": str(shared_data / "talking-heads" / "speaker1.mp4"), "looping": True},
+        True)
+    for source in ("Talking head", "Nested"):
+        client.create_source_filter(source, FILTER, FILTER_ID.decode(),
+                                    {"background": "color", "color": GREEN_OBS})
+    client.set_current_program_scene("Nested")
+    start, shots = time.monotonic(), 0
+    while time.monotonic() - start < 40:
+        shot(obs_studio, "Nested")  # a frozen OBS does not answer: obs-websocket times out
+        shots += 1
+    assert shots > 40
+    client.remove_scene("Nested")
