@@ -1,24 +1,36 @@
 """What the render queue adds for front ends that keep jobs around (the web app): deleting a
 finished job for good, and the time a job started; how a job's record and files survive
-writers that race it; and a worker handing back its jobs' freed memory. Real huey on a real
+writers that race it; a worker handing back its jobs' freed memory, and keeping its queue
+through a failure of it. Real huey on a real
 SQLite queue; the jobs fail at once (their input is missing) or render without a model
 (`fake_renders`), so no model runs."""
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support import poll
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.outputs import write_failed
-from obs_bgremover.render import RenderQueue, RenderResult, RenderSettings, open_huey, tasks
-from obs_bgremover.render.queue import DATA_ENV
+from obs_bgremover.render import (
+    RenderQueue,
+    RenderResult,
+    RenderSettings,
+    commands,
+    open_huey,
+    tasks,
+)
+from obs_bgremover.render.queue import DATA_ENV, describe
 from obs_bgremover.render.tasks import staging_dir
 
 
@@ -275,3 +287,35 @@ def test_every_job_hands_the_memory_it_freed_back(
     failed_job(queue, tmp_path)
     assert trims == ["trim", "trim"]
 
+
+
+def test_a_worker_keeps_its_queue_through_a_failure_of_it(
+    queue: RenderQueue, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis restart (or a full disk) while a worker ran killed its keeper thread: the worker
+    went on rendering, unannounced, and dead workers' jobs stayed "running" for good."""
+    queue.lease_s = 0.2
+    failures = [sqlite3.OperationalError("database or disk is full")] * 3
+    reclaim = queue.reclaim
+
+    def failing() -> list:
+        if failures:
+            raise failures.pop()
+        return reclaim()
+
+    monkeypatch.setattr(queue, "reclaim", failing)
+    stop = threading.Event()
+    keeper = threading.Thread(target=commands._keep, args=(queue, stop, True))
+    with caplog.at_level(logging.INFO):
+        keeper.start()
+        try:
+            poll(lambda: failures, lambda left: not left, timeout=5)
+            time.sleep(0.2)
+            assert keeper.is_alive() and queue.workers() == [queue.name]
+        finally:
+            stop.set()
+            keeper.join(5)
+    assert queue.workers() == []
+    said = [record.getMessage() for record in caplog.records]
+    assert said == [f"cannot keep the {describe(queue.huey)} (database or disk is full); "
+                    "trying again every 0.05 s", f"the {describe(queue.huey)} answers again"]

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import fields
 from pathlib import Path
 
@@ -47,17 +47,31 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
 
 def _keep(queue: RenderQueue, stop: threading.Event, announce: bool) -> None:
     """Reclaim dead workers' jobs (and, for a ``worker``, announce it), a few times per lease,
-    until stopped."""
+    until stopped. A queue that fails meanwhile (a Redis restart, a full disk) is said once and
+    tried again: the keeper once died of it, and its worker went on rendering unannounced while
+    dead workers' jobs stayed "running" for good."""
+    log = logging.getLogger(__name__)
+    trouble = ""
     while True:
-        if announce:
-            queue.announce()
-        for record in queue.reclaim():
-            logging.getLogger(__name__).warning(
-                "job %s: its worker stopped reporting; queued again as attempt %d",
-                record.id, record.attempt)
+        try:
+            if announce:
+                queue.announce()
+            for record in queue.reclaim():
+                log.warning("job %s: its worker stopped reporting; queued again as attempt %d",
+                            record.id, record.attempt)
+        except Exception as err:  # whatever the storage raises: the keeper must live on
+            if str(err) != trouble:
+                log.error("cannot keep the %s (%s); trying again every %g s",
+                          describe(queue.huey), err, queue.lease_s / 4)
+            trouble = str(err)
+        else:
+            if trouble:
+                log.warning("the %s answers again", describe(queue.huey))
+            trouble = ""
         if stop.wait(queue.lease_s / 4):
             if announce:
-                queue.retire()
+                with suppress(Exception):  # gone anyway once its lease runs out
+                    queue.retire()
             return
 
 
