@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -759,3 +761,59 @@ def test_a_redis_queue_swaps_records_and_queues_previews_in_order(redis_url: str
                          RenderSettings("studio")).id
             for kind, suffix in (("video", "mp4"), ("preview", "png"))]
     assert [task.args[0] for task in huey.pending()] == jobs
+
+
+def test_a_queue_that_fails_is_said_in_one_line(
+    redis_url: str, data_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Redis server that stopped or filled up, an SQLite file that cannot be opened: the
+    commands ended in their libraries' tracebacks, and a Redis password was printed."""
+    source = write_clip(tmp_path / "clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 10)
+    output = tmp_path / "out.mp4"
+    (data_folder / "queue.db").mkdir(parents=True)
+    assert cli.main(["jobs"]) == 2
+    assert capsys.readouterr().err == (
+        f"obs-bgremover: error: cannot open the SQLite queue {data_folder / 'queue.db'}: "
+        "unable to open database file\n")
+
+    full = open_huey(redis_url).storage.conn
+    full.config_set("maxmemory", 1)
+    full.config_set("maxmemory-policy", "noeviction")
+    assert render(str(source), "-b", "dusk", "-o", str(output), "--queue", redis_url) == 2
+    assert capsys.readouterr().err == (
+        f"obs-bgremover: error: the render queue {redis_url} failed: command not allowed when "
+        "used memory > 'maxmemory'.\n")
+    assert not output.exists()
+
+    assert cli.main(["jobs", "--queue", "redis://127.0.0.1:notaport/0"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "obs-bgremover: error: queue redis://127.0.0.1:notaport/0 is not a Redis URL redis can "
+        "use: ")
+    full.config_set("requirepass", "right")
+    wrong = redis_url.replace("redis://", "redis://:secret@")
+    assert cli.main(["jobs", "--queue", wrong]) == 2
+    err = capsys.readouterr().err
+    assert "secret" not in err and redis_url.replace("redis://", "redis://:***@") in err
+
+
+def test_a_render_whose_job_is_removed_from_the_queue_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Redis FLUSHALL while ``render`` waited for a worker: 'NoneType' object has no
+    attribute 'status'."""
+    source = write_clip(tmp_path / "clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 10)
+    queue = RenderQueue(open_huey("sqlite"), lease_s=60)
+    queue.name = "a worker elsewhere"
+    queue.announce()  # so `render` waits for it rather than rendering in its own process
+
+    def remove_the_job() -> None:
+        while not queue.jobs():
+            time.sleep(0.05)
+        queue.huey.storage.delete_data(f"job:{queue.jobs()[0].id}")
+
+    remover = threading.Thread(target=remove_the_job)
+    remover.start()
+    assert render(str(source), "-b", "dusk", "-o", str(tmp_path / "out.mp4")) == 2
+    remover.join()
+    assert re.search(r"error: job \w{12} is no longer on the SQLite queue .*: its record was "
+                     "removed\n$", capsys.readouterr().err)

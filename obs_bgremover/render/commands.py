@@ -9,12 +9,13 @@ rather than starting a background worker that would outlive it unasked.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import fields
 from pathlib import Path
@@ -24,7 +25,7 @@ from huey.consumer import Consumer
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.render.job import RenderSettings, refuse_job
-from obs_bgremover.render.queue import describe, open_huey
+from obs_bgremover.render.queue import describe, open_huey, queue_errors
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
 # How often ``render`` looks at its job's record, and whether any worker still serves the queue
@@ -36,6 +37,18 @@ IDLE_POLL_S = 1.0
 # How long a stopping process waits for its renders to notice (a progress report comes at least
 # every second).
 STOP_WAIT_S = 5.0
+
+
+def _on_queue(command: Callable[[argparse.Namespace], int]
+              ) -> Callable[[argparse.Namespace], int]:
+    """A command on ``--queue``, whose storage's failures it says as `QueueError`s."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with queue_errors(args.queue):
+            return command(args)
+
+    return run
 
 
 def _settings(args: argparse.Namespace) -> RenderSettings:
@@ -124,6 +137,7 @@ def abandon(consumer: Consumer, queue: RenderQueue, wait_s: float) -> list[JobRe
     return released
 
 
+@_on_queue
 def run_worker(args: argparse.Namespace) -> int:
     """Serve the queue until interrupted: Ctrl+C lets the running jobs finish; SIGTERM (a
     service manager's stop) queues them again at once, for the next worker to start over."""
@@ -153,6 +167,9 @@ def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
     next_look = time.monotonic() + WORKERS_POLL_S
     while True:
         record = queue.get(job_id)
+        if record is None:  # a Redis FLUSHALL, queue.db replaced
+            raise InputError(f"job {job_id} is no longer on the {describe(queue.huey)}: its "
+                             "record was removed")
         if tty:
             print(_progress_line(record), end="", file=sys.stderr, flush=True)
         over = record.status in FINISHED
@@ -183,6 +200,7 @@ def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
     return record
 
 
+@_on_queue
 def run_render(args: argparse.Namespace) -> int:
     """Queue a preview (``--preview-at``) or video job and wait for it, rendering it in this
     process when no worker serves the queue."""
@@ -211,6 +229,7 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
+@_on_queue
 def run_jobs(args: argparse.Namespace) -> int:
     """List the queue's jobs, oldest first; with ``--stop`` or ``--delete``, first stop or
     forget the jobs they name (`RenderQueue.delete` says which files go with them)."""
@@ -238,3 +257,4 @@ def run_jobs(args: argparse.Namespace) -> int:
         if record.error:
             print(f"{'':37}{record.error}")
     return 0
+

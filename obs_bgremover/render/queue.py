@@ -10,12 +10,17 @@ the render package knows which one it runs on.
 from __future__ import annotations
 
 import os
+import sqlite3
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
 from huey import Huey, RedisHuey, SqliteHuey
 
-from obs_bgremover.errors import InputError
+from obs_bgremover.errors import BgRemoverError, InputError
 
 APP = "obs-bgremover"
 DATA_ENV = "OBS_BGREMOVER_DATA"
@@ -37,6 +42,36 @@ WEB_DATA = "web"
 """The web app's folder inside `data_dir` (its uploads, and a folder for each of its jobs)."""
 
 
+class QueueError(BgRemoverError):
+    """The queue's storage failed: a Redis server stopped or full, an SQLite file that cannot be
+    written."""
+
+
+def shown(spec: str) -> str:
+    """A ``--queue`` value as messages show it: a Redis URL's password hidden."""
+    try:
+        password = urllib.parse.urlsplit(spec).password
+    except ValueError:
+        return spec
+    return spec if not password else spec.replace(f":{password}@", ":***@", 1)
+
+
+@contextmanager
+def queue_errors(spec: str) -> Iterator[None]:
+    """Turn a failure of the queue's storage into a `QueueError` naming the queue, for the
+    commands to say in one line: a Redis server stopped while ``render`` waited, a full Redis
+    or disk, escaped as their libraries' tracebacks."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        raise QueueError(f"the render queue {shown(spec)} failed: {err}") from err
+    except Exception as err:
+        redis = sys.modules.get("redis")  # imported only for a Redis queue (`open_huey`)
+        if redis is None or not isinstance(err, redis.RedisError):
+            raise
+        raise QueueError(f"the render queue {shown(spec)} failed: {err}") from err
+
+
 def data_dir() -> Path:
     """The folder of the SQLite queue: ``$OBS_BGREMOVER_DATA`` if set, else the user's data
     folder (``~/.local/share/obs-bgremover`` on Linux, ``%LOCALAPPDATA%`` on Windows, ...)."""
@@ -54,17 +89,24 @@ def open_huey(spec: str = SQLITE) -> Huey:
     if spec == SQLITE:
         folder = data_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(APP, filename=str(folder / "queue.db"), results=False)
+        try:
+            return SqliteHuey(APP, filename=str(folder / "queue.db"), results=False)
+        except sqlite3.Error as err:  # a read-only or damaged file, a full disk
+            raise QueueError(f"cannot open the SQLite queue {folder / 'queue.db'}: {err}"
+                             ) from err
     if spec.startswith(REDIS_SCHEMES):
         # Imported here: redis needs async-timeout on Python < 3.11.3, which pip skips in a venv
         # of a newer 3.11, and OBS's own older 3.11 imports this module for its SQLite queue.
         import redis
 
-        huey = RedisHuey(APP, url=spec, results=False)
         try:
+            huey = RedisHuey(APP, url=spec, results=False)
             huey.storage.conn.ping()
+        except ValueError as err:  # redis://host:notaport
+            raise InputError(f"queue {shown(spec)} is not a Redis URL redis can use: {err}"
+                             ) from err
         except redis.RedisError as err:
-            raise InputError(f"cannot reach the Redis queue {spec}: {err}") from err
+            raise InputError(f"cannot reach the Redis queue {shown(spec)}: {err}") from err
         return huey
     raise InputError(f"queue {spec!r} is not one of: {QUEUE_FORMS}")
 
