@@ -319,3 +319,26 @@ def test_a_worker_keeps_its_queue_through_a_failure_of_it(
     said = [record.getMessage() for record in caplog.records]
     assert said == [f"cannot keep the {describe(queue.huey)} (database or disk is full); "
                     "trying again every 0.05 s", f"the {describe(queue.huey)} answers again"]
+
+
+def test_an_attempt_failing_after_its_job_went_to_the_next_one_leaves_it_be(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stalled past its lease (SIGSTOP, swapping): the job went to the next attempt and
+    its staging folder was removed, so the stalled attempt then failed on its next write, and
+    that failure ended the job the next attempt was to render."""
+    output = tmp_path / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+
+    def stalled_then_failing(input: str, staged: Path, *args: object) -> RenderResult:
+        queue._update(record.id, lambda current: replace(current, lease_until=0.0))
+        assert [retry.attempt for retry in queue.reclaim()] == [2]
+        raise write_failed(staged, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)))
+
+    monkeypatch.setattr(tasks, "render_video", stalled_then_failing)
+    queue.run(record.id, 1)
+    assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("queued", 2)
+    fake_renders(monkeypatch)
+    queue.run(record.id, 2)
+    assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 2)
+    assert output.read_bytes() == b"a video"

@@ -280,9 +280,17 @@ class RenderQueue:
     def _finish(self, record: JobRecord) -> bool:
         """Write a finished attempt's record, unless the job already finished (stopped from a
         front end) or is gone: whoever claims the done marker first decides how the job ended.
-        Whether this one did. A late attempt (its lease ran out while it stalled, and the job
-        finished and was deleted meanwhile) writes no record over the deleted one and takes its
+        Whether this one did. A late attempt (its lease ran out while it stalled) ends nothing:
+        the job is the next attempt's to finish (a stalled attempt whose staging folder was
+        removed failed on its next write, and failed the job), and where that one finished and
+        the job was deleted meanwhile, it writes no record over the deleted one and takes its
         marker back, so a deleted job leaves nothing in the queue."""
+        try:
+            current = self.get(record.id)
+        except UnreadableJob:
+            return False
+        if current is None or current.attempt != record.attempt:
+            return False
         marker = f"done:{record.id}"
         if not self.huey.storage.put_if_empty(marker, record.to_json()):
             return False
