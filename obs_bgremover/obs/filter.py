@@ -75,6 +75,9 @@ UNSEEN_NS = 1_000_000_000
 # How long a new filter's log lines wait for the name of the source it is on: OBS gives a filter
 # its source only after creating it, and the lines of its first settings named none.
 UNNAMED_WAIT_S = 2.0
+# How long a filter passes its input through for want of the script (unloaded) before it says
+# so: a reload unloads it for a moment only.
+UNLOADED_SAY_S = 2.0
 # The network runs on half the cores, in a process of its own at a lower priority than OBS's
 # threads, so that OBS keeps its frame rate and the matte rate adapts: on a 2-core CPU under
 # software rendering this took OBS from dozens of late frames in 10 s at 720p30 to 0-4
@@ -276,6 +279,8 @@ class Filter:
         self.generation = 0
         self.update_lock = threading.Lock()
         self.closed = closed  # see detach_pipeline
+        self.closed_since = time.monotonic()  # when `closed` was last set (see `_say_unloaded`)
+        self.said_unloaded = False
         self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
         self.running_engine: tuple[str, str] | None = None  # `_engine` of `pipeline`
         self.said_device: str | None = None  # see `_say_device`
@@ -332,6 +337,7 @@ class Filter:
         """Undo `detach_pipeline` (the script was loaded again) and start a pipeline."""
         with self.update_lock:
             self.closed = False
+            self.said_unloaded = False
         self.rebuild()
 
     def _apply(self, settings: FilterSettings | None) -> None:
@@ -472,6 +478,7 @@ class Filter:
         model still loading for this filter, nor an update or a rebuild that comes later)."""
         with self.update_lock:
             self.closed = True
+            self.closed_since = time.monotonic()
             self.generation += 1
             self.running_engine = None
             return self._swap_pipeline(None)
@@ -879,7 +886,18 @@ class Filter:
         and every change of the camera's resolution. After a failure the input passes through,
         so that a broken setting never blanks a stream."""
         if not self._on_its_way():
+            if self.closed:
+                self._say_unloaded()
             self.pass_through()
+
+    def _say_unloaded(self) -> None:
+        """Say once that the input passes through because the script is not loaded (a scene
+        collection without it, the script removed): a filter added there did nothing, and
+        nothing in the log said why. Not for the moment a reload unloads it."""
+        if not self.said_unloaded and time.monotonic() - self.closed_since >= UNLOADED_SAY_S:
+            self.said_unloaded = True
+            self.say(libobs.LOG_WARNING, "passing the input through: the obs-bgremover script "
+                     "is not loaded in this scene collection (Tools > Scripts adds it)")
 
     def pass_through(self) -> None:
         """Draw the input unchanged. A filter being removed has no target or parent any more

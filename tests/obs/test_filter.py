@@ -266,13 +266,26 @@ def test_filter_works_again_after_a_switch_of_scene_collection(obs_studio, scene
                                                                portrait) -> None:
     """A visit to another scene collection unloads the script, and coming back loads it anew:
     Python hands back the module imported before without running it, so only `script_load`
-    runs. Every filter passed its input through after that, the room on screen, unlogged."""
+    runs. Every filter passed its input through after that, the room on screen, unlogged.
+    (And one added in a collection without the script passed through unlogged.)"""
     client = obs_studio.client
     background, _ = regions(portrait[1], (scene.shape[1], scene.shape[0]))
     home = client.get_scene_collection_list().current_scene_collection_name
     client.create_scene_collection("Elsewhere")  # OBS switches to the new, empty collection
     poll(lambda: client.get_scene_collection_list().current_scene_collection_name,
          lambda name: name == "Elsewhere")
+    # Without the script there, a filter added passes its input through and says why (it
+    # did nothing, and said nothing).
+    client.create_scene("Unscripted")
+    client.create_input("Unscripted", "Portrait there", "image_source",
+                        {"file": str(portrait[0])}, True)
+    client.create_source_filter("Portrait there", FILTER, FILTER_ID.decode(), {})
+    client.set_current_program_scene("Unscripted")
+    said = ("Portrait there: passing the input through: the obs-bgremover script is not loaded "
+            "in this scene collection (Tools > Scripts adds it)")
+    assert poll(lambda: log_count(obs_studio, said), bool, timeout=10) == 1
+    time.sleep(1)
+    assert log_count(obs_studio, said) == 1
     client.set_current_scene_collection(home)
     poll(lambda: client.get_scene_collection_list().current_scene_collection_name,
          lambda name: name == home)
