@@ -70,6 +70,21 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(repo_root: Path) ->
     assert (result.returncode, result.stderr, result.stdout) == (130, "", "")
 
 
+def test_a_missing_onnxruntime_is_said_in_one_line(repo_root: Path) -> None:
+    """An interrupted switch between onnxruntime's builds can leave neither: every command,
+    ``--help`` too, ended in a 25-line traceback."""
+    without = ("import runpy, sys; sys.modules['onnxruntime'] = None; "
+               "sys.argv = ['obs-bgremover', '--help']; "
+               "runpy.run_module('obs_bgremover', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", without], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(repo_root)})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"obs-bgremover: error: onnxruntime is not installed in "
+                                    f"{sys.prefix}: obs-bgremover needs one build of it. Run "
+                                    "`python3 install.py`")
+    assert result.stderr.count("\n") == 1
+
+
 def test_matte_image(tmp_path: Path, model_path: Path, frames, capsys) -> None:
     image = tmp_path / "portrait.jpg"
     cv2.imwrite(str(image), frames[0])
