@@ -126,10 +126,25 @@ def venv_is_usable() -> bool:
     return result.returncode == 0
 
 
+def venv_moved() -> bool:
+    """Whether .venv was made in another folder (the checkout was moved or renamed): its
+    Python still runs, but its scripts start that folder's Python (pip writes the path into
+    their first lines, or into the second under a ``/bin/sh`` stub for long paths) and its
+    editable install points there, so ``obs-bgremover`` no longer starts."""
+    try:
+        with venv_bin("pip").open("rb") as script:
+            head = script.readline() + script.readline()
+    except OSError:
+        return False
+    return head.startswith(b"#!") and os.fsencode(venv_bin("python")) not in head
+
+
 def create_venv(python: str) -> None:
     """Create .venv with the chosen interpreter, or reuse a working one (re-runs are cheap),
-    whatever ``python`` is: the interpreter is only asked about when a venv is made."""
-    if venv_is_usable():
+    whatever ``python`` is: the interpreter is only asked about when a venv is made. One made in
+    another folder (`venv_moved`) is made again."""
+    moved = os.name != "nt" and venv_moved()  # Windows' launchers find their Python themselves
+    if venv_is_usable() and not moved:
         step(f"Reusing the virtual environment in {VENV_DIR}")
         print("    (delete it to rebuild it, e.g. with a different --python)")
         return
@@ -139,7 +154,11 @@ def create_venv(python: str) -> None:
             f"{python} is Python {version[0]}.{version[1]}; obs-bgremover needs "
             f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer. Pass a newer one with --python PATH."
         )
-    if VENV_DIR.exists():
+    if moved:
+        step(f"Removing the virtual environment in {VENV_DIR}: it was made in another folder "
+             "(the checkout was moved or renamed), and its programs look for it there")
+        shutil.rmtree(VENV_DIR)
+    elif VENV_DIR.exists():
         step(f"Removing the incomplete virtual environment in {VENV_DIR}")
         shutil.rmtree(VENV_DIR)
     step(f"Creating a virtual environment in {VENV_DIR} with {python}")

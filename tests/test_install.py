@@ -229,6 +229,33 @@ def test_a_working_venv_is_reused_whatever_python_is_given(installer, monkeypatc
     assert "Reusing the virtual environment" in capsys.readouterr().out
 
 
+def test_a_venv_made_in_another_folder_is_made_again(installer, tmp_path, monkeypatch,
+                                                     capsys) -> None:
+    """A checkout moved or renamed kept its .venv, "reused", while its scripts started the old
+    folder's Python: obs-bgremover no longer ran, and --demo said it could not be found."""
+    made = tmp_path / "checkout" / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(made)], check=True)
+    # A pip script as pip writes it (the venv is made without pip, which takes seconds), and
+    # a venv with a Python counts as usable.
+    (made / "bin" / "pip").write_text(f"#!{made / 'bin' / 'python'}\nimport pip\n")
+    monkeypatch.setattr(installer, "venv_is_usable",
+                        lambda: installer.venv_bin("python").exists())
+    monkeypatch.setattr(installer, "VENV_DIR", made)
+    installer.create_venv(sys.executable)
+    assert "Reusing the virtual environment" in capsys.readouterr().out
+
+    moved = tmp_path / "renamed" / ".venv"
+    (tmp_path / "checkout").rename(tmp_path / "renamed")
+    monkeypatch.setattr(installer, "VENV_DIR", moved)
+    monkeypatch.setattr(installer, "call", lambda cmd: subprocess.call(
+        [*map(str, cmd), "--without-pip"]))
+    installer.create_venv(sys.executable)
+    out = capsys.readouterr().out
+    assert f"Removing the virtual environment in {moved}: it was made in another folder" in out
+    assert not (moved / "bin" / "pip").exists()  # made anew (pip would install its own)
+    assert (moved / "bin" / "python").exists()
+
+
 def test_provider_report_warns_when_a_gpu_build_runs_on_the_cpu(installer, capsys) -> None:
     """The venv here has the CPU build, so the model runs on the CPU provider: fine when that
     was chosen, a warning naming the troubleshooting section when the GPU build was."""
