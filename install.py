@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# How long a command (pip, the tests) has to stop once this script is stopped, before it is
+# killed.
+CHILD_STOP_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parent
 VENV_DIR = REPO_ROOT / ".venv"
 INSTALLED = VENV_DIR / "obs-bgremover-install.json"  # `install_record` of the last install
@@ -48,6 +52,26 @@ ORT_DISTRIBUTIONS = (
 ORT_GPU_FOR_CUDA12 = "onnxruntime-gpu<1.27"
 # An `ldd` line resolving libpython, e.g. "libpython3.11.so.1.0 => /lib/x86_64-linux-gnu/...".
 LDD_LIBPYTHON = re.compile(r"libpython3\.(\d+)\S*\s+=>\s+(/\S+)")
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``kill``, a closed terminal), raised where Ctrl-C would be: pip was
+    left running on its own, installing into the venv while a re-run started another."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def stop_on_signals() -> None:
+    """Stop as on Ctrl-C on SIGTERM and SIGHUP (POSIX), so that `call` stops its command."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop)
 
 
 class InstallError(Exception):
@@ -85,9 +109,19 @@ def call(cmd: Sequence[str | os.PathLike[str]]) -> int:
     print("    $ " + " ".join(str(part) for part in cmd), flush=True)
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     try:
-        return subprocess.call([str(part) for part in cmd], cwd=REPO_ROOT, env=env)
+        process = subprocess.Popen([str(part) for part in cmd], cwd=REPO_ROOT, env=env)
     except OSError as exc:
         raise InstallError(f"could not run {cmd[0]}: {exc}") from exc
+    try:
+        return process.wait()
+    except BaseException:  # Ctrl-C, `Stopped`: the command stops too, cleaning up as it can
+        process.terminate()
+        try:
+            process.wait(CHILD_STOP_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
 
 
 def ask_python(python: str | os.PathLike[str], expression: str) -> str:
@@ -803,6 +837,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the requested steps in order and return the process exit code."""
     args, pytest_args = parse_args(sys.argv[1:] if argv is None else argv)
+    stop_on_signals()
     try:
         obs = linux_obs_python() if sys.platform.startswith("linux") else None
         if not args.no_install:
@@ -828,9 +863,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InstallError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return 128 + (stop.signum if isinstance(stop, Stopped) else signal.SIGINT)
     print_next_steps(added_to_obs=args.add_to_obs)
     return 0
 

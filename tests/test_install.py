@@ -14,8 +14,10 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -254,6 +256,36 @@ def test_a_venv_made_in_another_folder_is_made_again(installer, tmp_path, monkey
     assert f"Removing the virtual environment in {moved}: it was made in another folder" in out
     assert not (moved / "bin" / "pip").exists()  # made anew (pip would install its own)
     assert (moved / "bin" / "python").exists()
+
+
+_STOPPED_DURING_A_STEP = """
+import importlib.util, signal, sys
+spec = importlib.util.spec_from_file_location("install", sys.argv[1])
+install = importlib.util.module_from_spec(spec)
+sys.modules["install"] = install
+spec.loader.exec_module(install)
+install.stop_on_signals()
+try:
+    install.call(["sleep", "60"])
+except install.Stopped as stop:
+    sys.exit(128 + stop.signum)
+"""
+
+
+def test_a_stopped_install_stops_the_command_it_runs(tmp_path: Path) -> None:
+    """SIGTERM to install.py left pip running on its own, still installing into the venv
+    while a re-run started another."""
+    process = subprocess.Popen([sys.executable, "-c", _STOPPED_DURING_A_STEP,
+                                str(REPO / "install.py")], stdout=subprocess.DEVNULL)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 10
+    while not children.read_text().split():
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    [child] = children.read_text().split()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 128 + signal.SIGTERM
+    assert not Path(f"/proc/{child}").exists(), "the command it ran goes on"
 
 
 def test_provider_report_warns_when_a_gpu_build_runs_on_the_cpu(installer, capsys) -> None:
