@@ -4,6 +4,7 @@ its final name, and, when the job fails, leaving the file system as it was.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -34,6 +35,23 @@ def refuse_folder(path: Path, kind: str) -> None:
     written: found before any work, not at the final rename."""
     if path.is_dir():
         raise InputError(f"output {path} is a folder; name the {kind} file to write")
+
+
+def refuse_unwritable(folder: Path) -> None:
+    """An `InputError` unless a file can be made in ``folder``: tried with a file of its own,
+    since permissions alone do not tell (root passes every permission check, and /proc or a
+    read-only drive still refuse). Without this a job was queued, and the worker failed it with
+    an "internal error" and a traceback."""
+    try:
+        handle, trial = tempfile.mkstemp(prefix=".obs-bgremover-", suffix=".trial", dir=folder)
+    except OSError as error:
+        # /proc answers "No such file or directory" for a folder that is plainly there.
+        reason = ("it takes no new files" if error.errno == errno.ENOENT
+                  else (error.strerror or str(error)).lower())
+        raise InputError(f"cannot write into the output folder {folder} ({reason}); "
+                         "pick another one") from error
+    os.close(handle)
+    Path(trial).unlink(missing_ok=True)
 
 
 def write_failed(path: Path, err: OSError) -> InputError:
@@ -67,6 +85,8 @@ def output_folder(folder: Path) -> Iterator[None]:
     except (FileExistsError, NotADirectoryError):
         refuse_unmakeable(folder)
         raise
+    except OSError as err:  # a folder of another user, a read-only drive
+        raise write_failed(Path(err.filename or folder), err) from err
     try:
         yield
     except BaseException:

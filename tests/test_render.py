@@ -258,6 +258,18 @@ def test_an_output_a_render_cannot_write_is_refused_before_it_is_queued(
     assert_no_leftovers(tmp_path, {"data"} if (tmp_path / "data").exists() else set())
 
 
+def test_an_output_folder_that_takes_no_files_is_refused_before_it_is_queued(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A read-only drive, another user's folder (/proc here, where root too is refused): the
+    job was queued and failed with "internal error: PermissionError", naming nothing."""
+    assert render(str(shared_data / "talking-heads" / "speaker5.mp4"), "-b", "dusk", "-o",
+                  "/proc/out.mp4") == 2
+    captured = capsys.readouterr()
+    assert "cannot write into the output folder /proc (it takes no new files)" in captured.err
+    assert "queued" not in captured.out
+
+
 @pytest.mark.parametrize(("case", "message"), [
     ("output-is-input", "is the input itself"),
     ("output-is-background", "is the background itself"),

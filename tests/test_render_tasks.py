@@ -342,3 +342,15 @@ def test_an_attempt_failing_after_its_job_went_to_the_next_one_leaves_it_be(
     queue.run(record.id, 2)
     assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 2)
     assert output.read_bytes() == b"a video"
+
+
+def test_an_output_folder_that_cannot_be_made_fails_the_job_naming_it(
+    queue: RenderQueue, tmp_path: Path
+) -> None:
+    """A folder that takes no new folders (another user's, a read-only drive; /proc here,
+    where root too is refused): the job failed with "internal error: PermissionError(13,
+    'Permission denied')", naming nothing."""
+    record = queue.submit("video", tmp_path / "clip.mp4", "/proc/renders/out.mp4",
+                          RenderSettings("studio"))
+    queue.run(record.id, record.attempt)
+    assert queue.get(record.id).error == "cannot write /proc/renders: No such file or directory"

@@ -11,11 +11,9 @@ when the script unloads, the worker it started is asked to finish its jobs and s
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from pathlib import Path
 from obs_bgremover.errors import InputError
 from obs_bgremover.obs.environment import project_python
 from obs_bgremover.obs.settings import FilterSettings
+from obs_bgremover.outputs import refuse_unwritable
 from obs_bgremover.render import SQLITE, JobRecord, RenderQueue, RenderSettings, data_dir, open_huey
 from obs_bgremover.render.tasks import FINISHED
 
@@ -84,23 +83,6 @@ def describe(record: JobRecord | None) -> str:
     return f"Queued -> {record.output}"
 
 
-def _check_writable(folder: Path) -> None:
-    """Raise an `InputError` unless a file can be made in ``folder``: tried with a file of its
-    own, since permissions alone do not tell (root passes every permission check, and /proc or
-    a read-only drive still refuse). Without this a job was queued, and the worker failed it
-    with an "internal error" and a traceback."""
-    try:
-        handle, trial = tempfile.mkstemp(prefix=".obs-bgremover-", suffix=".trial", dir=folder)
-    except OSError as error:
-        # /proc answers "No such file or directory" for a folder that is plainly there.
-        reason = ("it takes no new files" if error.errno == errno.ENOENT
-                  else (error.strerror or str(error)).lower())
-        raise InputError(f"cannot write into the output folder {folder} ({reason}); "
-                         "pick another one") from error
-    os.close(handle)
-    Path(trial).unlink(missing_ok=True)
-
-
 class RenderClip:
     """One filter instance's render job. ``changed`` is called (from a thread of this object)
     whenever the status line changes, to redraw the properties window."""
@@ -125,7 +107,7 @@ class RenderClip:
             raise InputError(f"pick the clip to render (got {clip!r}, which is not a file)")
         if not folder or not folder_path.is_dir():
             raise InputError(f"pick an existing output folder (got {folder!r})")
-        _check_writable(folder_path)
+        refuse_unwritable(folder_path)
         render = RenderSettings(settings.background_spec(), settings.fit,
                                 model=settings.model_name(), device=settings.device,
                                 matting=settings.matting(), decontaminate=settings.clean_edges)

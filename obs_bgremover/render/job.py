@@ -32,7 +32,12 @@ from obs_bgremover.composite import (
 from obs_bgremover.errors import InputError
 from obs_bgremover.media import Shown, VideoFile, decode, open_container, video_stream
 from obs_bgremover.model import MODEL_NAMES, MattingModel, MattingSettings, resolve_model_path
-from obs_bgremover.outputs import refuse_folder, refuse_overwrite, refuse_unmakeable
+from obs_bgremover.outputs import (
+    refuse_folder,
+    refuse_overwrite,
+    refuse_unmakeable,
+    refuse_unwritable,
+)
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pictures import read_image, write_image
 from obs_bgremover.pipeline import Pipeline
@@ -226,12 +231,16 @@ def _probe_input(kind: str, input: str | os.PathLike[str], at: float,
 def refuse_places(kind: str, input: str | os.PathLike[str], output: Path,
                   background: str) -> None:
     """Refuse outputs a ``kind`` job cannot write: one that would replace its input or its
-    background, one a folder has the name of, one whose folder a file stands in the way of."""
+    background, one a folder has the name of, one whose folder a file stands in the way of or
+    takes no files (a folder this machine does not have is left to the worker that makes it,
+    which may run elsewhere)."""
     read = background_file(background)
     for path in (output, cutout_path(output)) if kind == "preview" else (output,):
         refuse_overwrite(path, input=input, background=read)
         refuse_folder(path, "image" if kind == "preview" else "video")
     refuse_unmakeable(output.parent)
+    if output.parent.is_dir():
+        refuse_unwritable(output.parent)
 
 
 def refuse_job(kind: str, input: str | os.PathLike[str], output: Path, at: float,
