@@ -354,3 +354,18 @@ def test_an_output_folder_that_cannot_be_made_fails_the_job_naming_it(
                           RenderSettings("studio"))
     queue.run(record.id, record.attempt)
     assert queue.get(record.id).error == "cannot write /proc/renders: No such file or directory"
+
+
+def test_a_job_whose_message_cannot_be_queued_is_not_kept(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis with a few bytes left took the record and refused the message: the job stayed
+    "queued" for good, and no worker could ever run it."""
+    def refused(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(queue.huey.storage, "enqueue", refused)
+    with pytest.raises(sqlite3.OperationalError):
+        queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                     RenderSettings("studio"))
+    assert queue.jobs() == []

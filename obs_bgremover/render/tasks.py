@@ -233,7 +233,11 @@ class RenderQueue:
                            str(Path(output).resolve()), settings.absolute(), at,
                            own_folder=own_folder)
         self._put(record)
-        self._enqueue(record)
+        try:
+            self._enqueue(record)
+        except BaseException:  # a full Redis took the record and refused the message
+            self.huey.storage.delete_data(f"job:{record.id}")  # queued for good, run by none
+            raise
         return record
 
     def _enqueue(self, record: JobRecord) -> None:
