@@ -642,12 +642,28 @@ def test_jobs_stops_and_deletes_jobs_and_names_what_it_cannot(
     assert cli.main(["jobs", "--delete", job]) == 0
     assert "no jobs on the SQLite queue" in capsys.readouterr().out
     assert queue.get(job) is None
+    # An id given twice is done once (the second stop failed: "it has finished").
+    again = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "again.mp4",
+                         RenderSettings("dusk")).id
+    assert cli.main(["jobs", "--stop", again, again]) == 0
+    assert cli.main(["jobs", "--delete", again, again]) == 0
+    capsys.readouterr()
     # Several at once, as `[--delete ID ...]` says (one option each was needed).
     two = [queue.submit("video", tmp_path / "clip.mp4", tmp_path / f"out{index}.mp4",
                         RenderSettings("dusk")).id for index in range(2)]
     assert cli.main(["jobs", "--stop", *two]) == 0
     assert cli.main(["jobs", "--delete", *two]) == 0
     assert [queue.get(job) for job in two] == [None, None]
+
+
+@pytest.mark.parametrize("lease", ["0", "-5", "nan", "inf", "1e9"])
+def test_a_lease_a_worker_cannot_keep_is_refused(lease: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """0 spun the keeper and let any other worker take the job at once, nan never ran out
+    (a dead worker's job stayed "running"), inf killed the keeper with an OverflowError."""
+    assert cli.main(["worker", "--lease", lease]) == 2
+    assert f"--lease must be from 1 to 86400 seconds, got {float(lease):g}" in (
+        capsys.readouterr().err)
 
 
 def test_deleting_a_web_job_from_the_command_line_removes_its_folder(tmp_path: Path) -> None:

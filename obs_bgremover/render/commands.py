@@ -24,7 +24,7 @@ from huey.consumer import Consumer
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.render.job import RenderSettings, refuse_job
+from obs_bgremover.render.job import LONGEST_LIMIT_S, RenderSettings, refuse_job
 from obs_bgremover.render.queue import describe, open_huey, queue_errors
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
@@ -34,6 +34,8 @@ POLL_S = 0.2
 WORKERS_POLL_S = 2.0
 # The longest an idle worker waits between looks at an SQLite queue (huey backs off up to this).
 IDLE_POLL_S = 1.0
+# The shortest ``--lease``: a worker reports several times within it.
+MIN_LEASE_S = 1.0
 # How long a stopping process waits for its renders to notice (a progress report comes at least
 # every second).
 STOP_WAIT_S = 5.0
@@ -142,9 +144,13 @@ def run_worker(args: argparse.Namespace) -> int:
     """Serve the queue until interrupted: Ctrl+C lets the running jobs finish; SIGTERM (a
     service manager's stop) queues them again at once, for the next worker to start over."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    queue = RenderQueue(open_huey(args.queue), args.lease)
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    # nan too: a lease that never runs out; 0 spun the keeper, inf overflowed it.
+    if not MIN_LEASE_S <= args.lease <= LONGEST_LIMIT_S:
+        raise InputError(f"--lease must be from {MIN_LEASE_S:g} to {LONGEST_LIMIT_S} seconds, "
+                         f"got {args.lease:g}")
+    queue = RenderQueue(open_huey(args.queue), args.lease)
     print(f"worker {queue.name}: {args.workers} thread(s) on the {describe(queue.huey)}",
           flush=True)
     with serving(queue, args.workers, announce=True) as consumer:
@@ -234,7 +240,7 @@ def run_jobs(args: argparse.Namespace) -> int:
     """List the queue's jobs, oldest first; with ``--stop`` or ``--delete``, first stop or
     forget the jobs they name (`RenderQueue.delete` says which files go with them)."""
     queue = RenderQueue(open_huey(args.queue))
-    for job_id in args.stop:
+    for job_id in dict.fromkeys(args.stop):  # an id given twice is stopped once
         record = queue.get(job_id)
         if record is None:
             raise InputError(f"there is no job {job_id} on the {describe(queue.huey)}")
@@ -242,7 +248,7 @@ def run_jobs(args: argparse.Namespace) -> int:
             raise InputError(f"job {job_id} has finished ({record.status}); there is nothing "
                              "to stop")
         queue.stop(job_id, "stopped from the command line")
-    for job_id in args.delete:
+    for job_id in dict.fromkeys(args.delete):
         queue.delete(job_id)
     records, unreadable = queue.jobs(), queue.unreadable()
     for job in unreadable:

@@ -116,6 +116,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be 0 or more, got {args.workers}")
     if not args.max_upload_mb > 0:
         raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if not 0 <= args.port <= 65535:  # an OverflowError from bind otherwise
+        raise InputError(f"--port must be from 0 to 65535, got {args.port}")
     token = _token(args.host, args.token)
     queue = RenderQueue(open_huey(args.queue))
     context = Context(queue, Store(data_dir() / WEB_DATA), int(args.max_upload_mb * MB),

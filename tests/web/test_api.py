@@ -519,14 +519,18 @@ def test_off_this_machine_every_request_needs_the_token(serve: Callable[..., Ser
     assert elsewhere.status == 404 and elsewhere.getheader("location") is None
 
 
-@pytest.mark.parametrize(("token", "message"), [
-    ("abc", "--token must be at least 16 characters long"),
+@pytest.mark.parametrize(("options", "message"), [
+    (("--token", "abc"), "--token must be at least 16 characters long"),
     # Accepted, it once made every request that carried it a 500.
-    ("\u00e9" * 16, "--token must be letters, digits and punctuation (ASCII, no spaces)"),
-], ids=["short", "non-ascii"])
-def test_a_weak_token_is_refused(token: str, message: str, tmp_path: Path) -> None:
+    (("--token", "\u00e9" * 16),
+     "--token must be letters, digits and punctuation (ASCII, no spaces)"),
+    # An OverflowError's traceback.
+    (("--port", "70000"), "--port must be from 0 to 65535, got 70000"),
+], ids=["short-token", "non-ascii-token", "port"])
+def test_a_weak_token_or_a_port_that_is_none_is_refused(options: tuple[str, str], message: str,
+                                                         tmp_path: Path) -> None:
     started = subprocess.run(
-        [sys.executable, "-m", "obs_bgremover", "serve", "--host", "0.0.0.0", "--token", token],
+        [sys.executable, "-m", "obs_bgremover", "serve", "--host", "0.0.0.0", *options],
         env={**os.environ, DATA_ENV: str(tmp_path)}, capture_output=True, text=True, timeout=30)
     assert started.returncode == 2
     assert message in started.stderr
