@@ -357,6 +357,12 @@ def test_a_record_this_version_cannot_read_breaks_nothing_else_and_can_be_delete
     assert "cannot be read" in capsys.readouterr().err
     assert cli.main(["jobs", "--delete", bad.id]) == 0
     assert queue.unreadable() == [] and [record.id for record in queue.jobs()] == [good.id]
+    # A plain field of another type: a string "created" made the listing's sort fail.
+    stored = json.loads(good.to_json())
+    stored["created"] = "yesterday"
+    queue.huey.storage.put_data(f"job:{good.id}", json.dumps(stored).encode())
+    assert queue.jobs() == [] and [job.job_id for job in queue.unreadable()] == [good.id]
+    assert "created is 'yesterday', not a float" in str(queue.unreadable()[0])
 
 
 def test_a_jobs_own_background_and_model_files_travel_as_absolute_paths(

@@ -31,7 +31,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from huey import Huey
@@ -68,6 +68,11 @@ PREVIEW_PRIORITY = 1
 class Superseded(Exception):
     """The job is no longer this attempt's: its lease ran out and the job was handed to another
     attempt, or the job was stopped. Stop quietly."""
+
+
+# What a job record's plain fields are read as (their annotations, as strings).
+_PLAIN_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str, "float": (int, float), "int": int, "bool": bool}
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,15 @@ class JobRecord:
         values = json.loads(data)
         settings = values.pop("settings")
         settings["matting"] = MattingSettings(**settings["matting"])
-        return cls(settings=RenderSettings(**settings), **values)
+        record = cls(settings=RenderSettings(**settings), **values)
+        # Each plain field of the type it is read as: a damaged "created" (a string) made the
+        # listing's sort fail, `jobs` and every keeper's reclaim with it.
+        for item in fields(cls):
+            value, kind = getattr(record, item.name), _PLAIN_TYPES.get(str(item.type))
+            if kind is not None and (not isinstance(value, kind) or (
+                    isinstance(value, bool) and item.type != "bool")):
+                raise TypeError(f"{item.name} is {value!r}, not a {item.type}")
+        return record
 
 
 class UnreadableJob(InputError):
