@@ -131,8 +131,14 @@ def abandon(consumer: Consumer, queue: RenderQueue, wait_s: float) -> list[JobRe
     exits (which aborts it, leaving the attempt's staging folder behind)."""
     consumer.stop(graceful=False)
     released = queue.release()
-    for _, thread in consumer.worker_threads:
-        thread.join(wait_s)
+    # Not `Thread.join`: after a join that a second Ctrl-C interrupted (huey's graceful stop
+    # waits in one), Python 3.11 reports the thread as ended while it still renders, and the
+    # process exited under it (aborted, its staging folder left). A running thread is listed.
+    threads = [thread for _, thread in consumer.worker_threads]
+    deadline = time.monotonic() + wait_s
+    while (any(thread in threading.enumerate() for thread in threads)
+           and time.monotonic() < deadline):
+        time.sleep(POLL_S)
     if released:
         print(f"stopped {len(released)} running job(s); they start over with the next worker",
               flush=True)
