@@ -309,12 +309,18 @@ def install_record(dev: bool, runtime: Runtime) -> dict[str, object]:
 
 
 def read_record(record: Path) -> dict[str, object]:
-    """The install recorded in ``record``; empty where there is none (or it is damaged)."""
+    """The install recorded in ``record``; empty where there is none, or it is damaged: not of
+    the shape `install_record` writes (``{"extras": null}`` raised a TypeError at every run,
+    and ``"cpu,dev"`` read as the test tools installed)."""
     try:
         done = json.loads(record.read_text())
     except (OSError, ValueError):
         return {}
-    return done if isinstance(done, dict) else {}
+    shaped = (isinstance(done, dict) and isinstance(done.get("setup.cfg"), str)
+              and all(isinstance(done.get(key), list)
+                      and all(isinstance(item, str) for item in done[key])
+                      for key in ("extras", "pins")))
+    return done if shaped else {}
 
 
 def covers(done: dict[str, object], wanted: dict[str, object]) -> bool:

@@ -204,6 +204,21 @@ def test_a_rerun_with_nothing_new_to_install_runs_no_pip(installer, tmp_path, mo
     assert [command[3:5] for command in commands][-1] == ["install", "--editable"]
 
 
+@pytest.mark.parametrize("record", ['{"extras": null}', '{"extras": 5}',
+                                    '{"setup.cfg": "x", "extras": "cpu,dev", "pins": []}'])
+def test_a_damaged_install_record_means_installing_again(installer, tmp_path, monkeypatch,
+                                                        record: str) -> None:
+    """JSON of another shape in the record: a TypeError at every run, or "cpu,dev" read as
+    the test tools installed (a substring)."""
+    commands: list[list[str]] = []
+    monkeypatch.setattr(installer, "INSTALLED", tmp_path / "installed.json")
+    monkeypatch.setattr(installer, "installed_runtimes", lambda: {"onnxruntime"})
+    monkeypatch.setattr(installer, "run", lambda cmd, what: commands.append(list(map(str, cmd))))
+    installer.INSTALLED.write_text(record)
+    installer.install_package(dev=False, runtime=installer.Runtime("cpu", "test"))
+    assert commands[-1][3:6] == ["install", "--editable", ".[cpu]"]
+
+
 def test_a_plain_install_after_a_test_install_keeps_the_test_tools(installer, tmp_path,
                                                                    monkeypatch) -> None:
     """A plain install (setup.cfg changed since the --test) installed and recorded the plain
