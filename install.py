@@ -437,7 +437,10 @@ def venv_python(requested: str | None, obs: ObsPython | None) -> str:
     """The interpreter for a new .venv: --python if given; else the Python OBS embeds (or this
     one, if it is the same version); else, without a usable OBS, the one running this script."""
     if requested:
-        return requested
+        # A path as the user's folder reads it (steps run from the checkout's root); a bare
+        # name (python3.11) is looked up on PATH.
+        return os.path.abspath(requested) if os.sep in requested or (
+            os.altsep and os.altsep in requested) else requested
     if obs is None or obs.version < MIN_PYTHON:
         return sys.executable
     if obs.interpreter is not None:

@@ -422,6 +422,11 @@ def test_linux_obs_python_is_found_from_its_scripting_library(installer, tmp_pat
     )
     assert installer.venv_python(None, found) == str(tmp_path / "bin" / "python3.12")
     assert installer.venv_python("/opt/python", found) == "/opt/python"
+    # A relative path means the user's folder, not the checkout's root the steps run from
+    # (found by the version check, then "could not run ./py311").
+    monkeypatch.chdir(tmp_path)
+    assert installer.venv_python(f".{os.sep}py311", found) == str(tmp_path / "py311")
+    assert installer.venv_python("python3.11", found) == "python3.11"  # looked up on PATH
 
 
 def test_no_obs_means_no_obs_python(installer, tmp_path, monkeypatch) -> None:
