@@ -38,6 +38,14 @@ PROG = "obs-bgremover"
 SAMPLE = Path(__file__).parent / "assets" / "sample.mp4"
 
 
+def given_path(text: str) -> Path:
+    """A path argument; an empty one is refused, where ``Path("")`` is the current folder: an
+    unset shell variable (``-o "$OUT"``) wrote mattes there, or matted all of it."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
 def _pipeline_help(name: str) -> str:
     return next(item for item in fields(PipelineSettings) if item.name == name).metadata["help"]
 
@@ -249,7 +257,7 @@ def _add_background_arguments(command: argparse.ArgumentParser) -> None:
 
 def _add_source(command: argparse.ArgumentParser, what: str) -> None:
     source = command.add_mutually_exclusive_group(required=True)
-    source.add_argument("input", nargs="?", type=Path, metavar="INPUT", help=what)
+    source.add_argument("input", nargs="?", type=given_path, metavar="INPUT", help=what)
     source.add_argument(
         "--sample",
         action="store_true",
@@ -274,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     matte.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=given_path,
         required=True,
         metavar="OUTDIR",
         help="folder for the PNGs (created if missing)",
@@ -291,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_source(replace, "image or video")
     replace.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="OUT", help="output image or video"
+        "-o", "--output", type=given_path, required=True, metavar="OUT",
+        help="output image or video"
     )
     _add_background_arguments(replace)
     add_model_arguments(replace)
@@ -312,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--backend", choices=("auto", *camera.BACKEND_NAMES), default="auto",
                      help="virtual camera backend (default: the first that opens)")
     cam.add_argument("--virtual-device", metavar="NAME", help="e.g. /dev/video10")
-    cam.add_argument("--config", type=Path, metavar="FILE",
+    cam.add_argument("--config", type=given_path, metavar="FILE",
                      help="TOML or JSON file (background, model, matting knobs) applied when "
                      "it changes")
     add_network_run_arguments(cam)
@@ -329,9 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
         "scaled to fit 1920x1080, sound kept) or, with --preview-at, one frame as a composite "
         "PNG and a cut-out PNG with alpha. See docs/render.md.",
     )
-    render_command.add_argument("input", type=Path, metavar="INPUT", help="video, or image for "
-                                "a preview; paths must be visible to the workers")
-    render_command.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+    render_command.add_argument("input", type=given_path, metavar="INPUT",
+                                help="video, or image for a preview; paths must be visible to "
+                                "the workers")
+    render_command.add_argument("-o", "--output", type=given_path, required=True, metavar="OUT",
                                 help=".mp4 (.webm or .mov for transparent); .png for a preview")
     render_command.add_argument("--preview-at", type=float, metavar="SECONDS",
                                 help="render one frame at SECONDS instead of the video")

@@ -235,3 +235,17 @@ def test_input_and_sample_are_exclusive(tmp_path: Path, video: Path) -> None:
     assert caught.value.code == 2
     with pytest.raises(SystemExit):
         matte("-o", tmp_path / "out")
+
+
+@pytest.mark.parametrize("args", [["matte", "", "-o", "out"], ["matte", "--sample", "-o", ""],
+                                  ["replace", "in.png", "-b", "dusk", "-o", ""],
+                                  ["render", "", "-b", "dusk", "-o", "out.mp4"]])
+def test_an_empty_path_is_refused(args: list[str], tmp_path: Path, monkeypatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An unset shell variable (``-o "$OUT"``) is an empty argument, which read as the current
+    folder: matte wrote its PNGs there, or matted every picture in it."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2 and "an empty path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
