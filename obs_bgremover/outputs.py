@@ -15,6 +15,9 @@ from pathlib import Path
 
 from obs_bgremover.errors import InputError
 
+# The longest file name, in bytes, that ext4 (and most file systems) takes.
+NAME_MAX = 255
+
 
 def refuse_overwrite(output: str | os.PathLike[str],
                      **reads: str | os.PathLike[str] | None) -> None:
@@ -63,8 +66,14 @@ def write_failed(path: Path, err: OSError) -> InputError:
 def partial_name(path: Path) -> Path:
     """A hidden name beside ``path`` to write under until the file is complete, then renamed:
     an existing file stays whole until then, and the name is this writer's own, so two writers
-    of one output cannot write into one file."""
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+    of one output cannot write into one file. Its stem is shortened where the name would be
+    too long for the file system (`NAME_MAX` bytes): an output name a few bytes under the limit
+    failed as "File name too long"."""
+    tail = f".{secrets.token_hex(4)}.part{path.suffix}"
+    stem = path.stem
+    while stem and len(os.fsencode(f".{stem}{tail}")) > NAME_MAX:
+        stem = stem[:-1]
+    return path.with_name(f".{stem}{tail}")
 
 
 def refuse_unmakeable(folder: Path) -> None:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clip_writer import write_clip
 from PIL import Image
 
-from obs_bgremover.pictures import read_image
+from obs_bgremover.pictures import read_image, write_image
+from obs_bgremover.video_sink import VideoSink
 
 RED, GREY = (255, 0, 0), (90, 90, 90)
 
@@ -33,3 +35,18 @@ def test_a_turned_picture_s_transparency_turns_with_its_colours(
     assert shown.shape[2] == 4
     hidden = np.all(shown[..., :3] == RED, axis=2)
     assert np.array_equal(shown[..., 3] == 0, hidden)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".mp4"])
+def test_an_output_name_near_the_longest_is_written(suffix: str, tmp_path: Path) -> None:
+    """A name a few bytes under the file system's 255 was written under a temporary name 15
+    bytes longer, and failed as "File name too long"."""
+    path = tmp_path / ("\u00e9" * 120 + "ab" + suffix)  # 246 bytes in UTF-8
+    picture = np.full((16, 16, 3), 200, np.uint8)
+    if suffix == ".png":
+        write_image(path, picture)
+    else:
+        source = write_clip(tmp_path / "source.mp4", [picture] * 2, 10)
+        with VideoSink(path, source) as sink:
+            sink.write(picture)
+    assert path.is_file() and [entry.name for entry in tmp_path.glob(".*")] == []
