@@ -37,6 +37,7 @@ from obs_bgremover.media import (
     cut_short,
     declared_duration,
     decode,
+    file_problem,
     open_container,
     video_stream,
 )
@@ -85,24 +86,12 @@ def parse_strength(value: str) -> int:
     return int(value)
 
 
-def _file_problem(path: Path) -> str | None:
-    """Why ``path`` is not a file to open, in words; None when it is one."""
-    try:
-        if path.is_file():
-            return None
-        if path.is_dir():
-            return "is a folder, not a file"
-        return "is not a regular file" if path.exists() else "does not exist"  # a FIFO, a device
-    except OSError as err:  # a name too long for the file system, a drive that dropped out
-        return f"cannot be read ({err.strerror or err})"
-
-
 def open_file(path: str | os.PathLike[str], fit_mode: str = "cover", *,
               live: bool = False) -> Background:
     """An image or a looping video background from a file, told apart by its content;
     ``live``: see `LoopingVideo`."""
     path = Path(path)
-    problem = _file_problem(path)
+    problem = file_problem(path)
     if problem is None and path.stat().st_size == 0:
         problem = "is empty (0 bytes)"  # FFmpeg's word for it is "invalid data"
     if problem is not None:
@@ -152,12 +141,12 @@ def background_file(spec: str | os.PathLike[str]) -> Path | None:
     made from the camera's frame or from nothing. A path (`os.PathLike`) names a file."""
     if not isinstance(spec, str):
         path = Path(spec)
-        return path if _file_problem(path) is None else None
+        return path if file_problem(path) is None else None
     spec = spec.strip()
     name = _builtin(spec)
     if name is not None:
         return ASSETS / BUILTIN[name]
-    return Path(spec) if _file_problem(Path(spec)) is None else None
+    return Path(spec) if file_problem(Path(spec)) is None else None
 
 
 def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover", *,
@@ -183,7 +172,7 @@ def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover", *,
     if path is None:
         raise InputError(
             f"background {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file "
-            f"({spec} {_file_problem(Path(spec))}); expected {SPEC_FORMS}"
+            f"({spec} {file_problem(Path(spec))}); expected {SPEC_FORMS}"
         )
     return open_file(path, fit_mode, live=live)
 

@@ -484,6 +484,18 @@ def _video_file(path: Path) -> VideoFile:
         ) from err
 
 
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a file to open, in words; None when it is one."""
+    try:
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "is a folder, not a file"
+        return "is not a regular file" if path.exists() else "does not exist"  # a FIFO, a device
+    except OSError as err:  # a name too long for the file system, a drive that dropped out
+        return f"cannot be read ({err.strerror or err})"
+
+
 def open_frames(path: str | os.PathLike[str]) -> FrameSource:
     """The frames of an image, a folder of images or a video (an animated GIF or PNG is one).
 
@@ -494,8 +506,9 @@ def open_frames(path: str | os.PathLike[str]) -> FrameSource:
     path = Path(path)
     if path.is_dir():
         return _image_folder(path)
-    if not path.is_file():
-        raise InputError(f"input {path} does not exist")
+    problem = file_problem(path)
+    if problem is not None:  # a FIFO was said not to exist
+        raise InputError(f"input {path} {problem}")
     if path.stat().st_size == 0:
         raise InputError(f"input {path} is empty (0 bytes)")  # FFmpeg says "invalid data"
     if is_still_image(path):

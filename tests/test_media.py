@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import subprocess
 import sys
@@ -281,6 +282,10 @@ def test_missing_or_empty_input_is_named(tmp_path: Path) -> None:
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(InputError, match=r"input .*empty.mp4 is empty \(0 bytes\)"):
         open_frames(tmp_path / "empty.mp4")
+    # A FIFO (or a device) was said not to exist, though it is there.
+    os.mkfifo(tmp_path / "fifo.mp4")
+    with pytest.raises(InputError, match="input .*fifo.mp4 is not a regular file"):
+        open_frames(tmp_path / "fifo.mp4")
 
 
 def test_alpha_png_is_single_channel_uint8(tmp_path: Path) -> None:
