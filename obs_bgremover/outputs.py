@@ -116,11 +116,19 @@ def staged_folder(folder: Path) -> Iterator[Path]:
     may be a mount point or a link to another drive (a container's volume, a USB stick), where
     files cannot be renamed across, and its parent may not be writable at all."""
     with output_folder(folder):
-        staging = Path(tempfile.mkdtemp(prefix=".part-", dir=folder))
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=".part-", dir=folder))
+        except OSError as err:  # a read-only drive: said of the folder, not of the hidden one
+            raise write_failed(folder, err) from err
         try:
             yield staging
             for path in sorted(staging.iterdir()):
                 os.replace(path, folder / path.name)
+        except InputError as err:  # a file that could not be written, named where it goes
+            named = str(err).replace(f"{staging}{os.sep}", f"{folder}{os.sep}")
+            if named == str(err):
+                raise
+            raise InputError(named) from err
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
