@@ -39,7 +39,7 @@ from support import (
 from obs_bgremover import cli
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey, tasks
-from obs_bgremover.render.job import _fitted, fit_size, frame_at, scaling_note
+from obs_bgremover.render.job import _fitted, fit_size, frame_at, render_video, scaling_note
 from obs_bgremover.render.probe import probe
 from obs_bgremover.render.queue import DATA_ENV, swap_data
 
@@ -393,6 +393,13 @@ def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
     assert result["size"] == (320, 240) and result["rate"] == 5
     # Audio is copied packet by packet: it may run on by the packet that crosses 10 s (23 ms).
     assert result["audio_end"] == pytest.approx(10, abs=0.1)
+
+
+def test_a_limit_under_a_frames_length_renders_the_first_frame(tmp_path: Path) -> None:
+    """--max-seconds 0.001 was accepted, then failed the job: "no frames were written"."""
+    source = write_clip(tmp_path / "clip.mp4", [np.full((64, 64, 3), 90, np.uint8)] * 5, 10)
+    result = render_video(source, tmp_path / "out.mp4", RenderSettings("dusk", max_seconds=0.001))
+    assert result.frames == 1 and len(describe(tmp_path / "out.mp4")["frames"]) == 1
 
 
 def test_a_4k_input_is_scaled_to_fit_1080p(tmp_path: Path,
