@@ -39,7 +39,14 @@ from support import (
 from obs_bgremover import cli
 from obs_bgremover.errors import InputError
 from obs_bgremover.render import RenderQueue, RenderSettings, open_huey, tasks
-from obs_bgremover.render.job import _fitted, fit_size, frame_at, render_video, scaling_note
+from obs_bgremover.render.job import (
+    _fitted,
+    fit_size,
+    frame_at,
+    render_preview,
+    render_video,
+    scaling_note,
+)
 from obs_bgremover.render.probe import probe
 from obs_bgremover.render.queue import DATA_ENV, swap_data
 
@@ -393,6 +400,14 @@ def test_a_25_second_input_is_cut_to_10(shared_data: Path, tmp_path: Path,
     assert result["size"] == (320, 240) and result["rate"] == 5
     # Audio is copied packet by packet: it may run on by the packet that crosses 10 s (23 ms).
     assert result["audio_end"] == pytest.approx(10, abs=0.1)
+
+
+def test_a_preview_just_past_the_end_says_the_length_as_precisely(tmp_path: Path) -> None:
+    """"cannot preview ... at 0.2917 s (it is 0.29 s long)" refused a time that read as
+    inside the clip."""
+    source = write_clip(tmp_path / "clip.mp4", [np.full((64, 64, 3), 90, np.uint8)] * 7, 24)
+    with pytest.raises(InputError, match=r"at 0.2917 s \(it is 0.291667 s long\)"):
+        render_preview(source, tmp_path / "shot.png", 0.2917, RenderSettings("dusk"))
 
 
 def test_a_limit_under_a_frames_length_renders_the_first_frame(tmp_path: Path) -> None:
@@ -838,6 +853,11 @@ def test_a_queue_that_fails_is_said_in_one_line(
     assert capsys.readouterr().err.startswith(
         "obs-bgremover: error: queue redis://127.0.0.1:notaport/0 is not a Redis URL redis can "
         "use: ")
+    assert cli.main(["jobs", "--queue", redis_url.replace("/0", "/abc")]) == 2
+    assert "the database after the last / must be a number, got 'abc'" in (
+        capsys.readouterr().err)
+    assert cli.main(["jobs", "--queue", redis_url.removesuffix("/0")]) == 0
+    assert capsys.readouterr().out.endswith(f"{redis_url.removeprefix('redis://')}\n")
     full.config_set("requirepass", "right")
     wrong = redis_url.replace("redis://", "redis://:secret@")
     assert cli.main(["jobs", "--queue", wrong]) == 2

@@ -211,7 +211,8 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
 
 def _refuse_time(info: MediaInfo, at: float) -> None:
     if not at >= 0 or (info.duration is not None and at >= info.duration):  # nan too
-        length = "" if info.duration is None else f" (it is {info.duration:.2f} s long)"
+        # As precise as the time asked for: 2.917 s was refused as past "2.92 s long".
+        length = "" if info.duration is None else f" (it is {info.duration:g} s long)"
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
 
 

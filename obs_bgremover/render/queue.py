@@ -99,6 +99,11 @@ def open_huey(spec: str = SQLITE) -> Huey:
         # of a newer 3.11, and OBS's own older 3.11 imports this module for its SQLite queue.
         import redis
 
+        db = urllib.parse.urlsplit(spec).path.strip("/")
+        if spec.startswith(("redis://", "rediss://")) and db and not db.isdigit():
+            # redis-py took "/abc" for no database at all: database 0, said as None
+            raise InputError(f"queue {shown(spec)}: the database after the last / must be a "
+                             f"number, got {db!r}")
         try:
             huey = RedisHuey(APP, url=spec, results=False)
             huey.storage.conn.ping()
@@ -131,5 +136,7 @@ def describe(huey: Huey) -> str:
     if isinstance(huey, SqliteHuey):
         return f"SQLite queue {huey.storage.filename}"
     params = huey.storage.pool.connection_kwargs
-    where = params.get("path") or f"{params.get('host')}:{params.get('port')}/{params.get('db')}"
+    db = params.get("db") or 0
+    where = (f"{params['path']}?db={db}" if params.get("path")
+             else f"{params.get('host')}:{params.get('port')}/{db}")
     return f"Redis queue {where}"
