@@ -38,8 +38,10 @@ INSTALLED = VENV_DIR / "obs-bgremover-install.json"  # `install_record` of the l
 DEMO_OUTPUT = Path("out") / "sample-bokeh-drift.mp4"
 MIN_PYTHON = (3, 11)
 PYTEST_NO_TESTS = 5
-OBS_SCRIPT = REPO_ROOT / "obs_bgremover" / "obs" / "script.py"
-OBS_SCRIPT_TAIL = "/obs_bgremover/obs/script.py"  # how any checkout's script path ends
+OBS_SCRIPT = REPO_ROOT / "obs_bgremover" / "obs" / "obs_bgremover_filter.py"
+# How any checkout's script path ends: its name, and its name until 2026-12-07, script.py (OBS
+# imports a script by its file's name, and took another script.py for it, or it for another).
+OBS_SCRIPT_TAILS = ("/obs_bgremover/obs/obs_bgremover_filter.py", "/obs_bgremover/obs/script.py")
 # The newest Python each OBS release loads on Windows and macOS, by the first release of each step:
 # OBS tries Python 3.<newest> down to 3.6 in the folder set under Tools > Scripts > Python Settings
 # (obs-scripting-python-import.c). On Linux OBS is linked against the system's libpython instead.
@@ -675,10 +677,11 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
         raise InstallError(f"cannot read OBS's scene collection {path}: {exc}") from exc
     scripts = collection_scripts(data, path)
     name = data.get("name", path.stem)
-    # Any checkout's script, this one's or one moved, cloned again or beside it: two would
-    # register one filter twice, and one whose checkout is gone fails at every start.
+    # Any checkout's script, this one's or one moved, cloned again or beside it, under its
+    # name or its old one: two would register one filter twice, and one whose checkout is gone
+    # fails at every start.
     ours = [entry for entry in scripts if isinstance(entry, dict) and Path(
-        str(entry.get("path", ""))).as_posix().endswith(OBS_SCRIPT_TAIL)]
+        str(entry.get("path", ""))).as_posix().endswith(OBS_SCRIPT_TAILS)]
     if [Path(str(entry["path"])).resolve() for entry in ours] == [script]:
         print(f"    {script} is already in the scene collection {name!r}; nothing changed.")
         return
@@ -691,7 +694,11 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
                     if Path(str(entry["path"])).resolve() != script]
         kept["path"] = script.as_posix()
         scripts[:] = [entry for entry in scripts if entry is kept or entry not in ours]
-        print(f"    Replaced the script of another checkout ({', '.join(replaced)}).")
+        if replaced:
+            print(f"    Replaced the script of another checkout, or its old name "
+                  f"({', '.join(replaced)}).")
+        else:  # this checkout's, listed twice
+            print(f"    Removed {len(ours) - 1} more entries of this script.")
     else:
         scripts.append({"path": script.as_posix(), "settings": {}})
     partial = path.with_name(f"{path.name}.partial")

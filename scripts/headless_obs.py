@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "obs_bgremover" / "obs" / "script.py"
+SCRIPT = REPO / "obs_bgremover" / "obs" / "obs_bgremover_filter.py"
 PROFILE = "bgremover-test"
 COLLECTION = "bgremover-test"
 LAST_VERSION = 486539266  # 29.0.2: with FirstRun=true, no auto-configuration wizard

@@ -25,7 +25,7 @@ import pytest
 from support import missing
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "obs_bgremover" / "obs" / "script.py"
+SCRIPT = REPO / "obs_bgremover" / "obs" / "obs_bgremover_filter.py"
 
 
 @pytest.fixture(scope="module")
@@ -524,11 +524,26 @@ def test_add_to_obs_replaces_another_checkouts_script(installer, tmp_path, capsy
     data["modules"]["scripts-tool"] = [old, other, beside]
     path.write_text(json.dumps(data))
     installer.add_to_obs(config)
-    assert "Replaced the script of another checkout (/old/clone/" in capsys.readouterr().out
+    assert ("Replaced the script of another checkout, or its old name (/old/clone/"
+            in capsys.readouterr().out)
     assert json.loads(path.read_text())["modules"]["scripts-tool"] == [
         {"path": SCRIPT.as_posix(), "settings": {"x": 1}}, other]
     installer.add_to_obs(config)
     assert "nothing changed" in capsys.readouterr().out
+    # Its old name, script.py, which OBS took another script.py for (and the other for it).
+    data["modules"]["scripts-tool"] = [
+        {"path": SCRIPT.with_name("script.py").as_posix(), "settings": {}}, other]
+    path.write_text(json.dumps(data))
+    installer.add_to_obs(config)
+    assert json.loads(path.read_text())["modules"]["scripts-tool"] == [
+        {"path": SCRIPT.as_posix(), "settings": {}}, other]
+    # Listed twice: "Replaced the script of another checkout ()".
+    data["modules"]["scripts-tool"] = [{"path": SCRIPT.as_posix(), "settings": {}}] * 2
+    path.write_text(json.dumps(data))
+    installer.add_to_obs(config)
+    assert "Removed 1 more entries of this script." in capsys.readouterr().out
+    assert json.loads(path.read_text())["modules"]["scripts-tool"] == [
+        {"path": SCRIPT.as_posix(), "settings": {}}]
 
 
 def test_add_to_obs_creates_the_scripts_list(installer, tmp_path) -> None:

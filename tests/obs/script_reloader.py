@@ -13,7 +13,7 @@ from pathlib import Path
 import obspython as obs
 
 REQUEST = Path(os.environ["HOME"]) / "reload-request"
-SCRIPT_MODULE = "script"  # OBS imports a script under its file's stem
+SCRIPT_MODULE = "obs_bgremover_filter"  # OBS imports a script under its file's stem
 POLL_MS = 100
 
 

@@ -46,7 +46,7 @@ def test_add_to_obs_then_obs_loads_the_script(obs_studio) -> None:
     assert again.returncode == 0 and "nothing changed" in again.stdout, again.stdout
     [backup] = scenes.glob("*.bak")
     assert json.loads(backup.read_text()) == data
-    script = REPO / "obs_bgremover" / "obs" / "script.py"
+    script = REPO / "obs_bgremover" / "obs" / "obs_bgremover_filter.py"
     assert json.loads(collection.read_text())["modules"]["scripts-tool"] == [
         {"path": script.as_posix(), "settings": {}}
     ]
@@ -56,7 +56,7 @@ def test_add_to_obs_then_obs_loads_the_script(obs_studio) -> None:
     obs_studio.start()
     assert set(logs.glob("*.txt")) - earlier, "OBS wrote no log for the second start"
     log = obs_studio.log_text()
-    assert "Loaded python script: script.py" in log, log[-3000:]
+    assert "Loaded python script: obs_bgremover_filter.py" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
 
     client = obs_studio.client

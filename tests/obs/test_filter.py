@@ -45,7 +45,7 @@ SHRINK_REQUIRED = 0.02
 
 def test_script_loaded_and_registered_the_filter(obs_studio) -> None:
     log = obs_studio.log_text()
-    assert "Loaded python script: script.py" in log, "OBS did not load the script"
+    assert "Loaded python script: obs_bgremover_filter.py" in log, "OBS did not load the script"
     assert "Traceback" not in log, log[-3000:]
 
 
