@@ -21,6 +21,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except ImportError as err:
+        if (err.name or "").startswith("obs_bgremover"):
+            raise  # one of ours: a bug, said with its traceback
         print(f"obs-bgremover: error: {err}", file=sys.stderr)
         return 2
     status = run()

@@ -269,4 +269,3 @@ def run_jobs(args: argparse.Namespace) -> int:
         if record.error:
             print(f"{'':37}{record.error}")
     return 0
-
