@@ -185,6 +185,8 @@ class RenderQueue:
         self.lease_s = lease_s
         self.name = worker_name()
         self._task = huey.task(name="render")(self.run)
+        # The records of the last listing, by key, with the bytes they were read from.
+        self._known: dict[str, tuple[bytes, JobRecord | UnreadableJob]] = {}
 
     # -- records ------------------------------------------------------------------------------
 
@@ -224,13 +226,22 @@ class RenderQueue:
         return [found for found in self._stored() if isinstance(found, UnreadableJob)]
 
     def _stored(self) -> list[JobRecord | UnreadableJob]:
+        """Every stored job, read or found unreadable. A record whose bytes are those of the
+        last listing is not read again: the web page lists the jobs every 1.5 s and a worker
+        every few seconds, and reading 2000 records took a tenth of a second each time."""
+        known, self._known = self._known, {}
         found: list[JobRecord | UnreadableJob] = []
         for key, value in self.huey.storage.result_items().items():
-            if key.startswith("job:"):
+            if not key.startswith("job:"):
+                continue
+            last = known.get(key)
+            if last is None or last[0] != value:
                 try:
-                    found.append(_load(key.removeprefix("job:"), value))
+                    last = (value, _load(key.removeprefix("job:"), value))
                 except UnreadableJob as err:
-                    found.append(err)
+                    last = (value, err)
+            self._known[key] = last
+            found.append(last[1])
         return found
 
     # -- submitting ---------------------------------------------------------------------------
