@@ -834,6 +834,13 @@ def test_a_queue_that_fails_is_said_in_one_line(
     commands ended in their libraries' tracebacks, and a Redis password was printed."""
     source = write_clip(tmp_path / "clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 10)
     output = tmp_path / "out.mp4"
+    data_folder.parent.mkdir(parents=True, exist_ok=True)
+    data_folder.write_text("a file where the data folder goes")
+    assert cli.main(["jobs"]) == 2
+    assert capsys.readouterr().err == (
+        f"obs-bgremover: error: cannot make the data folder {data_folder} "
+        "($OBS_BGREMOVER_DATA or the user's data folder): File exists\n")
+    data_folder.unlink()
     (data_folder / "queue.db").mkdir(parents=True)
     assert cli.main(["jobs"]) == 2
     assert capsys.readouterr().err == (

@@ -88,7 +88,11 @@ def open_huey(spec: str = SQLITE) -> Huey:
     """
     if spec == SQLITE:
         folder = data_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # said as a bare "PATH: File exists"
+            raise QueueError(f"cannot make the data folder {folder} (${DATA_ENV} or the "
+                             f"user's data folder): {err.strerror or err}") from err
         try:
             return SqliteHuey(APP, filename=str(folder / "queue.db"), results=False)
         except sqlite3.Error as err:  # a read-only or damaged file, a full disk
