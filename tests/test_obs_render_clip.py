@@ -37,6 +37,18 @@ def test_a_folder_that_takes_no_files_is_refused_before_queueing(button) -> None
     assert button.queue is None and button.job_id is None, "a job was queued"
 
 
+def test_a_clip_a_render_would_fail_on_is_refused_before_queueing(button, tmp_path) -> None:
+    """A text file picked as the clip was queued, failed in the worker and stayed in `jobs`:
+    the button checks what `render` checks."""
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("milk, eggs, bread\n" * 100)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(InputError, match="notes.mp4 is not a video or image FFmpeg can read"):
+        button.start(FilterSettings(), str(notes), str(folder))
+    assert button.queue is None and button.job_id is None, "a job was queued"
+
+
 def test_a_writable_folder_is_left_as_it_was(button, tmp_path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()

@@ -22,8 +22,8 @@ from pathlib import Path
 from obs_bgremover.errors import InputError
 from obs_bgremover.obs.environment import project_python
 from obs_bgremover.obs.settings import FilterSettings
-from obs_bgremover.outputs import refuse_unwritable
 from obs_bgremover.render import SQLITE, JobRecord, RenderQueue, RenderSettings, data_dir, open_huey
+from obs_bgremover.render.job import refuse_job
 from obs_bgremover.render.tasks import FINISHED
 
 # How often the status thread reads the job's record.
@@ -107,13 +107,15 @@ class RenderClip:
             raise InputError(f"pick the clip to render (got {clip!r}, which is not a file)")
         if not folder or not folder_path.is_dir():
             raise InputError(f"pick an existing output folder (got {folder!r})")
-        refuse_unwritable(folder_path)
         render = RenderSettings(settings.background_spec(), settings.fit,
                                 model=settings.model_name(), device=settings.device,
                                 matting=settings.matting(), decontaminate=settings.clean_edges)
+        output = output_path(clip_path, folder_path, settings.kind == "transparent")
+        # As `render` checks a job (the folder takes files, the clip is a video it can read):
+        # a damaged clip was queued and left a failed job.
+        refuse_job("video", clip_path, output, 0.0, render)
         if self.queue is None:
             self.queue = RenderQueue(open_huey(SQLITE))
-        output = output_path(clip_path, folder_path, settings.kind == "transparent")
         record = self.queue.submit("video", clip_path, output, render)
         WORKERS.ensure(self.queue)
         self.close()  # the previous job's thread, if it has not noticed its end yet
