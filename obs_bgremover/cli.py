@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         help="render a clip (first 10 s) or a preview frame through the render queue",
         description="Queue a render job and wait for it: a video (the first --max-seconds, "
-        "scaled to fit 1920x1080, sound kept) or, with --preview-at, one frame as a composite "
+        "scaled to fit 1920x1080, or 1080x1920 when portrait, sound kept) or, with "
+        "--preview-at, one frame as a composite "
         "PNG and a cut-out PNG with alpha. See docs/render.md.",
     )
     render_command.add_argument("input", type=given_path, metavar="INPUT",
@@ -354,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(render_command)
     render_command.set_defaults(run=render.run_render)
 
-    worker = commands.add_parser("worker", help="serve the render queue (a huey consumer)")
+    worker = commands.add_parser(
+        "worker", help="serve the render queue (a huey consumer)",
+        description="Render the queue's jobs until stopped: Ctrl+C lets the running jobs "
+        "finish (a second Ctrl+C, or SIGTERM, queues them again for the next worker). See "
+        "docs/render.md.")
     worker.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                         help="queue to serve (default: %(default)s)")
     worker.add_argument("--workers", type=int, default=1, metavar="N",
@@ -365,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=render.run_worker)
 
     jobs = commands.add_parser("jobs", help="list the render queue's jobs (and stop or delete "
-                                 "some)")
+                                 "some)",
+                               description="List the render queue's jobs, oldest first, after "
+                               "stopping or deleting those named. See docs/render.md.")
     jobs.add_argument("--queue", default=render.SQLITE, metavar="sqlite|redis://...",
                       help="queue to list (default: %(default)s)")
     jobs.add_argument("--stop", action="extend", nargs="+", default=[], metavar="ID",
@@ -400,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest upload accepted (default: %(default)s)")
     serve.set_defaults(run=run_serve)
 
-    backgrounds = commands.add_parser("backgrounds", help="list the built-in backgrounds")
+    backgrounds = commands.add_parser(
+        "backgrounds", help="list the built-in backgrounds",
+        description="List the built-in backgrounds, by name, for --background.")
     backgrounds.set_defaults(run=run_backgrounds)
     return parser
 
