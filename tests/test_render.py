@@ -283,6 +283,8 @@ def test_an_output_folder_that_takes_no_files_is_refused_before_it_is_queued(
     ("file-in-the-outputs-folder", "is a file"),
     ("bad-colour", "colour '#GGGGGG' is not of the form #RRGGBB"),
     ("empty-background", "is empty (0 bytes)"),
+    # A built-in's name mistyped: relative, so this folder's, where it is not.
+    ("mistyped-builtin", "background 'studoi' is neither a built-in"),
     ("model-is-a-folder", "is not a file"),
 ])
 def test_a_job_its_files_would_fail_is_refused_before_it_is_queued(
@@ -301,6 +303,7 @@ def test_a_job_its_files_would_fail_is_refused_before_it_is_queued(
         "file-in-the-outputs-folder": (tmp_path / "notes" / "out.mp4", ("-b", "studio")),
         "bad-colour": (tmp_path / "out.mp4", ("-b", "color:#GGGGGG")),
         "empty-background": (tmp_path / "out.mp4", ("-b", str(tmp_path / "empty.png"))),
+        "mistyped-builtin": (tmp_path / "out.mp4", ("-b", "studoi")),
         "model-is-a-folder": (tmp_path / "out.mp4",
                               ("-b", "studio", "--model", str(tmp_path / "models"))),
     }[case]

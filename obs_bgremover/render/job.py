@@ -254,8 +254,10 @@ def refuse_job(kind: str, input: str | os.PathLike[str], output: Path, at: float
     refuse_places(kind, input, output, settings.background)
     if Path(input).exists():
         _probe_input(kind, input, at, settings)
+    # A relative name is this folder's (the queue makes it absolute): one not here is a typo
+    # of a built-in's name, or a missing file, for any worker.
     background = own_file(settings.background)
-    if background is None or background.exists():
+    if background is None or background.exists() or not background.is_absolute():
         with parse_background(settings.background, settings.fit):
             pass
     if settings.model in MODEL_NAMES or Path(settings.model).expanduser().exists():
