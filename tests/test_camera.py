@@ -686,6 +686,14 @@ def test_other_errors_name_their_fix(
     assert expected in _error(capsys, "--input", lucia.clip, "--size", SIZE, *argv)
 
 
+def test_a_background_it_cannot_show_is_refused_before_the_model_loads(
+    capsys: pytest.CaptureFixture[str], lucia: Sequence
+) -> None:
+    """``-b transparent`` was refused once the model had loaded, seconds later."""
+    message = _error(capsys, "--input", lucia.clip, "--size", SIZE, "--background", "transparent")
+    assert "no alpha channel" in message and "matting with" not in message
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [

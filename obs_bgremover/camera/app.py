@@ -389,13 +389,15 @@ def serve(
     scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
     feed: LiveFeed | None = None
     try:
-        # In the try: a SIGTERM while the model loads ended the camera silently, with 143.
-        model = MattingModel(scene_settings.model, settings.device)
-        try_model(model, settings.size)
-        line.note(f"camera: matting with {model.name} on {model.provider}")
         with ExitStack() as stack:
-            preview = stack.enter_context(Preview()) if settings.preview else None
+            # The background first: one it cannot show was refused after seconds of loading
+            # the model. In the try: a SIGTERM while the model loads ended the camera silently,
+            # with 143.
             scene = stack.enter_context(Scene(scene_settings.background, settings.size))
+            model = MattingModel(scene_settings.model, settings.device)
+            try_model(model, settings.size)
+            line.note(f"camera: matting with {model.name} on {model.provider}")
+            preview = stack.enter_context(Preview()) if settings.preview else None
             pipeline = LivePipeline(model.with_settings(scene_settings.matting),
                                     settings.pipeline)
             feed = stack.enter_context(LiveFeed(pipeline))
