@@ -1,9 +1,14 @@
 """Shared fixtures: the real model, the shared evaluation data, and small real files made on the fly
-(ONNX graphs with a chosen interface, H.264 videos) for the cases the real files cannot show."""
+(ONNX graphs with a chosen interface, H.264 videos) for the cases the real files cannot show, and
+a throw-away Redis server for the render queue on Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,8 @@ import pytest
 from clip_writer import write_clip
 from onnx import TensorProto, helper, numpy_helper
 from support import missing, synthetic_frames
+
+from obs_bgremover.render import open_huey
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,3 +111,38 @@ def frames() -> list[np.ndarray]:
 def video(tmp_path: Path, frames: list[np.ndarray]) -> Path:
     """A real five-frame 64x48 H.264 MP4."""
     return write_clip(tmp_path / "clip.mp4", frames, 25)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port, persisting nothing."""
+    server = shutil.which("redis-server")
+    if server is None:
+        missing("redis-server (python3 install.py --test installs it)")
+    port = _free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                open_huey(url)
+                break
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -12,11 +12,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -30,7 +28,6 @@ from support import (
     command,
     frame_times,
     heic_file,
-    missing,
     on_its_side,
     phone_jpeg,
     synthetic_frames,
@@ -723,41 +720,6 @@ def test_deleting_a_web_job_from_the_command_line_removes_its_folder(tmp_path: P
 
 
 # -- Redis: several worker processes, one killed --------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A throw-away redis-server on a free loopback port, persisting nothing."""
-    server = shutil.which("redis-server")
-    if server is None:
-        missing("redis-server (python3 install.py --test installs it)")
-    port = _free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                open_huey(url)
-                break
-            except Exception:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 KILL_TEST_FRAMES = 100  # 10 s at 10 fps: the longest a render keeps

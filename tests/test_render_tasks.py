@@ -388,3 +388,24 @@ def test_a_listing_reads_only_the_records_that_changed(
     queue.stop(jobs[1].id, "stopped")
     read.clear()
     assert queue.jobs()[1].status == "failed" and read == [jobs[1].id]
+
+
+def test_a_progress_report_the_queue_cannot_take_does_not_end_the_render(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis restart of a few seconds failed a running attempt's next progress report: the
+    attempt died of it, and the render started over from nothing once its lease ran out."""
+    output = tmp_path / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+    update, failures = queue._update, [sqlite3.OperationalError("database is locked")]
+
+    def away_once(job_id: str, change: Callable) -> object:
+        if failures and change.__name__ == "renewed":
+            raise failures.pop()
+        return update(job_id, change)
+
+    monkeypatch.setattr(queue, "_update", away_once)
+    fake_renders(monkeypatch)
+    queue.run(record.id, 1)
+    assert not failures and queue.get(record.id).status == "done"
+    assert output.read_bytes() == b"a video"

@@ -56,6 +56,14 @@ def shown(spec: str) -> str:
     return spec if not password else spec.replace(f":{password}@", ":***@", 1)
 
 
+def storage_failure(err: BaseException) -> bool:
+    """Whether ``err`` is the queue's storage failing (SQLite's or Redis's own errors: a server
+    stopped, a full disk), not a bug."""
+    redis = sys.modules.get("redis")  # imported only for a Redis queue (`open_huey`)
+    return isinstance(err, sqlite3.Error) or (redis is not None
+                                              and isinstance(err, redis.RedisError))
+
+
 @contextmanager
 def queue_errors(spec: str) -> Iterator[None]:
     """Turn a failure of the queue's storage into a `QueueError` naming the queue, for the
@@ -63,11 +71,8 @@ def queue_errors(spec: str) -> Iterator[None]:
     or disk, escaped as their libraries' tracebacks."""
     try:
         yield
-    except sqlite3.Error as err:
-        raise QueueError(f"the render queue {shown(spec)} failed: {err}") from err
     except Exception as err:
-        redis = sys.modules.get("redis")  # imported only for a Redis queue (`open_huey`)
-        if redis is None or not isinstance(err, redis.RedisError):
+        if not storage_failure(err):
             raise
         raise QueueError(f"the render queue {shown(spec)} failed: {err}") from err
 

@@ -49,7 +49,7 @@ from obs_bgremover.render.job import (
     render_preview,
     render_video,
 )
-from obs_bgremover.render.queue import swap_data
+from obs_bgremover.render.queue import storage_failure, swap_data
 
 KINDS = ("preview", "video")
 FINISHED = ("done", "failed")
@@ -364,7 +364,15 @@ class RenderQueue:
                     return None
                 return replace(current, progress=fraction, lease_until=time.time() + self.lease_s)
 
-            if self._update(record.id, renewed) is None:
+            try:
+                updated = self._update(record.id, renewed)
+            except Exception as err:
+                if not storage_failure(err):
+                    raise
+                # The queue is away for a moment (a Redis restart): render on and report at
+                # the next frame; the attempt died of it, and started over after its lease.
+                return
+            if updated is None:
                 raise Superseded(record.id)
 
         return report

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from huey import RedisHuey
 
 from obs_bgremover import __version__
 from obs_bgremover.web import api, pages
@@ -68,6 +69,14 @@ async def _queue_fault(request: Request, exc: sqlite3.OperationalError) -> JSONR
                         status_code=500)
 
 
+async def _queue_away(request: Request, exc: Exception) -> JSONResponse:
+    """The Redis queue does not answer (restarted, stopped): a JSON 503, which the page takes
+    for a server that is away for a moment and asks again; it was a plain-text 500, and the
+    page gave up on a render that then finished."""
+    return JSONResponse({"detail": f"the server's render queue does not answer ({exc}); try "
+                                   "again in a moment"}, status_code=503)
+
+
 def create_app(context: Context, token: str | None, hosts: frozenset[str] | None,
                cookie: str) -> FastAPI:
     """The app for one queue and data folder; ``token``, ``hosts`` and ``cookie`` as `Guard`
@@ -80,5 +89,9 @@ def create_app(context: Context, token: str | None, hosts: frozenset[str] | None
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(OSError, _server_fault)
     app.add_exception_handler(sqlite3.OperationalError, _queue_fault)
+    if isinstance(context.queue.huey, RedisHuey):
+        import redis  # as `open_huey` does, only for a Redis queue
+
+        app.add_exception_handler(redis.RedisError, _queue_away)
     app.add_middleware(Guard, token=token, hosts=hosts, cookie=cookie)
     return app

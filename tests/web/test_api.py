@@ -331,6 +331,25 @@ def test_the_job_list_keeps_a_kind_an_upload_and_the_newest(
     assert server.get("/api/jobs?upload=../x").status == 422
 
 
+def test_a_redis_queue_that_does_not_answer_is_a_json_503(
+    serve: Callable[..., Server], redis_url: str, talking_head: Path
+) -> None:
+    """Redis restarting: the API answered plain-text 500s and the page gave up on a render
+    that then finished. A 503 is what the page takes for a server away for a moment, and asks
+    again."""
+    server = serve("--workers", "0", "--queue", redis_url)
+    clip = server.upload(talking_head, "talk.mp4").json()["id"]
+    job = server.job(clip, "dusk")["id"]
+    open_huey(redis_url).storage.conn.shutdown(nosave=True)
+    for path in (f"/api/jobs/{job}", "/api/jobs?limit=5"):
+        answer = server.get(path)
+        assert answer.status == 503, answer.body
+        assert answer.detail.startswith("the server's render queue does not answer (")
+    refused = server.post_json("/api/jobs", {"upload": clip, "kind": "video",
+                                             "background": "dusk", "at": 0})
+    assert refused.status == 503, refused.body
+
+
 def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
                                          talking_head: Path) -> None:
     server = serve("--workers", "0")
