@@ -145,20 +145,27 @@ def router(context: Context) -> APIRouter:
     def get_upload(upload_id: str = UploadId) -> UploadOut:
         return upload_out(upload_or_404(upload_id))
 
-    @api.get("/uploads/{upload_id}/frame", response_class=FileResponse,
+    @api.get("/uploads/{upload_id}/frame", response_class=Response,
              responses={200: JPEG, **MISSING, **REFUSED}, tags=["uploads"])
     def frame(upload_id: str = UploadId,
               at: float = Query(0.0, ge=0, le=MAX_AT, allow_inf_nan=False,
-                                description="seconds into the clip")) -> FileResponse:
+                                description="seconds into the clip")) -> Response:
         """The clip's frame at a time, as JPEG, without a new background."""
         upload = upload_or_404(upload_id)
         if upload.purpose != "clip":
             raise HTTPException(404, f"upload {upload_id} is a background, not a clip")
         try:
-            return FileResponse(images.clip_frame(store, upload, at), media_type="image/jpeg")
-        except InputError as err:
+            # The bytes, not a FileResponse of the cached file: one deleted with its upload
+            # between the answer's headers and its body cut the answer short.
+            picture = images.clip_frame(store, upload, at).read_bytes()
+        except (InputError, FileNotFoundError) as err:
+            if store.upload(upload_id) is None:  # deleted meanwhile: said with the path
+                raise HTTPException(404, f"there is no upload {upload_id}") from err
+            if isinstance(err, FileNotFoundError):
+                raise
             raise HTTPException(422, str(err).replace(str(store.source(upload_id)),
                                                       f'"{upload.name}"')) from err
+        return Response(picture, media_type="image/jpeg")
 
     @api.delete("/uploads/{upload_id}", status_code=204, responses={**MISSING, 409: {}},
                 tags=["uploads"])
@@ -278,7 +285,10 @@ def router(context: Context) -> APIRouter:
         if record.status in FINISHED:
             raise HTTPException(409, f"job {job_id} has finished ({record.status}); there is "
                                      "nothing to stop")
-        return job_out(queue.stop(record.id, "stopped from the web page"), store)
+        stopped = queue.stop(record.id, "stopped from the web page")
+        if stopped is None:  # deleted meanwhile (its Delete and a Stop at once): a 500
+            raise HTTPException(404, f"there is no job {job_id}")
+        return job_out(stopped, store)
 
     @api.delete("/jobs/{job_id}", status_code=204, responses={**MISSING, 409: {}},
                 tags=["jobs"])

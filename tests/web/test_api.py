@@ -350,6 +350,48 @@ def test_a_redis_queue_that_does_not_answer_is_a_json_503(
     assert refused.status == 503, refused.body
 
 
+def test_stops_and_a_delete_of_one_job_at_once_answer_what_happened(
+    serve: Callable[..., Server], talking_head: Path
+) -> None:
+    """A page's Stop racing another tab's Stop and Delete: a stop that found the job gone
+    answered a plain-text 500 ('NoneType' object has no attribute 'input'), 18 times in 180."""
+    server = serve("--workers", "0")
+    clip = server.upload(talking_head, "talk.mp4").json()["id"]
+
+    def delete(job: str) -> int:
+        while (status := server.request("DELETE", f"/api/jobs/{job}").status) == 409:
+            time.sleep(0.01)
+        return status
+
+    answers = []
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(20):
+            job = server.job(clip, "dusk")["id"]
+            stops = [pool.submit(server.request, "POST", f"/api/jobs/{job}/stop")
+                     for _ in range(3)]
+            answers.append(pool.submit(delete, job).result())
+            answers += [stop.result().status for stop in stops]
+    assert set(answers) <= {200, 204, 404, 409}, answers
+
+
+def test_a_frame_asked_for_while_its_upload_goes_is_a_404(
+    serve: Callable[..., Server], talking_head: Path
+) -> None:
+    """Frames asked for as their upload was deleted answered 422 naming the server's paths
+    ("cannot write .../uploads/ID/frames/60.jpg"), or a 200 cut short."""
+    server = serve("--workers", "0")
+    for _ in range(3):
+        clip = server.upload(talking_head, "talk.mp4").json()["id"]
+        with ThreadPoolExecutor(5) as pool:
+            frames = [pool.submit(server.get, f"/api/uploads/{clip}/frame?at={at / 10}")
+                      for at in range(5)]
+            time.sleep(0.05)
+            assert server.request("DELETE", f"/api/uploads/{clip}").status == 204
+            for answer in (frame.result() for frame in frames):
+                assert answer.status in (200, 404), answer.body
+                assert answer.status == 404 or answer.body.startswith(b"\xff\xd8"), answer.body
+
+
 def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
                                          talking_head: Path) -> None:
     server = serve("--workers", "0")
