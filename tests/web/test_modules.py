@@ -204,9 +204,10 @@ def test_a_job_error_names_the_result_not_the_staging_folder(tmp_path: Path) -> 
     assert job_out(record, store).error == "Cannot write preview.png: No space left on device"
 
 
-def test_a_job_whose_worker_went_silent_says_no_time_left(tmp_path: Path) -> None:
+def test_the_time_left_counts_down_from_the_last_report(tmp_path: Path) -> None:
     """After a server was killed mid-render, its job showed its old progress, and a time left
-    that grew with every poll (11.9 to 70.7 s), until its lease ran out 30 s later."""
+    that grew with every poll (11.9 to 70.7 s), until its lease ran out 30 s later: none is
+    said for a job silent that long. Between reports it went back and forth at every poll."""
     store = Store(tmp_path / "web")
     now = time.time()
     record = JobRecord(JOB_ID, "video", str(store.source("ba9876543210")),
@@ -214,5 +215,8 @@ def test_a_job_whose_worker_went_silent_says_no_time_left(tmp_path: Path) -> Non
                        status="running", progress=0.3, started=now - 6,
                        lease_until=now + LEASE_S)
     assert job_out(record, store).seconds_left == pytest.approx(14.0, abs=0.5)
+    # The same report 2 s ago: 2 s less, where the time since counted as spent on its 30%.
+    earlier = replace(record, started=now - 8, lease_until=now - 2 + LEASE_S)
+    assert job_out(earlier, store).seconds_left == pytest.approx(12.0, abs=0.5)
     silent = replace(record, lease_until=now + LEASE_S - 20)  # its last report, 20 s ago
     assert job_out(silent, store).seconds_left is None
