@@ -22,22 +22,22 @@ STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """Background removal for short clips: upload a clip, preview a frame over a new
 background, render the clip, download it. Every request needs the server's access token when it
 has one (`Authorization: Bearer TOKEN`). Errors answer `{"detail": "what is wrong"}`."""
-# The ids a path may hold, and what they name.
-PATH_IDS = {"job_id": "job", "upload_id": "upload"}
+# The ids a request may hold (in its path, its query or its JSON body), and what they name.
+IDS = {"job_id": "job", "upload_id": "upload", "upload": "upload"}
 # No Swagger UI or ReDoc pages: FastAPI's load their scripts from a CDN, which a local tool should
 # not call; /api/openapi.json opens in any OpenAPI viewer.
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A request that does not fit the API's models, said in one sentence like every other
-    error (FastAPI's own answer is a list of machine-readable locations). An id in the path
-    that is not one is answered as an unknown id is, 404, so a client has one answer for "no
-    such job"."""
+    error (FastAPI's own answer is a list of machine-readable locations). An id that is not
+    one, in the path, the query or the JSON body, is answered as an unknown id is, 404, so a
+    client has one answer for "no such job"."""
     problems = []
     for error in exc.errors():
-        if error["loc"][0] == "path" and error["loc"][-1] in PATH_IDS:
+        if error["loc"][-1] in IDS and isinstance(error["input"], str):
             return JSONResponse(
-                {"detail": f"there is no {PATH_IDS[error['loc'][-1]]} {error['input']}"},
+                {"detail": f"there is no {IDS[error['loc'][-1]]} {error['input']}"},
                 status_code=404)
         where = ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0]
         problems.append(f"{where}: {error['msg']}")
