@@ -88,6 +88,8 @@ def router(context: Context) -> APIRouter:
 
     def finished_file(job_id: str, path_of: Callable[[Path], Path]) -> tuple[JobRecord, Path]:
         record, folder = job_or_404(job_id)
+        if record.status == "failed":  # "its result comes when it is done", it said
+            raise HTTPException(409, f"job {job_id} failed: it has no result")
         if record.status != "done":
             raise HTTPException(409, f"job {job_id} is {record.status}: its result comes when "
                                      "it is done")

@@ -452,6 +452,9 @@ def test_a_running_job_can_be_stopped(serve: Callable[..., Server], shared_data:
     assert left == [], "the stopped render left files behind"
     again = server.request("POST", f"/api/jobs/{job['id']}/stop")
     assert again.status == 409 and "has finished (failed)" in again.detail
+    # Not "its result comes when it is done": it never will be.
+    result = server.get(f"/api/jobs/{job['id']}/result")
+    assert (result.status, result.detail) == (409, f"job {job['id']} failed: it has no result")
     assert server.wait(server.job(clip, "dusk", kind="preview")["id"])["status"] == "done"
     assert server.request("DELETE", f"/api/jobs/{job['id']}").status == 204
 
