@@ -334,7 +334,8 @@ def test_a_new_clip_during_a_render_is_not_mixed_with_that_render(
 ) -> None:
     """A clip dropped while the previous one rendered: the page showed the new clip but kept
     Render disabled and the old render's progress, and once the old render finished, "Your new
-    clip" played the old clip (and Download saved it)."""
+    clip" played the old clip (and Download saved it). (A new background picked meanwhile
+    turned Render back on.)"""
     first = shared_data / "talking-heads" / "speaker5.mp4"
     _, _, count, seconds = describe(talking_head)
     server = serve()
@@ -346,6 +347,10 @@ def test_a_new_clip_during_a_render_is_not_mixed_with_that_render(
     browser.find_element(By.ID, "render").click()
     wait.until(lambda _: re.match(r"^\d+ % ", text(browser, "render-status")))
     old = address(browser)["render"]
+    # A pick while it renders: Render came back on, and a second render began beside it.
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    time.sleep(0.5)
+    assert not browser.find_element(By.ID, "render").is_enabled()
 
     drop(browser, talking_head)
     wait.until(lambda _: text(browser, "upload-status").startswith(f"{talking_head.name}: "))

@@ -16,6 +16,7 @@ const state = {
   preview: 0,         // previews asked for: a later pick wins over a slower earlier one
   previewJob: null,   // the id of the preview job under way, stopped when a newer one replaces it
   render: 0,          // renders followed: a new render or a new clip ends following the last one
+  rendering: false,   // whether the render followed is unfinished: Render stays off meanwhile
 };
 
 function remember(changes) {
@@ -114,7 +115,9 @@ function select(background, tile) {
   }
   $("colour").setAttribute("aria-label",
     tile === $("colour-tile") ? "Colour (selected)" : "Colour");
-  $("render").disabled = false;
+  // Not during a render: a pick turned Render back on, and a second render began beside the
+  // first, which the page then no longer followed.
+  $("render").disabled = state.rendering;
   preview();
 }
 
@@ -174,6 +177,7 @@ async function uploadBackground(file) {
 // here, its progress and result go, and Render is for the new clip.
 function leaveRender() {
   ++state.render;
+  state.rendering = false;
   $("render-progress").hidden = true;
   show("render-status", "");
   $("result-step").hidden = true;
@@ -185,6 +189,7 @@ function leaveRender() {
 
 async function render() {
   const mine = ++state.render;
+  state.rendering = true;
   $("render").disabled = true;
   $("result-step").hidden = true;
   setProgress($("render-progress"), 0);
@@ -203,6 +208,7 @@ async function render() {
 
 async function follow(job, mine = ++state.render) {
   const current = () => mine === state.render;
+  state.rendering = true;
   $("render").disabled = true;
   setProgress($("render-progress"), job.progress || 0);
   try {
@@ -218,6 +224,7 @@ async function follow(job, mine = ++state.render) {
     job = { status: "failed", error: error.message };
   }
   if (!current()) return;
+  state.rendering = false;
   $("render").disabled = false;
   if (job.status === "failed") {
     show("render-status", job.error, true);
