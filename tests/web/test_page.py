@@ -382,6 +382,30 @@ def test_a_new_clip_during_a_render_is_not_mixed_with_that_render(
     assert duration == pytest.approx(seconds, abs=0.1)
 
 
+def test_a_clip_dropped_during_an_upload_stops_that_upload(
+    serve: Callable[..., Server], browser: WebDriver, shared_data: Path, talking_head: Path,
+) -> None:
+    """A second clip dropped while the first uploaded took the page over, but the first went
+    on uploading and stayed on the server, in no page (500 MB clips, for nothing)."""
+    server = serve("--workers", "0")
+    browser.get(server.url)
+    browser.set_network_conditions(offline=False, latency=0, download_throughput=-1,
+                                   upload_throughput=64 * 1024)  # bytes a second: 10 s
+    try:
+        drop(browser, shared_data / "talking-heads" / "speaker1.mp4")
+        WebDriverWait(browser, 10).until(
+            lambda _: re.search(r"speaker1.mp4… [1-9]\d? %", text(browser, "upload-status")))
+        drop(browser, talking_head)
+        WebDriverWait(browser, 60).until(
+            lambda _: text(browser, "upload-status").startswith(f"{talking_head.name}: "))
+    finally:
+        browser.delete_network_conditions()
+    time.sleep(1)
+    assert [upload["name"] for upload in server.get("/api/uploads").json()] == [
+        talking_head.name]
+    assert list((server.data / "web" / "tmp").iterdir()) == []
+
+
 def test_a_newer_pick_stops_the_preview_it_replaces(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:

@@ -41,9 +41,13 @@ const api = {
 
   // Send a file as the request body; onProgress gets the fraction sent. XMLHttpRequest, not
   // fetch: only it reports upload progress.
-  upload(file, purpose, onProgress) {
+  // An abort of `signal` (a newer clip dropped meanwhile) stops sending: the server keeps
+  // nothing of a cut-off upload.
+  upload(file, purpose, onProgress, signal = null) {
     return new Promise((resolve, reject) => {
       const request = new XMLHttpRequest();
+      signal?.addEventListener("abort", () => request.abort());
+      request.onabort = () => reject(new DOMException("the upload was replaced", "AbortError"));
       const query = new URLSearchParams({ name: file.name, purpose });
       request.open("POST", `/api/uploads?${query}`);
       request.setRequestHeader("Content-Type", "application/octet-stream");

@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   upload: null, background: null,
   uploads: 0,         // clip uploads started: only the latest one is shown
+  uploading: null,    // the AbortController of the clip upload under way
   preview: 0,         // previews asked for: a later pick wins over a slower earlier one
   previewJob: null,   // the id of the preview job under way, stopped when a newer one replaces it
   render: 0,          // renders followed: a new render or a new clip ends following the last one
@@ -48,13 +49,16 @@ async function uploadClip(file) {
   }
   setProgress($("upload-progress"), 0);
   show("upload-status", `Uploading ${file.name}…`);
+  // The clip it replaces stops uploading: it went on, and stayed on the server unseen.
+  state.uploading?.abort();
+  const uploading = state.uploading = new AbortController();
   let upload;
   try {
     upload = await api.upload(file, "clip", (fraction) => {
       if (!current()) return;
       setProgress($("upload-progress"), fraction);
       show("upload-status", `Uploading ${file.name}… ${Math.floor(fraction * 100)} %`);
-    });
+    }, uploading.signal);
   } catch (error) {
     if (!current()) return;
     $("upload-progress").hidden = true;
@@ -161,13 +165,18 @@ async function preview() {
 }
 
 async function uploadBackground(file) {
+  const picks = state.preview;  // each pick asks for a preview
   show("preview-status", `Uploading ${file.name}…`);
   try {
-    const upload = await api.upload(file, "background", (fraction) =>
-      show("preview-status", `Uploading ${file.name}… ${Math.floor(fraction * 100)} %`));
-    select(`upload:${upload.id}`, $("own"));
+    const upload = await api.upload(file, "background", (fraction) => {
+      if (state.preview === picks) {
+        show("preview-status", `Uploading ${file.name}… ${Math.floor(fraction * 100)} %`);
+      }
+    });
+    // Another background picked while it uploaded stays picked (it was replaced by this one).
+    if (state.preview === picks) select(`upload:${upload.id}`, $("own"));
   } catch (error) {
-    show("preview-status", error.message, true);
+    if (state.preview === picks) show("preview-status", error.message, true);
   }
 }
 
