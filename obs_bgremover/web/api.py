@@ -8,7 +8,6 @@ through the job's record, never through anything in the request but an id.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -63,10 +62,6 @@ def router(context: Context) -> APIRouter:
     """The API's routes, bound to one web app's queue and files."""
     api = APIRouter(prefix="/api")
     store, queue = context.store, context.queue
-    # Held while a job is made from uploads and while an upload goes with its jobs: a job made
-    # in the seconds an upload with many jobs took to delete outlived it, its background then
-    # shown as the server's path.
-    uploads_in_use = threading.Lock()
 
     def upload_or_404(upload_id: str) -> Upload:
         upload = store.upload(upload_id)
@@ -173,7 +168,7 @@ def router(context: Context) -> APIRouter:
                 tags=["uploads"])
     def delete_upload(upload_id: str = UploadId) -> Response:
         """Delete an upload, and every job made from it (or with it as background)."""
-        with uploads_in_use:
+        with store.uploads_in_use():
             return forget_upload(upload_id)
 
     def forget_upload(upload_id: str) -> Response:
@@ -192,7 +187,7 @@ def router(context: Context) -> APIRouter:
               responses={**MISSING, **REFUSED}, tags=["jobs"])
     def create_job(job: JobIn) -> JobOut:
         """Queue a preview (one frame) or a video render of a clip upload."""
-        with uploads_in_use:
+        with store.uploads_in_use():
             return queue_job(job)
 
     def queue_job(job: JobIn) -> JobOut:

@@ -16,10 +16,13 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -71,6 +74,25 @@ class Upload:
                    info.audio, size, time.time())
 
 
+def _lock_file(handle: BinaryIO, lock: bool) -> None:
+    """Take (or give back) the lock on an open file that servers on one folder share."""
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        while True:
+            try:  # LK_LOCK tries for ten seconds, then raises
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if lock else msvcrt.LK_UNLCK, 1)
+                return
+            except OSError:
+                if not lock:
+                    raise
+    else:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX if lock else fcntl.LOCK_UN)
+
+
 class Store:
     """The folders of one web app's data: ``uploads/``, ``jobs/``, ``cache/`` and ``tmp/``."""
 
@@ -85,7 +107,22 @@ class Store:
         # Uploads read so far, by id: a kept upload never changes, and a listing of 2000 jobs
         # spent half a second reading the same few ``upload.json`` files again and again.
         self._known: dict[str, Upload] = {}
+        self._uploads_lock = threading.Lock()
         self._remove_stale_uploads()
+
+    @contextmanager
+    def uploads_in_use(self) -> Iterator[None]:
+        """Held while a job is made from uploads and while an upload goes with its jobs: a job
+        made in the seconds an upload with many jobs took to delete outlived it, its background
+        then shown as the server's path. By this server's threads and by the other servers on
+        this folder (a lock on a file): a lock of one process let jobs made on one server
+        outlive an upload deleted on the other."""
+        with self._uploads_lock, open(self.root / "uploads.lock", "a+b") as handle:
+            _lock_file(handle, True)
+            try:
+                yield
+            finally:
+                _lock_file(handle, False)
 
     # -- uploads ------------------------------------------------------------------------------
 

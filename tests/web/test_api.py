@@ -408,12 +408,26 @@ def test_a_running_job_cannot_be_deleted(serve: Callable[..., Server],
 
 
 
-def test_no_job_is_made_from_an_upload_while_it_is_deleted(serve: Callable[..., Server],
-                                                          talking_head: Path) -> None:
+@pytest.mark.parametrize("servers_on_the_folder", [1, 2])
+def test_no_job_is_made_from_an_upload_while_it_is_deleted(
+    servers_on_the_folder: int, serve: Callable[..., Server], talking_head: Path
+) -> None:
     """Deleting an upload with many jobs takes a while; a job made from it meanwhile outlived
     it, its background then shown as the server's path. Either the job comes first (and the
-    upload, in use, stays) or the deletion does (and the job is refused)."""
+    upload, in use, stays) or the deletion does (and the job is refused). So too where the job
+    is made on another server on the same data folder (web.md has two such servers)."""
     server = serve("--workers", "0")
+    maker = server
+    if servers_on_the_folder == 2:
+        maker = Server(server.data, ["--workers", "0"]).start()
+    try:
+        _make_during_a_delete(server, maker, talking_head)
+    finally:
+        if maker is not server:
+            maker.stop()
+
+
+def _make_during_a_delete(server: Server, maker: Server, talking_head: Path) -> None:
     clip = server.upload(talking_head, "clip.mp4").json()["id"]
     background = server.upload(talking_head, "bg.mp4", purpose="background").json()["id"]
     for _ in range(150):
@@ -424,7 +438,7 @@ def test_no_job_is_made_from_an_upload_while_it_is_deleted(serve: Callable[..., 
         server.request("DELETE", f"/api/uploads/{background}").status))
     deleting.start()
     time.sleep(0.05)
-    made = server.post_json("/api/jobs", {"upload": clip, "background": f"upload:{background}"})
+    made = maker.post_json("/api/jobs", {"upload": clip, "background": f"upload:{background}"})
     deleting.join()
     assert (made.status, deleted) in ((201, [409]), (422, [204])), (made.status, deleted)
     if made.status == 201:
