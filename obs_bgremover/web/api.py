@@ -156,7 +156,9 @@ def router(context: Context) -> APIRouter:
             # between the answer's headers and its body cut the answer short.
             picture = images.clip_frame(store, upload, at).read_bytes()
         except (InputError, FileNotFoundError) as err:
-            if store.upload(upload_id) is None:  # deleted meanwhile: said with the path
+            with store.uploads_in_use():  # a delete under way ends first (its files go in turn)
+                gone = store.upload(upload_id) is None
+            if gone:  # deleted meanwhile: said with the path
                 raise HTTPException(404, f"there is no upload {upload_id}") from err
             if isinstance(err, FileNotFoundError):
                 raise

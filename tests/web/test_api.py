@@ -382,9 +382,10 @@ def test_a_frame_asked_for_while_its_upload_goes_is_a_404(
     serve: Callable[..., Server], talking_head: Path
 ) -> None:
     """Frames asked for as their upload was deleted answered 422 naming the server's paths
-    ("cannot write .../uploads/ID/frames/60.jpg"), or a 200 cut short."""
+    ("cannot write .../uploads/ID/frames/60.jpg": its folder went before its upload.json), or
+    a 200 cut short."""
     server = serve("--workers", "0")
-    for _ in range(3):
+    for _ in range(6):
         clip = server.upload(talking_head, "talk.mp4").json()["id"]
         with ThreadPoolExecutor(5) as pool:
             frames = [pool.submit(server.get, f"/api/uploads/{clip}/frame?at={at / 10}")
