@@ -194,8 +194,10 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
                 WriteBehind(lambda item: sink.write(*item)) as write, \
                 closing(read_ahead(_fitted(timed, size))) as source:
             for time, frame in source:
-                if frames and time >= settings.max_seconds - 1e-3:  # a first frame whatever
-                    break  # the limit: under a frame's length, it wrote none and failed
+                # The first frame whatever the limit: under a frame's length, a job wrote none
+                # and failed.
+                if frames and time >= settings.max_seconds - 1e-3:
+                    break
                 write((pipeline.run(frame, time).composite, time))
                 frames, seconds = frames + 1, time + frame_length
                 if progress is not None:
