@@ -321,6 +321,57 @@ def test_a_worker_keeps_its_queue_through_a_failure_of_it(
                     "trying again every 0.05 s", f"the {describe(queue.huey)} answers again"]
 
 
+@pytest.mark.parametrize("stored", [False, True])
+def test_a_finished_render_waits_out_a_failure_of_its_queue(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: bool
+) -> None:
+    """A Redis restart as a render ended left its job "running" (its files in place), to be
+    rendered again from the start once its lease ran out. Where the done marker was stored
+    but the reply lost (``stored``), the next try finds it its own."""
+    monkeypatch.setattr(tasks, "FINISH_RETRY_S", 0.01)
+    renders: list[str] = []
+    fake_renders(monkeypatch, lambda: renders.append("render"))
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          RenderSettings("studio"))
+    storage = queue.huey.storage
+    failures = [sqlite3.OperationalError("disk I/O error")] * 2
+    claim = storage.put_if_empty
+
+    def failing(*args: object) -> bool:
+        if renders and failures:
+            if stored:
+                claim(*args)
+            raise failures.pop()
+        return claim(*args)
+
+    monkeypatch.setattr(storage, "put_if_empty", failing)
+    queue.run(record.id, record.attempt)
+    assert not failures and renders == ["render"]
+    assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 1)
+    assert (tmp_path / "out.mp4").read_bytes() == b"a video"
+
+
+def test_a_queue_failing_for_longer_than_the_lease_leaves_the_job_to_the_next_attempt(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "FINISH_RETRY_S", 0.01)
+    queue.lease_s = 0.1
+    fake_renders(monkeypatch)
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          RenderSettings("studio"))
+    tries: list[float] = []
+
+    def failing(*args: object) -> bool:
+        tries.append(time.monotonic())
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(queue.huey.storage, "put_if_empty", failing)
+    with pytest.raises(sqlite3.OperationalError):
+        queue.run(record.id, record.attempt)
+    assert len(tries) > 2 and 0.1 <= tries[-1] - tries[0] < 1
+    assert queue.get(record.id).status == "running"
+
+
 def test_an_attempt_failing_after_its_job_went_to_the_next_one_leaves_it_be(
     queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,6 +59,8 @@ FINISHED = ("done", "failed")
 LEASE_S = 30.0
 # At most this long between progress reports (and lease renewals) from a running job.
 REPORT_S = 1.0
+# How often a finished attempt tries again to write its end into a queue that failed.
+FINISH_RETRY_S = 1.0
 # A preview's message goes ahead of queued video renders where huey's storage orders messages by
 # priority (SQLite does; its plain Redis storage is first in, first out): the web page waits for
 # its previews, while a render takes minutes anyway.
@@ -308,19 +310,34 @@ class RenderQueue:
     def _finish(self, record: JobRecord) -> bool:
         """Write a finished attempt's record, unless the job already finished (stopped from a
         front end) or is gone: whoever claims the done marker first decides how the job ended.
-        Whether this one did. A late attempt (its lease ran out while it stalled) ends nothing:
-        the job is the next attempt's to finish (a stalled attempt whose staging folder was
-        removed failed on its next write, and failed the job), and where that one finished and
-        the job was deleted meanwhile, it writes no record over the deleted one and takes its
-        marker back, so a deleted job leaves nothing in the queue."""
+        Whether this one did. A queue that fails meanwhile (a Redis restart) is tried again
+        until the attempt's lease runs out: its files are in place, and a job left "running"
+        was rendered again from the start once its lease ran out."""
+        deadline = time.monotonic() + self.lease_s
+        while True:
+            try:
+                return self._finish_once(record)
+            except Exception as err:
+                if not storage_failure(err) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(FINISH_RETRY_S)
+
+    def _finish_once(self, record: JobRecord) -> bool:
+        """One try of `_finish`. A late attempt (its lease ran out while it stalled) ends
+        nothing: the job is the next attempt's to finish (a stalled attempt whose staging folder
+        was removed failed on its next write, and failed the job), and where that one finished
+        and the job was deleted meanwhile, it writes no record over the deleted one and takes
+        its marker back, so a deleted job leaves nothing in the queue."""
         try:
             current = self.get(record.id)
         except UnreadableJob:
             return False
         if current is None or current.attempt != record.attempt:
             return False
-        marker = f"done:{record.id}"
-        if not self.huey.storage.put_if_empty(marker, record.to_json()):
+        marker, ending = f"done:{record.id}", record.to_json()
+        # A try that failed after claiming the marker (or whose reply was lost) left ours there.
+        if (not self.huey.storage.put_if_empty(marker, ending)
+                and self.huey.storage.peek_data(marker) != ending):
             return False
         if self._update(record.id, lambda _: record) is None:
             self.huey.storage.delete_data(marker)
