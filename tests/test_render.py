@@ -30,6 +30,7 @@ from support import (
     heic_file,
     on_its_side,
     phone_jpeg,
+    poll,
     synthetic_frames,
 )
 
@@ -773,6 +774,41 @@ def test_redis_workers_finish_every_job_once_when_one_is_killed(
     assert_no_leftovers(out, {f"job{n}.mp4" for n in range(3)})
     for n in range(3):
         assert len(describe(out / f"job{n}.mp4")["frames"]) == KILL_TEST_FRAMES
+
+
+def test_a_redis_restart_is_said_once_by_a_worker_that_serves_on(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """huey's consumer threads logged a traceback of some 50 lines at every poll of a queue
+    that failed: a Redis restart of 8 s wrote 1700 lines into a worker's log."""
+    log = tmp_path / "worker.log"
+    worker = _worker(redis_url, log)
+    server = None
+    try:
+        queue = RenderQueue(open_huey(redis_url))
+        assert poll(queue.workers, bool, timeout=30)
+        queue.huey.storage.conn.shutdown(nosave=True)
+        time.sleep(3)  # the consumer's threads poll every second at most
+        port = redis_url.rsplit(":", 1)[1].split("/")[0]
+        server = subprocess.Popen([shutil.which("redis-server"), "--port", port, "--bind",
+                                   "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+                                  stdout=subprocess.DEVNULL)
+        assert "answers again" in poll(log.read_text, lambda text: "answers again" in text,
+                                       timeout=30)
+        source = write_clip(tmp_path / "clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 10)
+        job = queue.submit("video", source, tmp_path / "out.mp4",
+                           RenderSettings("color:#00B140", device="cpu")).id
+        assert poll(lambda: queue.get(job), lambda record: record.status in tasks.FINISHED,
+                    timeout=60).status == "done"
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(30)
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+    said = log.read_text()
+    assert "Traceback" not in said, said
+    assert said.count("cannot keep the Redis queue") == 1 and said.count("answers again") == 1
 
 
 def test_a_redis_queue_swaps_records_and_queues_previews_in_order(redis_url: str,

@@ -305,7 +305,8 @@ def test_a_worker_keeps_its_queue_through_a_failure_of_it(
 
     monkeypatch.setattr(queue, "reclaim", failing)
     stop = threading.Event()
-    keeper = threading.Thread(target=commands._keep, args=(queue, stop, True))
+    keeper = threading.Thread(target=commands._keep,
+                              args=(queue, stop, True, commands.Outage(queue)))
     with caplog.at_level(logging.INFO):
         keeper.start()
         try:

@@ -25,7 +25,7 @@ from huey.consumer import Consumer
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.render.job import LONGEST_LIMIT_S, RenderSettings, refuse_job
-from obs_bgremover.render.queue import describe, open_huey, queue_errors
+from obs_bgremover.render.queue import describe, open_huey, queue_errors, storage_failure
 from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
 
 # How often ``render`` looks at its job's record, and whether any worker still serves the queue
@@ -60,13 +60,54 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
                           matting, not args.no_decontaminate)
 
 
-def _keep(queue: RenderQueue, stop: threading.Event, announce: bool) -> None:
+# The loggers of huey's consumer threads and of its task runner, which log every poll and task
+# that fails with a traceback.
+HUEY_LOGGERS = ("huey", "huey.consumer.Worker", "huey.consumer.Scheduler")
+
+
+class Outage(logging.Filter):
+    """Says a failing queue once, and once more when it answers again. huey's consumer threads
+    log a traceback of some 50 lines at every poll that fails: a Redis restart of 8 s wrote
+    1700 lines into a worker's log. As a filter on their loggers this takes in what they say of
+    the storage's failures; the keeper tells it whether the queue answers."""
+
+    def __init__(self, queue: RenderQueue) -> None:
+        super().__init__()
+        self.queue = queue
+        self._lock = threading.Lock()
+        self._trouble = ""
+
+    def failed(self, err: BaseException) -> None:
+        """Say ``err``, unless the queue already failed since it last answered: one outage
+        fails in several ways (a Redis restart closes connections, then refuses them)."""
+        with self._lock:
+            said, self._trouble = bool(self._trouble), self._trouble or str(err)
+        if not said:
+            logging.getLogger(__name__).error(
+                "cannot keep the %s (%s); trying again every %g s", describe(self.queue.huey),
+                err, self.queue.lease_s / 4)
+
+    def answered(self) -> None:
+        with self._lock:
+            was, self._trouble = self._trouble, ""
+        if was:
+            logging.getLogger(__name__).warning("the %s answers again",
+                                                describe(self.queue.huey))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if err is None or not storage_failure(err):
+            return True
+        self.failed(err)
+        return False
+
+
+def _keep(queue: RenderQueue, stop: threading.Event, announce: bool, outage: Outage) -> None:
     """Reclaim dead workers' jobs (and, for a ``worker``, announce it), a few times per lease,
     until stopped. A queue that fails meanwhile (a Redis restart, a full disk) is said once and
     tried again: the keeper once died of it, and its worker went on rendering unannounced while
     dead workers' jobs stayed "running" for good."""
     log = logging.getLogger(__name__)
-    trouble = ""
     while True:
         try:
             if announce:
@@ -75,14 +116,9 @@ def _keep(queue: RenderQueue, stop: threading.Event, announce: bool) -> None:
                 log.warning("job %s: its worker stopped reporting; queued again as attempt %d",
                             record.id, record.attempt)
         except Exception as err:  # whatever the storage raises: the keeper must live on
-            if str(err) != trouble:
-                log.error("cannot keep the %s (%s); trying again every %g s",
-                          describe(queue.huey), err, queue.lease_s / 4)
-            trouble = str(err)
+            outage.failed(err)
         else:
-            if trouble:
-                log.warning("the %s answers again", describe(queue.huey))
-            trouble = ""
+            outage.answered()
         if stop.wait(queue.lease_s / 4):
             if announce:
                 with suppress(Exception):  # gone anyway once its lease runs out
@@ -96,14 +132,19 @@ def serving(queue: RenderQueue, workers: int, announce: bool) -> Iterator[Consum
     block ends. Only a ``worker`` announces itself: a ``render`` serving its own job stops when
     that job is done, so others must not count on it."""
     consumer = queue.huey.create_consumer(workers=workers, periodic=False, max_delay=IDLE_POLL_S)
-    stop = threading.Event()
-    keeper = threading.Thread(target=_keep, args=(queue, stop, announce), daemon=True)
+    stop, outage = threading.Event(), Outage(queue)
+    loggers = [logging.getLogger(name) for name in HUEY_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(outage)
+    keeper = threading.Thread(target=_keep, args=(queue, stop, announce, outage), daemon=True)
     keeper.start()
     try:
         yield consumer
     finally:
         stop.set()
         keeper.join()
+        for logger in loggers:
+            logger.removeFilter(outage)
 
 
 # The signals that stop a command: Ctrl+C, a service manager's SIGTERM and a closed terminal's
