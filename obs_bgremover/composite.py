@@ -418,12 +418,6 @@ class CompositeSettings:
 
     decontaminate: bool = True
     """Replace the old background's colour in the soft edge (hair) by the person's own."""
-    light_wrap: float = 0.0
-    """0..1: how much of the new background's light spills over the person's edge; 0 is off."""
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.light_wrap <= 1:
-            raise InputError(f"light wrap {self.light_wrap} is not in 0..1")
 
 
 def _check(frame: np.ndarray, alpha: np.ndarray) -> None:
@@ -452,7 +446,6 @@ class Compositor:
         self.settings = settings or CompositeSettings()
         self._band = SoftBand()
         self._blend = Blender()
-        self._wrap_blend = Blender()
         self._estimate = ForegroundEstimator()
 
     def __call__(self, frame: np.ndarray, alpha: np.ndarray, t: float = 0.0,
@@ -473,24 +466,4 @@ class Compositor:
             rgba = cv2.cvtColor(_with_colours(frame, band, colours), cv2.COLOR_RGB2RGBA)
             rgba[..., 3] = alpha
             return rgba
-        if not self.settings.light_wrap:
-            return self._blend(frame, plate, alpha, band, colours)
-        foreground = self._light_wrap(_with_colours(frame, band, colours), plate, alpha)
-        return self._blend(foreground, plate, alpha, band)
-
-    def _light_wrap(
-        self, foreground: np.ndarray, plate: np.ndarray, alpha: np.ndarray
-    ) -> np.ndarray:
-        """The foreground with the blurred background's colour mixed into its edge, as light
-        from behind spills round a person; computed at a sixteenth of the pixels."""
-        height, width = alpha.shape
-        small_height = max(8, height // 4)
-        glow = shrink(plate, small_height)
-        person = shrink(alpha, small_height)
-        reach = max(3, small_height // 20) | 1
-        glow = cv2.blur(glow, (reach, reach))
-        edge = cv2.blur(255 - person, (reach, reach)).astype(np.float32) * person
-        edge = np.clip(edge * (self.settings.light_wrap / 255), 0, 255).astype(np.uint8)
-        return self._wrap_blend(
-            _resize(glow, (width, height)), foreground, _resize(edge, (width, height))
-        )
+        return self._blend(frame, plate, alpha, band, colours)

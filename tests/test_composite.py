@@ -218,17 +218,3 @@ def test_compositor_blends_the_colours_the_estimator_makes() -> None:
         soft = cv2.GaussianBlur(alpha, (0, 0), 4)
         expected = plain(ForegroundEstimator()(frame, soft), soft)
         np.testing.assert_array_equal(compositor(frame, soft), expected)
-
-
-def test_light_wrap_tints_only_the_edge_of_the_person() -> None:
-    frame, alpha = disc_scene(radius=70)
-    plain = Compositor(ColorBackground(GREEN), CompositeSettings(decontaminate=False))
-    wrapped = Compositor(
-        ColorBackground(GREEN), CompositeSettings(decontaminate=False, light_wrap=1.0)
-    )
-    difference = np.abs(wrapped(frame, alpha).astype(int) - plain(frame, alpha)).sum(axis=2)
-    edge = (alpha == 255) & (cv2.erode(alpha, np.ones((5, 5), np.uint8)) == 0)
-    core = cv2.erode(alpha, np.ones((61, 61), np.uint8)) == 255
-    assert difference[edge].mean() > 20
-    assert difference[core].max() == 0
-    assert difference[alpha == 0].max() == 0
