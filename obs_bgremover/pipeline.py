@@ -9,8 +9,8 @@ callers must never wait for the network.
 
 Every result carries the frame its alpha belongs to, so the compositing step (and anything else
 downstream) blends each matte with its own frame rather than with a newer one it was not computed
-for; only the live pipeline's ``low_latency`` mode pairs a newer frame with an older matte, and its
-results say so.
+for. (The OBS filter's "Low latency" draws the newest frame with the last matte on the GPU,
+where it has both at hand.)
 """
 
 from __future__ import annotations
@@ -271,18 +271,13 @@ class _NetworkThread:
 class LiveResult:
     """The newest finished matte of a `LivePipeline`.
 
-    ``frame`` is the frame to show with ``alpha``. By default it is the frame the alpha was computed
-    for (``index == alpha_index``). In ``low_latency`` mode it is the newest submitted frame and the
-    alpha may be an older frame's (``alpha_index < index``): less delay, but the matte trails fast
-    motion.
+    ``frame`` is the frame the alpha was computed for, to show with it.
     """
 
     frame: np.ndarray
     alpha: np.ndarray
     index: int
     """Submission number of ``frame`` (0 for the first frame submitted)."""
-    alpha_index: int
-    """Submission number of the frame ``alpha`` was computed from."""
     fresh: bool
     """Whether the network ran on the alpha's frame (see `Matte.fresh`)."""
     latency_ms: float
@@ -292,10 +287,6 @@ class LiveResult:
     pipeline was asked for it (``LivePipeline(rgba=True)``): a GPU host uploads it as one
     texture, and its graphics thread spends nothing on packing. With ``edge_colours``, its
     colours in the soft edge are the person's own, estimated (see `Compositor`)."""
-
-    @property
-    def aligned(self) -> bool:
-        return self.index == self.alpha_index
 
 
 class _Timings(NamedTuple):
@@ -325,7 +316,6 @@ class LiveStats:
     """Frames replaced by a newer one before the worker got to them."""
     network_calls: int
     errors: int
-    low_latency: bool
 
 
 class LivePipeline:
@@ -344,7 +334,6 @@ class LivePipeline:
         model: MattingModel,
         settings: PipelineSettings = PipelineSettings(),
         *,
-        low_latency: bool = False,
         nice: int = 0,
         rgba: bool = False,
         edge_colours: bool = False,
@@ -359,7 +348,6 @@ class LivePipeline:
         for the worker; where pipelines take turns at one model, it lets this one's waiting
         call go (`RemoteModel.abandon`), so that its worker ends after one frame in inference
         at most."""
-        self.low_latency = low_latency
         self._rgba = rgba
         self._on_close = on_close
         self._network = _NetworkThread(model, nice) if nice > 0 else None
@@ -369,7 +357,6 @@ class LivePipeline:
                                   packer)
         self._lock = threading.Condition()
         self._waiting: tuple[int, Any, float, Callable[[Any], np.ndarray] | None] | None = None
-        self._newest: tuple[int, np.ndarray] | None = None
         self._result: LiveResult | None = None
         self._error: BaseException | None = None
         self._reset = False
@@ -387,13 +374,10 @@ class LivePipeline:
 
         With ``prepare``, ``frame`` is anything that ``prepare`` turns into that RGB frame, on the
         worker thread: a camera frame in its own pixel format, say, whose conversion costs
-        milliseconds the caller's thread does not have. Such a frame is handed over, not copied,
-        and does not take part in ``low_latency`` (only frames already in RGB can be shown
-        before their matte is ready).
+        milliseconds the caller's thread does not have. Such a frame is handed over, not copied.
 
         An RGBA frame (or one that ``prepare`` makes) is a frame with an alpha of its own, in
         straight colours: a source that is partly transparent, matted as `Pipeline.run` says.
-        It does not take part in ``low_latency`` either.
         """
         copy = frame if prepare is not None else np.array(frame, copy=True)
         with self._lock:
@@ -404,7 +388,6 @@ class LivePipeline:
             if self._waiting is not None:
                 self._dropped += 1
             self._waiting = (index, copy, time.perf_counter(), prepare)
-            self._newest = (index, copy) if prepare is None and copy.shape[-1] == 3 else None
             self._lock.notify()
 
     def reset(self) -> None:
@@ -423,18 +406,7 @@ class LivePipeline:
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
-            result, newest = self._result, self._newest
-        if (
-            self.low_latency
-            and result is not None
-            and newest is not None
-            and newest[0] > result.index
-            and newest[1].shape[:2] == result.alpha.shape
-        ):
-            index, frame = newest
-            return LiveResult(frame, result.alpha, index, result.alpha_index, result.fresh,
-                              result.latency_ms, result.rgba)
-        return result
+            return self._result
 
     def in_flight(self) -> int:
         """Frames submitted and not yet finished (waiting or being matted): cheaper than
@@ -463,7 +435,6 @@ class LivePipeline:
             dropped=counts[2],
             network_calls=self._pipeline.network_calls,
             errors=errors,
-            low_latency=self.low_latency,
         )
 
     def _work(self) -> None:
@@ -502,7 +473,7 @@ class LivePipeline:
                 self._recent.append(_Timings(ready, matte.matte_ms, matte.temporal_ms,
                                              matte.composite_ms, latency_ms))
                 self._result = LiveResult(
-                    matte.frame, matte.alpha, index, index, matte.fresh, latency_ms, rgba
+                    matte.frame, matte.alpha, index, matte.fresh, latency_ms, rgba
                 )
 
     def stop(self) -> None:
