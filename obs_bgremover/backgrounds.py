@@ -38,6 +38,7 @@ from obs_bgremover.media import (
     declared_duration,
     decode,
     file_problem,
+    frame_rate,
     open_container,
     video_stream,
 )
@@ -201,7 +202,7 @@ def _probe(path: Path) -> tuple[float, float]:
             stream = video_stream(container)
             if stream is None:
                 raise InputError(f"{path} has no video stream; expected {FILE_KINDS}")
-            rate = _rate(stream)
+            rate = float(frame_rate(stream))
             starts, ends, untimed, decoded = [], [], 0, False
             for packet in container.demux(stream):
                 if not decoded:  # until the first frame (the last, empty packet flushes)
@@ -230,11 +231,6 @@ def _probe(path: Path) -> tuple[float, float]:
         raise InputError(
             f"cannot use background {path} ({err.strerror or err}); expected {FILE_KINDS}"
         ) from err
-
-
-def _rate(stream: av.VideoStream) -> float:
-    """Frames per second of a stream, for frames without times of their own."""
-    return float(stream.average_rate or stream.guessed_rate or 25)
 
 
 class LoopingVideo(Background):
@@ -283,7 +279,7 @@ class LoopingVideo(Background):
                 with open_container(self.path) as container:
                     stream = video_stream(container)
                     stream.thread_type = "AUTO"
-                    frame_length = 1 / _rate(stream)
+                    frame_length = 1 / float(frame_rate(stream))
                     shown = shown or Shown(stream)  # kept: HDR's tone mapping is slow to set up
                     while not self._stop.is_set():
                         if not self._play(container, stream, shown, offset, frame_length):

@@ -289,6 +289,14 @@ def video_stream(container: av.container.InputContainer) -> av.VideoStream | Non
     return stream
 
 
+def frame_rate(stream: av.VideoStream) -> Fraction:
+    """Frames per second of a video stream, for frames without times of their own and for
+    what a file writes: the mean rate, else the rate FFmpeg guesses from the first frames'
+    times, else 25. One rule for every reader and writer, so a file's frames are timed the
+    same in `replace`, a render job and a background loop."""
+    return stream.average_rate or stream.guessed_rate or Fraction(25)
+
+
 def stream_start(stream: av.stream.Stream) -> Fraction:
     """When a stream starts, in seconds (0 where the file does not say): the time a video's
     frames are counted from (`VideoFile.timed`) and its sound is aligned to
@@ -474,7 +482,7 @@ def _video_file(path: Path) -> VideoFile:
                 raise InputError(f"{path} has no video stream; expected {ACCEPTED}")
             if next(container.decode(stream), None) is None:
                 raise InputError(f"video {path} has no frames")
-            rate = stream.average_rate or Fraction(25)
+            rate = frame_rate(stream)
             length = declared_duration(container, stream)
             count = stream.frames or (round(length * rate) if length else None)
             return VideoFile(path, count or None, rate)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +23,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from obs_bgremover.composite import fit
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import open_container, stream_start, video_stream
+from obs_bgremover.media import frame_rate, open_container, stream_start, video_stream
 from obs_bgremover.outputs import discard, partial_name, refuse_folder, write_failed
 from obs_bgremover.sound import SoundTracks
 
@@ -94,7 +93,7 @@ class VideoSink:
             except OSError as err:  # a read-only or full drive
                 raise write_failed(self.path, err) from err
             self._video_in = video_stream(self._source)
-            self._rate = self._video_in.average_rate or Fraction(25)
+            self._rate = frame_rate(self._video_in)
             self._video = None
             self._seconds = seconds
             self._sound: SoundTracks | None = None  # added after the video, as players expect
