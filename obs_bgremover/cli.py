@@ -80,10 +80,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, device: str = "auto") -
 def model_from_args(args: argparse.Namespace, *, spin: bool = False) -> MattingModel:
     """The model that the flags added by `add_model_arguments` describe. ``spin``: see
     `MattingModel`; only for a command whose frames are matted with nothing else running."""
-    settings = MattingSettings(
-        **{knob.name: getattr(args, knob.name) for knob in fields(MattingSettings)}
-    )
-    return MattingModel(args.model, args.device, settings, spin=spin)
+    return MattingModel(args.model, args.device, MattingSettings.from_mapping(vars(args)),
+                        spin=spin)
 
 
 class Progress:

@@ -13,6 +13,7 @@ import math
 import numbers
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,12 @@ class MattingSettings:
         "0: keep the network's soft edge, 1: follow frame edges", 0, 1)
     edge_eps: float | None = _knob("regularisation of the edge filter; larger is smoother", 0,
                                    open_ends=True)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> MattingSettings:
+        """The knobs found in ``values`` (a command's parsed flags, ``vars(args)``, which are
+        named as the knobs are), each missing one left at the graph's default."""
+        return cls(**{knob.name: values.get(knob.name) for knob in fields(cls)})
 
     def __post_init__(self) -> None:
         for knob in fields(self):

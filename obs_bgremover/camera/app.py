@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TextIO
@@ -175,8 +175,7 @@ class CameraSettings:
 
 def settings_from_args(args: argparse.Namespace) -> CameraSettings:
     """The settings the ``camera`` subcommand's flags describe, checked."""
-    knobs = {knob.name: getattr(args, knob.name) for knob in fields(MattingSettings)}
-    matting = MattingSettings(**knobs)
+    matting = MattingSettings.from_mapping(vars(args))
     return CameraSettings(
         source=parse_source(args.input),
         size=parse_size(args.size),

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import fields
 from pathlib import Path
 
 from huey.consumer import Consumer
@@ -54,10 +53,8 @@ def _on_queue(command: Callable[[argparse.Namespace], int]
 
 
 def _settings(args: argparse.Namespace) -> RenderSettings:
-    matting = MattingSettings(**{knob.name: getattr(args, knob.name)
-                                 for knob in fields(MattingSettings)})
     return RenderSettings(args.background, args.fit, args.max_seconds, args.model, args.device,
-                          matting, not args.no_decontaminate)
+                          MattingSettings.from_mapping(vars(args)), not args.no_decontaminate)
 
 
 # The loggers of huey's consumer threads and of its task runner, which log every poll and task
