@@ -144,7 +144,8 @@ class BusyDevice:
         raise RuntimeError(f"'v4l2loopback' backend: device {kwargs['device']} is busy")
 
 
-# Registries for subprocesses and `main`, picked by $OBS_BGREMOVER_CAMERA_SINKS.
+# Registries in place of the virtual cameras: for `main` (monkeypatched) and a subprocess
+# (`camera_recorded.py`).
 LOGGING_SINKS = {"record": LoggingSink}
 NO_BACKENDS = {"v4l2loopback": NoDevice}
 BUSY_BACKENDS = {"v4l2loopback": BusyDevice}
@@ -574,12 +575,11 @@ def test_a_stop_exits_0_and_releases_everything(stop: signal.Signals, lucia: Seq
     log = tmp_path / "sink.jsonl"
     env = {
         **os.environ,
-        camera.SINKS_ENV: "test_camera:LOGGING_SINKS",
-        # This module, which the sink mapping names, and the scripts folder it imports from.
+        # This module, which holds the sink, and the scripts folder it imports from.
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent / "scripts")]),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "obs_bgremover", "camera", "--input", str(lucia.clip),
+        [sys.executable, str(TESTS / "camera_recorded.py"), "camera", "--input", str(lucia.clip),
          "--size", SIZE, "--virtual-device", str(log), "-b", "color:#00B140"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -628,7 +628,7 @@ def test_no_virtual_camera_backend(
     capsys: pytest.CaptureFixture[str], lucia: Sequence, monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv(camera.SINKS_ENV, "test_camera:NO_BACKENDS")
+    monkeypatch.setattr(app, "virtual_cameras", lambda: NO_BACKENDS)
     monkeypatch.setattr(sinks, "LOOPBACK_MODULE", tmp_path / "v4l2loopback")  # not loaded
     message = _error(capsys, "--input", lucia.clip, "--size", SIZE)
     assert "no virtual camera could be opened" in message
@@ -651,7 +651,7 @@ def test_a_busy_or_wrong_virtual_device_gets_no_install_advice(
     tmp_path: Path, device: str | None, expected: str,
 ) -> None:
     """With v4l2loopback loaded, installing it fixes nothing: the device is the problem."""
-    monkeypatch.setenv(camera.SINKS_ENV, "test_camera:BUSY_BACKENDS")
+    monkeypatch.setattr(app, "virtual_cameras", lambda: BUSY_BACKENDS)
     monkeypatch.setattr(sinks, "LOOPBACK_MODULE", tmp_path)  # a folder, as when it is loaded
     named = ["--virtual-device", device] if device else []
     message = _error(capsys, "--input", lucia.clip, "--size", SIZE, *named)

@@ -4,6 +4,6 @@ a virtual camera out. `app` runs it; `capture` is the source, `sinks` the virtua
 """
 
 from obs_bgremover.camera.app import run, serve
-from obs_bgremover.camera.sinks import BACKEND_NAMES, SINKS_ENV
+from obs_bgremover.camera.sinks import BACKEND_NAMES
 
-__all__ = ["BACKEND_NAMES", "SINKS_ENV", "run", "serve"]
+__all__ = ["BACKEND_NAMES", "run", "serve"]

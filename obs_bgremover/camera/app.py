@@ -21,9 +21,8 @@ the network, so capture never stalls.
 
 Virtual cameras are reached through ``sinks``: a mapping of backend names to classes with the
 interface of `pyvirtualcam.Camera` (see `Sink`). The real mapping, `virtual_cameras`, holds
-pyvirtualcam's backends for this operating system. Tests pass a recording sink instead; a
-subprocess picks one with the environment variable ``OBS_BGREMOVER_CAMERA_SINKS=module:name``
-(a mapping like `virtual_cameras`'s), the one test hook, documented in docs/virtual-camera.md.
+pyvirtualcam's backends for this operating system. Tests pass a recording sink instead (see
+docs/virtual-camera.md).
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from obs_bgremover.camera.sinks import (
     SinkRegistry,
     open_sink,
     parse_size,
-    sinks_from_environment,
+    virtual_cameras,
 )
 from obs_bgremover.composite import Background
 from obs_bgremover.errors import InputError
@@ -425,10 +424,10 @@ def serve(
 def run(args: argparse.Namespace, sinks: SinkRegistry | None = None) -> int:
     """``obs-bgremover camera``: serve the virtual camera, then print what reached it.
 
-    ``sinks`` replaces the virtual cameras (tests); by default they come from
-    `sinks_from_environment`. A stop by Ctrl-C is a success (exit status 0)."""
+    ``sinks`` replaces the virtual cameras (tests). A stop by Ctrl-C is a success (exit
+    status 0)."""
     settings = settings_from_args(args)
-    sinks = sinks_from_environment() if sinks is None else sinks
+    sinks = virtual_cameras() if sinks is None else sinks
     # The errors raised here say what OpenCV's warnings about a missing device would.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     print(f"camera: {serve(settings, sinks)}")

@@ -4,8 +4,6 @@ operating system, and the one error a user sees when none opens, with the fix fo
 
 from __future__ import annotations
 
-import importlib
-import os
 import platform
 import re
 from collections.abc import Callable, Mapping
@@ -16,8 +14,6 @@ from typing import Protocol
 import numpy as np
 
 from obs_bgremover.errors import BgRemoverError, InputError
-
-SINKS_ENV = "OBS_BGREMOVER_CAMERA_SINKS"
 
 # pyvirtualcam's backends by the operating system (platform.system()) that has them.
 BACKENDS = {
@@ -92,21 +88,6 @@ def virtual_cameras(system: str | None = None) -> dict[str, SinkClass]:
     import pyvirtualcam  # here, so the rest of the package works where it cannot be imported
 
     return {name: pyvirtualcam.Camera for name in BACKENDS.get(system or platform.system(), ())}
-
-
-def sinks_from_environment() -> SinkRegistry:
-    """The sinks named by ``$OBS_BGREMOVER_CAMERA_SINKS`` (``module:name``), else the real ones.
-
-    The variable exists for tests that run the command in a subprocess: there is no other way
-    to hand a child process a recording sink."""
-    spec = os.environ.get(SINKS_ENV)
-    if not spec:
-        return virtual_cameras()
-    module, _, name = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise InputError(f"{SINKS_ENV}={spec!r} names no sink mapping ({err})") from err
 
 
 def open_sink(
