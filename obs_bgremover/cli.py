@@ -135,7 +135,8 @@ def run_matte(args: argparse.Namespace) -> int:
     source = open_frames(source_path)
     # Nothing runs beside the network here (no encoder, as in replace and render), so its
     # threads may spin between steps.
-    pipeline = Pipeline(model_from_args(args, spin=True))
+    model = model_from_args(args, spin=True)
+    pipeline = Pipeline(model)
     earlier = {path.name for path in args.output.glob("*.png")}
     seconds = []
     with Progress("matte", source.count) as progress, staged_folder(args.output) as staging:
@@ -149,7 +150,7 @@ def run_matte(args: argparse.Namespace) -> int:
     skipped = source.skipped if isinstance(source, ImageFiles) else ()
     print(
         f"wrote {len(seconds)} alpha PNG{'s' if len(seconds) != 1 else ''} to {args.output} "
-        f"({pipeline.model.provider}, {1000 * statistics.median(seconds):.1f} ms/frame median)"
+        f"({model.provider}, {1000 * statistics.median(seconds):.1f} ms/frame median)"
         + (f"; skipped {len(skipped)} other file(s): {_some(skipped)}" if skipped else "")
     )
     if earlier:
@@ -187,7 +188,8 @@ def run_replace(args: argparse.Namespace) -> int:
         else:
             image_output(args.output, transparent)
         settings = CompositeSettings(decontaminate=not args.no_decontaminate)
-        pipeline = Pipeline(model_from_args(args), compositor=Compositor(background, settings))
+        model = model_from_args(args)
+        pipeline = Pipeline(model, compositor=Compositor(background, settings))
         notes = ""
         with Progress("replace", source.count) as progress:
             if is_video:
@@ -207,7 +209,7 @@ def run_replace(args: argparse.Namespace) -> int:
                     write_image(args.output, composite)
                 progress.step()
     print(f"wrote {args.output} ({progress.done} frame{'s' if progress.done != 1 else ''}, "
-          f"{pipeline.model.provider}){notes}")
+          f"{model.provider}){notes}")
     return 0
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -262,6 +262,14 @@ def _check_interface(session: ort.InferenceSession, path: Path) -> frozenset[str
                 f"model {path}: knob {knob.name!r} must be a float32 scalar, got {_describe(knob)}"
             )
     return frozenset(knob.name for knob in knobs)
+
+
+class Network(Protocol):
+    """What a `Pipeline` needs of the network: an RGB uint8 frame in, its uint8 alpha out.
+    `MattingModel` runs the graph in this process, `RemoteModel` (model_process) in a process of
+    its own, and the live pipeline may hand it to a thread of its own; the pipeline takes any."""
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray: ...
 
 
 class MattingModel:

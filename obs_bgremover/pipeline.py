@@ -35,7 +35,7 @@ from obs_bgremover.composite import (
     shrink,
 )
 from obs_bgremover.errors import BgRemoverError, ModelError
-from obs_bgremover.model import MattingModel
+from obs_bgremover.model import Network
 from obs_bgremover.priority import lower_current_thread
 from obs_bgremover.temporal import TemporalSettings, TemporalSmoother, reduce4, thumbnail
 
@@ -133,7 +133,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: MattingModel,
+        model: Network,
         settings: PipelineSettings = PipelineSettings(),
         compositor: Compositor | None = None,
     ) -> None:
@@ -237,7 +237,7 @@ def _checked(alpha: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     return alpha
 
 
-def try_model(model: MattingModel, size: tuple[int, int]) -> None:
+def try_model(model: Network, size: tuple[int, int]) -> None:
     """Run ``model`` once on a blank frame of ``size`` = (width, height), or raise `ModelError`:
     a custom graph that loads and then fails on frames (a fixed input size, an alpha of another
     size) is found before it replaces one that works; in the camera it once stopped the stream
@@ -255,7 +255,7 @@ class _NetworkThread:
     it, and is not scheduled again for a while, makes the host wait (in OBS, a late frame).
     """
 
-    def __init__(self, model: MattingModel, nice: int) -> None:
+    def __init__(self, model: Network, nice: int) -> None:
         self.model = model
         self._executor = ThreadPoolExecutor(1, "obs-bgremover-network",
                                             initializer=lower_current_thread, initargs=(nice,))
@@ -331,7 +331,7 @@ class LivePipeline:
 
     def __init__(
         self,
-        model: MattingModel,
+        model: Network,
         settings: PipelineSettings = PipelineSettings(),
         *,
         nice: int = 0,
