@@ -38,10 +38,6 @@ return 0
 """
 
 
-WEB_DATA = "web"
-"""The web app's folder inside `data_dir` (its uploads, and a folder for each of its jobs)."""
-
-
 class QueueError(BgRemoverError):
     """The queue's storage failed: a Redis server stopped or full, an SQLite file that cannot be
     written."""

@@ -28,7 +28,6 @@ from obs_bgremover.render import (
     serving,
     start_beside,
 )
-from obs_bgremover.render.queue import WEB_DATA
 from obs_bgremover.web.app import create_app
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.guard import MIN_TOKEN, allowed_hosts, is_local, new_token
@@ -37,6 +36,8 @@ from obs_bgremover.web.uploads import MB
 
 # How long a stop waits for cut-off renders to notice, and for open requests to finish.
 STOP_WAIT_S = 5.0
+# The web app's folder inside the queue's data folder (its uploads, and a folder per job).
+WEB_DATA = "web"
 
 
 def _token(host: str, given: str | None) -> str | None:
