@@ -22,9 +22,16 @@ from pathlib import Path
 from obs_bgremover.errors import InputError
 from obs_bgremover.obs.environment import project_python
 from obs_bgremover.obs.settings import FilterSettings
-from obs_bgremover.render import SQLITE, JobRecord, RenderQueue, RenderSettings, data_dir, open_huey
-from obs_bgremover.render.job import refuse_job
-from obs_bgremover.render.tasks import FINISHED
+from obs_bgremover.render import (
+    FINISHED,
+    SQLITE,
+    JobRecord,
+    RenderQueue,
+    RenderSettings,
+    data_dir,
+    open_huey,
+    refuse_job,
+)
 
 # How often the status thread reads the job's record.
 POLL_S = 0.5

@@ -22,11 +22,12 @@ from obs_bgremover.render.job import (
     RenderSettings,
     cutout_path,
     frame_at,
+    refuse_job,
     render_preview,
     render_video,
     scaling_note,
 )
-from obs_bgremover.render.probe import ACCEPTED, MediaInfo, probe
+from obs_bgremover.render.probe import ACCEPTED, STILLS, VIDEOS, MediaInfo, probe
 from obs_bgremover.render.queue import SQLITE, data_dir, open_huey
 from obs_bgremover.render.tasks import FINISHED, LEASE_S, JobRecord, RenderQueue, UnreadableJob
 
@@ -37,7 +38,9 @@ __all__ = [
     "MAX_SECONDS",
     "MAX_SIZE",
     "SQLITE",
+    "STILLS",
     "STOP_SIGNALS",
+    "VIDEOS",
     "JobRecord",
     "MediaInfo",
     "RenderQueue",
@@ -50,6 +53,7 @@ __all__ = [
     "frame_at",
     "open_huey",
     "probe",
+    "refuse_job",
     "render_preview",
     "render_video",
     "scaling_note",

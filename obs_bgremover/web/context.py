@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obs_bgremover.backgrounds import BUILTIN
-from obs_bgremover.render import MAX_SECONDS, MAX_SIZE, JobRecord, RenderQueue, UnreadableJob
-from obs_bgremover.render.probe import VIDEOS
+from obs_bgremover.render import (
+    MAX_SECONDS,
+    MAX_SIZE,
+    VIDEOS,
+    JobRecord,
+    RenderQueue,
+    UnreadableJob,
+)
 from obs_bgremover.web.schemas import BackgroundOut, Limits
 from obs_bgremover.web.store import Store
 

@@ -9,8 +9,7 @@ import re
 import time
 from dataclasses import asdict
 
-from obs_bgremover.render import MAX_SECONDS, JobRecord, scaling_note
-from obs_bgremover.render.tasks import LEASE_S
+from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobRecord, scaling_note
 from obs_bgremover.web import choices
 from obs_bgremover.web.schemas import JobOut, UploadOut
 from obs_bgremover.web.store import SOURCE, Store, Upload

@@ -22,8 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.pictures import header_size
-from obs_bgremover.render import MAX_SECONDS, probe
-from obs_bgremover.render.probe import STILLS, VIDEOS
+from obs_bgremover.render import MAX_SECONDS, STILLS, VIDEOS, probe
 from obs_bgremover.web.store import Store, Upload
 
 MAX_NAME = 255
