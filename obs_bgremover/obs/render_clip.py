@@ -25,6 +25,7 @@ from obs_bgremover.obs.settings import FilterSettings
 from obs_bgremover.render import (
     FINISHED,
     SQLITE,
+    VIDEO_OUTPUTS,
     JobRecord,
     RenderQueue,
     RenderSettings,
@@ -71,8 +72,9 @@ WORKERS = Workers()
 
 
 def output_path(clip: Path, folder: Path, transparent: bool) -> Path:
-    """A new file in ``folder`` named after the clip and the time, never an existing one."""
-    suffix = ".webm" if transparent else ".mp4"
+    """A new file in ``folder`` named after the clip and the time, never an existing one, of
+    the kind a render writes first (MP4, or WebM with alpha)."""
+    suffix = VIDEO_OUTPUTS[transparent][0]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return folder / f"{clip.stem}-bgremover-{stamp}{suffix}"
 

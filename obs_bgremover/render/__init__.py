@@ -18,6 +18,7 @@ from obs_bgremover.render.commands import (
 from obs_bgremover.render.job import (
     MAX_SECONDS,
     MAX_SIZE,
+    VIDEO_OUTPUTS,
     RenderResult,
     RenderSettings,
     cutout_path,
@@ -41,6 +42,7 @@ __all__ = [
     "STILLS",
     "STOP_SIGNALS",
     "VIDEOS",
+    "VIDEO_OUTPUTS",
     "JobRecord",
     "MediaInfo",
     "RenderQueue",
