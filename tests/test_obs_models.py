@@ -22,7 +22,9 @@ from obs_bgremover.errors import ModelError
 from obs_bgremover.model import PROVIDERS, available_devices, select_providers
 from obs_bgremover.model_process import RemoteModel
 from obs_bgremover.obs import filter as obs_filter
-from obs_bgremover.obs.filter import Filter, end_models, shared_model
+from obs_bgremover.obs import models
+from obs_bgremover.obs.filter import Filter
+from obs_bgremover.obs.models import end_models, shared_model
 from obs_bgremover.obs.settings import FilterSettings
 
 LOAD_TIMEOUT_S = 120
@@ -230,7 +232,7 @@ def test_a_custom_model_not_chosen_yet_is_no_failure(a_filter, logged) -> None:
     said = [line for line in logged if "no custom model file chosen yet" in line]
     assert len(said) == 1, logged
     assert not [line for line in logged if "not a file" in line or "passing" in line], logged
-    assert ("", "auto") not in obs_filter._models, "a network process was started for nothing"
+    assert ("", "auto") not in models._models, "a network process was started for nothing"
     fresh = named_filter()
     try:
         fresh.update(FilterSettings(model="custom", device="cpu"))

@@ -27,7 +27,6 @@ through unchanged: no exception ever leaves a callback (OBS would abort), each i
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
@@ -41,13 +40,13 @@ import cv2
 import numpy as np
 
 from obs_bgremover.errors import BgRemoverError, NetworkStopped
-from obs_bgremover.model import MattingModel, available_devices, select_providers
-from obs_bgremover.model_process import ModelProcess, RemoteModel
+from obs_bgremover.model import available_devices
+from obs_bgremover.model_process import RemoteModel
 from obs_bgremover.obs import libobs
 from obs_bgremover.obs.backdrop import PARAMS, Backdrop, BackgroundUnavailable
-from obs_bgremover.obs.environment import project_python
 from obs_bgremover.obs.frames import RawFrame, copy_frame
 from obs_bgremover.obs.libobs import lib, log, set_image, vec4
+from obs_bgremover.obs.models import WORKER_NICE, Loaded, engine, release_unused, shared_model
 from obs_bgremover.obs.render_clip import RenderClip
 from obs_bgremover.obs.settings import FilterSettings
 from obs_bgremover.pipeline import LivePipeline
@@ -78,18 +77,14 @@ UNNAMED_WAIT_S = 2.0
 # How long a filter passes its input through for want of the script (unloaded) before it says
 # so: a reload unloads it for a moment only.
 UNLOADED_SAY_S = 2.0
-# The network runs on half the cores, in a process of its own at a lower priority than OBS's
-# threads, so that OBS keeps its frame rate and the matte rate adapts: on a 2-core CPU under
-# software rendering this took OBS from dozens of late frames in 10 s at 720p30 to 0-4
-# (docs/architecture.md).
-NETWORK_THREADS = max(1, (os.cpu_count() or 2) // 2)
-WORKER_NICE = 10
 
 
-_models: dict[tuple[str, str], Future[MattingModel | RemoteModel]] = {}
-_models_lock = threading.Lock()
-# Every filter instance not destroyed, for `release_unused` to ask which models they use.
+# Every filter instance not destroyed, for `models.release_unused` to ask which models they use.
 _filters: weakref.WeakSet[Filter] = weakref.WeakSet()
+
+
+def _engines_in_use() -> set[tuple[str, str]]:
+    return set().union(*(instance.engines() for instance in list(_filters)))
 
 
 def straight_colours(rgba: np.ndarray) -> np.ndarray:
@@ -115,116 +110,6 @@ class _Transparency:
         frame = straight_colours(rgba)
         self.seen = frame.shape[2] == 4
         return frame
-
-
-def device_used(device: str) -> str:
-    """The device a network set to ``device`` runs on, as the key of its process: "auto" for a
-    device this onnxruntime lacks (the best one it has runs instead: such settings come from
-    another machine, a scene collection made beside an NVIDIA GPU opened on a laptop, and
-    passing the input through would put the room on screen until someone reads the log), and
-    for a device that runs on the very providers "auto" picks (the CPU of a CPU-only build), so
-    that one process serves both. The network's process runs the same onnxruntime, so the
-    answer here is its answer too."""
-    if device == "auto" or device not in available_devices():
-        return "auto"
-    return "auto" if select_providers(device) == select_providers("auto") else device
-
-
-def _load_model(name: str, device: str) -> MattingModel | RemoteModel:
-    """The model in a process of its own (`model_process`: no GIL shared with OBS, the whole
-    process at a lower priority), started with the project's Python; in OBS's own process only
-    where there is no such Python (the package installed into OBS's Python itself)."""
-    try:
-        python = project_python()
-    except BgRemoverError:
-        return MattingModel(name, device, threads=NETWORK_THREADS)
-    return RemoteModel(ModelProcess(python, name, device, threads=NETWORK_THREADS,
-                                    nice=WORKER_NICE))
-
-
-def _load_into(future: Future[MattingModel | RemoteModel], name: str, device: str) -> None:
-    """Load the model into ``future``; a network process that `end_models` gave up while it
-    was starting is ended here, once it is up, rather than waited for there."""
-    try:
-        model = _load_model(name, device)
-    except BaseException as error:  # handed to whoever waits for the model
-        future.set_exception(error)
-        return
-    with _models_lock:
-        # Settled under the lock that `end_models` takes: either it finds the load done and
-        # ends the process, or this finds the load given up and ends it.
-        if _models.get((name, device)) is future:
-            future.set_result(model)
-            return
-    if isinstance(model, RemoteModel):
-        model.kill()
-    future.set_result(model)
-
-
-def _usable(future: Future[MattingModel | RemoteModel]) -> bool:
-    """A load under way, or one that gave a model still running: a failed load (a file fixed
-    since, a driver installed) and a stopped network process are tried again."""
-    if not future.done():
-        return True
-    return future.exception() is None and getattr(future.result(), "alive", True)
-
-
-def shared_model(name: str, device: str) -> Future[MattingModel | RemoteModel]:
-    """One model per (name, device) for every filter instance, loaded on a thread of its own.
-
-    Loading costs memory and start-up time, and one network at a time is all the CPU can give
-    anyway, so instances share it. It takes from a third of a second to seconds (a process
-    starts, onnxruntime loads the graph), and OBS applies a filter's new settings on its
-    graphics thread, which would stand still meanwhile: callers take the model from the future
-    when it is done. Keyed by the device the network really runs on (`device_used`)."""
-    device = device_used(device)
-    with _models_lock:
-        future = _models.get((name, device))
-        if future is None or not _usable(future):
-            future = _models[(name, device)] = Future()
-            threading.Thread(target=_load_into, args=(future, name, device),
-                             name="obs-bgremover-load", daemon=True).start()
-        return future
-
-
-def _engine(settings: FilterSettings) -> tuple[str, str]:
-    """The key of the settings' network process in `shared_model`: (model, `device_used`)."""
-    name, device = settings.engine()
-    return name, device_used(device)
-
-
-def release_unused() -> None:
-    """End the network processes that no filter uses any more, neither for its pipeline nor
-    for its settings: each holds a model in memory (~80 MB for the built-in ones), and trying a
-    few ONNX files one after another would otherwise keep them all until OBS quits. A process is
-    closed, not killed: a pipeline stopped by the switch may still have a frame in it. Closing
-    waits for the process, so it runs on a thread of its own; a load still under way is ended
-    once it is up (`_load_into`)."""
-    with _models_lock:
-        used = set().union(*(instance.engines() for instance in list(_filters)))
-        released = [_models.pop(key) for key in list(_models) if key not in used]
-    for future in released:
-        if future.done() and future.exception() is None:
-            model = future.result()
-            if isinstance(model, RemoteModel):
-                threading.Thread(target=model.close, name="obs-bgremover-release",
-                                 daemon=True).start()
-
-
-def end_models() -> int:
-    """End the network processes at once (when the script unloads, OBS waiting for it), so
-    that no pipeline's worker waits for one of them either; how many there were, loads still
-    under way included. Such a load is not waited for (a niced child that OBS starves of CPU
-    can take seconds to start): its process ends as soon as it is up (`_load_into`)."""
-    with _models_lock:
-        loads = list(_models.values())
-        _models.clear()
-        done = [load for load in loads if load.done()]
-    remote = [load.result() for load in done
-              if load.exception() is None and isinstance(load.result(), RemoteModel)]
-    for model in remote:
-        model.kill()
-    return len(remote) + len(loads) - len(done)
 
 
 class Filter:
@@ -281,7 +166,7 @@ class Filter:
         self.closed = closed  # see detach_pipeline
         self.closed_since = time.monotonic()  # when `closed` was last set (see `_say_unloaded`)
         self.said_unloaded = False
-        self.loading: Future[MattingModel | RemoteModel] | None = None  # the newest update's
+        self.loading: Future[Loaded] | None = None  # the newest update's
         self.running_engine: tuple[str, str] | None = None  # `_engine` of `pipeline`
         self.said_device: str | None = None  # see `_say_device`
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
@@ -308,7 +193,7 @@ class Filter:
         that one loads (none once taken away: reopening loads again)."""
         if self.closed:
             return set()
-        return {_engine(self.settings)} | ({self.running_engine} if self.running_engine else set())
+        return {engine(self.settings)} | ({self.running_engine} if self.running_engine else set())
 
     # settings ---------------------------------------------------------------------------------
 
@@ -364,13 +249,13 @@ class Filter:
                 self._no_model_yet(old.engine() != new.engine())
                 return
             self._say_device(new.device)
-            engine = _engine(new)
-            model = self.loading = shared_model(*engine)
+            key = engine(new)
+            model = self.loading = shared_model(*key)
         if model.done():
             self._start_pipeline(model, new, generation)
             return
         self.say(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
-                                  "then".format(*engine))
+                                  "then".format(*key))
         # A thread, not a callback on the shared future, which would keep this filter alive.
         threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
                          name="obs-bgremover-start", daemon=True).start()
@@ -400,7 +285,7 @@ class Filter:
                      f"{', '.join(available_devices())}); the network runs on the best of "
                      "those instead")
 
-    def _start_pipeline(self, loaded: Future[MattingModel | RemoteModel],
+    def _start_pipeline(self, loaded: Future[Loaded],
                         settings: FilterSettings, generation: int, wait: bool = False) -> None:
         """Start the pipeline for ``settings`` on their model, ``loaded`` (after waiting for
         it to load, with ``wait``). Nothing happens if a newer update, or `detach_pipeline`,
@@ -433,8 +318,8 @@ class Filter:
                     self.say(libobs.LOG_INFO, f"model {model.name} runs on {model.provider}: "
                                               f"{settings.describe()}")
                 self._replace_pipeline(live)
-                self.running_engine = _engine(settings) if live is not None else None
-            release_unused()
+                self.running_engine = engine(settings) if live is not None else None
+            release_unused(_engines_in_use)
         except Exception:  # on a thread of ours, nothing above it would tell OBS's log
             self.say(libobs.LOG_ERROR, f"starting the pipeline failed:\n{traceback.format_exc()}")
 
@@ -512,7 +397,7 @@ class Filter:
         self.finish_stopping()
         self._say_waiting()  # a filter removed before any OBS call named its source
         _filters.discard(self)
-        release_unused()
+        release_unused(_engines_in_use)
         obs = lib()
         obs.obs_enter_graphics()
         try:

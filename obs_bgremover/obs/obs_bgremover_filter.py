@@ -46,7 +46,7 @@ import obspython as obs  # noqa: E402  (only exists inside OBS)
 
 from obs_bgremover import __version__  # noqa: E402
 from obs_bgremover.obs import registration  # noqa: E402
-from obs_bgremover.obs.filter import shared_model  # noqa: E402
+from obs_bgremover.obs.models import shared_model  # noqa: E402
 
 # How long the script's description waits for the model to say where it runs.
 DESCRIPTION_WAIT_S = 10.0

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from obs_bgremover import heap
 from obs_bgremover.errors import BgRemoverError
 from obs_bgremover.obs import libobs, properties
-from obs_bgremover.obs.filter import Filter, end_models
+from obs_bgremover.obs.filter import Filter
 from obs_bgremover.obs.libobs import lib, log
+from obs_bgremover.obs.models import end_models
 from obs_bgremover.obs.render_clip import WORKERS
 from obs_bgremover.obs.settings import read_settings, write_defaults
 
