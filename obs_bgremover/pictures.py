@@ -90,9 +90,10 @@ def _header(source: str | os.PathLike[str] | io.BytesIO) -> Image.Image:
         return Image.open(source)
 
 
-# The signatures of the formats whose transparency is read: PNG and WebP. (Many 32-bit BMPs
-# hold an alpha channel of zeros that no viewer shows; a JPEG has none.)
-_ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF")
+# The signatures of the formats whose transparency is read: PNG, WebP and TIFF (either byte
+# order: a cut-out saved from Photoshop or GIMP). (Many 32-bit BMPs hold an alpha channel of
+# zeros that no viewer shows; a JPEG has none.)
+_ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
 def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:

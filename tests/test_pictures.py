@@ -37,6 +37,20 @@ def test_a_turned_picture_s_transparency_turns_with_its_colours(
     assert np.array_equal(shown[..., 3] == 0, hidden)
 
 
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])
+def test_a_tiff_cut_out_keeps_its_transparency(tmp_path: Path, compression: str | None) -> None:
+    """A cut-out saved as TIFF (Photoshop's, GIMP's) lost its alpha: its transparent parts
+    came out black, and the network took some of them for the person."""
+    stored = np.zeros((30, 40, 4), np.uint8)
+    stored[...] = (*GREY, 255)
+    stored[:, :10] = (*RED, 0)
+    path = tmp_path / "cut-out.tif"
+    Image.fromarray(stored).save(path, compression=compression)
+    shown = read_image(path, keep_alpha=True)
+    assert shown.shape[2] == 4
+    assert np.array_equal(shown[..., 3] == 0, np.arange(40)[None, :].repeat(30, 0) < 10)
+
+
 @pytest.mark.parametrize("suffix", [".png", ".mp4"])
 def test_an_output_name_near_the_longest_is_written(suffix: str, tmp_path: Path) -> None:
     """A name a few bytes under the file system's 255 was written under a temporary name 15
