@@ -27,6 +27,10 @@ COPIED = {
     ".mov": frozenset({"aac", "mp3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be"}),
     ".webm": frozenset({"opus", "vorbis"}),
 }
+# The usual layouts of each number of channels, tried in turn for a track whose own layout the
+# encoder does not take.
+STANDARD_LAYOUTS = {3: ("2.1", "3.0"), 4: ("quad", "4.0"), 5: ("5.0", "5.0(side)"),
+                    6: ("5.1", "5.1(side)"), 7: ("6.1",), 8: ("7.1",)}
 # Stream metadata that names a track, in MP4/MOV (handler_name) and Matroska (title) alike.
 NAMING = ("language", "title", "handler_name")
 
@@ -55,6 +59,20 @@ def _encodes(codec: str, layout: str, rate: int) -> bool:
     return True
 
 
+def _layout(context: av.audio.codeccontext.AudioCodecContext, codec: str, rate: int) -> str:
+    """The channel layout a re-encoded track is written in. PyAV resamples the decoded sound
+    to it, moving each channel to its place by name. The channels stay as they were (surround
+    kept, as a copied track keeps it): in the track's own layout, else in the usual layout of
+    as many channels that ``codec`` takes (PCM in a MOV is often in an order of its own,
+    "8 channels (FL+FR+FC+LFE+SL+SR+BL+BR)", which no encoder takes: it was mixed down to
+    stereo). Failing those, mixed down to stereo; a track without a layout (PCM in an AVI) is
+    mono or stereo."""
+    channels = context.layout.nb_channels
+    names = [context.layout.name, *STANDARD_LAYOUTS.get(channels, ())] if channels else []
+    return next((name for name in names if _encodes(codec, name, rate)),
+                "mono" if context.channels == 1 else "stereo")
+
+
 def _copies(codec: str, suffix: str, output: av.container.OutputContainer) -> bool:
     allowed = COPIED.get(suffix)
     return codec in (output.supported_codecs if allowed is None else allowed)
@@ -80,15 +98,8 @@ class SoundTracks:
             if copied:
                 added = output.add_stream_from_template(stream)
             else:
-                # Opus runs at 48 kHz only; PyAV resamples the decoded sound to the encoder's
-                # rate and layout. The channels stay as they were (surround kept, as a copied
-                # track keeps it), but in a layout the encoder does not take, mixed down to
-                # stereo; a track without a layout (PCM in an AVI) is mono or stereo.
                 rate = 48000 if codec == "libopus" else (context.sample_rate or 48000)
-                layout = context.layout.name if context.layout.nb_channels else ""
-                if not layout or not _encodes(codec, layout, rate):
-                    layout = "mono" if context.channels == 1 else "stereo"
-                added = output.add_stream(codec, rate=rate, layout=layout)
+                added = output.add_stream(codec, rate=rate, layout=_layout(context, codec, rate))
             for key in NAMING:
                 if key in stream.metadata:
                     added.metadata[key] = stream.metadata[key]

@@ -280,9 +280,12 @@ def _sound_of(path: Path) -> list[tuple[str, int, int, str | None]]:
          ("aac", 6)),
         ("film.mp4", {"codec": "aac", "layout": "5.1", "rate": 48000}, ".webm", False,
          ("opus", 6)),
-        # A layout Opus does not take: mixed down to stereo.
+        # A layout Opus does not take: its channels in one it takes (they were mixed down).
         ("film.mkv", {"codec": "ac3", "layout": "5.1(side)", "rate": 48000}, ".webm", False,
-         ("opus", 2)),
+         ("opus", 6)),
+        # A camera's PCM in an order of its own, which no encoder takes: 7.1 (was stereo).
+        ("camera.mov", {"codec": "pcm_s16le", "layout": "FL+FR+FC+LFE+SL+SR+BL+BR",
+                        "rate": 48000}, ".mp4", False, ("aac", 8)),
         # An IP camera's 8 kHz mu-law: mono stays mono.
         ("camera.mov", {"codec": "pcm_mulaw", "layout": "mono", "rate": 8000}, ".mp4", False,
          ("aac", 1)),
@@ -291,7 +294,7 @@ def _sound_of(path: Path) -> list[tuple[str, int, int, str | None]]:
          False, ("pcm_s16le", 2)),
     ],
     ids=["opus-to-mov", "avi-pcm-to-mp4", "flac-to-mov", "ac3-5.1-to-mp4", "aac-5.1-to-webm",
-         "ac3-5.1-side-to-webm", "mulaw-to-mp4", "pcm-to-mov"],
+         "ac3-5.1-side-to-webm", "pcm-8-channels-to-mp4", "mulaw-to-mp4", "pcm-to-mov"],
 )
 def test_sound_goes_into_every_output_in_a_form_players_read(
     source: str, track: dict[str, object], output: str, transparent: bool,
