@@ -12,8 +12,10 @@ terminals, two workers) cannot write into one file: the last to finish wins, who
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
@@ -98,8 +100,9 @@ class VideoSink:
             self._seconds = seconds
             self._sound: SoundTracks | None = None  # added after the video, as players expect
             self._last_pts: int | None = None
-            # The source's own time base: fine enough for any frame time it holds.
-            self._time_base = self._video_in.time_base or 1 / self._rate
+            source_base = self._video_in.time_base or 1 / self._rate
+            self._time_base, self._grid = _time_base(source_base, self._rate)
+            self._slack = float(source_base)  # see `_pts`
             self._ticks = max(1, round(1 / (self._rate * self._time_base)))  # a frame's length
             self._notes: list[str] = []
             self._odd: tuple[int, int] | None = None  # (height, width) of frames cropped
@@ -109,6 +112,17 @@ class VideoSink:
         except BaseException:
             self._abort()
             raise
+
+    def _pts(self, time: float) -> int:
+        """A frame's time in ticks of the output's time base. A time within one tick of the
+        source's time base of the rate's grid (k / rate) is put on the grid: Matroska (OBS's
+        recordings) keeps times in milliseconds, and a 60 fps MKV written at its own times came
+        out as frames of 16 and 17 ms, which editors take for a variable frame rate."""
+        if self._grid:
+            frame = round(time * self._rate)
+            if abs(time - frame / self._rate) <= self._slack:
+                return frame * self._ticks
+        return round(time / self._time_base)
 
     def _open_video(self, height: int, width: int) -> None:
         """The encoder, for frames of this size; an odd size is cropped by its last column or
@@ -190,7 +204,7 @@ class VideoSink:
         if time is None:
             pts = 0 if self._last_pts is None else self._last_pts + self._ticks
         else:
-            pts = round(time / self._time_base) + self._shift
+            pts = self._pts(time) + self._shift
             if self._last_pts is not None and pts <= self._last_pts:
                 # Strictly increasing, as encoders need: from here on, a frame later.
                 self._shift += self._last_pts + self._ticks - pts
@@ -248,3 +262,14 @@ class VideoSink:
             self.close()
         else:
             self._abort()
+
+
+def _time_base(source: Fraction, rate: Fraction) -> tuple[Fraction, bool]:
+    """The output's time base: the longest step of which both the source's time base (so a
+    variable frame rate keeps its own times) and a frame's length at ``rate`` (so a constant
+    one keeps its cadence) are whole multiples; and whether it is that. Where that step would
+    be finer than a 32-bit timescale (MP4's) takes, the source's own, as before."""
+    length = 1 / Fraction(rate)
+    common = Fraction(math.gcd(source.numerator, length.numerator),
+                      math.lcm(source.denominator, length.denominator))
+    return (common, True) if common.denominator < 2**31 else (source, False)

@@ -166,6 +166,19 @@ def test_times_that_start_again_follow_on_at_the_average_rate(tmp_path: Path) ->
     assert frame_times(out) == pytest.approx([index / 25 for index in range(30)], abs=1e-3)
 
 
+def test_a_constant_rate_kept_in_milliseconds_stays_constant(tmp_path: Path) -> None:
+    """Matroska, OBS's recording format, keeps frame times in milliseconds: a 60 fps MKV came
+    out as frames of 16 and 17 ms, a variable frame rate to editors."""
+    source = write_clip(tmp_path / "recording.mkv", synthetic_frames(30), 60)
+    timed = list(open_frames(source).timed())
+    assert max(abs(time - index / 60) for index, (time, _) in enumerate(timed)) > 1e-4
+    out = tmp_path / "result.mp4"
+    with VideoSink(out, source) as sink:
+        for time, frame in timed:
+            sink.write(frame, time)
+    assert frame_times(out) == pytest.approx([index / 60 for index in range(30)], abs=1e-6)
+
+
 def test_unsupported_container_is_refused_before_anything_is_written(clip: Path,
                                                                      tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"\.mp4.*\.mov|\.mov.*\.webm"):
