@@ -315,7 +315,13 @@ def declared_duration(container: av.container.InputContainer,
     written without ``DURATION`` tags), whose length is its longest track's, often the sound's
     (`VideoFile.timed` checks the file's data against it instead)."""
     if stream.duration:
-        return float(stream.duration * stream.time_base)
+        length = float(stream.duration * stream.time_base)
+        # An AVI cut short (a copy or a download stopped half way) keeps its header's count of
+        # frames, while FFmpeg takes its length from what remains of its index: half a file
+        # was read as whole. (An MP4's count includes frames its edit list leaves out.)
+        if container.format.name == "avi" and stream.frames:
+            length = max(length, stream.frames / float(frame_rate(stream)))
+        return length
     start = float(stream_start(stream))
     hours, _, rest = stream.metadata.get("DURATION", "").partition(":")
     minutes, _, seconds = rest.partition(":")

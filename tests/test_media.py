@@ -438,6 +438,20 @@ def test_sound_longer_than_the_picture_is_no_cut_without_track_lengths(tmp_path:
         list(open_frames(cut).timed())
 
 
+def test_an_avi_cut_short_is_named(tmp_path: Path) -> None:
+    """An AVI copy stopped half way keeps its header's count of frames, while FFmpeg takes
+    its length from what is left of its index: half the video was rendered without a word."""
+    noise = np.random.default_rng(0)  # frames large beside the header, which a cut must keep
+    frames = [noise.integers(0, 256, (120, 160, 3), np.uint8) for _ in range(40)]
+    whole = write_clip(tmp_path / "whole.avi", frames, 20)
+    assert len(list(open_frames(whole).timed())) == 40
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut.avi is damaged or cut short .* of the 2\.00 s "):
+        list(open_frames(cut).timed())
+
+
 def test_times_that_start_again_follow_on(tmp_path: Path) -> None:
     """Two MPEG-TS recordings joined end to end (as ``cat`` or a capture card's restart
     leaves them) start their times again half way, and may change size there. The second
