@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import sys
 import threading
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -91,7 +92,8 @@ class ModelProcess:
     def _receive(self) -> tuple[Any, ...]:
         try:
             return pickle.load(self._process.stdout)
-        except (EOFError, pickle.UnpicklingError, OSError) as error:
+        except (EOFError, pickle.UnpicklingError, OSError, ValueError) as error:
+            # ValueError: the pipe closed by `close` or `kill` on another thread.
             code = self._process.poll()
             raise NetworkStopped(f"the network process stopped (exit code {code})") from error
 
@@ -111,7 +113,7 @@ class ModelProcess:
         try:
             try:
                 _send(self._process.stdin, ("run", frame, knobs))
-            except OSError as error:
+            except (OSError, ValueError) as error:  # ValueError: see `_receive`
                 raise NetworkStopped(f"the network process stopped: {error}") from error
             kind, value = self._receive()
         finally:
@@ -132,15 +134,14 @@ class ModelProcess:
 
     def close(self) -> None:
         """End the child (it exits when its input closes) and wait for it."""
-        try:
+        with suppress(OSError):
             self._process.stdin.close()
-        except OSError:
-            pass
         try:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._close_pipes()
 
     def kill(self) -> None:
         """End the child at once, for a host that is quitting: it holds nothing worth waiting
@@ -148,6 +149,16 @@ class ModelProcess:
         leave by itself. A call waiting for it fails with `ModelError`."""
         self._process.kill()
         self._process.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        """Close our ends of the ended child's pipes now: left to the garbage collector, OBS
+        held two descriptors per network process ended (a filter removed and added again
+        twenty times: 14 more, for a minute and a half). A call still reading waits for
+        its read, which the child's end has ended."""
+        for pipe in (self._process.stdin, self._process.stdout):
+            with suppress(OSError):
+                pipe.close()
 
 
 class RemoteModel:
