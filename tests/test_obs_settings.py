@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from obs_bgremover.obs.settings import (
+    DEFAULT_COLOR,
     DEFAULT_EDGE_RADIUS,
     DEFAULT_THRESHOLD,
     THRESHOLD_RANGE,
@@ -40,3 +43,13 @@ def test_text_and_switches_of_the_wrong_type_are_replaced_and_said() -> None:
         "", False, False, True)
     assert read.notes == ("image 5 is not text; using none",
                           "low_latency 'yes' is not true or false; using false")
+
+
+@pytest.mark.parametrize("color", [2**40, -1, "green", True])
+def test_a_colour_that_is_none_is_replaced_and_said(color: object) -> None:
+    """A number out of 32 bits (over obs-websocket) was masked to one: 2**40 came out black
+    and -1 white, without a word."""
+    read = settings_from_json({"background": "color", "color": color})
+    assert read.color == DEFAULT_COLOR
+    assert read.notes == (f"color {color!r} is not a colour (0xAABBGGRR); using the default",)
+

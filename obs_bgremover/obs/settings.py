@@ -215,12 +215,13 @@ def settings_from_json(given: dict[str, Any]) -> FilterSettings:
         return value
 
     color = given.get("color", DEFAULT_COLOR)
-    if isinstance(color, bool) or not isinstance(color, int):
+    # Out of range too: masked to 32 bits, 2**40 was black and -1 white, without a word.
+    if isinstance(color, bool) or not isinstance(color, int) or not 0 <= color <= 0xFFFFFFFF:
         notes.append(f"color {color!r} is not a colour (0xAABBGGRR); using the default")
         color = DEFAULT_COLOR
     return FilterSettings(
         kind=choice("background", KINDS, DEFAULT_KIND),
-        color=color & 0xFFFFFFFF,
+        color=color,
         builtin=choice("builtin", BUILTIN, DEFAULT_BUILTIN),
         image=text("image"),
         video=text("video"),
