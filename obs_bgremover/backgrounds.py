@@ -228,8 +228,10 @@ def _probe(path: Path) -> tuple[float, float]:
                 raise InputError(f"{cut_short(path, period, declared)}; expected {FILE_KINDS}")
             return first, period
     except av.FFmpegError as err:
+        # As above: a damaged picture, or a text file named .png, is tried as a video.
         raise InputError(
-            f"cannot use background {path} ({err.strerror or err}); expected {FILE_KINDS}"
+            f"cannot use background {path}: it is no image, and FFmpeg cannot read it as a "
+            f"video ({err.strerror or err}); expected {FILE_KINDS}"
         ) from err
 
 

@@ -155,7 +155,8 @@ def test_image_file_is_read_once_at_any_size(tmp_path: Path) -> None:
 def test_unreadable_file_is_named_with_what_is_accepted(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text("not a picture, not a video")
-    with pytest.raises(InputError, match=f"{name}.*expected an image .* or a video"):
+    with pytest.raises(InputError, match=f"{name}: it is no image, and FFmpeg cannot read it "
+                                         "as a video .*expected an image .* or a video"):
         parse_background(str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert decoder_threads() == []
