@@ -425,12 +425,22 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated(signum)
+class _StopOnce:
+    """The handler of the stop signals: the first one raises `KeyboardInterrupt` (Ctrl-C) or
+    `Terminated` where the command is, and the command releases what it holds on the way out;
+    any later one is ignored. A second signal raised in the middle of that (Ctrl-C pressed
+    twice, a service manager's SIGTERM right after a SIGINT) cut the releasing short: the
+    camera left its virtual camera open, or aborted as its threads were stopped in native
+    code, and ended 134 or 143 instead of 0. Every wait on the way out is bounded."""
 
+    def __init__(self) -> None:
+        self.stopping = False
 
-# Ctrl+C raises KeyboardInterrupt by itself.
-RAISED_SIGNALS = [sig for sig in render.STOP_SIGNALS if sig != signal.SIGINT]
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -438,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP, as shells report a process those signals
     ended)."""
     args = build_parser().parse_args(argv)
-    previous = {signum: signal.signal(signum, _terminate) for signum in RAISED_SIGNALS}
+    once = _StopOnce()
+    previous = {signum: signal.signal(signum, once) for signum in render.STOP_SIGNALS}
     try:
         return args.run(args)
     except (BgRemoverError, OSError) as err:

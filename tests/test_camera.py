@@ -568,10 +568,14 @@ def test_a_background_file_saved_again_is_shown(lucia: Sequence, tmp_path: Path)
     assert messages.getvalue().count("keeping the current background") == 1
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_stop_exits_0_and_releases_everything(stop: signal.Signals, lucia: Sequence,
+@pytest.mark.parametrize("stops", [[signal.SIGINT], [signal.SIGTERM],
+                                   [signal.SIGINT, signal.SIGTERM, signal.SIGINT]],
+                         ids=["ctrl-c", "sigterm", "several-at-once"])
+def test_a_stop_exits_0_and_releases_everything(stops: list[signal.Signals], lucia: Sequence,
                                                 tmp_path: Path) -> None:
-    """Ctrl-C, or SIGTERM from a service manager, is how the camera is meant to stop."""
+    """Ctrl-C, or SIGTERM from a service manager, is how the camera is meant to stop. Signals
+    back to back (Ctrl-C pressed twice, a SIGTERM after a SIGINT) once cut the release short:
+    the virtual camera was left open, and the process aborted (134) or ended 143."""
     log = tmp_path / "sink.jsonl"
     env = {
         **os.environ,
@@ -589,7 +593,8 @@ def test_a_stop_exits_0_and_releases_everything(stop: signal.Signals, lucia: Seq
             not log.exists() or log.read_text().count('"send"') < 15
         ):
             time.sleep(0.1)
-        process.send_signal(stop)
+        for stop in stops:
+            process.send_signal(stop)
         out, err = process.communicate(timeout=15)
     finally:
         process.kill()
