@@ -23,6 +23,10 @@ import numpy as np
 try:
     import onnxruntime as ort
 except ImportError as err:
+    # A Ctrl-C while onnxruntime's extension initialises fails its import, as ImportError
+    # ("initialization failed"): the user stopped the command, and was told to reinstall.
+    if isinstance(err.__cause__ or err.__context__, KeyboardInterrupt):
+        raise (err.__cause__ or err.__context__) from None
     raise ImportError(
         f"onnxruntime is not installed in {sys.prefix}: obs-bgremover needs one build of it. Run "
         "`python3 install.py` in the project folder (it picks onnxruntime or onnxruntime-gpu), "

@@ -62,9 +62,33 @@ runpy.run_module("obs_bgremover", run_name="__main__")
 """
 
 
-def test_ctrl_c_while_starting_exits_130_without_a_traceback(repo_root: Path) -> None:
+# The same Ctrl-C inside onnxruntime's own extension, which fails its import as an ImportError
+# ("initialization failed") caused by it.
+_CTRL_C_IN_ONNXRUNTIME = """
+import runpy, sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "onnxruntime":
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as stop:
+                raise ImportError("initialization failed") from stop
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["obs-bgremover", "backgrounds"]
+runpy.run_module("obs_bgremover", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script", [_CTRL_C_IN_IMPORTS, _CTRL_C_IN_ONNXRUNTIME],
+                         ids=["our-imports", "onnxruntime"])
+def test_ctrl_c_while_starting_exits_130_without_a_traceback(repo_root: Path,
+                                                             script: str) -> None:
+    """Inside onnxruntime's initialisation, the Ctrl-C was said as "onnxruntime is not
+    installed", with how to reinstall it."""
     result = subprocess.run(
-        [sys.executable, "-c", _CTRL_C_IN_IMPORTS], capture_output=True, text=True,
+        [sys.executable, "-c", script], capture_output=True, text=True,
         env={**os.environ, "PYTHONPATH": str(repo_root)},
     )
     assert (result.returncode, result.stderr, result.stdout) == (130, "", "")
