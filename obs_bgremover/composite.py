@@ -201,15 +201,21 @@ class BlurBackground(Background):
         sigma = self.strength / 100 * height / 25
         # Work where the blur is 3 pixels wide: cheap, and still smooth once scaled back up.
         small_height = max(8, round(height * min(1.0, 3.0 / sigma)))
-        image = shrink(frame, small_height).astype(np.float32)
+        image = shrink(frame, small_height)
         person = shrink(alpha, small_height)
         # Grow the person by a working pixel so the soft fringe, a mix of both, counts as person.
-        person = cv2.dilate(person, np.ones((3, 3), np.uint8))
-        weight = (255 - person).astype(np.float32) * (1 / 255)
-        # Where no background is near, the result means nothing, but the person covers those
-        # pixels (their alpha is 255), so it never shows.
-        blurred = normalised_blur(image * weight[..., None], weight,
-                                  sigma * small_height / height)
+        weight = cv2.bitwise_not(cv2.dilate(person, np.ones((3, 3), np.uint8)))
+        # In uint8, which OpenCV's blurs and arithmetic run on several times faster than on
+        # floats: a light blur (strength 1-20) works at or near full size, where float32 took
+        # 50-77 ms a frame at 720p and 1080p, and halved the virtual camera's frame rate. What
+        # the rounding changes stays within 3 grey levels once blended.
+        working_sigma = sigma * small_height / height
+        total = cv2.GaussianBlur(cv2.multiply(image, cv2.merge([weight] * 3), scale=1 / 255),
+                                 (0, 0), working_sigma)
+        spread = cv2.merge([cv2.GaussianBlur(weight, (0, 0), working_sigma)] * 3)
+        # Where no background is near (spread 0: black), the result means nothing, but the
+        # person covers those pixels (their alpha is 255), so it never shows.
+        blurred = cv2.divide(total, spread, scale=255)
         if self._plate is None or self._plate.shape != frame.shape:
             self._plate = np.empty_like(frame)
         return cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
