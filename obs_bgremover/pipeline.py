@@ -57,6 +57,8 @@ CUT_FRACTION = 0.5
 
 # The live statistics average over this many recent results: about a second of video.
 STATS_WINDOW = 30
+# The fewest recent results a rate is given for (`LiveStats`); 0 before.
+MIN_RATE_RESULTS = 5
 # How often the live pipeline's idle worker looks for a frame without being woken, in seconds.
 WAKE_S = 0.1
 
@@ -298,6 +300,7 @@ class _Timings(NamedTuple):
     temporal_ms: float
     edge_colours_ms: float
     latency_ms: float
+    fresh: bool
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,10 @@ class LiveStats:
     """A snapshot of a `LivePipeline`'s health; times are averages over recent results."""
 
     fps: float
+    """Results a second, reused mattes included (see `network_fps`)."""
+    network_fps: float
+    """Times a second the network itself ran: fewer than `fps` where mattes are reused
+    (``every_n``, ``skip_static``)."""
     matte_ms: float
     temporal_ms: float
     edge_colours_ms: float
@@ -419,13 +426,15 @@ class LivePipeline:
             recent = list(self._recent)
             counts = (self._submitted, self._processed, self._dropped)
             errors = self._errors
-        span = recent[-1].ready - recent[0].ready if len(recent) > 1 else 0.0
+        # Two results a millisecond apart made a rate of a thousand a second.
+        span = recent[-1].ready - recent[0].ready if len(recent) >= MIN_RATE_RESULTS else 0.0
 
         def mean(values: list[float]) -> float:
             return float(np.mean(values)) if values else 0.0
 
         return LiveStats(
             fps=(len(recent) - 1) / span if span > 0 else 0.0,
+            network_fps=sum(timings.fresh for timings in recent[1:]) / span if span > 0 else 0.0,
             matte_ms=mean([timings.matte_ms for timings in recent]),
             temporal_ms=mean([timings.temporal_ms for timings in recent]),
             edge_colours_ms=mean([timings.edge_colours_ms for timings in recent]),
@@ -471,7 +480,7 @@ class LivePipeline:
             with self._lock:
                 self._processed += 1
                 self._recent.append(_Timings(ready, matte.matte_ms, matte.temporal_ms,
-                                             matte.composite_ms, latency_ms))
+                                             matte.composite_ms, latency_ms, matte.fresh))
                 self._result = LiveResult(
                     matte.frame, matte.alpha, index, matte.fresh, latency_ms, rgba
                 )

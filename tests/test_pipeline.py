@@ -301,6 +301,26 @@ def test_submit_never_waits_for_inference(model: MattingModel, clip: list[np.nda
     assert result.index == 19 and np.array_equal(result.frame, frames[19])
 
 
+def test_the_network_s_own_rate_leaves_out_reused_mattes(model: MattingModel,
+                                                        clip: list[np.ndarray]) -> None:
+    """The camera's status line showed the rate of results as the network's: 25 fps while
+    ``skip_static`` had run the network once in 126 frames. And two results a millisecond
+    apart made a rate of a thousand a second."""
+    with LivePipeline(model, PipelineSettings(every_n=2)) as live:
+        live.submit(clip[0])
+        wait_for(live, 0)
+        assert live.stats().fps == live.stats().network_fps == 0  # one result: no rate
+        started = time.monotonic()
+        index = 0
+        while time.monotonic() - started < 1.0:
+            index += 1
+            live.submit(clip[index % len(clip)])
+            wait_for(live, index)
+        stats = live.stats()
+    assert stats.fps > 0
+    assert stats.network_fps == pytest.approx(stats.fps / 2, rel=0.25)
+
+
 def test_worker_errors_reach_the_caller(model: MattingModel, clip: list[np.ndarray]) -> None:
     with LivePipeline(model) as live:
         live.submit(clip[0].astype(np.float32))

@@ -321,7 +321,7 @@ def _status_text(running: _Running, meter: Meter) -> str:
     as "-", since the last figures measured describe frames from before the loss."""
     sink, waiting = running.sink, running.capture.waiting
     latency = "  -" if waiting else f"{meter.latency_ms():3.0f}"
-    network = "   -" if waiting else f"{running.feed.stats().fps:4.1f}"
+    network = "   -" if waiting else f"{running.feed.stats().network_fps:4.1f}"
     text = (
         f"camera {meter.fps():4.1f} fps -> {sink.backend} {sink.device} | latency {latency} ms "
         f"| network {network} fps ({running.model.provider}) | {running.scene.spec}"
