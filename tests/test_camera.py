@@ -617,6 +617,21 @@ def _error(capsys: pytest.CaptureFixture[str], *argv: object) -> str:
     return capsys.readouterr().err
 
 
+def test_ffmpeg_s_own_lines_stay_off_the_terminal(capfd: pytest.CaptureFixture[str],
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written past Python, "[png @ 0x...] Invalid PNG signature" (and, from a stalled pipe,
+    "corrupted macroblock") broke into the status line; the camera says what they mean."""
+    # Undone after the test, with what the command sets.
+    monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "")
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL")
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture")
+    assert main(["camera", "--input", str(fake), "--size", SIZE, "--duration", "0.5"]) != 0
+    err = capfd.readouterr().err
+    assert "fake.png" in err and "@ 0x" not in err, err
+
+
 def test_no_webcam_at_that_index(capsys: pytest.CaptureFixture[str]) -> None:
     message = _error(capsys, "--input", 7)
     assert "no webcam at index 7" in message and "--input" in message

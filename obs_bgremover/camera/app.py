@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import threading
 import time
@@ -75,6 +76,8 @@ from obs_bgremover.watch import FileWatch
 # How long the main thread waits between looks for the very first matte, in seconds.
 STARTUP_POLL = 0.01
 
+# FFmpeg's log level "quiet" (AV_LOG_QUIET), for OpenCV's FFmpeg backend.
+FFMPEG_QUIET = "-8"
 # Capture times kept to measure latency: a few frames more than the pipeline can hold back.
 CAPTURE_MEMORY = 64
 
@@ -428,7 +431,11 @@ def run(args: argparse.Namespace, sinks: SinkRegistry | None = None) -> int:
     status 0)."""
     settings = settings_from_args(args)
     sinks = virtual_cameras() if sinks is None else sinks
-    # The errors raised here say what OpenCV's warnings about a missing device would.
+    # The errors raised here say what OpenCV's warnings about a missing device would, and the
+    # camera's own lines what FFmpeg's would (a source refused or lost); those, written past
+    # Python ("[png @ 0x...] Invalid PNG signature", "corrupted macroblock" from a stalled
+    # pipe), broke into the status line. (The camera's process: nothing else reads them.)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET)
     print(f"camera: {serve(settings, sinks)}")
     return 0
