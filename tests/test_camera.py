@@ -518,7 +518,8 @@ def test_a_lower_fps_than_the_source_s_mattes_no_more_frames(lucia: Sequence,
 
 def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Path) -> None:
     """The clip (1 s long) vanishes before its end and comes back 0.6 s later: the camera keeps
-    sending the last picture meanwhile, retries without spinning, and plays on once it returns."""
+    sending the last picture meanwhile (saying why), retries without spinning, and plays on
+    once it returns."""
     clip = write_clip(tmp_path / "short.mp4", list(lucia.frames[:30]), FPS)
     away = tmp_path / "away.mp4"
     box: list[RecordingSink] = []
@@ -527,11 +528,14 @@ def test_a_lost_source_is_reopened_when_it_returns(lucia: Sequence, tmp_path: Pa
         threading.Timer(1.6, away.rename, [clip]),
     )
     cpu = time.process_time()
-    status = _run(box, "--input", clip, "--size", SIZE, "--background", "color:#00B140",
-                  "--duration", 3.5, timers=timers)
+    with contextlib.redirect_stderr(io.StringIO()) as said:
+        status = _run(box, "--input", clip, "--size", SIZE, "--background", "color:#00B140",
+                      "--duration", 3.5, timers=timers)
     for timer in timers:
         timer.join()
     assert status == 0
+    # Said as gone, not as a file FFmpeg cannot decode.
+    assert f"cannot play video file {clip}: it does not exist" in said.getvalue(), said.getvalue()
     sink = box[0]
     times = np.array(sink.times)
     thumbs = np.stack(sink.thumbs)

@@ -110,7 +110,11 @@ def open_capture(
         ok, frame = capture.read()
         if not ok:
             capture.release()
-            raise InputError(f"cannot play {source}: FFmpeg cannot open or decode it")
+            # A file gone while it loops (moved, being replaced) is said as gone, not as
+            # one FFmpeg cannot decode. (A FIFO is played too.)
+            gone = not os.path.lexists(source.target)
+            problem = "it does not exist" if gone else "FFmpeg cannot open or decode it"
+            raise InputError(f"cannot play {source}: {problem}")
         return capture, frame
     backend = cv2.CAP_V4L2 if platform.system() == "Linux" else cv2.CAP_ANY
     capture = cv2.VideoCapture(source.target, backend)
