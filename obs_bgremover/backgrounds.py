@@ -161,12 +161,12 @@ def parse_background(spec: str | os.PathLike[str], fit_mode: str = "cover", *,
     if not spec:
         raise InputError(f"the background is empty; expected NAME ({', '.join(BUILTIN)}), "
                          "FILE, blur[:STRENGTH], color:#RRGGBB or transparent")
-    kind, _, value = spec.partition(":")
+    kind, colon, value = spec.partition(":")
     kind = kind.lower()
     if is_transparent(spec):
         return TransparentBackground()
-    if kind == "blur":
-        return BlurBackground(parse_strength(value)) if value else BlurBackground()
+    if kind == "blur":  # "blur:" (a strength left out) is refused, not taken for the default
+        return BlurBackground(parse_strength(value)) if colon else BlurBackground()
     if kind == "color":
         return ColorBackground(parse_color(value))
     path = background_file(spec)

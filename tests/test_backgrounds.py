@@ -117,6 +117,8 @@ def test_names_and_keywords_in_any_case_and_paths(tmp_path: Path) -> None:
         ("color:blue?", r"colour 'blue\?' is not of the form #RRGGBB"),
         ("blur:0", r"blur strength '0' is not a whole number in 1..100"),
         ("blur:soft", r"blur strength 'soft' is not a whole number in 1..100"),
+        # A strength left out was taken for the default without a word.
+        ("blur:", r"blur strength '' is not a whole number in 1..100"),
         # str.isdigit takes superscripts, which int() refuses: once a ValueError, a web 500.
         ("blur:²", r"blur strength '²' is not a whole number in 1..100"),
         ("beach", r"background 'beach' is neither a built-in \(studio, .*\) nor a file "
