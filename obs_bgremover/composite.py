@@ -241,10 +241,10 @@ class SoftBand:
 
 
 class ForegroundEstimator:
-    """The frame with the colours of the soft band (0 < alpha < 255) replaced by an estimate of
-    the person's own colour, so the old background does not show through hair once it is put over
-    a new one: blur-fusion foreground estimation ("Approximate fast foreground colour
-    estimation", Forte & Pitie 2021).
+    """An estimate of the person's own colours in the soft band (0 < alpha < 255), which the
+    compositor puts in place of the frame's there, so the old background does not show through
+    hair once it is put over a new one: blur-fusion foreground estimation ("Approximate fast
+    foreground colour estimation", Forte & Pitie 2021).
 
     Each pass takes the local foreground colour as the alpha-weighted average of nearby pixels,
     the local background colour as the (1 - alpha)-weighted average, and corrects the foreground
@@ -252,7 +252,7 @@ class ForegroundEstimator:
     finds the colours on each side of the edge, a narrow one that sharpens them) run at about
     `ESTIMATE_HEIGHT` lines, the wide one at half that, where they are cheap; the final
     correction, which needs the real pixel and its alpha, runs at full resolution on the band's
-    pixels only. Pixels outside the band are the frame's own.
+    pixels only.
 
     It runs on every composited frame, so the maths is OpenCV calls into buffers the object keeps
     from frame to frame: numpy's temporaries and its broadcasting of one channel over three cost
@@ -261,20 +261,7 @@ class ForegroundEstimator:
 
     def __init__(self) -> None:
         self._scratch = Scratch()
-        self._band = SoftBand()
         self._sampler = Sampler()
-
-    def __call__(
-        self, frame: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The estimate for an RGB frame and its alpha, written into ``out`` (the frame's shape)
-        when given, so a caller can reuse one buffer, and returned."""
-        if out is None:
-            out = np.empty_like(frame)
-        index = self._band(alpha)
-        np.copyto(out, _with_colours(frame, index, self.colours(frame, alpha, index)
-                                     if len(index) else None))
-        return out
 
     def colours(self, frame: np.ndarray, alpha: np.ndarray, index: np.ndarray,
                 reduced: np.ndarray | None = None) -> np.ndarray:

@@ -31,7 +31,7 @@ from obs_views import (
 from support import hdr_clip
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
-from obs_bgremover.composite import BlurBackground, ForegroundEstimator, fit
+from obs_bgremover.composite import BlurBackground, Compositor, TransparentBackground, fit
 from obs_bgremover.obs.registration import FILTER_ID
 from obs_bgremover.pictures import read_image
 
@@ -139,7 +139,7 @@ def edge_offsets(image: np.ndarray, scene: np.ndarray) -> tuple[float, float]:
     band = (alpha > CLEAR) & (alpha < OPAQUE)
     assert np.count_nonzero(band) > 500, "no soft edge to look at"
     shown = image[..., :3][band].astype(np.float32)
-    estimate = ForegroundEstimator()(scene, alpha)[band]
+    estimate = Compositor(TransparentBackground())(scene, alpha)[..., :3][band]
     return float(np.abs(shown - estimate).mean()), float(np.abs(shown - scene[band]).mean())
 
 
