@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.outputs import discard, partial_name, refuse_folder, write_failed
@@ -37,8 +37,11 @@ def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.nda
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: not an image OpenCV can decode")
-    rgb = _in_srgb(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), data)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     alpha = _transparency(data, rgb.shape[:2])
+    if alpha is not None and data[:4].tobytes().startswith(_TIFF_SIGNATURES):
+        rgb, alpha = _straight_tiff(data, rgb, alpha)
+    rgb = _in_srgb(rgb, data)
     return rgb if alpha is None else transparency(np.dstack((rgb, alpha)), keep_alpha)
 
 
@@ -93,7 +96,8 @@ def _header(source: str | os.PathLike[str] | io.BytesIO) -> Image.Image:
 # The signatures of the formats whose transparency is read: PNG, WebP and TIFF (either byte
 # order: a cut-out saved from Photoshop or GIMP). (Many 32-bit BMPs hold an alpha channel of
 # zeros that no viewer shows; a JPEG has none.)
-_ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF", b"II*\x00", b"MM\x00*")
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+_ALPHA_SIGNATURES = (b"\x89PNG", b"RIFF", *_TIFF_SIGNATURES)
 
 
 def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -113,6 +117,23 @@ def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None
         return None
     alpha = _upright(np.ascontiguousarray(alpha), data)
     return alpha if alpha.shape == shape else None
+
+
+def _straight_tiff(data: np.ndarray, rgb: np.ndarray, alpha: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A TIFF's colours and alpha as Pillow reads them, straight: OpenCV multiplies the colours
+    of a TIFF whose alpha is marked unassociated (as Pillow, GIMP and Photoshop write them) by
+    that alpha, and a soft edge came out darkened, twice once flattened. Pillow keeps them, and
+    un-premultiplies a TIFF that stores them premultiplied. OpenCV's where Pillow cannot read
+    the file, or turns it otherwise."""
+    try:
+        with _header(io.BytesIO(data)) as picture:
+            rgba = np.asarray(ImageOps.exif_transpose(picture).convert("RGBA"))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return rgb, alpha
+    if rgba.shape[:2] != rgb.shape[:2]:
+        return rgb, alpha
+    return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
 
 
 # How a picture is turned upright for each EXIF orientation (2-8), as `IMREAD_COLOR` turns it.

@@ -40,15 +40,19 @@ def test_a_turned_picture_s_transparency_turns_with_its_colours(
 @pytest.mark.parametrize("compression", [None, "tiff_lzw"])
 def test_a_tiff_cut_out_keeps_its_transparency(tmp_path: Path, compression: str | None) -> None:
     """A cut-out saved as TIFF (Photoshop's, GIMP's) lost its alpha: its transparent parts
-    came out black, and the network took some of them for the person."""
+    came out black, and the network took some of them for the person. Its soft edge keeps its
+    own colours: OpenCV multiplies them by the alpha (darkened, twice once flattened)."""
     stored = np.zeros((30, 40, 4), np.uint8)
     stored[...] = (*GREY, 255)
     stored[:, :10] = (*RED, 0)
+    stored[:, 10:12] = (200, 100, 50, 128)  # the soft edge
     path = tmp_path / "cut-out.tif"
     Image.fromarray(stored).save(path, compression=compression)
     shown = read_image(path, keep_alpha=True)
     assert shown.shape[2] == 4
     assert np.array_equal(shown[..., 3] == 0, np.arange(40)[None, :].repeat(30, 0) < 10)
+    assert (shown[:, 10:12] == (200, 100, 50, 128)).all()
+    assert (read_image(path)[:, 10:12] == (100, 50, 25)).all()  # flattened once, over black
 
 
 @pytest.mark.parametrize("suffix", [".png", ".mp4"])
