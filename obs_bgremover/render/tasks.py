@@ -286,15 +286,18 @@ class RenderQueue:
         if record is None:
             return
         try:
-            result = self._render(record)
-            self._finish(replace(record, status="done", progress=1.0, result=result.summary))
-        except Superseded:
-            return
-        except BgRemoverError as err:
-            self._finish(replace(record, status="failed", error=_without_staging(record, err)))
-        except Exception as err:
-            if self._finish(replace(record, status="failed", error=f"internal error: {err!r}")):
-                raise  # for the worker's log; a job stopped meanwhile failed of its stop
+            try:
+                result = self._render(record)
+            except Superseded:
+                return
+            except BgRemoverError as err:
+                self._end(replace(record, status="failed", error=_without_staging(record, err)))
+            except Exception as err:
+                if self._end(replace(record, status="failed", error=f"internal error: {err!r}")):
+                    raise  # for the worker's log; a job stopped meanwhile failed of its stop
+            else:
+                # Not in the try: a queue that failed for good must not fail a finished render.
+                self._end(replace(record, status="done", progress=1.0, result=result.summary))
         finally:
             heap.trim()  # a worker waits between jobs: hand back what this one freed
 
@@ -307,23 +310,24 @@ class RenderQueue:
         return replace(record, status="running", worker=self.name, progress=0.0,
                        lease_until=now + self.lease_s, started=now)
 
-    def _finish(self, record: JobRecord) -> bool:
-        """Write a finished attempt's record, unless the job already finished (stopped from a
-        front end) or is gone: whoever claims the done marker first decides how the job ended.
-        Whether this one did. A queue that fails meanwhile (a Redis restart) is tried again
-        until the attempt's lease runs out: its files are in place, and a job left "running"
-        was rendered again from the start once its lease ran out."""
+    def _end(self, record: JobRecord) -> bool:
+        """`_finish` for the attempt that rendered the job, trying again while the queue fails
+        (a Redis restart), until the attempt's lease runs out: its files are in place, and a
+        job left "running" was rendered again from the start once its lease ran out. (A stop
+        from a front end tries once: OBS's window, a web request, wait for it.)"""
         deadline = time.monotonic() + self.lease_s
         while True:
             try:
-                return self._finish_once(record)
+                return self._finish(record)
             except Exception as err:
                 if not storage_failure(err) or time.monotonic() >= deadline:
                     raise
             time.sleep(FINISH_RETRY_S)
 
-    def _finish_once(self, record: JobRecord) -> bool:
-        """One try of `_finish`. A late attempt (its lease ran out while it stalled) ends
+    def _finish(self, record: JobRecord) -> bool:
+        """Write a finished attempt's record, unless the job already finished (stopped from a
+        front end) or is gone: whoever claims the done marker first decides how the job ended.
+        Whether this one did. A late attempt (its lease ran out while it stalled) ends
         nothing: the job is the next attempt's to finish (a stalled attempt whose staging folder
         was removed failed on its next write, and failed the job), and where that one finished
         and the job was deleted meanwhile, it writes no record over the deleted one and takes
