@@ -428,18 +428,19 @@ class Terminated(KeyboardInterrupt):
 class _StopOnce:
     """The handler of the stop signals: the first one raises `KeyboardInterrupt` (Ctrl-C) or
     `Terminated` where the command is, and the command releases what it holds on the way out;
-    any later one is ignored. A second signal raised in the middle of that (Ctrl-C pressed
-    twice, a service manager's SIGTERM right after a SIGINT) cut the releasing short: the
-    camera left its virtual camera open, or aborted as its threads were stopped in native
-    code, and ended 134 or 143 instead of 0. Every wait on the way out is bounded."""
+    the second is ignored. A second signal raised in the middle of that (Ctrl-C pressed twice,
+    a service manager's SIGTERM right after a SIGINT) cut the releasing short: the camera left
+    its virtual camera open, or aborted as its threads were stopped in native code, and ended
+    134 or 143 instead of 0. A third raises again, for a user who will not wait for a release
+    that hangs (a GPU driver that never returns)."""
 
     def __init__(self) -> None:
-        self.stopping = False
+        self.signals = 0
 
     def __call__(self, signum: int, frame: object) -> None:
-        if self.stopping:
+        self.signals += 1
+        if self.signals == 2:
             return
-        self.stopping = True
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
