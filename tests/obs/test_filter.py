@@ -310,6 +310,9 @@ def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
     assert "Number of memory leaks: 0" in log, log[-3000:]
     # Removing the last filter ended the network processes it used (`release_unused`); the
     # unload ends what is left (the script's description may have loaded the default model
-    # since, for Tools > Scripts) and says so.
-    assert re.search(r"stopped 0 filter\(s\) and [01] network process\(es\) in \d", log), (
-        log[-3000:])
+    # since, for Tools > Scripts) and says so. OBS destroys a removed filter on a thread of its
+    # own, later: quitting at once may still find it, and its process, at the unload.
+    said = re.findall(r"stopped (\d+) filter\(s\) and (\d+) network process\(es\) in \d", log)
+    assert len(said) == 1, [line for line in log.splitlines() if "obs-bgremover" in line][-20:]
+    filters, processes = map(int, said[0])
+    assert filters <= 1 and processes <= 1 + filters, said
