@@ -265,11 +265,16 @@ class VideoSink:
 
 
 def _time_base(source: Fraction, rate: Fraction) -> tuple[Fraction, bool]:
-    """The output's time base: the longest step of which both the source's time base (so a
-    variable frame rate keeps its own times) and a frame's length at ``rate`` (so a constant
-    one keeps its cadence) are whole multiples; and whether it is that. Where that step would
-    be finer than a 32-bit timescale (MP4's) takes, the source's own, as before."""
-    length = 1 / Fraction(rate)
-    common = Fraction(math.gcd(source.numerator, length.numerator),
-                      math.lcm(source.denominator, length.denominator))
-    return (common, True) if common.denominator < 2**31 else (source, False)
+    """The output's time base, and whether frame times are put on the rate's grid (`_pts`).
+    A coarse source base (Matroska's and WebM's milliseconds), which cannot hold the times of
+    a nominal rate (24, 30, 60, 30000/1001, ...), gives way to the longest step of which both
+    it and a frame's length are whole multiples: 1/3000 s for 60 fps, 1/30000 for 29.97.
+    A finer one (MP4's, MPEG-TS's 1/90000) holds them already and stays; so does any base
+    beside the mean rate of a variable-rate clip (a phone's 1797/60 fps), whose grid means
+    nothing, and whose common step with 1/90000 was finer than MP4 and QuickTime take."""
+    rate = Fraction(rate)
+    if source.denominator > 1000 or rate.denominator not in (1, 1001):
+        return source, False
+    length = 1 / rate
+    return Fraction(math.gcd(source.numerator, length.numerator),
+                    math.lcm(source.denominator, length.denominator)), True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -177,6 +178,21 @@ def test_a_constant_rate_kept_in_milliseconds_stays_constant(tmp_path: Path) -> 
         for time, frame in timed:
             sink.write(frame, time)
     assert frame_times(out) == pytest.approx([index / 60 for index in range(30)], abs=1e-6)
+
+
+def test_a_variable_rate_keeps_its_own_time_base(tmp_path: Path) -> None:
+    """A phone's variable rate has a mean rate of odd terms (60000/1967 here): the step both
+    it and the source's 1/90000 divide was finer than the source's, up to a timescale in the
+    hundreds of MHz that MP4 and QuickTime handle badly."""
+    times = [index / 30 + (0.011 if index % 3 == 0 else 0) for index in range(40)]
+    source = write_clip(tmp_path / "phone.mp4", synthetic_frames(40), 30, times=times)
+    out = tmp_path / "result.mp4"
+    with VideoSink(out, source) as sink:
+        for time, frame in open_frames(source).timed():
+            sink.write(frame, time)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].time_base == Fraction(1, 90000)
+    assert frame_times(out) == pytest.approx([time - times[0] for time in times], abs=1e-4)
 
 
 def test_unsupported_container_is_refused_before_anything_is_written(clip: Path,
