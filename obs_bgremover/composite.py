@@ -179,6 +179,12 @@ class TransparentBackground(Background):
         return None
 
 
+# The blur's weight (0..65535, all background) below which no background counts as near.
+NO_BACKGROUND = 655
+# The most of a working pixel (0..255) the person may cover for it to count as background.
+MIXED = 25
+
+
 class BlurBackground(Background):
     """The camera's own background, blurred, with no halo of the person around them.
 
@@ -199,26 +205,38 @@ class BlurBackground(Background):
         height, width = alpha.shape
         # Strength 100 is a Gaussian whose sigma is 4% of the frame height (43 px at 1080 lines).
         sigma = self.strength / 100 * height / 25
-        # Work where the blur is 3 pixels wide: cheap, and still smooth once scaled back up.
-        small_height = max(8, round(height * min(1.0, 3.0 / sigma)))
+        # Work where the blur is 3 pixels wide, and at half size at most: cheap, and still
+        # smooth once scaled back up (a light blur, 1-10, worked at full size, 4-5 times the
+        # cost, for a difference of half a grey level on average).
+        small_height = max(8, round(height * min(0.5, 3.0 / sigma)))
         image = shrink(frame, small_height)
         person = shrink(alpha, small_height)
-        # Grow the person by a working pixel so the soft fringe, a mix of both, counts as person.
-        weight = cv2.bitwise_not(cv2.dilate(person, np.ones((3, 3), np.uint8)))
-        # In uint8, which OpenCV's blurs and arithmetic run on several times faster than on
-        # floats: a light blur (strength 1-20) works at or near full size, where float32 took
-        # 50-77 ms a frame at 720p and 1080p, and halved the virtual camera's frame rate. What
-        # the rounding changes stays within 3 grey levels once blended.
+        # Grow the person by a working pixel so the soft fringe, a mix of both, counts as person;
+        # and count as background only what the person covers a tenth of at most: a working
+        # pixel across a gap narrower than itself (between an arm and the body) is a mix that
+        # growing leaves partly uncovered, and it tinted the gap with the person's colours.
+        grown = cv2.dilate(person, np.ones((3, 3), np.uint8))
+        weight = cv2.bitwise_not(grown)
+        weight[grown > MIXED] = 0
+        # In 16-bit integers, which OpenCV's blurs and arithmetic run on faster than on floats.
+        # (In 8 bits, the weights' sums in a narrow gap between the person's parts were too
+        # coarse to divide by: dark, or noisy, up to 246 levels off.)
         working_sigma = sigma * small_height / height
-        total = cv2.GaussianBlur(cv2.multiply(image, cv2.merge([weight] * 3), scale=1 / 255),
+        total = cv2.GaussianBlur(cv2.multiply(image, cv2.merge([weight] * 3), dtype=cv2.CV_16U),
                                  (0, 0), working_sigma)
-        spread = cv2.merge([cv2.GaussianBlur(weight, (0, 0), working_sigma)] * 3)
-        # Where no background is near (spread 0: black), the result means nothing, but the
-        # person covers those pixels (their alpha is 255), so it never shows.
-        blurred = cv2.divide(total, spread, scale=255)
+        spread = cv2.GaussianBlur(cv2.multiply(weight, 257, dtype=cv2.CV_16U), (0, 0),
+                                  working_sigma)
+        blurred = cv2.divide(total, cv2.merge([spread] * 3), scale=257, dtype=cv2.CV_8U)
         if self._plate is None or self._plate.shape != frame.shape:
             self._plate = np.empty_like(frame)
-        return cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
+        cv2.resize(blurred, (width, height), self._plate, interpolation=cv2.INTER_LINEAR)
+        # Where no background is near at the working size, the sums mean nothing (black): under
+        # the person, which hides it, but also in a gap between the person's parts (an arm
+        # and the body) narrower than the growth above, a few working pixels, which showed
+        # black. The frame's own pixels show there instead, unblurred.
+        empty = cv2.resize(cv2.compare(spread, NO_BACKGROUND, cv2.CMP_LT), (width, height),
+                           interpolation=cv2.INTER_NEAREST)
+        return cv2.copyTo(frame, empty, self._plate)
 
 
 class SoftBand:
