@@ -45,11 +45,18 @@ def test_text_and_switches_of_the_wrong_type_are_replaced_and_said() -> None:
                           "low_latency 'yes' is not true or false; using false")
 
 
-@pytest.mark.parametrize("color", [2**40, -1, "green", True])
+@pytest.mark.parametrize("color", [2**40, 2**32, -(2**31) - 1, "green", True])
 def test_a_colour_that_is_none_is_replaced_and_said(color: object) -> None:
-    """A number out of 32 bits (over obs-websocket) was masked to one: 2**40 came out black
-    and -1 white, without a word."""
+    """A number past 32 bits (over obs-websocket) was masked to them: 2**40 came out black,
+    without a word."""
     read = settings_from_json({"background": "color", "color": color})
     assert read.color == DEFAULT_COLOR
     assert read.notes == (f"color {color!r} is not a colour (0xAABBGGRR); using the default",)
+
+
+@pytest.mark.parametrize(("color", "meant"), [(-1, 0xFFFFFFFF), (-16731840, 0xFF00B140)])
+def test_a_signed_colour_is_read_as_obs_reads_it(color: int, meant: int) -> None:
+    """OBS takes a colour's 32 bits, signed or not (a Lua script's, a websocket client's)."""
+    read = settings_from_json({"background": "color", "color": color})
+    assert (read.color, read.notes) == (meant, ())
 

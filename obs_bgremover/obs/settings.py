@@ -215,13 +215,15 @@ def settings_from_json(given: dict[str, Any]) -> FilterSettings:
         return value
 
     color = given.get("color", DEFAULT_COLOR)
-    # Out of range too: masked to 32 bits, 2**40 was black and -1 white, without a word.
-    if isinstance(color, bool) or not isinstance(color, int) or not 0 <= color <= 0xFFFFFFFF:
+    # OBS reads a colour as the 32 bits of its number, signed (a Lua script's, a websocket
+    # client's: -1 is opaque white) or not; past 32 bits, masked, 2**40 was black, unsaid.
+    if (isinstance(color, bool) or not isinstance(color, int)
+            or not -(2**31) <= color <= 0xFFFFFFFF):
         notes.append(f"color {color!r} is not a colour (0xAABBGGRR); using the default")
         color = DEFAULT_COLOR
     return FilterSettings(
         kind=choice("background", KINDS, DEFAULT_KIND),
-        color=color,
+        color=color & 0xFFFFFFFF,
         builtin=choice("builtin", BUILTIN, DEFAULT_BUILTIN),
         image=text("image"),
         video=text("video"),
