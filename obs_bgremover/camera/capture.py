@@ -112,7 +112,7 @@ def open_capture(
             capture.release()
             # A file gone while it loops (moved, being replaced) is said as gone, not as
             # one FFmpeg cannot decode. (A FIFO is played too.)
-            gone = not os.path.lexists(source.target)
+            gone = not os.path.exists(source.target)  # a link left dangling too
             problem = "it does not exist" if gone else "FFmpeg cannot open or decode it"
             raise InputError(f"cannot play {source}: {problem}")
         return capture, frame

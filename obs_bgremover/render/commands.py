@@ -77,8 +77,8 @@ class Outage(logging.Filter):
     def failed(self, err: BaseException) -> None:
         """Say ``err``, unless the queue already failed since it last answered: one outage
         fails in several ways (a Redis restart closes connections, then refuses them)."""
-        with self._lock:
-            said, self._trouble = bool(self._trouble), self._trouble or str(err)
+        with self._lock:  # (repr: an error may say nothing, and would be said each time)
+            said, self._trouble = bool(self._trouble), self._trouble or str(err) or repr(err)
         if not said:
             logging.getLogger(__name__).error(
                 "cannot keep the %s (%s); trying again every %g s", describe(self.queue.huey),
