@@ -424,6 +424,14 @@ def test_a_held_last_frame_counts_to_the_length(tmp_path: Path) -> None:
     assert times == pytest.approx([index / 10 for index in range(10)])
 
 
+def cut_copy(whole: Path, name: str, share: float) -> Path:
+    """The first ``share`` of ``whole``'s bytes, beside it, as an interrupted copy leaves it."""
+    data = whole.read_bytes()
+    cut = whole.with_name(name)
+    cut.write_bytes(data[: int(len(data) * share)])
+    return cut
+
+
 def test_sound_longer_than_the_picture_is_no_cut_without_track_lengths(tmp_path: Path) -> None:
     """A Matroska file without per-track lengths declares only the container's, its longest
     track's: here its sound's, 2 s beside 1 s of picture. Taken for the picture's, the whole
@@ -431,11 +439,8 @@ def test_sound_longer_than_the_picture_is_no_cut_without_track_lengths(tmp_path:
     whole = without_track_lengths(
         write_clip(tmp_path / "whole.mkv", synthetic_frames(10), 10, audio_seconds=2.0))
     assert len(list(open_frames(whole).timed())) == 10
-    data = whole.read_bytes()
-    cut = tmp_path / "cut.mkv"
-    cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(InputError, match=r"cut.mkv is damaged or cut short .* of the 2\.\d\d s "):
-        list(open_frames(cut).timed())
+        list(open_frames(cut_copy(whole, "cut.mkv", 1 / 3)).timed())
 
 
 def test_an_avi_cut_short_is_named(tmp_path: Path) -> None:
@@ -445,11 +450,8 @@ def test_an_avi_cut_short_is_named(tmp_path: Path) -> None:
     frames = [noise.integers(0, 256, (120, 160, 3), np.uint8) for _ in range(40)]
     whole = write_clip(tmp_path / "whole.avi", frames, 20)
     assert len(list(open_frames(whole).timed())) == 40
-    data = whole.read_bytes()
-    cut = tmp_path / "cut.avi"
-    cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match=r"cut.avi is damaged or cut short .* of the 2\.00 s "):
-        list(open_frames(cut).timed())
+        list(open_frames(cut_copy(whole, "cut.avi", 1 / 2)).timed())
 
 
 def test_times_that_start_again_follow_on(tmp_path: Path) -> None:
