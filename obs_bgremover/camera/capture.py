@@ -131,6 +131,10 @@ def open_capture(
     raise _webcam_error(source)
 
 
+# Frames fed to the pipeline at most for each frame sent (see `Capture._due_now`).
+FEED_PER_SENT = 2
+
+
 class FrameClock:
     """Deadlines ``1 / fps`` apart on an absolute schedule, so small oversleeps do not add up;
     one that falls more than a frame behind starts a new schedule instead of rushing."""
@@ -235,12 +239,14 @@ class Capture:
             self._capture.release()  # here, by the thread that reads it, however late
 
     def _due_now(self) -> bool:
-        """Whether the frame just read goes to the pipeline: at most ``fps`` a second, the rate
-        the virtual camera sends. A webcam that ignores the rate asked (many do) or a file of a
-        higher rate had every frame matted: at --fps 5, 95 network runs for 29 frames sent. A
-        source no faster than ``fps`` loses none (half a frame's slack for its jitter); after
-        a stall the count starts again rather than letting a burst through."""
-        now, interval = time.perf_counter(), 1 / self.fps
+        """Whether the frame just read goes to the pipeline: at most `FEED_PER_SENT` frames a
+        second for each the virtual camera sends (``fps``). A webcam that ignores the rate
+        asked (many do) or a file of a higher rate had every frame matted: at --fps 5, 95
+        network runs for 29 frames sent. Twice, not once: the sending loop takes the newest
+        result at its own ticks, and results at its very rate, at a phase of their own, would
+        now and then be sent twice and then skipped. A source no faster loses none (half a
+        frame's slack for its jitter); after a stall the count starts again, with no burst."""
+        now, interval = time.perf_counter(), 1 / (FEED_PER_SENT * self.fps)
         if now < self._due - interval / 2:
             return False
         self._due = max(self._due, now - interval) + interval
