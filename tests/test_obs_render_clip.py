@@ -4,6 +4,7 @@ rather than queued for the worker to fail with an "internal error" and a traceba
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,26 @@ def test_the_render_cleans_edge_colours_as_the_filter_does(button, tmp_path, cle
     folder.mkdir()
     record = button.start(FilterSettings(clean_edges=clean), str(CLIP), str(folder))
     assert record.settings.decontaminate is clean
+
+
+def test_a_job_still_queued_when_obs_quits_is_dropped_and_said(button, tmp_path) -> None:
+    """OBS quitting stops the worker it started, which finishes the job it renders only: a job
+    still queued stayed so, unsaid, and ran at the next "Render clip", ahead of that one."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    record = button.start(FilterSettings(), str(CLIP), str(folder))
+    dropped = button.drop_queued()
+    assert dropped is not None and dropped.id == record.id
+    after = button.queue.get(record.id)
+    assert after.status == "failed" and "OBS quit before its turn came" in after.error
+    assert button.drop_queued() is None, "a finished job is left as it is"
+
+
+def test_a_job_a_worker_renders_is_not_dropped(button, tmp_path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    record = button.start(FilterSettings(), str(CLIP), str(folder))
+    button.queue._update(record.id, lambda current: replace(current, status="running"))
+    assert button.drop_queued() is None
+    assert button.queue.get(record.id).status == "running"
+    assert render_clip.Workers().stop() is False, "no worker of ours to stop"

@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from ctypes import byref, sizeof
 from typing import Any, TypeVar
 
@@ -259,6 +260,12 @@ def shutdown() -> None:
             instance.finish_stopping()
         except Exception:
             log(libobs.LOG_WARNING, f"closing a filter failed:\n{traceback.format_exc()}")
-    WORKERS.stop()
+    if WORKERS.stop():  # ours served the queue: what waits in it would wait for good
+        for instance in instances:
+            with suppress(Exception):  # the queue may be gone; OBS is quitting anyway
+                dropped = instance.render_clip.drop_queued()
+                if dropped is not None:
+                    log(libobs.LOG_WARNING, f"render job {dropped.id} ({dropped.input}) was "
+                                            "not rendered: OBS quit before its turn came")
     log(libobs.LOG_INFO, f"stopped {len(instances)} filter(s) and {processes} network "
                          f"process(es) in {time.perf_counter() - start:.2f} s")

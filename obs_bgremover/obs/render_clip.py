@@ -60,12 +60,15 @@ class Workers:
                     start_new_session=True,
                 )
 
-    def stop(self) -> None:
-        """Ask our worker to finish its running job and exit (Ctrl+C semantics); do not wait."""
+    def stop(self) -> bool:
+        """Ask our worker to finish its running job and exit (Ctrl+C semantics); do not wait.
+        Whether there was one: the jobs still queued are then left to no worker."""
         with self.lock:
-            if self.process is not None and self.process.poll() is None:
+            running = self.process is not None and self.process.poll() is None
+            if running:
                 self.process.send_signal(signal.SIGINT if os.name != "nt" else signal.CTRL_C_EVENT)
             self.process = None
+            return running
 
 
 WORKERS = Workers()
@@ -143,6 +146,17 @@ class RenderClip:
         record = self.queue.stop(self.job_id, "stopped from OBS")
         self._show(describe(record))
         return record
+
+    def drop_queued(self) -> JobRecord | None:
+        """Stop this filter's job if it is still waiting for its turn, as OBS quits and stops
+        the worker it started: the job stayed queued, unsaid, and ran at the next "Render
+        clip", ahead of what that one asked for. Its record if it was dropped."""
+        if self.queue is None or self.job_id is None:
+            return None
+        record = self.queue.get(self.job_id)
+        if record is None or record.status != "queued":
+            return None
+        return self.queue.stop(self.job_id, "not rendered: OBS quit before its turn came")
 
     def fail(self, message: str) -> None:
         """Show why the button could not start a job."""
