@@ -98,6 +98,8 @@ class SoundTracks:
             if copied:
                 added = output.add_stream_from_template(stream)
             else:
+                # Opus runs at 48 kHz only; PyAV resamples the decoded sound to the encoder's
+                # rate and layout (`_layout`).
                 rate = 48000 if codec == "libopus" else (context.sample_rate or 48000)
                 added = output.add_stream(codec, rate=rate, layout=_layout(context, codec, rate))
             for key in NAMING:

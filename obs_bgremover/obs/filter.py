@@ -167,7 +167,7 @@ class Filter:
         self.closed_since = time.monotonic()  # when `closed` was last set (see `_say_unloaded`)
         self.said_unloaded = False
         self.loading: Future[Loaded] | None = None  # the newest update's
-        self.running_engine: tuple[str, str] | None = None  # `_engine` of `pipeline`
+        self.running_engine: tuple[str, str] | None = None  # `engine` of `pipeline`
         self.said_device: str | None = None  # see `_say_device`
         self.render_clip = RenderClip(lambda: lib().obs_source_update_properties(source))
         self.timings = dict.fromkeys(TIMED_STAGES, 0.0)
