@@ -322,6 +322,7 @@ class LiveStats:
     dropped: int
     """Frames replaced by a newer one before the worker got to them."""
     network_calls: int
+    """The network's runs among the `processed` results (fewer where mattes are reused)."""
     errors: int
 
 
@@ -369,6 +370,9 @@ class LivePipeline:
         self._reset = False
         self._closed = False
         self._submitted = self._processed = self._dropped = self._errors = 0
+        # The network's runs among the results, counted with them: the pipeline's own count
+        # grows before its result is counted, and OBS's timing line read "23/22".
+        self._network_runs = 0
         self._recent: deque[_Timings] = deque(maxlen=STATS_WINDOW)  # of recent results
         self._thread = threading.Thread(target=self._work, name="obs-bgremover-live", daemon=True)
         self._thread.start()
@@ -424,7 +428,7 @@ class LivePipeline:
     def stats(self) -> LiveStats:
         with self._lock:
             recent = list(self._recent)
-            counts = (self._submitted, self._processed, self._dropped)
+            counts = (self._submitted, self._processed, self._dropped, self._network_runs)
             errors = self._errors
         # Two results a millisecond apart made a rate of a thousand a second.
         span = recent[-1].ready - recent[0].ready if len(recent) >= MIN_RATE_RESULTS else 0.0
@@ -442,7 +446,7 @@ class LivePipeline:
             submitted=counts[0],
             processed=counts[1],
             dropped=counts[2],
-            network_calls=self._pipeline.network_calls,
+            network_calls=counts[3],
             errors=errors,
         )
 
@@ -479,6 +483,7 @@ class LivePipeline:
             latency_ms = 1000 * (ready - submitted)
             with self._lock:
                 self._processed += 1
+                self._network_runs += matte.fresh
                 self._recent.append(_Timings(ready, matte.matte_ms, matte.temporal_ms,
                                              matte.composite_ms, latency_ms, matte.fresh))
                 self._result = LiveResult(
