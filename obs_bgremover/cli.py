@@ -8,14 +8,16 @@ every entry point spells them the same way.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from obs_bgremover import __version__, camera, render
 from obs_bgremover.backgrounds import (
@@ -27,11 +29,17 @@ from obs_bgremover.backgrounds import (
 from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, TransparentBackground
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import ImageFiles, VideoFile, open_frames
-from obs_bgremover.model import DEVICES, MODEL_NAMES, MattingModel, MattingSettings
+from obs_bgremover.model import (
+    DEVICES,
+    MODEL_NAMES,
+    MattingModel,
+    MattingSettings,
+    knob_complaint,
+)
 from obs_bgremover.outputs import output_folder, refuse_overwrite, staged_folder
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pictures import image_output, is_image, write_alpha_png, write_image
-from obs_bgremover.pipeline import Pipeline, PipelineSettings
+from obs_bgremover.pipeline import Pipeline, PipelineSettings, every_n_complaint
 from obs_bgremover.video_sink import VideoSink, video_format
 
 PROG = "obs-bgremover"
@@ -46,6 +54,23 @@ def given_path(text: str) -> Path:
     return Path(text)
 
 
+def _checked(parse: Callable[[str], Any], complaint: Callable[[Any], str | None]
+             ) -> Callable[[str], Any]:
+    """An argparse type that parses a flag's text and refuses what the setting behind it
+    would, so that the error names the flag (``argument --every-n: ...``) and comes before the
+    model loads."""
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        problem = complaint(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+    return convert
+
+
 def _pipeline_help(name: str) -> str:
     return next(item for item in fields(PipelineSettings) if item.name == name).metadata["help"]
 
@@ -54,7 +79,8 @@ def add_network_run_arguments(parser: argparse.ArgumentParser | argparse._Argume
                               ) -> None:
     """Add --every-n and --skip-static, each with its `PipelineSettings` field's own help, so
     every command that offers them says the same."""
-    parser.add_argument("--every-n", type=int, default=PipelineSettings().every_n, metavar="N",
+    parser.add_argument("--every-n", type=_checked(int, every_n_complaint),
+                        default=PipelineSettings().every_n, metavar="N",
                         help=_pipeline_help("every_n") + " (default: %(default)s)")
     parser.add_argument("--skip-static", action="store_true", help=_pipeline_help("skip_static"))
 
@@ -73,7 +99,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, device: str = "auto") -
     knobs = parser.add_argument_group("matting knobs (default: the model's own)")
     for knob in fields(MattingSettings):
         knobs.add_argument(
-            "--" + knob.name.replace("_", "-"), type=float, metavar="F", help=knob.metadata["help"]
+            "--" + knob.name.replace("_", "-"),
+            type=_checked(float, functools.partial(knob_complaint, knob.name)), metavar="F",
+            help=knob.metadata["help"],
         )
 
 

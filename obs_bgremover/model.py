@@ -111,20 +111,27 @@ class MattingSettings:
 
     def __post_init__(self) -> None:
         for knob in fields(self):
-            value = getattr(self, knob.name)
-            if value is None:
-                continue
-            low, high, open_ends = knob.metadata["accepts"]
-            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if number and math.isfinite(value) and (
-                low < value < high if open_ends else low <= value <= high
-            ):
-                if value == 0 or _FLOAT32[0] <= abs(value) <= _FLOAT32[1]:
-                    continue
-                raise BgRemoverError(f"{knob.name} {value!r} is too close to 0 or too large for "
-                                     "the graph's 32-bit numbers")
-            raise BgRemoverError(f"{knob.name} must be a number "
-                                 f"{_accepted(low, high, open_ends)}, got {value!r}")
+            complaint = knob_complaint(knob.name, getattr(self, knob.name))
+            if complaint:
+                raise BgRemoverError(f"{knob.name} {complaint}")
+
+
+def knob_complaint(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the `MattingSettings` knob ``name``, or None. Apart
+    from the refusal, so that a front end can name the knob as its user spells it (a flag, a
+    key of a file)."""
+    if value is None:
+        return None
+    low, high, open_ends = next(
+        knob for knob in fields(MattingSettings) if knob.name == name).metadata["accepts"]
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if number and math.isfinite(value) and (
+        low < value < high if open_ends else low <= value <= high
+    ):
+        if value == 0 or _FLOAT32[0] <= abs(value) <= _FLOAT32[1]:
+            return None
+        return f"{value!r} is too close to 0 or too large for the graph's 32-bit numbers"
+    return f"must be a number {_accepted(low, high, open_ends)}, got {value!r}"
 
 
 def model_dirs() -> list[Path]:

@@ -78,9 +78,17 @@ class PipelineSettings:
     )
 
     def __post_init__(self) -> None:
-        if (not isinstance(self.every_n, numbers.Integral) or isinstance(self.every_n, bool)
-                or self.every_n < 1):
-            raise BgRemoverError(f"every_n must be a whole number, at least 1, got {self.every_n}")
+        complaint = every_n_complaint(self.every_n)
+        if complaint:
+            raise BgRemoverError(f"every_n {complaint}")
+
+
+def every_n_complaint(value: Any) -> str | None:
+    """What is wrong with ``value`` as `PipelineSettings.every_n`, or None; apart from the
+    refusal so that a front end can name the setting as its user spells it."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+        return None
+    return f"must be a whole number, at least 1, got {value}"
 
 
 @dataclass(frozen=True)

@@ -273,3 +273,23 @@ def test_an_empty_path_is_refused(args: list[str], tmp_path: Path, monkeypatch,
         main(args)
     assert caught.value.code == 2 and "an empty path" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["camera", "--every-n", "0"], "argument --every-n: must be a whole number, at least 1, got 0"),
+    (["camera", "--every-n", "two"], "argument --every-n: not a number: 'two'"),
+    (["matte", "in.png", "-o", "out", "--threshold", "2"],
+     "argument --threshold: must be a number above 0 and below 1, got 2.0"),
+    (["replace", "in.png", "-b", "dusk", "-o", "out.png", "--edge-radius", "-1"],
+     "argument --edge-radius: must be a number in 0..256, got -1.0"),
+])
+def test_a_flag_out_of_range_is_named_as_typed(args: list[str], message: str, tmp_path: Path,
+                                               monkeypatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal named the setting behind the flag (``every_n must be ...``), which no user
+    types, and came only after the model had loaded."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2 and message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -322,7 +322,8 @@ def test_a_job_its_files_would_fail_is_refused_before_it_is_queued(
     (("--max-seconds", "1e308"), "the length limit must be above 0 and at most 86400 s"),
     (("--preview-at", "nan"), "cannot preview"),
     # In its own process: this one's numbers may already be flushed to zero when that small.
-    (("--edge-eps", "1e-320", "--preview-at", "0.2"), "edge_eps 1e-320 is too close to 0"),
+    (("--edge-eps", "1e-320", "--preview-at", "0.2"),
+     "argument --edge-eps: 1e-320 is too close to 0"),
 ], ids=["endless", "overflowing", "nan-preview", "tiny-knob"])
 def test_a_number_a_render_cannot_use_is_refused_before_it_is_queued(
     flags: tuple[str, ...], message: str, shared_data: Path, tmp_path: Path
