@@ -36,7 +36,12 @@ from obs_bgremover.model import (
     MattingSettings,
     knob_complaint,
 )
-from obs_bgremover.outputs import output_folder, refuse_overwrite, staged_folder
+from obs_bgremover.outputs import (
+    output_folder,
+    refuse_overwrite,
+    refuse_unwritable,
+    staged_folder,
+)
 from obs_bgremover.overlap import WriteBehind, read_ahead
 from obs_bgremover.pictures import image_output, is_image, write_alpha_png, write_image
 from obs_bgremover.pipeline import Pipeline, PipelineSettings, every_n_complaint
@@ -210,11 +215,13 @@ def run_replace(args: argparse.Namespace) -> int:
     with parse_background(args.background, args.fit) as background:
         transparent = isinstance(background, TransparentBackground)
         is_video = isinstance(source, VideoFile)
-        # Refuse a bad output name before any work.
+        # Refuse a bad output name, or a folder that takes no files, before any work.
         if is_video:
             video_format(args.output, transparent)
         else:
             image_output(args.output, transparent)
+        if args.output.parent.is_dir():  # else `output_folder` makes it, or says why not
+            refuse_unwritable(args.output.parent)
         settings = CompositeSettings(decontaminate=not args.no_decontaminate)
         model = model_from_args(args)
         pipeline = Pipeline(model, compositor=Compositor(background, settings))

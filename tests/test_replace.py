@@ -333,6 +333,22 @@ def test_an_output_that_cannot_be_made_is_named_without_errno(
     assert "[Errno" not in err
 
 
+@pytest.mark.parametrize("name", ["x.png", "x.mp4"])
+def test_a_folder_that_takes_no_files_is_refused_before_work(
+    name: str, portrait, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc answers "No such file or directory" for any new file in it: a video was refused
+    with FFmpeg's words for it at its first frame, an image after its matting."""
+    image, _ = portrait
+    source = image if name.endswith(".png") else write_clip(
+        tmp_path / "clip.mp4", synthetic_frames(3, 48, 64), 10)
+    missing_model = str(tmp_path / "no-such-model.onnx")  # refused before the model loads
+    assert main(["replace", str(source), "-b", "studio", "-o", f"/proc/{name}",
+                 "--model", missing_model]) == 2
+    assert ("cannot write into the output folder /proc (it takes no new files)"
+            in capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("kind", ["image", "video"])
 def test_a_read_only_drive_is_named_by_the_output(
     kind: str, portrait, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
@@ -360,6 +376,9 @@ def test_a_read_only_drive_is_named_by_the_output(
     def read_only_unlink(path: Path, missing_ok: bool = False) -> None:
         raise refused(path)
 
+    # The drive took the trial file before the work (it went read-only since, as drives do
+    # after an error), so the refusal comes from the writing itself.
+    monkeypatch.setattr("obs_bgremover.cli.refuse_unwritable", lambda folder: None)
     monkeypatch.setattr("obs_bgremover.pictures.open", read_only_open, raising=False)
     monkeypatch.setattr("obs_bgremover.video_sink.open_container", read_only_container)
     monkeypatch.setattr(Path, "unlink", read_only_unlink)
