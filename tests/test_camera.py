@@ -482,10 +482,12 @@ def test_everything_is_released(green_then_blue: Run) -> None:
     assert not [name for name in green_then_blue.threads_after if name.startswith("obs-bgremover")]
 
 
-def _network_share(lucia: Sequence, tmp_path: Path, *flags: object) -> tuple[int, int]:
-    """(network runs, frames matted) the camera reports after 4 s on a still picture (a 5 s
-    clip: no loop point, where the source restarts, within the run)."""
-    still = write_clip(tmp_path / "still.mp4", [lucia.frames[0]] * (5 * FPS), FPS)
+def _network_share(lucia: Sequence, tmp_path: Path, *flags: object,
+                   still: Path | None = None) -> tuple[int, int]:
+    """(network runs, frames matted) the camera reports after 4 s on a still picture (by
+    default a 5 s clip: no loop point, where the source restarts, within the run)."""
+    if still is None:
+        still = write_clip(tmp_path / "still.mp4", [lucia.frames[0]] * (5 * FPS), FPS)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert _run([], "--input", still, "--size", SIZE, "--duration", 4, *flags) == 0
@@ -501,6 +503,15 @@ def test_skip_static_leaves_the_network_idle_on_a_still_picture(
     assert matted >= 30 and runs == matted, f"without --skip-static: {runs} of {matted}"
     runs, matted = _network_share(lucia, tmp_path, "--skip-static")
     assert matted >= 30 and runs <= 0.05 * matted, f"with --skip-static: {runs} of {matted}"
+
+
+def test_a_picture_as_input_is_a_still(lucia: Sequence, tmp_path: Path) -> None:
+    """A picture is a video of one frame, which was reopened at each of its ends: every frame
+    was a new shot, matted afresh, whatever --skip-static said."""
+    picture = tmp_path / "still.png"
+    cv2.imwrite(str(picture), cv2.cvtColor(lucia.frames[0], cv2.COLOR_RGB2BGR))
+    runs, matted = _network_share(lucia, tmp_path, "--skip-static", still=picture)
+    assert matted >= 30 and runs <= 2, f"a picture with --skip-static: {runs} of {matted}"
 
 
 def test_every_n_runs_the_network_on_every_nth_frame(lucia: Sequence, tmp_path: Path) -> None:

@@ -201,6 +201,9 @@ class Capture:
         self._on_cut = on_cut
         self._on_note = on_note
         self._capture, self._pending = open_capture(source, size, fps)
+        self._read_since_open = 0  # frames read since the source was last opened
+        self._latest: np.ndarray | None = None  # and the last of them
+        self._still: np.ndarray | None = None  # the picture of a one-frame file (see `_next`)
         self._backoff = Backoff()
         self._first: float | None = None  # when the source gave its first frame since it opened
         self._last = 0.0  # and its latest one
@@ -253,11 +256,24 @@ class Capture:
         return True
 
     def _next(self) -> tuple[bool, np.ndarray | None]:
-        """The frame read when the source was opened, then the source's next ones."""
+        """The frame read when the source was opened, then the source's next ones. A file
+        that ends after one frame is a picture, which is then given again for good: reopened
+        at each of its ends, it was a new shot at every frame, smoothed from scratch and
+        matted every time, whatever ``--skip-static`` said."""
+        if self._still is not None:
+            return True, self._still
         if self._pending is not None:
             frame, self._pending = self._pending, None
-            return True, frame
-        return self._capture.read()
+        else:
+            ok, frame = self._capture.read()
+            if not ok:
+                if self.source.is_file and self._read_since_open == 1:
+                    self._still = self._latest
+                    return True, self._still
+                return False, None
+        self._read_since_open += 1
+        self._latest = frame
+        return True, frame
 
     def _convert(self, bgr: np.ndarray) -> np.ndarray:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -297,6 +313,7 @@ class Capture:
         while not self._stop.wait(delay):
             try:
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
+                self._read_since_open = 0
             except BgRemoverError as err:
                 delay = self._backoff.next()
                 self._lose(err.args[0].split(";")[0], delay)
