@@ -42,7 +42,7 @@ from obs_bgremover.outputs import (
     refuse_unwritable,
     staged_folder,
 )
-from obs_bgremover.overlap import WriteBehind, read_ahead
+from obs_bgremover.overlap import overlapped
 from obs_bgremover.pictures import image_output, is_image, write_alpha_png, write_image
 from obs_bgremover.pipeline import Pipeline, PipelineSettings, every_n_complaint
 from obs_bgremover.video_sink import VideoSink, video_format
@@ -231,10 +231,10 @@ def run_replace(args: argparse.Namespace) -> int:
                 # Decoding, matting and encoding overlap (see `overlap`).
                 with output_folder(args.output.parent), \
                         VideoSink(args.output, source_path, transparent) as sink, \
-                        WriteBehind(lambda item: sink.write(*item)) as write, \
-                        closing(read_ahead(source.timed())) as frames:
-                    for time, frame in frames:
-                        write((pipeline.run(frame, time).composite, time))
+                        closing(overlapped(source.timed(),
+                                           lambda frame, t: pipeline.run(frame, t).composite,
+                                           sink.write)) as frames:
+                    for _ in frames:
                         progress.step()
                 notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
             else:

@@ -8,7 +8,8 @@ their own while the caller's thread mattes, each a few frames apart, and a rende
 long as its slowest stage rather than as all of them together.
 
 Both helpers keep the caller's view of errors: whatever the reader or the writer raises is
-raised on the caller's thread, at the next frame or when the writer is closed.
+raised on the caller's thread, at the next frame or when the writer is closed. `overlapped`
+puts the two around the caller's step, as every command that writes a video runs them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from types import TracebackType
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # Frames in flight between two stages: enough to absorb the encoder's and the decoder's uneven
 # pace, few enough that 1080p RGB frames stay in the tens of megabytes.
@@ -151,3 +154,17 @@ class WriteBehind(Generic[T]):
         self._writer.join()
         if kind is None:
             self._raise()
+
+
+def overlapped(frames: Iterable[tuple[float, T]], step: Callable[[T, float], R],
+               write: Callable[[R, float], None]) -> Iterator[float]:
+    """The time of each of ``frames`` (timed frames) once ``step`` has made its result on the
+    caller's thread and queued it for ``write``; the frames are read ahead and the results
+    written behind, each on a thread of its own. Exhausted, every result has been written;
+    closed early (use `contextlib.closing`: a ``break`` or the caller's error), what was still
+    queued is dropped, as the output is being abandoned, and the reading stops."""
+    with WriteBehind(lambda item: write(*item)) as queue_write, \
+            closing(read_ahead(frames)) as source:
+        for time, frame in source:
+            queue_write((step(frame, time), time))
+            yield time

@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from obs_bgremover.errors import InputError
-from obs_bgremover.overlap import DEPTH, WriteBehind, read_ahead
+from obs_bgremover.overlap import DEPTH, WriteBehind, overlapped, read_ahead
 
 
 def threads_named(name: str) -> list[threading.Thread]:
@@ -139,3 +139,49 @@ def test_a_writer_whose_wake_up_was_lost_still_writes_and_ends() -> None:
     finisher.join(timeout=5)
     assert not finisher.is_alive(), "the writer never woke up"
     assert written == [1, 2]
+
+
+def test_overlapped_steps_on_the_caller_s_thread_between_reading_and_writing() -> None:
+    """Exhausted, every result has been written, on the writer's thread, in order."""
+    caller = threading.current_thread().name
+    stepped: list[str] = []
+    written: list[tuple[str, float, str]] = []
+
+    def step(frame: str, t: float) -> str:
+        stepped.append(threading.current_thread().name)
+        return frame.upper()
+
+    def write(result: str, t: float) -> None:
+        time.sleep(0.001)
+        written.append((result, t, threading.current_thread().name))
+
+    frames = [(index / 10, f"frame{index}") for index in range(20)]
+    assert list(overlapped(frames, step, write)) == [t for t, _ in frames]
+    assert stepped == [caller] * 20
+    assert written == [(f"FRAME{index}", index / 10, "obs-bgremover-write")
+                       for index in range(20)]
+    assert not threads_named("obs-bgremover-write") and not threads_named("obs-bgremover-read")
+
+
+def test_overlapped_closed_early_stops_reading_and_drops_the_queue() -> None:
+    read: list[int] = []
+    release = threading.Event()
+    written: list[str] = []
+
+    def source():
+        for index in range(1000):
+            read.append(index)
+            yield index / 30, str(index)
+
+    def write(result: str, t: float) -> None:
+        release.wait(5)
+        written.append(result)
+
+    with closing(overlapped(source(), lambda frame, t: frame, write)) as times:
+        for count, _ in enumerate(times):
+            if count == 2:
+                # The writer is held in the first result until the queue has been dropped.
+                threading.Timer(0.3, release.set).start()
+                break
+    assert written == ["0"] and len(read) <= 3 + DEPTH + 1
+    assert not threads_named("obs-bgremover-write") and not threads_named("obs-bgremover-read")

@@ -38,7 +38,7 @@ from obs_bgremover.outputs import (
     refuse_unmakeable,
     refuse_unwritable,
 )
-from obs_bgremover.overlap import WriteBehind, read_ahead
+from obs_bgremover.overlap import overlapped
 from obs_bgremover.pictures import read_image, write_image
 from obs_bgremover.pipeline import Pipeline
 from obs_bgremover.render.probe import MediaInfo, probe
@@ -154,6 +154,16 @@ def _fitted(source: Iterable[tuple[float, np.ndarray]], size: tuple[int, int]
         yield time, fit(frame, size, "stretch" if same_shape else "contain")
 
 
+def _until(source: Iterable[tuple[float, np.ndarray]], limit: float
+           ) -> Iterator[tuple[float, np.ndarray]]:
+    """The source's timed frames that start before ``limit`` seconds, and the first whatever
+    its time: under a frame's length, a job wrote none and failed."""
+    for count, (time, frame) in enumerate(source):
+        if count and time >= limit - 1e-3:
+            return
+        yield time, frame
+
+
 def refuse_output(kind: str, output: Path, background: str) -> None:
     """Refuse an output name a ``kind`` job cannot write: a preview is a PNG, a video an MP4, or
     WebM / MOV with alpha over ``transparent``. The job checks it, and the ``render`` command
@@ -188,17 +198,13 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
         transparent = isinstance(background, TransparentBackground)
         pipeline = _pipeline(settings, background)
         frames, seconds = 0, 0.0
-        timed = VideoFile(input, None, info.rate).timed()
+        timed = _fitted(_until(VideoFile(input, None, info.rate).timed(), settings.max_seconds),
+                        size)
         # Decoding, matting and encoding overlap (see `overlap`).
         with VideoSink(output, input, transparent, cut) as sink, \
-                WriteBehind(lambda item: sink.write(*item)) as write, \
-                closing(read_ahead(_fitted(timed, size))) as source:
-            for time, frame in source:
-                # The first frame whatever the limit: under a frame's length, a job wrote none
-                # and failed.
-                if frames and time >= settings.max_seconds - 1e-3:
-                    break
-                write((pipeline.run(frame, time).composite, time))
+                closing(overlapped(timed, lambda frame, t: pipeline.run(frame, t).composite,
+                                   sink.write)) as written:
+            for time in written:
                 frames, seconds = frames + 1, time + frame_length
                 if progress is not None:
                     progress(min(1.0, seconds / end))
