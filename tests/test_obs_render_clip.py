@@ -75,7 +75,7 @@ def test_a_job_still_queued_when_obs_quits_is_dropped_and_said(button, tmp_path)
     dropped = button.drop_queued()
     assert dropped is not None and dropped.id == record.id
     after = button.queue.get(record.id)
-    assert after.status == "failed" and "OBS quit before its turn came" in after.error
+    assert after.status == "stopped" and "OBS quit before its turn came" in after.error
     assert button.drop_queued() is None, "a finished job is left as it is"
 
 

@@ -608,7 +608,7 @@ def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
     assert "Traceback" not in err and "FATAL" not in err
     [record] = queue.jobs()
     assert (record.status, record.error) == (
-        "failed", "stopped with the render command that was running it")
+        "stopped", "stopped with the render command that was running it")
     assert_no_leftovers(output.parent, set())
 
 
@@ -672,9 +672,9 @@ def test_jobs_stops_and_deletes_jobs_and_names_what_it_cannot(
     assert cli.main(["jobs", "--stop", job]) == 0
     assert "stopped from the command line" in capsys.readouterr().out
     assert (queue.get(job).status, queue.get(job).error) == (
-        "failed", "stopped from the command line")
+        "stopped", "stopped from the command line")
     assert cli.main(["jobs", "--stop", job]) == 2
-    assert f"job {job} has finished (failed); there is nothing to stop" in capsys.readouterr().err
+    assert f"job {job} has finished (stopped); there is nothing to stop" in capsys.readouterr().err
     assert cli.main(["jobs", "--stop", "0123456789ab"]) == 2
     assert "there is no job 0123456789ab on the SQLite queue" in capsys.readouterr().err
     assert cli.main(["jobs", "--delete", job]) == 0

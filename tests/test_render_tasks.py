@@ -144,7 +144,7 @@ def test_stopping_a_job_whose_worker_died_clears_its_staging_folder(
     staged = staging_dir(record) / ".out.part.mp4"
     staged.parent.mkdir(parents=True)
     staged.write_bytes(b"half a render")
-    assert queue.stop(record.id, "stopped from the web page").status == "failed"
+    assert queue.stop(record.id, "stopped from the web page").status == "stopped"
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -219,7 +219,7 @@ def test_a_stop_landing_as_an_attempt_starts_is_not_undone(
                     lambda: queue.stop(record.id, "stopped from OBS"))
     queue.run(record.id, 1)
     assert (queue.get(record.id).status, queue.get(record.id).error) == (
-        "failed", "stopped from OBS")
+        "stopped", "stopped from OBS")
     assert not output.exists()
 
 
@@ -446,7 +446,7 @@ def test_a_listing_reads_only_the_records_that_changed(
     assert queue.jobs() == jobs and read == []
     queue.stop(jobs[1].id, "stopped")
     read.clear()
-    assert queue.jobs()[1].status == "failed" and read == [jobs[1].id]
+    assert queue.jobs()[1].status == "stopped" and read == [jobs[1].id]
 
 
 def test_a_progress_report_the_queue_cannot_take_does_not_end_the_render(

@@ -27,6 +27,7 @@ from obs_bgremover.render import (
     SQLITE,
     VIDEO_OUTPUTS,
     JobRecord,
+    JobStatus,
     RenderQueue,
     RenderSettings,
     data_dir,
@@ -86,11 +87,13 @@ def describe(record: JobRecord | None) -> str:
     """The status line shown under the button."""
     if record is None:
         return "No clip rendered yet."
-    if record.status == "done":
+    if record.status == JobStatus.DONE:
         return f"Done: {record.output}"
-    if record.status == "failed":
+    if record.status == JobStatus.FAILED:
         return f"Failed: {record.error}"
-    if record.status == "running":
+    if record.status == JobStatus.STOPPED:  # its reason says it: "stopped from OBS"
+        return record.error[:1].upper() + record.error[1:]
+    if record.status == JobStatus.RUNNING:
         return f"Rendering {100 * record.progress:.0f}% -> {record.output}"
     return f"Queued -> {record.output}"
 
@@ -154,7 +157,7 @@ class RenderClip:
         if self.queue is None or self.job_id is None:
             return None
         record = self.queue.get(self.job_id)
-        if record is None or record.status != "queued":
+        if record is None or record.status != JobStatus.QUEUED:
             return None
         return self.queue.stop(self.job_id, "not rendered: OBS quit before its turn came")
 
@@ -175,7 +178,7 @@ class RenderClip:
             if record is None:
                 self._show("Failed: the job disappeared from the render queue")
                 return
-            if (record.status == "queued" and not self.queue.workers()
+            if (record.status == JobStatus.QUEUED and not self.queue.workers()
                     and time.monotonic() - started > WORKER_START_S):
                 self._show(f"Failed: no render worker started; see {data_dir() / 'obs-worker.log'}")
                 return

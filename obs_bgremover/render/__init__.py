@@ -30,7 +30,14 @@ from obs_bgremover.render.job import (
 )
 from obs_bgremover.render.probe import ACCEPTED, STILLS, VIDEOS, MediaInfo, probe
 from obs_bgremover.render.queue import SQLITE, data_dir, open_huey
-from obs_bgremover.render.tasks import FINISHED, LEASE_S, JobRecord, RenderQueue, UnreadableJob
+from obs_bgremover.render.tasks import (
+    FINISHED,
+    LEASE_S,
+    JobRecord,
+    JobStatus,
+    RenderQueue,
+    UnreadableJob,
+)
 
 __all__ = [
     "ACCEPTED",
@@ -44,6 +51,7 @@ __all__ = [
     "VIDEOS",
     "VIDEO_OUTPUTS",
     "JobRecord",
+    "JobStatus",
     "MediaInfo",
     "RenderQueue",
     "RenderResult",

@@ -25,7 +25,7 @@ from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.render.job import LONGEST_LIMIT_S, RenderSettings, refuse_job
 from obs_bgremover.render.queue import describe, open_huey, queue_errors, storage_failure
-from obs_bgremover.render.tasks import FINISHED, JobRecord, RenderQueue
+from obs_bgremover.render.tasks import FINISHED, JobRecord, JobStatus, RenderQueue
 
 # How often ``render`` looks at its job's record, and whether any worker still serves the queue
 # (which reads every record of the queue).
@@ -273,8 +273,10 @@ def run_render(args: argparse.Namespace) -> int:
         print("no worker is serving the queue: rendering in this process", flush=True)
     if record.status not in FINISHED:
         record = _render_here(queue, record.id)
-    if record.status == "failed":
+    if record.status == JobStatus.FAILED:
         raise InputError(f"job {record.id} failed: {record.error}")
+    if record.status == JobStatus.STOPPED:
+        raise InputError(f"job {record.id} was {record.error}")
     print(record.result)
     return 0
 

@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 
 from huey import Huey
@@ -52,7 +53,22 @@ from obs_bgremover.render.job import (
 from obs_bgremover.render.queue import storage_failure, swap_data
 
 KINDS = ("preview", "video")
-FINISHED = ("done", "failed")
+
+
+class JobStatus(StrEnum):
+    """Where a job is. A stop is not a failure: "Failed" for the user's own Stop button read
+    as if the render had gone wrong. Stored and served as the plain words."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    """Its input or the machine failed it; ``error`` says why."""
+    STOPPED = "stopped"
+    """Someone stopped it (OBS, the web page, the command line); ``error`` says who."""
+
+
+FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.STOPPED)
 # How long a running job stays claimed without news from its worker; a worker reports several
 # times within it. Long enough that a busy machine never loses a live job, short enough that a
 # dead worker's job restarts soon.
@@ -88,7 +104,7 @@ class JobRecord:
     settings: RenderSettings
     at: float = 0.0
     """Seconds into the video, for a preview."""
-    status: str = "queued"
+    status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     error: str = ""
     result: str = ""
@@ -106,7 +122,7 @@ class JobRecord:
     def orphaned(self, now: float) -> bool:
         """Whether the job runs on a worker that stopped reporting (killed, out of memory): its
         lease ran out, and its attempt will not come back to finish or clean up."""
-        return self.status == "running" and self.lease_until <= now
+        return self.status == JobStatus.RUNNING and self.lease_until <= now
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -114,6 +130,7 @@ class JobRecord:
     @classmethod
     def from_json(cls, data: bytes) -> JobRecord:
         values = json.loads(data)
+        values["status"] = JobStatus(values.get("status", JobStatus.QUEUED))
         settings = values.pop("settings")
         settings["matting"] = MattingSettings(**settings["matting"])
         record = cls(settings=RenderSettings(**settings), **values)
@@ -291,13 +308,16 @@ class RenderQueue:
             except Superseded:
                 return
             except BgRemoverError as err:
-                self._end(replace(record, status="failed", error=_without_staging(record, err)))
+                self._end(replace(record, status=JobStatus.FAILED,
+                                  error=_without_staging(record, err)))
             except Exception as err:
-                if self._end(replace(record, status="failed", error=f"internal error: {err!r}")):
-                    raise  # for the worker's log; a job stopped meanwhile failed of its stop
+                if self._end(replace(record, status=JobStatus.FAILED,
+                                     error=f"internal error: {err!r}")):
+                    raise  # for the worker's log; a job stopped meanwhile ended with its stop
             else:
                 # Not in the try: a queue that failed for good must not fail a finished render.
-                self._end(replace(record, status="done", progress=1.0, result=result.summary))
+                self._end(replace(record, status=JobStatus.DONE, progress=1.0,
+                                  result=result.summary))
         finally:
             heap.trim()  # a worker waits between jobs: hand back what this one freed
 
@@ -307,7 +327,7 @@ class RenderQueue:
         if record.status in FINISHED or record.attempt != attempt:
             return None
         now = time.time()
-        return replace(record, status="running", worker=self.name, progress=0.0,
+        return replace(record, status=JobStatus.RUNNING, worker=self.name, progress=0.0,
                        lease_until=now + self.lease_s, started=now)
 
     def _end(self, record: JobRecord) -> bool:
@@ -406,9 +426,9 @@ class RenderQueue:
         workers may try at once; `_update` lets one of them only succeed)."""
 
         def next_attempt(current: JobRecord) -> JobRecord | None:
-            if current.status != "running" or current.attempt != record.attempt:
+            if current.status != JobStatus.RUNNING or current.attempt != record.attempt:
                 return None
-            return replace(current, status="queued", progress=0.0, worker="", started=0.0,
+            return replace(current, status=JobStatus.QUEUED, progress=0.0, worker="", started=0.0,
                            attempt=current.attempt + 1)
 
         retry = self._update(record.id, next_attempt)
@@ -436,11 +456,11 @@ class RenderQueue:
         or at the next start, instead of after their lease. The abandoned attempts stop at their
         next progress report, as superseded, and clear their own staging folders."""
         mine = [record for record in self.jobs()
-                if record.status == "running" and record.worker == self.name]
+                if record.status == JobStatus.RUNNING and record.worker == self.name]
         return [retry for retry in map(self._requeue, mine) if retry is not None]
 
     def stop(self, job_id: str, reason: str) -> JobRecord | None:
-        """Fail an unfinished job with ``reason``, and return its record (None for an unknown
+        """Stop an unfinished job, saying ``reason``, and return its record (None for an unknown
         id; a job that finished meanwhile keeps its own). Its running attempt stops at its next
         progress report and clears its staging folder; a queued one never starts. An attempt
         whose lease ran out (its worker died) will not come back to clear its folder: that is
@@ -448,7 +468,7 @@ class RenderQueue:
         record = self.get(job_id)
         if record is None or record.status in FINISHED:
             return record
-        stopped = self._finish(replace(record, status="failed", error=reason))
+        stopped = self._finish(replace(record, status=JobStatus.STOPPED, error=reason))
         if stopped and record.orphaned(time.time()):
             shutil.rmtree(staging_dir(record), ignore_errors=True)
         return self.get(job_id)

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse
 
 from obs_bgremover.backgrounds import is_transparent
 from obs_bgremover.errors import InputError
-from obs_bgremover.render import FINISHED, JobRecord, RenderSettings, cutout_path
+from obs_bgremover.render import FINISHED, JobRecord, JobStatus, RenderSettings, cutout_path
 from obs_bgremover.web import choices, images
 from obs_bgremover.web.context import Context, builtin_backgrounds
 from obs_bgremover.web.present import job_out, render_seconds, upload_out
@@ -83,9 +83,10 @@ def router(context: Context) -> APIRouter:
 
     def finished_file(job_id: str, path_of: Callable[[Path], Path]) -> tuple[JobRecord, Path]:
         record, folder = job_or_404(job_id)
-        if record.status == "failed":  # "its result comes when it is done", it said
-            raise HTTPException(409, f"job {job_id} failed: it has no result")
-        if record.status != "done":
+        if record.status in (JobStatus.FAILED, JobStatus.STOPPED):  # not "when it is done"
+            ended = "failed" if record.status == JobStatus.FAILED else "was stopped"
+            raise HTTPException(409, f"job {job_id} {ended}: it has no result")
+        if record.status != JobStatus.DONE:
             raise HTTPException(409, f"job {job_id} is {record.status}: its result comes when "
                                      "it is done")
         path = path_of(Path(record.output))

@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import asdict
 
-from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobRecord, scaling_note
+from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobRecord, JobStatus, scaling_note
 from obs_bgremover.web import choices
 from obs_bgremover.web.schemas import JobOut, UploadOut
 from obs_bgremover.web.store import SOURCE, Store, Upload
@@ -86,7 +86,7 @@ def _seconds_left(record: JobRecord, now: float) -> float | None:
     """The time left as the last progress report tells it, counted down since: measured up to
     now, the estimate jumped back and forth at every poll (5.3, 7.9, 10.5, 4.8 s), the time
     since the report counted as time spent on the fraction it reported."""
-    if record.status != "running" or not record.started or not 0 < record.progress < 1:
+    if record.status != JobStatus.RUNNING or not record.started or not 0 < record.progress < 1:
         return None
     reported = record.lease_until - LEASE_S  # a report renews the lease
     if now - reported > SILENT_S:
@@ -102,7 +102,7 @@ def job_out(record: JobRecord, store: Store) -> JobOut:
     length = None if upload is None else render_seconds(upload)
     if record.kind == "video" and upload is not None and upload.rate and length:
         frames = max(1, round(length * upload.rate))
-    done = record.status == "done"
+    done = record.status == JobStatus.DONE
     base = f"/api/jobs/{record.id}"
     return JobOut(
         id=record.id, kind=record.kind, status=record.status, progress=record.progress,

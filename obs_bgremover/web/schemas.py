@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from obs_bgremover.render import JobStatus
 from obs_bgremover.web.choices import FORMS
 from obs_bgremover.web.store import ID_PATTERN
 
@@ -70,12 +71,13 @@ class JobIn(BaseModel):
 class JobOut(BaseModel):
     id: str
     kind: Literal["preview", "video"]
-    status: Literal["queued", "running", "done", "failed"]
+    status: JobStatus
     progress: float = Field(description="fraction done, 0..1")
     frames_done: int
     frames_total: int
     seconds_left: float | None = Field(description="estimate while running, else null")
-    error: str = Field(description="why a failed job failed, in words for the user")
+    error: str = Field(description="why a failed job failed, or who stopped a stopped one, in "
+                       "words for the user")
     upload: str = Field(description="id of the clip upload")
     clip: str = Field(description="the clip's file name")
     background: str = Field(description=FORMS)

@@ -101,9 +101,9 @@ def test_stop_rendering_drops_the_job(obs_studio, tmp_path, monkeypatch) -> None
     assert mine() and mine()[0].status == "running", mine()
     assert press(obs_studio, "render_stop") == "clicked"
     [record] = mine()
-    assert (record.status, record.error) == ("failed", "stopped from OBS")
+    assert (record.status, record.error) == ("stopped", "stopped from OBS")
     assert poll(lambda: list(folder.iterdir()), lambda files: not files, timeout=10) == []
-    assert "Failed: stopped from OBS" in obs_studio.log_text()
+    assert "Stopped from OBS" in obs_studio.log_text()
 
 
 def test_obs_stops_the_worker_it_started(obs_studio, monkeypatch) -> None:

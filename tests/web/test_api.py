@@ -459,17 +459,17 @@ def test_a_running_job_can_be_stopped(serve: Callable[..., Server], shared_data:
         time.sleep(0.05)
     answer = server.request("POST", f"/api/jobs/{job['id']}/stop")
     assert answer.status == 200, answer.body
-    assert (answer.json()["status"], answer.json()["error"]) == ("failed",
+    assert (answer.json()["status"], answer.json()["error"]) == ("stopped",
                                                                  "Stopped from the web page")
     jobs = server.data / "web" / "jobs"
     left = poll(lambda: [path.name for path in jobs.rglob("*") if path.is_file()],
                 lambda files: files == [], timeout=10)
     assert left == [], "the stopped render left files behind"
     again = server.request("POST", f"/api/jobs/{job['id']}/stop")
-    assert again.status == 409 and "has finished (failed)" in again.detail
+    assert again.status == 409 and "has finished (stopped)" in again.detail
     # Not "its result comes when it is done": it never will be.
     result = server.get(f"/api/jobs/{job['id']}/result")
-    assert (result.status, result.detail) == (409, f"job {job['id']} failed: it has no result")
+    assert (result.status, result.detail) == (409, f"job {job['id']} was stopped: it has no result")
     assert server.wait(server.job(clip, "dusk", kind="preview")["id"])["status"] == "done"
     assert server.request("DELETE", f"/api/jobs/{job['id']}").status == 204
 

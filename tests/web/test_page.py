@@ -260,7 +260,7 @@ def test_a_queued_job_is_stopped_from_the_jobs_page(
 
     wait.until(lambda _: click(f"{row} button.stop"))
     wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, row)
-               .get_attribute("data-status") == "failed")
+               .get_attribute("data-status") == "stopped")
     assert "Stopped from the web page" in browser.find_element(By.CSS_SELECTOR, row).text
     wait.until(lambda _: click(f"{row} button.delete"))
     wait.until(lambda _: not browser.find_elements(By.CSS_SELECTOR, row))
@@ -427,11 +427,11 @@ def test_a_newer_pick_stops_the_preview_it_replaces(
     # requests cross on the way, and the server may queue them in any order).
     browser.execute_script("for (const name of ['studio', 'bokeh', 'dusk'])"
                            "  document.querySelector(`[data-background='${name}']`).click();")
-    wait.until(lambda _: previews() == {"studio": "failed", "bokeh": "failed", "dusk": "queued"})
+    wait.until(lambda _: previews() == {"studio": "stopped", "bokeh": "stopped", "dusk": "queued"})
     # And one more once the last one is queued.
     browser.find_element(By.CSS_SELECTOR, '[data-background="blur"]').click()
-    wait.until(lambda _: previews() == {"studio": "failed", "bokeh": "failed", "dusk": "failed",
-                                        "blur": "queued"})
+    wait.until(lambda _: previews() == {"studio": "stopped", "bokeh": "stopped",
+                                        "dusk": "stopped", "blur": "queued"})
     assert text(browser, "preview-status") == "Rendering a preview…"
     assert browser.find_element(By.ID, "background-step").get_attribute("data-preview") == "running"
 
@@ -462,7 +462,7 @@ def test_the_jobs_page_keeps_the_keyboard_focus_on_a_refresh(
 
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, row)
-               .get_attribute("data-status") == "failed")
+               .get_attribute("data-status") == "stopped")
     assert "Stopped from the web page" in browser.find_element(By.CSS_SELECTOR, row).text
     # Stop became Delete under the keyboard: the focus is on it.
     delete = browser.find_element(By.CSS_SELECTOR, f"{row} button.delete")

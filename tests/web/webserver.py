@@ -152,7 +152,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             job = self.get(f"/api/jobs/{job_id}").json()
-            if job["status"] in ("done", "failed"):
+            if job["status"] in ("done", "failed", "stopped"):
                 return job
             assert time.monotonic() < deadline, job
             time.sleep(0.2)

@@ -2,6 +2,8 @@
 // The JSON API as the pages use it; docs/web.md describes the same calls for scripts.
 
 const POLL_MS = 400;
+// A job's statuses that are its last: it has a result, or an error saying why not.
+const FINISHED = ["done", "failed", "stopped"];
 // How often a server that cannot be reached is asked again (restarting, behind a proxy).
 const LOST_POLL_MS = 2000;
 
@@ -82,7 +84,7 @@ const api = {
       }
       if (!stillWanted()) return null;
       onUpdate(job);
-      if (job !== null && (job.status === "done" || job.status === "failed")) return job;
+      if (job !== null && FINISHED.includes(job.status)) return job;
       await new Promise((wake) => setTimeout(wake, job === null ? LOST_POLL_MS : POLL_MS));
     }
   },

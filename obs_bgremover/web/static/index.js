@@ -150,7 +150,7 @@ async function preview() {
   }
   if (!current()) return;
   state.previewJob = null;
-  if (job.status === "failed") {
+  if (job.status !== "done") {  // failed, or stopped from the jobs page
     show("preview-status", job.error, true);
     $("background-step").dataset.preview = "failed";
     return;
@@ -235,7 +235,7 @@ async function follow(job, mine = ++state.render) {
   if (!current()) return;
   state.rendering = false;
   $("render").disabled = false;
-  if (job.status === "failed") {
+  if (job.status !== "done") {  // failed, or stopped from the jobs page
     show("render-status", job.error, true);
     return;
   }

@@ -62,7 +62,7 @@ function actionsOf(job) {
     parts.push(open, " ", download, " ");
   }
   const path = `/api/jobs/${encodeURIComponent(job.id)}`;
-  if (job.status === "done" || job.status === "failed") {
+  if (FINISHED.includes(job.status)) {
     parts.push(button("Delete", "delete", `Delete ${which}`, "DELETE", path));
   } else {
     parts.push(button("Stop", "stop", `Stop ${which}`, "POST", `${path}/stop`));
