@@ -34,6 +34,7 @@ from obs_bgremover.errors import InputError
 from obs_bgremover.media import (
     END_SLACK_S,
     Shown,
+    checked_video_stream,
     cut_short,
     declared_duration,
     decode,
@@ -279,7 +280,7 @@ class LoopingVideo(Background):
             offset, shown = -self._start, None
             while not self._stop.is_set():
                 with open_container(self.path) as container:
-                    stream = video_stream(container)
+                    stream = checked_video_stream(container, self.path)
                     stream.thread_type = "AUTO"
                     frame_length = 1 / float(frame_rate(stream))
                     shown = shown or Shown(stream)  # kept: HDR's tone mapping is slow to set up

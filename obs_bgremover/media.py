@@ -289,6 +289,18 @@ def video_stream(container: av.container.InputContainer) -> av.VideoStream | Non
     return stream
 
 
+def checked_video_stream(container: av.container.InputContainer, path: str | os.PathLike[str]
+                         ) -> av.VideoStream:
+    """`video_stream`, for a file that was found to hold video when it was first opened: one
+    replaced since by a file without (a background saved over, a clip swapped while its job
+    waited) is refused naming it, not failed with an ``AttributeError`` of None."""
+    stream = video_stream(container)
+    if stream is None:
+        raise InputError(f"{path} has no video stream any more: it was replaced after it was "
+                         "checked")
+    return stream
+
+
 def frame_rate(stream: av.VideoStream) -> Fraction:
     """Frames per second of a video stream, for frames without times of their own and for
     what a file writes: the mean rate, else the rate FFmpeg guesses from the first frames'
@@ -403,7 +415,7 @@ class VideoFile:
         starts with frames that do not decode, so its first picture comes after the start."""
         try:
             with open_container(self.path) as container:
-                stream = video_stream(container)
+                stream = checked_video_stream(container, self.path)
                 stream.thread_type = "AUTO"
                 shown = Shown(stream, keep_alpha=True)
                 start = float(stream_start(stream))

@@ -25,7 +25,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from obs_bgremover.composite import fit
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import frame_rate, open_container, stream_start, video_stream
+from obs_bgremover.media import checked_video_stream, frame_rate, open_container, stream_start
 from obs_bgremover.outputs import discard, partial_name, refuse_folder, write_failed
 from obs_bgremover.sound import SoundTracks
 
@@ -94,7 +94,7 @@ class VideoSink:
                 self._output = open_container(self._temporary, "w")
             except OSError as err:  # a read-only or full drive
                 raise write_failed(self.path, err) from err
-            self._video_in = video_stream(self._source)
+            self._video_in = checked_video_stream(self._source, source)
             self._rate = frame_rate(self._video_in)
             self._video = None
             self._seconds = seconds

@@ -257,9 +257,9 @@ def test_text_file_named_like_a_video_is_refused(tmp_path: Path) -> None:
     assert "or a video" in str(caught.value)
 
 
-def test_audio_without_video_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "sound.wav"
-    with av.open(str(path), "w") as container:
+def write_sound(path: Path) -> Path:
+    """A file with a sound track alone."""
+    with av.open(str(path), "w", format="wav") as container:
         stream = container.add_stream("pcm_s16le", rate=8000, layout="mono")
         samples = av.AudioFrame.from_ndarray(
             np.zeros((1, 800), np.int16), format="s16", layout="mono"
@@ -267,8 +267,22 @@ def test_audio_without_video_is_refused(tmp_path: Path) -> None:
         samples.sample_rate = 8000
         container.mux(stream.encode(samples))
         container.mux(stream.encode())
+    return path
+
+
+def test_audio_without_video_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="has no video stream"):
-        open_frames(path)
+        open_frames(write_sound(tmp_path / "sound.wav"))
+
+
+def test_a_video_replaced_by_sound_after_its_check_is_named(tmp_path: Path) -> None:
+    """A clip swapped for a file without video between its check and its reading (a job
+    that waited in the queue) failed with "'NoneType' object has no attribute 'thread_type'"."""
+    clip = write_clip(tmp_path / "clip.mp4", synthetic_frames(3), 10)
+    source = open_frames(clip)
+    write_sound(clip)
+    with pytest.raises(InputError, match="clip.mp4 has no video stream any more"):
+        list(source.timed())
 
 
 def test_a_heic_photo_is_refused_by_name(tmp_path: Path) -> None:

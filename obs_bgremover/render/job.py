@@ -30,7 +30,7 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, VideoFile, decode, open_container, video_stream
+from obs_bgremover.media import Shown, VideoFile, checked_video_stream, decode, open_container
 from obs_bgremover.model import MODEL_NAMES, MattingModel, MattingSettings, resolve_model_path
 from obs_bgremover.outputs import (
     refuse_folder,
@@ -280,7 +280,7 @@ def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray
     _refuse_time(info, at)
     try:
         with open_container(info.path) as container:
-            stream = video_stream(container)
+            stream = checked_video_stream(container, info.path)
             container.seek(int(at / stream.time_base), stream=stream, backward=True)
             shown = Shown(stream, keep_alpha)
             half_frame = 0.5 / float(info.rate)
