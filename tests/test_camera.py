@@ -33,6 +33,7 @@ from support import broken_graph
 
 from obs_bgremover import camera
 from obs_bgremover.camera import app, sinks
+from obs_bgremover.camera.capture import Capture, parse_source
 from obs_bgremover.camera.scene import SceneSettings, read_config
 from obs_bgremover.cli import build_parser, main
 from obs_bgremover.errors import BgRemoverError
@@ -926,3 +927,29 @@ def test_a_config_file_of_another_format_is_refused_by_name(tmp_path: Path, name
     path.write_text('{"threshold": 0.6}')
     with pytest.raises(BgRemoverError, match=r"must be TOML or JSON, named \*\.toml or \*\.json"):
         read_config(path, SceneSettings())
+
+
+def test_latency_counts_from_the_read_not_from_after_the_conversion(
+    lucia: Sequence, tmp_path: Path, monkeypatch
+) -> None:
+    """The capture time was taken after the frame's conversion to RGB (and its fitting to the
+    size sent), which is part of the delay a viewer sees."""
+    clip = write_clip(tmp_path / "clip.mp4", list(lucia.frames[:10]), FPS)
+    convert = Capture._convert
+
+    def slow_convert(self: Capture, bgr: np.ndarray) -> np.ndarray:
+        time.sleep(0.05)
+        return convert(self, bgr)
+
+    monkeypatch.setattr(Capture, "_convert", slow_convert)
+    delays: list[float] = []
+    got = threading.Event()
+
+    def on_frame(frame: np.ndarray, captured: float) -> None:
+        delays.append(time.perf_counter() - captured)
+        got.set()
+
+    with Capture(parse_source(str(clip)), (854, 480), FPS, on_frame) as capture:
+        capture.start()
+        assert got.wait(10)
+    assert delays[0] >= 0.05, delays

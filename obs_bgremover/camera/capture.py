@@ -235,7 +235,8 @@ class Capture:
                     return
                 self._delivered()
                 if self._due_now():
-                    self._on_frame(self._convert(bgr), time.perf_counter())
+                    captured = time.perf_counter()  # before the conversion, which is latency too
+                    self._on_frame(self._convert(bgr), captured)
         except Exception as err:  # raised on the main thread by check()
             self._error = err
         finally:
