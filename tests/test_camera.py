@@ -953,3 +953,40 @@ def test_latency_counts_from_the_read_not_from_after_the_conversion(
         capture.start()
         assert got.wait(10)
     assert delays[0] >= 0.05, delays
+
+
+def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
+    tmp_path: Path
+) -> None:
+    """A looping video replaced by a file of one frame at a loop point (a copy over it caught
+    half way) was taken for a still picture, and the camera showed that frame for good, the
+    new video never read."""
+    def clip(name: str, colour: tuple[int, int, int], count: int) -> Path:
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:] = colour
+        return write_clip(tmp_path / name, [frame] * count, FPS)
+
+    looped = clip("looped.mp4", (200, 0, 0), 8)
+    one_frame, longer = clip("one.mp4", (0, 0, 200), 1), clip("longer.mp4", (0, 200, 0), 8)
+    seen: list[int] = []  # the brightest channel of each frame
+    got = threading.Event()
+
+    def on_frame(frame: np.ndarray, captured: float) -> None:
+        seen.append(int(np.argmax(frame.reshape(-1, 3).mean(axis=0))))
+        got.set()
+
+    def shows(channel: int) -> bool:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if seen and seen[-1] == channel:
+                return True
+            time.sleep(0.02)
+        return False
+
+    with Capture(parse_source(str(looped)), (64, 48), FPS, on_frame) as capture:
+        capture.start()
+        assert got.wait(10) and shows(0)
+        os.replace(one_frame, looped)
+        assert shows(2), seen[-5:]
+        os.replace(longer, looped)
+        assert shows(1), f"stuck on the one frame: {seen[-5:]}"

@@ -201,8 +201,8 @@ class Capture:
         self._on_cut = on_cut
         self._on_note = on_note
         self._capture, self._pending = open_capture(source, size, fps)
-        self._read_since_open = 0  # frames read since the source was last opened
-        self._latest: np.ndarray | None = None  # and the last of them
+        self._first_reads: int | None = 0  # frames read before the first reopen (None after)
+        self._latest: np.ndarray | None = None  # the last frame read
         self._still: np.ndarray | None = None  # the picture of a one-frame file (see `_next`)
         self._backoff = Backoff()
         self._first: float | None = None  # when the source gave its first frame since it opened
@@ -258,9 +258,11 @@ class Capture:
 
     def _next(self) -> tuple[bool, np.ndarray | None]:
         """The frame read when the source was opened, then the source's next ones. A file
-        that ends after one frame is a picture, which is then given again for good: reopened
-        at each of its ends, it was a new shot at every frame, smoothed from scratch and
-        matted every time, whatever ``--skip-static`` said."""
+        that ends after one frame the first time it is read is a picture, which is then given
+        again for good: reopened at each of its ends, it was a new shot at every frame,
+        smoothed from scratch and matted every time, whatever ``--skip-static`` said. Only the
+        first time: a video caught at a loop point while it is copied over holds one frame for
+        a moment, and must be reopened again."""
         if self._still is not None:
             return True, self._still
         if self._pending is not None:
@@ -268,11 +270,13 @@ class Capture:
         else:
             ok, frame = self._capture.read()
             if not ok:
-                if self.source.is_file and self._read_since_open == 1:
+                if self.source.is_file and self._first_reads == 1:
                     self._still = self._latest
                     return True, self._still
+                self._first_reads = None
                 return False, None
-        self._read_since_open += 1
+        if self._first_reads is not None:
+            self._first_reads += 1
         self._latest = frame
         return True, frame
 
@@ -314,7 +318,6 @@ class Capture:
         while not self._stop.wait(delay):
             try:
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
-                self._read_since_open = 0
             except BgRemoverError as err:
                 delay = self._backoff.next()
                 self._lose(err.args[0].split(";")[0], delay)
