@@ -67,8 +67,8 @@ def _checked(parse: Callable[[str], Any], complaint: Callable[[Any], str | None]
     def convert(text: str) -> Any:
         try:
             value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        except ValueError:  # "2.5" for a whole number: the setting says what it takes
+            value = text
         problem = complaint(value)
         if problem:
             raise argparse.ArgumentTypeError(problem)

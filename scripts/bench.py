@@ -64,7 +64,7 @@ from obs_bgremover.composite import Compositor
 from obs_bgremover.media import open_frames
 from obs_bgremover.model import MattingModel
 from obs_bgremover.pipeline import Pipeline
-from obs_bgremover.render import RenderSettings, render_video
+from obs_bgremover.render import FINISHED, JobStatus, RenderSettings, render_video
 
 SIZES = ((1280, 720), (1920, 1080))
 # The speed targets for the whole step with an image background, and what the usual MediaPipe +
@@ -188,11 +188,11 @@ def _call(url: str, method: str = "GET", body: bytes | None = None,
 
 def _finish(url: str, job: dict) -> dict:
     """Poll a job of the web app until it is done, as the page does."""
-    while job["status"] not in ("done", "failed"):
+    while job["status"] not in FINISHED:
         time.sleep(0.1)
         job = _call(f"{url}/api/jobs/{job['id']}")
-    if job["status"] == "failed":
-        raise SystemExit(f"web job failed: {job['error']}")
+    if job["status"] != JobStatus.DONE:
+        raise SystemExit(f"web job {job['status']}: {job['error']}")
     urllib.request.urlopen(url + job["result_url"], timeout=60).read()
     return job
 

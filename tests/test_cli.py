@@ -277,7 +277,12 @@ def test_an_empty_path_is_refused(args: list[str], tmp_path: Path, monkeypatch,
 
 @pytest.mark.parametrize(("args", "message"), [
     (["camera", "--every-n", "0"], "argument --every-n: must be a whole number, at least 1, got 0"),
-    (["camera", "--every-n", "two"], "argument --every-n: not a number: 'two'"),
+    (["camera", "--every-n", "two"],
+     "argument --every-n: must be a whole number, at least 1, got two"),
+    (["camera", "--every-n", "2.5"],
+     "argument --every-n: must be a whole number, at least 1, got 2.5"),
+    (["matte", "in.png", "-o", "out", "--band", "wide"],
+     "argument --band: must be a number in 0..512, got 'wide'"),
     (["matte", "in.png", "-o", "out", "--threshold", "2"],
      "argument --threshold: must be a number above 0 and below 1, got 2.0"),
     (["replace", "in.png", "-b", "dusk", "-o", "out.png", "--edge-radius", "-1"],

@@ -279,8 +279,8 @@ def router(context: Context) -> APIRouter:
     @api.post("/jobs/{job_id}/stop", response_model=JobOut,
               responses={**MISSING, 409: {"model": Problem}}, tags=["jobs"])
     def stop_job(job_id: str = JobId) -> JobOut:
-        """Stop a queued or running job: it fails (its error says it was stopped), and a
-        render in progress stops within a second or two, leaving no files."""
+        """Stop a queued or running job: it ends `stopped` (its error says who stopped it),
+        and a render in progress stops within a second or two, leaving no files."""
         record, _ = job_or_404(job_id)
         if record.status in FINISHED:
             raise HTTPException(409, f"job {job_id} has finished ({record.status}); there is "
