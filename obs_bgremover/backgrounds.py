@@ -17,6 +17,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast, overload
 
 import av
 import numpy as np
@@ -41,6 +42,7 @@ from obs_bgremover.media import (
     file_problem,
     frame_rate,
     open_container,
+    time_base,
     video_stream,
 )
 from obs_bgremover.pictures import is_still_image, read_image, refuse_heif
@@ -78,7 +80,7 @@ def parse_color(value: str) -> tuple[int, int, int]:
     """(red, green, blue) of a ``#RRGGBB`` string."""
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         raise InputError(f"colour {value!r} is not of the form #RRGGBB (for example #00B140)")
-    return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))
+    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
 
 
 def parse_strength(value: str) -> int:
@@ -113,7 +115,8 @@ def picture(background: Background, size: tuple[int, int], t: float = 0.0) -> np
     colours), as thumbnails and GPU textures need them."""
     width, height = size
     blank = np.zeros((height, width, 3), np.uint8)
-    return background.plate(blank, blank[..., 0], t)
+    # Only a transparent background gives no picture, and it is none of these kinds.
+    return cast(np.ndarray, background.plate(blank, blank[..., 0], t))
 
 
 def _builtin(spec: str) -> str | None:
@@ -222,8 +225,8 @@ def _probe(path: Path) -> tuple[float, float]:
                                  f"video frame in it; expected {FILE_KINDS}")
             if not starts:
                 return 0.0, untimed / rate
-            first = float(min(starts) * stream.time_base)
-            period = float((max(ends) - min(starts)) * stream.time_base)
+            first = float(min(starts) * time_base(stream))
+            period = float((max(ends) - min(starts)) * time_base(stream))
             declared = declared_duration(container, stream)
             if declared is not None and period < declared - END_SLACK_S - 1 / rate:
                 raise InputError(f"{cut_short(path, period, declared)}; expected {FILE_KINDS}")
@@ -338,6 +341,13 @@ class LoopingVideo(Background):
                 raise InputError(f"cannot decode video {self.path}: {item}") from item
             return item
 
+    @overload
+    def frame_at(self, t: float, size: tuple[int, int], block: Literal[True] = True
+                 ) -> np.ndarray: ...
+
+    @overload
+    def frame_at(self, t: float, size: tuple[int, int], block: bool) -> np.ndarray | None: ...
+
     def frame_at(self, t: float, size: tuple[int, int], block: bool = True
                  ) -> np.ndarray | None:
         """The RGB frame showing at ``t`` seconds, fitted to ``size`` = (width, height).
@@ -383,7 +393,8 @@ class LoopingVideo(Background):
         if not self.live or self._current is None:  # a live video waits for its first frame only
             return self.frame_at(t, size)
         try:
-            return self.frame_at(t, size, block=False)  # the frame on screen until the next
+            # the frame on screen until the next (a frame is shown already: never None)
+            return cast(np.ndarray, self.frame_at(t, size, block=False))
         except InputError:  # the decoder failed (the file saved over): the last frame stays
             image = self._current.image
             return image if image.shape[:2] == (size[1], size[0]) else fit(image, size,

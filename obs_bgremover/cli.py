@@ -19,6 +19,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from obs_bgremover import __version__, camera, render
 from obs_bgremover.backgrounds import (
     BUILTIN,
@@ -227,19 +229,23 @@ def run_replace(args: argparse.Namespace) -> int:
         pipeline = Pipeline(model, compositor=Compositor(background, settings))
         notes = ""
         with Progress("replace", source.count) as progress:
-            if is_video:
+            if isinstance(source, VideoFile):  # is_video
+                def composite_at(frame: np.ndarray, t: float) -> np.ndarray:
+                    made = pipeline.run(frame, t).composite
+                    assert made is not None  # the pipeline has a compositor
+                    return made
+
                 # Decoding, matting and encoding overlap (see `overlap`).
                 with output_folder(args.output.parent), \
                         VideoSink(args.output, source_path, transparent) as sink, \
-                        closing(overlapped(source.timed(),
-                                           lambda frame, t: pipeline.run(frame, t).composite,
-                                           sink.write)) as frames:
+                        closing(overlapped(source.timed(), composite_at, sink.write)) as frames:
                     for _ in frames:
                         progress.step()
                 notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
             else:
                 ((_, frame),) = source
                 composite = pipeline.run(frame).composite
+                assert composite is not None  # the pipeline has a compositor
                 with output_folder(args.output.parent):
                     write_image(args.output, composite)
                 progress.step()

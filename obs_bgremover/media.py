@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol, cast, overload
 
 import av
 import cv2
@@ -142,7 +142,9 @@ def decode(container: av.container.InputContainer, stream: av.VideoStream,
     alpha_mode = {key.lower(): value for key, value in stream.metadata.items()}.get("alpha_mode")
     if name is None or alpha_mode != "1":
         return (frame for packet in packets for frame in packet.decode())
-    return _decode_with(av.CodecContext.create(name, "r"), packets, stream)
+    # ``name`` is one of ALPHA_DECODERS' video decoders, which PyAV's types cannot tell.
+    decoder = cast(av.VideoCodecContext, av.CodecContext.create(name, "r"))
+    return _decode_with(decoder, packets, stream)
 
 
 def _packets(container: av.container.InputContainer, stream: av.VideoStream,
@@ -157,7 +159,7 @@ def _packets(container: av.container.InputContainer, stream: av.VideoStream,
             yield packet
 
 
-def _decode_with(decoder: av.CodecContext, packets: Iterator[av.Packet],
+def _decode_with(decoder: av.VideoCodecContext, packets: Iterator[av.Packet],
                  stream: av.VideoStream) -> Iterator[av.VideoFrame]:
     """The stream's frames decoded by ``decoder`` rather than the stream's own; each frame
     keeps its packet's time (``frame.time``), and the last packet, an empty one, flushes."""
@@ -248,7 +250,7 @@ class Shown:
         if self._upright is None:
             self._upright = _upright(frame)
         interlaced = frame.interlaced_frame
-        pixels = self._converter.reformat(frame, format=layout, **hdr).to_ndarray()
+        pixels: np.ndarray = self._converter.reformat(frame, format=layout, **hdr).to_ndarray()
         if alpha:
             pixels = transparency(pixels, self._keep_alpha)
         if interlaced:
@@ -270,8 +272,18 @@ def display_size(frame: av.VideoFrame, stream: av.VideoStream | None) -> tuple[i
     return (frame.height, width) if _sideways(frame) else (width, frame.height)
 
 
-def open_container(path: str | os.PathLike[str], mode: str = "r", **options: object
-                   ) -> av.container.Container:
+@overload
+def open_container(path: str | os.PathLike[str], mode: Literal["r"] = "r", **options: Any
+                   ) -> av.container.InputContainer: ...
+
+
+@overload
+def open_container(path: str | os.PathLike[str], mode: Literal["w"], **options: Any
+                   ) -> av.container.OutputContainer: ...
+
+
+def open_container(path: str | os.PathLike[str], mode: Literal["r", "w"] = "r", **options: Any
+                   ) -> av.container.InputContainer | av.container.OutputContainer:
     """``av.open`` on a local file, by its absolute path: FFmpeg takes a relative name with a
     colon in it (``take:2.webm``, ``2024-01-01T10:00.mp4``) for a protocol and fails with
     "Protocol not found", where a name that starts with a folder is a file to it."""
@@ -286,7 +298,7 @@ def video_stream(container: av.container.InputContainer) -> av.VideoStream | Non
     stream = container.streams.best("video")
     if stream is None or stream.disposition & av.stream.Disposition.attached_pic:
         return None
-    return stream
+    return cast(av.VideoStream, stream)  # best("video") is a video stream
 
 
 def checked_video_stream(container: av.container.InputContainer, path: str | os.PathLike[str]
@@ -313,7 +325,13 @@ def stream_start(stream: av.stream.Stream) -> Fraction:
     """When a stream starts, in seconds (0 where the file does not say): the time a video's
     frames are counted from (`VideoFile.timed`) and its sound is aligned to
     (`obs_bgremover.video_sink.VideoSink`), so the two cannot disagree."""
-    return Fraction(0) if stream.start_time is None else stream.start_time * stream.time_base
+    return Fraction(0) if stream.start_time is None else stream.start_time * time_base(stream)
+
+
+def time_base(stream: av.stream.Stream) -> Fraction:
+    """The unit of a stream's times, in seconds. PyAV types it optional (an output stream has
+    none until it is opened), while FFmpeg gives every stream it demuxes one."""
+    return cast(Fraction, stream.time_base)
 
 
 def declared_duration(container: av.container.InputContainer,
@@ -327,7 +345,7 @@ def declared_duration(container: av.container.InputContainer,
     written without ``DURATION`` tags), whose length is its longest track's, often the sound's
     (`VideoFile.timed` checks the file's data against it instead)."""
     if stream.duration:
-        length = float(stream.duration * stream.time_base)
+        length = float(stream.duration * time_base(stream))
         # An AVI cut short (a copy or a download stopped half way) keeps its header's count of
         # frames, while FFmpeg takes its length from what remains of its index: half a file
         # was read as whole. (An MP4's count includes frames its edit list leaves out.)
@@ -448,7 +466,9 @@ class VideoFile:
                     yield time - start, shown(frame)
                 if end is not None:
                     stop = end
-                    if ends is not None:  # the container's length, against the file's data
+                    # the container's length, against the file's data (``ends`` is only
+                    # made where there is one)
+                    if ends is not None and container_end is not None:
                         declared, stop = container_end - start, ends[0]
                     self._check_length(end - start, stop - start, declared, frame_length)
         except av.FFmpegError as err:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -38,7 +38,7 @@ class _End:
         self.error = error
 
 
-def read_ahead(items: Iterable[T], depth: int = DEPTH) -> Iterator[T]:
+def read_ahead(items: Iterable[T], depth: int = DEPTH) -> Generator[T, None, None]:
     """The items, taken from ``items`` on a thread of their own up to ``depth`` ahead of the
     caller. Stopping early (a ``break``, an error, closing this generator) stops the thread and
     closes ``items``' iterator there, so a decoder is released at once."""
@@ -157,13 +157,13 @@ class WriteBehind(Generic[T]):
 
 
 def overlapped(frames: Iterable[tuple[float, T]], step: Callable[[T, float], R],
-               write: Callable[[R, float], None]) -> Iterator[float]:
+               write: Callable[[R, float], None]) -> Generator[float, None, None]:
     """The time of each of ``frames`` (timed frames) once ``step`` has made its result on the
     caller's thread and queued it for ``write``; the frames are read ahead and the results
     written behind, each on a thread of its own. Exhausted, every result has been written;
     closed early (use `contextlib.closing`: a ``break`` or the caller's error), what was still
     queued is dropped, as the output is being abandoned, and the reading stops."""
-    with WriteBehind(lambda item: write(*item)) as queue_write, \
+    with WriteBehind[tuple[R, float]](lambda item: write(*item)) as queue_write, \
             closing(read_ahead(frames)) as source:
         for time, frame in source:
             queue_write((step(frame, time), time))

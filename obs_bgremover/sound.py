@@ -15,10 +15,14 @@ after the picture, or pauses, stays where it was instead of being packed from th
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
+
+from obs_bgremover.media import time_base
 
 # Sound codecs copied as they are, by output extension: those the usual players of that container
 # read. Matroska (.mkv) holds whatever its muxer takes.
@@ -49,10 +53,12 @@ class _Track:
 def _encodes(codec: str, layout: str, rate: int) -> bool:
     """Whether ``codec``'s encoder takes sound in ``layout``: AAC takes the usual surround
     layouts, Opus some of them (5.1 but not 5.1(side), for one)."""
-    context = av.CodecContext.create(codec, "w")
+    context = cast(av.AudioCodecContext, av.CodecContext.create(codec, "w"))  # a sound encoder
+    formats = context.codec.audio_formats
+    assert formats is not None  # every sound encoder lists the sample formats it takes
     try:
         context.layout, context.sample_rate = layout, rate
-        context.format = context.codec.audio_formats[0]
+        context.format = formats[0]
         context.open()
     except (av.FFmpegError, ValueError):
         return False
@@ -101,14 +107,17 @@ class SoundTracks:
                 # Opus runs at 48 kHz only; PyAV resamples the decoded sound to the encoder's
                 # rate and layout (`_layout`).
                 rate = 48000 if codec == "libopus" else (context.sample_rate or 48000)
-                added = output.add_stream(codec, rate=rate, layout=_layout(context, codec, rate))
+                added = cast(av.AudioStream, output.add_stream(  # ``codec`` is a sound encoder
+                    codec, rate=rate, layout=_layout(context, codec, rate)))
             for key in NAMING:
                 if key in stream.metadata:
                     added.metadata[key] = stream.metadata[key]
             self._tracks[stream.index] = _Track(stream, added, not copied,
-                                                round(start / stream.time_base))
+                                                round(start / time_base(stream)))
         streams = [track.source for track in self._tracks.values()]
-        self._packets = source.demux(streams) if streams else iter(())
+        # PyAV's types know a list's packets for those of some stream, not of sound streams.
+        self._packets = cast("Iterator[av.Packet[av.AudioStream]]",
+                             source.demux(streams) if streams else iter(()))
 
     def until(self, seconds: float | None) -> None:
         """Write the sound up to ``seconds`` after the output's start (None: all of it);

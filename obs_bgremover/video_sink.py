@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import av
 import numpy as np
@@ -96,7 +97,7 @@ class VideoSink:
                 raise write_failed(self.path, err) from err
             self._video_in = checked_video_stream(self._source, source)
             self._rate = frame_rate(self._video_in)
-            self._video = None
+            self._video: av.VideoStream | None = None
             self._seconds = seconds
             self._sound: SoundTracks | None = None  # added after the video, as players expect
             self._last_pts: int | None = None
@@ -124,7 +125,7 @@ class VideoSink:
                 return frame * self._ticks
         return round(time / self._time_base)
 
-    def _open_video(self, height: int, width: int) -> None:
+    def _open_video(self, height: int, width: int) -> av.VideoStream:
         """The encoder, for frames of this size; an odd size is cropped by its last column or
         row where the encoder needs it even, as any render of such a file must be."""
         if self._format.even:
@@ -137,7 +138,8 @@ class VideoSink:
                                    "sizes only")
                 self._odd = (height, width)
                 width, height = width // 2 * 2, height // 2 * 2
-        stream = self._output.add_stream(self._format.codec, rate=self._rate)
+        # A video codec: VideoFormat names only those.
+        stream = cast(av.VideoStream, self._output.add_stream(self._format.codec, rate=self._rate))
         stream.codec_context.time_base = self._time_base
         stream.width, stream.height = width, height
         stream.pix_fmt = self._format.pix_fmt
@@ -155,13 +157,14 @@ class VideoSink:
         self._sound = SoundTracks(self._source, self._output, self.path.suffix.lower(),
                                   self._format.audio_codec, stream_start(self._video_in),
                                   self._seconds)
+        return stream
 
     @property
     def note(self) -> str | None:
         """What the sink changed about the frames (an odd size cropped, frames of another size
         fitted into the first's), in words; None for nothing."""
         notes = list(self._notes)
-        if self._resized:
+        if self._resized and self._video is not None:  # frames were written, so it is open
             width, height = self._video.width, self._video.height
             sizes = ", ".join(f"{w}x{h} from frame {index}"
                               for (w, h), index in self._resized.items())
@@ -188,11 +191,12 @@ class VideoSink:
                 f"frame for {self.path.name} must be uint8 (height, width, {self._channels}), "
                 f"got {frame.dtype} {frame.shape}"
             )
-        if self._video is None:
-            self._open_video(*frame.shape[:2])
-        size = (self._video.height, self._video.width)
+        video = self._video
+        if video is None:
+            video = self._open_video(*frame.shape[:2])
+        size = (video.height, video.width)
         if frame.shape[:2] == self._odd:
-            frame = np.ascontiguousarray(frame[: self._video.height, : self._video.width])
+            frame = np.ascontiguousarray(frame[: video.height, : video.width])
         elif frame.shape[:2] != size:
             self._resized.setdefault((frame.shape[1], frame.shape[0]), self._written)
             frame = fit(frame, size[::-1], "contain")
@@ -211,9 +215,10 @@ class VideoSink:
                 pts = self._last_pts + self._ticks
         video_frame.pts, video_frame.time_base = pts, self._time_base
         try:
-            self._output.mux(self._video.encode(video_frame))
+            self._output.mux(video.encode(video_frame))
             self._last_pts = pts
             self._written += 1
+            assert self._sound is not None  # made with the video stream, in `_open_video`
             self._sound.until(float((pts + self._ticks) * self._time_base))
         except av.FFmpegError as err:
             raise self._failed(err) from err
@@ -224,6 +229,7 @@ class VideoSink:
             if self._video is None:
                 raise InputError(f"no frames were written to {self.path.name}")
             self._output.mux(self._video.encode(None))
+            assert self._sound is not None  # made with the video stream, in `_open_video`
             self._sound.close()
             self._output.close()
             self._source.close()

@@ -30,7 +30,14 @@ from obs_bgremover.composite import (
     fit,
 )
 from obs_bgremover.errors import InputError
-from obs_bgremover.media import Shown, VideoFile, checked_video_stream, decode, open_container
+from obs_bgremover.media import (
+    Shown,
+    VideoFile,
+    checked_video_stream,
+    decode,
+    open_container,
+    time_base,
+)
 from obs_bgremover.model import MODEL_NAMES, MattingModel, MattingSettings, resolve_model_path
 from obs_bgremover.outputs import (
     refuse_folder,
@@ -189,6 +196,7 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     input, output = Path(input), Path(output)
     refuse_output("video", output, settings.background)
     info = _probe_input("video", input, 0.0, settings)
+    assert info.rate is not None  # `probe` gives a video's rate
     size = fit_size(info.width, info.height)
     frame_length = float(1 / info.rate)
     # The cut falls at the end of the last frame that starts before max_seconds.
@@ -200,10 +208,14 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
         frames, seconds = 0, 0.0
         timed = _fitted(_until(VideoFile(input, None, info.rate).timed(), settings.max_seconds),
                         size)
+        def composite(frame: np.ndarray, t: float) -> np.ndarray:
+            made = pipeline.run(frame, t).composite
+            assert made is not None  # the pipeline has a compositor
+            return made
+
         # Decoding, matting and encoding overlap (see `overlap`).
         with VideoSink(output, input, transparent, cut) as sink, \
-                closing(overlapped(timed, lambda frame, t: pipeline.run(frame, t).composite,
-                                   sink.write)) as written:
+                closing(overlapped(timed, composite, sink.write)) as written:
             for time in written:
                 frames, seconds = frames + 1, time + frame_length
                 if progress is not None:
@@ -281,7 +293,8 @@ def frame_at(info: MediaInfo, at: float, keep_alpha: bool = False) -> np.ndarray
     try:
         with open_container(info.path) as container:
             stream = checked_video_stream(container, info.path)
-            container.seek(int(at / stream.time_base), stream=stream, backward=True)
+            assert info.rate is not None  # `probe` accepted the file as a video, with a rate
+            container.seek(int(at / time_base(stream)), stream=stream, backward=True)
             shown = Shown(stream, keep_alpha)
             half_frame = 0.5 / float(info.rate)
             last = None
@@ -318,6 +331,7 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
         matte = _pipeline(settings, background).run(frame, at)
     cutout = Compositor(TransparentBackground(),
                         CompositeSettings(decontaminate=settings.decontaminate))
+    assert matte.composite is not None  # the pipeline has a compositor
     write_image(output, matte.composite)
     write_image(cutout_path(output), cutout(matte.frame, matte.alpha))
     if progress is not None:
