@@ -234,8 +234,8 @@ class BlurBackground(Background):
         # the person, which hides it, but also in a gap between the person's parts (an arm
         # and the body) narrower than the growth above, a few working pixels, which showed
         # black. The frame's own pixels show there instead, unblurred.
-        empty = cv2.resize(cv2.compare(spread, NO_BACKGROUND, cv2.CMP_LT), (width, height),
-                           interpolation=cv2.INTER_NEAREST)
+        near = cv2.compare(spread, NO_BACKGROUND, cv2.CMP_LT)  # type: ignore[call-overload]  # a scalar: OpenCV's stubs take arrays only
+        empty = cv2.resize(near, (width, height), interpolation=cv2.INTER_NEAREST)
         return cv2.copyTo(frame, empty, self._plate)
 
 

@@ -25,8 +25,9 @@ try:
 except ImportError as err:
     # A Ctrl-C while onnxruntime's extension initialises fails its import, as ImportError
     # ("initialization failed"): the user stopped the command, and was told to reinstall.
-    if isinstance(err.__cause__ or err.__context__, KeyboardInterrupt):
-        raise (err.__cause__ or err.__context__) from None
+    cause = err.__cause__ or err.__context__
+    if isinstance(cause, KeyboardInterrupt):
+        raise cause from None
     raise ImportError(
         f"onnxruntime is not installed in {sys.prefix}: obs-bgremover needs one build of it. Run "
         "`python3 install.py` in the project folder (it picks onnxruntime or onnxruntime-gpu), "

@@ -22,7 +22,7 @@ import threading
 from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import numpy as np
 
@@ -35,7 +35,7 @@ START_TIMEOUT_S = 120.0
 WAIT_POLL_S = 0.02
 
 
-def _send(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+def _send(stream: IO[bytes], message: tuple[Any, ...]) -> None:
     pickle.dump(message, stream, protocol=pickle.HIGHEST_PROTOCOL)
     stream.flush()
 
@@ -49,7 +49,9 @@ class ModelProcess:
                  device: str = "auto", threads: int | None = None, nice: int = 0) -> None:
         spec = json.dumps({"model": str(model), "device": device, "threads": threads,
                            "nice": nice})
-        flags = subprocess.BELOW_NORMAL_PRIORITY_CLASS if nice > 0 and os.name == "nt" else 0
+        flags = 0
+        if nice > 0 and sys.platform == "win32":  # os.name == "nt", said so that mypy sees it
+            flags = subprocess.BELOW_NORMAL_PRIORITY_CLASS
         try:
             self._process = subprocess.Popen(
                 [str(python), "-m", "obs_bgremover.model_process", spec],
@@ -89,9 +91,19 @@ class ModelProcess:
         finally:
             timer.cancel()
 
+    @property
+    def _input(self) -> IO[bytes]:
+        """The child's standard input: a pipe (`subprocess.PIPE`), so never None."""
+        return cast(IO[bytes], self._process.stdin)
+
+    @property
+    def _output(self) -> IO[bytes]:
+        """The child's standard output: a pipe, as `_input` is."""
+        return cast(IO[bytes], self._process.stdout)
+
     def _receive(self) -> tuple[Any, ...]:
         try:
-            return pickle.load(self._process.stdout)
+            return pickle.load(self._output)
         except (EOFError, pickle.UnpicklingError, OSError, ValueError) as error:
             # ValueError: the pipe closed by `close` or `kill` on another thread.
             code = self._process.poll()
@@ -112,7 +124,7 @@ class ModelProcess:
                 break
         try:
             try:
-                _send(self._process.stdin, ("run", frame, knobs))
+                _send(self._input, ("run", frame, knobs))
             except (OSError, ValueError) as error:  # ValueError: see `_receive`
                 raise NetworkStopped(f"the network process stopped: {error}") from error
             kind, value = self._receive()
@@ -135,7 +147,7 @@ class ModelProcess:
     def close(self) -> None:
         """End the child (it exits when its input closes) and wait for it."""
         with suppress(OSError):
-            self._process.stdin.close()
+            self._input.close()
         try:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
@@ -156,7 +168,7 @@ class ModelProcess:
         held two descriptors per network process ended (a filter removed and added again
         twenty times: 14 more, for a minute and a half). A call still reading waits for
         its read, which the child's end has ended."""
-        for pipe in (self._process.stdin, self._process.stdout):
+        for pipe in (self._input, self._output):
             with suppress(OSError):
                 pipe.close()
 

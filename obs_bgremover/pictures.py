@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ def _in_srgb(rgb: np.ndarray, data: np.ndarray) -> np.ndarray:
     photo came out desaturated (a fifth less on skin) and its profile was lost. LittleCMS,
     through Pillow, converts it; a file without a profile, or with sRGB's, is left alone."""
     try:
-        profile = _header(io.BytesIO(data)).info.get("icc_profile")
+        profile = _header(_in_memory(data)).info.get("icc_profile")
         if not profile:
             return rgb
         embedded = ImageCms.ImageCmsProfile(io.BytesIO(profile))
@@ -82,6 +83,12 @@ def _in_srgb(rgb: np.ndarray, data: np.ndarray) -> np.ndarray:
 
 
 _SRGB = ImageCms.createProfile("sRGB")
+
+
+def _in_memory(data: np.ndarray) -> io.BytesIO:
+    """A file's bytes, as OpenCV read them into ``data``, for Pillow to read from."""
+    # An ndarray is a buffer; numpy's stubs say so for Python 3.12 and later only.
+    return io.BytesIO(data)  # type: ignore[arg-type]
 
 
 def _header(source: str | os.PathLike[str] | io.BytesIO) -> Image.Image:
@@ -112,7 +119,7 @@ def _transparency(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None
         return None
     alpha = full[..., 3]
     if alpha.dtype == np.uint16:
-        alpha = (alpha >> 8).astype(np.uint8)
+        alpha = np.right_shift(alpha, 8).astype(np.uint8)
     if alpha.dtype != np.uint8:
         return None
     alpha = _upright(np.ascontiguousarray(alpha), data)
@@ -127,7 +134,7 @@ def _straight_tiff(data: np.ndarray, rgb: np.ndarray, alpha: np.ndarray
     un-premultiplies a TIFF that stores them premultiplied. OpenCV's where Pillow cannot read
     the file, or turns it otherwise."""
     try:
-        with _header(io.BytesIO(data)) as picture:
+        with _header(_in_memory(data)) as picture:
             rgba = np.asarray(ImageOps.exif_transpose(picture).convert("RGBA"))
     except (OSError, ValueError, Image.DecompressionBombError):
         return rgb, alpha
@@ -152,10 +159,10 @@ def _upright(plane: np.ndarray, data: np.ndarray) -> np.ndarray:
     """A plane decoded from ``data`` as stored, turned as the file's EXIF orientation says (a
     phone's photo, cut out and saved as PNG or WebP, keeps the tag of the camera's)."""
     try:
-        orientation = _header(io.BytesIO(data)).getexif().get(0x0112)
+        orientation = _header(_in_memory(data)).getexif().get(0x0112)
     except (OSError, ValueError, Image.DecompressionBombError):
         return plane
-    method = _ORIENTATIONS.get(orientation)
+    method = None if orientation is None else _ORIENTATIONS.get(orientation)
     return plane if method is None else np.asarray(Image.fromarray(plane).transpose(method))
 
 
@@ -169,7 +176,9 @@ def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
         with _header(path) as image:
             return image.size
     except Image.DecompressionBombError as err:
-        raise InputError(f"{path} is a picture of over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+        # Pillow raises this error only while MAX_IMAGE_PIXELS is set.
+        limit = cast(int, Image.MAX_IMAGE_PIXELS)
+        raise InputError(f"{path} is a picture of over {2 * limit / 1e6:.0f} "
                          "megapixels") from err
     except (OSError, ValueError):
         return None
@@ -275,7 +284,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     partial = partial_name(path)
     try:
         with open(partial, "wb") as file:
-            file.write(memoryview(data))
+            file.write(memoryview(data))  # type: ignore[arg-type]  # a buffer (see `_in_memory`)
         os.replace(partial, path)
     except BaseException as err:  # a full or read-only drive, Ctrl+C: what was there stays
         discard(partial)

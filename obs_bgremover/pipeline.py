@@ -86,7 +86,7 @@ class PipelineSettings:
 def every_n_complaint(value: Any) -> str | None:
     """What is wrong with ``value`` as `PipelineSettings.every_n`, or None; apart from the
     refusal so that a front end can name the setting as its user spells it."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
         return None
     return f"must be a whole number, at least 1, got {value}"
 
@@ -121,7 +121,7 @@ def _without_hidden_colours(frame: np.ndarray, coverage: np.ndarray) -> np.ndarr
     colours, not black, so that a blur does not darken towards a transparent edge: a
     normalised convolution of the visible pixels at an eighth of the size, black only where
     nothing visible is near."""
-    hidden = cv2.compare(coverage, 0, cv2.CMP_EQ)
+    hidden = cv2.compare(coverage, 0, cv2.CMP_EQ)  # type: ignore[call-overload]  # a scalar: OpenCV's stubs take arrays only
     if not cv2.countNonZero(hidden):
         return frame
     height, width = coverage.shape
@@ -176,6 +176,12 @@ class Pipeline:
             and frame.shape == self._alpha_frame_shape
         )
 
+    def _static(self, thumb: np.ndarray | None) -> bool:
+        """Whether a frame's thumbnail is close to that of the frame the network last saw."""
+        # ``skip_static`` has a thumbnail made of every frame, so both are there.
+        assert thumb is not None and self._alpha_thumbnail is not None
+        return _changed_share(thumb, self._alpha_thumbnail, STATIC_LEVELS) <= STATIC_FRACTION
+
     def run(self, frame: np.ndarray, t: float = 0.0) -> Matte:
         """The matte of the next RGB uint8 frame of the stream, with the frame and timings, and
         its composite when the pipeline has a compositor (``t``: the frame's time in seconds,
@@ -201,12 +207,12 @@ class Pipeline:
             if self._needs_thumbnail:
                 reduced = reduce4(frame)
                 thumb = thumbnail(frame, reduced)
+                assert self._thumbnail is not None  # the last frame's, made as this one's was
                 if _changed_share(thumb, self._thumbnail, CUT_LEVELS) > CUT_FRACTION:
                     self.reset()
             fresh = self._alpha is None or not (
                 self._frames_since_network < self.settings.every_n
-                or (self.settings.skip_static and _changed_share(
-                    thumb, self._alpha_thumbnail, STATIC_LEVELS) <= STATIC_FRACTION)
+                or (self.settings.skip_static and self._static(thumb))
             )
         if fresh:
             self._alpha = _checked(self.model(seen), seen.shape[:2])
@@ -220,6 +226,7 @@ class Pipeline:
         self._frames_since_network += 1
         self._thumbnail = thumb
         matted = time.perf_counter()
+        assert self._alpha is not None  # the network's, for this frame or reused
         alpha = self._alpha if thumb is None else self._smoother(self._alpha, thumb)
         if coverage is not None:
             alpha = cv2.multiply(alpha, coverage, scale=1 / 255)
@@ -467,6 +474,7 @@ class LivePipeline:
                     self._lock.wait(WAKE_S)
                 if self._closed:
                     return
+                assert self._waiting is not None  # what the loop above waited for
                 index, frame, submitted, prepare = self._waiting
                 self._waiting = None
                 reset, self._reset = self._reset, False

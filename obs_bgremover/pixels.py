@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from numpy.typing import DTypeLike
 
 # Listed pixels are laid out as rows of this many: OpenCV's remap wants its maps below 32767
 # columns. The last row is padded; the padding is computed along and never used.
@@ -38,7 +39,7 @@ class Scratch:
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
 
-    def __call__(self, name: str, shape: tuple[int, ...], dtype: type = np.float32
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: DTypeLike = np.float32
                  ) -> np.ndarray:
         """The array kept under ``name``, of ``shape`` and ``dtype`` (contents undefined)."""
         array = self._arrays.get(name)

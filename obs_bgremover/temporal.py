@@ -141,6 +141,7 @@ class TemporalSmoother:
         # OpenCV and numpy calls that release the GIL for the full-size steps: a host's own
         # Python callbacks (the OBS filter's, on OBS's graphics thread) would otherwise wait for
         # them while this runs on a live pipeline's thread.
+        assert self._thumbnail is not None  # set with ``_matte``
         change = cv2.absdiff(thumb, self._thumbnail)
         self._thumbnail = thumb
         index = np.flatnonzero(np.not_equal(alpha, self._shown, out=self._changed))

@@ -279,6 +279,7 @@ def _prepare_config(running: _Running) -> _ConfigChange:
     opened before anything is swapped, so a file that fails in any part changes nothing, and
     the next file is compared with what will run once this one is applied."""
     settings = running.settings
+    assert settings.config is not None  # a change is asked for by the config file's watcher
     wanted = read_config(settings.config, settings.scene)
     planned, planned_model = running.planned
     model = planned_model
@@ -387,7 +388,8 @@ def serve(
     meter = Meter()
     line = StatusLine(sys.stderr if status is None else status)
     watcher = FileWatch(settings.config, CONFIG_POLL) if settings.config else None
-    scene_settings = read_config(settings.config, settings.scene) if watcher else settings.scene
+    scene_settings = (read_config(settings.config, settings.scene) if settings.config
+                      else settings.scene)  # as ``watcher`` is
     feed: LiveFeed | None = None
     try:
         with ExitStack() as stack:

@@ -120,7 +120,7 @@ def open_capture(
     capture = cv2.VideoCapture(source.target, backend)
     if capture.isOpened():
         if size[0] * size[1] > MJPG_ABOVE:
-            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
         capture.set(cv2.CAP_PROP_FPS, fps)
@@ -200,6 +200,7 @@ class Capture:
         self._on_frame = on_frame
         self._on_cut = on_cut
         self._on_note = on_note
+        self._pending: np.ndarray | None  # the first frame, until `_next` gives it
         self._capture, self._pending = open_capture(source, size, fps)
         self._first_reads: int | None = 0  # frames read before the first reopen (None after)
         self._latest: np.ndarray | None = None  # the last frame read
@@ -235,6 +236,7 @@ class Capture:
                     return
                 self._delivered()
                 if self._due_now():
+                    assert bgr is not None  # read, as ``ok`` says
                     captured = time.perf_counter()  # before the conversion, which is latency too
                     self._on_frame(self._convert(bgr), captured)
         except Exception as err:  # raised on the main thread by check()

@@ -75,7 +75,7 @@ class Sink(Protocol):
         kind: type[BaseException] | None,
         value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> object: ...
+    ) -> bool | None: ...
 
 
 SinkClass = Callable[..., Sink]
