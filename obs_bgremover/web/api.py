@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
@@ -26,14 +26,17 @@ from obs_bgremover.web.schemas import BackgroundOut, JobIn, JobOut, Limits, Prob
 from obs_bgremover.web.store import ID_PATTERN, Upload
 from obs_bgremover.web.uploads import MAX_NAME, receive
 
-PNG, JPEG = {"content": {"image/png": {}}}, {"content": {"image/jpeg": {}}}
+# OpenAPI responses, as FastAPI takes them: by status code, what each says.
+Responses = dict[int | str, dict[str, Any]]
+PNG: dict[str, Any] = {"content": {"image/png": {}}}
+JPEG: dict[str, Any] = {"content": {"image/jpeg": {}}}
 # The most characters of a clip's name kept in a download's name.
 NAME_KEPT = 100
 # The latest frame time a request may name, in seconds: far past the end of any upload, and
 # small enough that its frame number (a cached frame's name) is a whole number.
 MAX_AT = 1e6
-MISSING = {404: {"model": Problem}}
-REFUSED = {422: {"model": Problem}}
+MISSING: Responses = {404: {"model": Problem}}
+REFUSED: Responses = {422: {"model": Problem}}
 UPLOAD_BODY = {
     "required": True,
     "description": "the file's bytes, as they are (not a form)",
@@ -77,7 +80,7 @@ def router(context: Context) -> APIRouter:
     def job_or_404(job_id: str) -> tuple[JobRecord, Path]:
         record = context.job(job_id)
         folder = None if record is None else store.job_folder(record)
-        if folder is None:
+        if record is None or folder is None:  # no folder without a record
             raise HTTPException(404, f"there is no job {job_id}")
         return record, folder
 

@@ -86,9 +86,10 @@ def create_app(context: Context, token: str | None, hosts: frozenset[str] | None
     app.include_router(api.router(context))
     app.include_router(pages.router(context))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(OSError, _server_fault)
-    app.add_exception_handler(sqlite3.OperationalError, _queue_fault)
+    # Starlette types a handler as one of any Exception, where it is called with its own kind.
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(OSError, _server_fault)  # type: ignore[arg-type]
+    app.add_exception_handler(sqlite3.OperationalError, _queue_fault)  # type: ignore[arg-type]
     if isinstance(context.queue.huey, RedisHuey):
         import redis  # as `open_huey` does, only for a Redis queue
 

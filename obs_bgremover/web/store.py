@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,7 +77,7 @@ class Upload:
 
 def _lock_file(handle: BinaryIO, lock: bool) -> None:
     """Take (or give back) the lock on an open file that servers on one folder share."""
-    if os.name == "nt":
+    if sys.platform == "win32":  # os.name == "nt", said so that mypy sees it
         import msvcrt
 
         handle.seek(0)
