@@ -205,7 +205,7 @@ class Backdrop:
         when it can be read or fails anew."""
         path = settings.background_file()
         if path == "":  # "Image file" or "Video file" chosen, no file picked yet: no failure
-            key = (settings.kind, path)
+            key: tuple = (settings.kind, path)
             if key != self.failed_key:
                 self.failed_key, self.keeping = key, False
                 self.say(libobs.LOG_INFO, f"no {settings.kind} file chosen yet for the background; "
@@ -271,7 +271,9 @@ class Backdrop:
         """Upload the video's frame for now, if it is not the one already in the texture;
         False while the video has no frame decoded yet. Never waits for the decoder: this
         runs on OBS's graphics thread."""
-        frame = self.source.frame_at(time.perf_counter() - self.started, size, block=False)
+        video = self.source
+        assert isinstance(video, LoopingVideo)  # called only while a video is the background
+        frame = video.frame_at(time.perf_counter() - self.started, size, block=False)
         if frame is None:
             return self.shown is not None
         if frame is not self.shown:

@@ -306,7 +306,8 @@ class Filter:
                     live = LivePipeline(model, settings.pipeline(),
                                         nice=0 if remote else WORKER_NICE, rgba=True,
                                         edge_colours=settings.edge_colours(),
-                                        on_close=model.abandon if remote else None)
+                                        on_close=(model.abandon
+                                                  if isinstance(model, RemoteModel) else None))
                 except Exception as error:
                     self.provider = f"nothing: {error}"
                     self.say(libobs.LOG_ERROR,
@@ -501,6 +502,7 @@ class Filter:
 
     def _wants_frame(self) -> bool:
         """Whether a frame staged now would be matted rather than replaced by a newer one."""
+        assert self.pipeline is not None  # asked only with a pipeline, under pipeline_lock
         return self.pipeline.in_flight() + len(self.pending) < MAX_IN_FLIGHT
 
     def _submit(self, surface: int, width: int) -> None:
@@ -516,6 +518,7 @@ class Filter:
         try:
             rows = np.ctypeslib.as_array(data, shape=(self.size[1], linesize.value))
             rgba = rows[:, : width * 4].reshape(self.size[1], width, 4)
+            assert self.pipeline is not None  # `render` has one, under pipeline_lock
             self.pipeline.submit(rgba.copy(), self.transparency)
         finally:
             obs.gs_stagesurface_unmap(surface)
@@ -528,19 +531,21 @@ class Filter:
         When the network's process has stopped, the last composite stays on screen (or
         nothing, before the first) while another one starts (`_recover`): the room the filter
         hides must not flash up, and the one warning `_recover` logs says all there is to say."""
+        pipeline = self.pipeline
+        assert pipeline is not None  # `render` has one, under pipeline_lock
         try:
-            result = self.pipeline.latest()
+            result = pipeline.latest()
         except NetworkStopped:
             self._recover()
             return self.shown is not None
         except Exception as error:  # a frame's error on the worker: see `_fails`
             self._fails(error)
             return False
-        stale = (self.unseen is not None and self.unseen[0] is self.pipeline
+        stale = (self.unseen is not None and self.unseen[0] is pipeline
                  and result is not None and result.index < self.unseen[1])
         if result is None or stale or result.alpha.shape != (self.size[1], self.size[0]):
             return self.shown is not None
-        if self.shown is None or self.shown[0] is not self.pipeline:
+        if self.shown is None or self.shown[0] is not pipeline:
             if self.announced != self.pipeline_since:  # not after a resize: nothing was set
                 shown_after = 1000 * (time.perf_counter() - self.pipeline_since)
                 self.say(libobs.LOG_INFO, f"new settings shown after {shown_after:.0f} ms")
@@ -548,9 +553,10 @@ class Filter:
             self.shown = None
         if self.shown is None or result.index != self.shown[1]:
             slot = (self.slot + 1) % len(self.slots)
+            assert result.rgba is not None  # the pipeline was made with rgba=True
             set_image(self.slots[slot], result.rgba)
             self.slot = slot
-            self.shown = (self.pipeline, result.index)
+            self.shown = (pipeline, result.index)
         return True
 
     def _fails(self, error: Exception) -> None:

@@ -34,6 +34,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -359,7 +360,10 @@ def set_image(texture: int, pixels: np.ndarray) -> None:
     lib().gs_texture_set_image(texture, pixels.ctypes.data_as(U8P), pixels.strides[0], False)
 
 
-def _aligned(kind: type[Structure]) -> Structure:
+S = TypeVar("S", bound=Structure)
+
+
+def _aligned(kind: type[S]) -> S:
     """A zeroed ``kind`` at a 16-byte aligned address: libobs copies its vector types with SSE
     loads and stores that fault on the 8-byte alignment ctypes gives a plain structure."""
     buffer = ctypes.create_string_buffer(ctypes.sizeof(kind) + 16)

@@ -137,8 +137,8 @@ def end_models() -> int:
         loads = list(_models.values())
         _models.clear()
         done = [load for load in loads if load.done()]
-    remote = [load.result() for load in done
-              if load.exception() is None and isinstance(load.result(), RemoteModel)]
+    loaded = [load.result() for load in done if load.exception() is None]
+    remote = [model for model in loaded if isinstance(model, RemoteModel)]
     for model in remote:
         model.kill()
     return len(remote) + len(loads) - len(done)

@@ -36,7 +36,9 @@ def _hide_redis_without_ssl() -> None:
     try:
         import ssl  # noqa: F401
     except ImportError:
-        sys.modules.setdefault("redis", None)
+        # None there makes the import fail (the import system's documented rule), which
+        # typeshed's dict of modules does not allow for.
+        sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
 
 
 _add_environment()

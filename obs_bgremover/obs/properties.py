@@ -7,7 +7,7 @@ and the window says which execution provider actually runs and how a "Render cli
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from obs_bgremover.backgrounds import BUILTIN
 from obs_bgremover.model import available_devices
@@ -163,7 +163,7 @@ def _add_render_clip(props: int, on_render: object, on_stop: object, key: int,
 
 
 def build(key: int, running: str, render_status: str,
-          callbacks: dict[str, Callable[..., object]]) -> int:
+          callbacks: Mapping[str, Callable[..., object]]) -> int:
     """A new ``obs_properties_t`` for the filter instance ``key``. ``callbacks`` holds the
     ctypes callback objects (kept alive by the caller): ``kind``, ``model``, ``render`` and
     ``stop``."""

@@ -33,14 +33,15 @@ DISPLAY_NAME = b"Background Remover"
 # Where the registration survives a script reload (see the module docstring).
 _STATE_ATTR = "_obs_bgremover_filter_state"
 
-T = TypeVar("T")
+R = TypeVar("R")
+D = TypeVar("D")
 
 
-def _guarded(default: T) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def _guarded(default: D) -> Callable[[Callable[..., R]], Callable[..., R | D]]:
     """Wrap a callback so no exception escapes into libobs: log it and return ``default``."""
 
-    def wrap(function: Callable[..., T]) -> Callable[..., T]:
-        def guarded(*args: Any) -> T:
+    def wrap(function: Callable[..., R]) -> Callable[..., R | D]:
+        def guarded(*args: Any) -> R | D:
             try:
                 return function(*args)
             except Exception:

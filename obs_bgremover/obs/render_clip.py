@@ -11,9 +11,9 @@ when the script unloads, the worker it started is asked to finish its jobs and s
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -67,7 +67,11 @@ class Workers:
         with self.lock:
             running = self.process is not None and self.process.poll() is None
             if running:
-                self.process.send_signal(signal.SIGINT if os.name != "nt" else signal.CTRL_C_EVENT)
+                assert self.process is not None  # running says so
+                if sys.platform == "win32":  # os.name == "nt", said so that mypy sees it
+                    self.process.send_signal(signal.CTRL_C_EVENT)
+                else:
+                    self.process.send_signal(signal.SIGINT)
             self.process = None
             return running
 
@@ -172,13 +176,17 @@ class RenderClip:
 
     def _follow(self) -> None:
         """Follow the job until it is finished or this object is closed."""
+        # `start` sets both before it starts this thread, and changes them only after `close`
+        # has joined it.
+        queue, job_id = self.queue, self.job_id
+        assert queue is not None and job_id is not None
         started = time.monotonic()
         while not self.stop_event.wait(POLL_S):
-            record = self.queue.get(self.job_id)
+            record = queue.get(job_id)
             if record is None:
                 self._show("Failed: the job disappeared from the render queue")
                 return
-            if (record.status == JobStatus.QUEUED and not self.queue.workers()
+            if (record.status == JobStatus.QUEUED and not queue.workers()
                     and time.monotonic() - started > WORKER_START_S):
                 self._show(f"Failed: no render worker started; see {data_dir() / 'obs-worker.log'}")
                 return

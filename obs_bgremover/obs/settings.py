@@ -254,12 +254,12 @@ def write_defaults(data: int) -> None:
                         ("model", defaults.model), ("model_path", ""),
                         ("device", defaults.device)):
         obs.obs_data_set_default_string(data, name.encode(), value.encode())
-    for name, value in (("color", defaults.color), ("blur", defaults.blur),
-                        ("every_n", defaults.every_n)):
-        obs.obs_data_set_default_int(data, name.encode(), value)
-    for name, value in (("threshold", defaults.threshold), ("edge_radius", defaults.edge_radius),
-                        ("smoothing", defaults.smoothing)):
-        obs.obs_data_set_default_double(data, name.encode(), value)
+    for name, integer in (("color", defaults.color), ("blur", defaults.blur),
+                          ("every_n", defaults.every_n)):
+        obs.obs_data_set_default_int(data, name.encode(), integer)
+    for name, real in (("threshold", defaults.threshold), ("edge_radius", defaults.edge_radius),
+                       ("smoothing", defaults.smoothing)):
+        obs.obs_data_set_default_double(data, name.encode(), real)
     obs.obs_data_set_default_bool(data, b"skip_static", defaults.skip_static)
     obs.obs_data_set_default_bool(data, b"low_latency", defaults.low_latency)
     obs.obs_data_set_default_bool(data, b"clean_edges", defaults.clean_edges)
