@@ -101,6 +101,7 @@ class Guard:
                 if key != TOKEN_PARAM]
         target = URL(path="/" + request.url.path.lstrip("/"), query=urlencode(rest))
         response = RedirectResponse(str(target), status_code=303)
+        assert self.token is not None  # only a guard with a token is given one to remember
         response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")
         return response
 

@@ -20,6 +20,7 @@ THUMBNAIL_SIZE = (192, 108)
 def frame_number(upload: Upload, at: float) -> int:
     """The number of the frame of a clip that `frame_at` shows at ``at`` seconds: the one
     nearest it, at the clip's frame rate (for a clip of varying rate, its average one)."""
+    assert upload.rate is not None  # a clip is a video, and `probe` gives a video's rate
     return max(0, math.ceil(at * upload.rate - 0.5))
 
 

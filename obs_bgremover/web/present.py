@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict
+from typing import Literal, cast
 
 from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobRecord, JobStatus, scaling_note
 from obs_bgremover.web import choices
@@ -105,7 +106,9 @@ def job_out(record: JobRecord, store: Store) -> JobOut:
     done = record.status == JobStatus.DONE
     base = f"/api/jobs/{record.id}"
     return JobOut(
-        id=record.id, kind=record.kind, status=record.status, progress=record.progress,
+        # `submit` takes only those kinds (and JobOut checks it again).
+        id=record.id, kind=cast(Literal["preview", "video"], record.kind),
+        status=record.status, progress=record.progress,
         frames_done=round(record.progress * frames), frames_total=frames,
         seconds_left=_seconds_left(record, time.time()),
         error=explain(record, store) if record.error else "",
