@@ -19,8 +19,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from obs_bgremover import __version__, camera, render
 from obs_bgremover.backgrounds import (
     BUILTIN,
@@ -230,22 +228,17 @@ def run_replace(args: argparse.Namespace) -> int:
         notes = ""
         with Progress("replace", source.count) as progress:
             if isinstance(source, VideoFile):  # is_video
-                def composite_at(frame: np.ndarray, t: float) -> np.ndarray:
-                    made = pipeline.run(frame, t).composite
-                    assert made is not None  # the pipeline has a compositor
-                    return made
-
                 # Decoding, matting and encoding overlap (see `overlap`).
                 with output_folder(args.output.parent), \
                         VideoSink(args.output, source_path, transparent) as sink, \
-                        closing(overlapped(source.timed(), composite_at, sink.write)) as frames:
+                        closing(overlapped(source.timed(), pipeline.composited,
+                                           sink.write)) as frames:
                     for _ in frames:
                         progress.step()
                 notes = "" if sink.note is None else f"; {sink.note}"  # the writer has finished
             else:
                 ((_, frame),) = source
-                composite = pipeline.run(frame).composite
-                assert composite is not None  # the pipeline has a compositor
+                composite = pipeline.composited(frame)
                 with output_folder(args.output.parent):
                     write_image(args.output, composite)
                 progress.step()

@@ -241,6 +241,14 @@ class Pipeline:
         """Alpha (uint8, height x width) for the next RGB uint8 frame of the stream."""
         return self.run(frame).alpha
 
+    def composited(self, frame: np.ndarray, t: float = 0.0) -> np.ndarray:
+        """`run`'s composite alone, for the commands that write it: the pipeline must have
+        been made with a compositor."""
+        composite = self.run(frame, t).composite
+        if composite is None:
+            raise TypeError("a pipeline without a compositor makes no composite")
+        return composite
+
 
 def _checked(alpha: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     """The network's alpha, or a `ModelError` for one not of the frame's size and type: a

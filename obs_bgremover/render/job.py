@@ -208,14 +208,9 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
         frames, seconds = 0, 0.0
         timed = _fitted(_until(VideoFile(input, None, info.rate).timed(), settings.max_seconds),
                         size)
-        def composite(frame: np.ndarray, t: float) -> np.ndarray:
-            made = pipeline.run(frame, t).composite
-            assert made is not None  # the pipeline has a compositor
-            return made
-
         # Decoding, matting and encoding overlap (see `overlap`).
         with VideoSink(output, input, transparent, cut) as sink, \
-                closing(overlapped(timed, composite, sink.write)) as written:
+                closing(overlapped(timed, pipeline.composited, sink.write)) as written:
             for time in written:
                 frames, seconds = frames + 1, time + frame_length
                 if progress is not None:
