@@ -895,3 +895,25 @@ def test_a_render_whose_job_is_removed_from_the_queue_says_so(
     remover.join()
     assert re.search(r"error: job \w{12} is no longer on the SQLite queue .*: its record was "
                      "removed\n$", capsys.readouterr().err)
+
+
+def test_a_job_removed_before_render_renders_it_here_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same removal just before ``render`` rendered the job in its own process (no worker
+    served the queue): its clean-up read the missing record's status, and the
+    AttributeError hid what had happened."""
+    source = write_clip(tmp_path / "clip.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 10)
+    submit = RenderQueue.submit
+
+    def submit_then_lose(queue: RenderQueue, *args: object, **kwargs: object) -> object:
+        record = submit(queue, *args, **kwargs)
+        queue.huey.storage.delete_data(f"job:{record.id}")
+        return record
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RenderQueue, "submit", submit_then_lose)
+        assert render(str(source), "-b", "dusk", "-o", str(tmp_path / "out.mp4")) == 2
+    assert re.search(r"error: job \w{12} is no longer on the SQLite queue .*: its record was "
+                     "removed\n$", capsys.readouterr().err)
+    assert not (tmp_path / "out.mp4").exists()

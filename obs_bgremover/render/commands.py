@@ -242,9 +242,9 @@ def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
         try:
             record = _wait(queue, job_id)
         finally:
-            # A record removed before the first look (a Redis FLUSHALL, queue.db replaced)
-            # fails here with an AttributeError in place of `_wait`'s InputError.
-            if record.status in FINISHED:  # type: ignore[union-attr]  # see above
+            # None: the record was removed (a Redis FLUSHALL, queue.db replaced), which
+            # `_wait` says; its worker is stopped as for a job left unfinished.
+            if record is not None and record.status in FINISHED:
                 consumer.stop(graceful=True)
             else:
                 queue.stop(job_id, "stopped with the render command that was running it")
