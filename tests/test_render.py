@@ -372,6 +372,13 @@ def test_a_record_this_version_cannot_read_breaks_nothing_else_and_can_be_delete
     queue.huey.storage.put_data(f"job:{good.id}", json.dumps(stored).encode())
     assert queue.jobs() == [] and [job.job_id for job in queue.unreadable()] == [good.id]
     assert "created is 'yesterday', not a float" in str(queue.unreadable()[0])
+    # A state or a kind this version does not know (a later one's), which every front end
+    # would have to guess at.
+    for field, value in (("status", "paused"), ("kind", "gif")):
+        stored = json.loads(good.to_json())
+        stored[field] = value
+        queue.huey.storage.put_data(f"job:{good.id}", json.dumps(stored).encode())
+        assert queue.jobs() == [] and f"'{value}' is not a valid" in str(queue.unreadable()[0])
 
 
 def test_a_jobs_own_background_and_model_files_travel_as_absolute_paths(

@@ -26,6 +26,7 @@ from obs_bgremover.render import (
     FINISHED,
     SQLITE,
     VIDEO_OUTPUTS,
+    JobKind,
     JobRecord,
     JobStatus,
     RenderQueue,
@@ -132,10 +133,10 @@ class RenderClip:
         output = output_path(clip_path, folder_path, settings.kind == "transparent")
         # As `render` checks a job (the folder takes files, the clip is a video it can read):
         # a damaged clip was queued and left a failed job.
-        refuse_job("video", clip_path, output, 0.0, render)
+        refuse_job(JobKind.VIDEO, clip_path, output, 0.0, render)
         if self.queue is None:
             self.queue = RenderQueue(open_huey(SQLITE))
-        record = self.queue.submit("video", clip_path, output, render)
+        record = self.queue.submit(JobKind.VIDEO, clip_path, output, render)
         WORKERS.ensure(self.queue)
         self.close()  # the previous job's thread, if it has not noticed its end yet
         self.job_id = record.id

@@ -23,7 +23,7 @@ from huey.consumer import Consumer
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
-from obs_bgremover.render.job import LONGEST_LIMIT_S, RenderSettings, refuse_job
+from obs_bgremover.render.job import LONGEST_LIMIT_S, JobKind, RenderSettings, refuse_job
 from obs_bgremover.render.queue import describe, open_huey, queue_errors, storage_failure
 from obs_bgremover.render.tasks import FINISHED, JobRecord, JobStatus, RenderQueue
 
@@ -257,7 +257,7 @@ def run_render(args: argparse.Namespace) -> int:
     """Queue a preview (``--preview-at``) or video job and wait for it, rendering it in this
     process when no worker serves the queue."""
     queue = RenderQueue(open_huey(args.queue))
-    kind = "video" if args.preview_at is None else "preview"
+    kind = JobKind.VIDEO if args.preview_at is None else JobKind.PREVIEW
     settings = _settings(args)
     refuse_job(kind, args.input, Path(args.output), args.preview_at or 0.0, settings)
     record = queue.submit(kind, args.input, args.output, settings, args.preview_at or 0.0)

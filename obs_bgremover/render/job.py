@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
 import av
@@ -57,6 +58,15 @@ MAX_SIZE = (1920, 1080)
 # Opaque renders are MP4/H.264 (what every editor and browser plays); transparent ones need a
 # codec with alpha.
 VIDEO_OUTPUTS = {False: (".mp4",), True: (".webm", ".mov")}
+
+class JobKind(StrEnum):
+    """What a job renders. Stored and served as the plain words."""
+
+    PREVIEW = "preview"
+    """One frame: a composite PNG and a cut-out PNG with alpha."""
+    VIDEO = "video"
+    """The clip's first seconds, with its sound."""
+
 
 Progress = Callable[[float], None]
 """Called with the fraction done, 0..1, as the render goes."""
@@ -171,11 +181,11 @@ def _until(source: Iterable[tuple[float, np.ndarray]], limit: float
         yield time, frame
 
 
-def refuse_output(kind: str, output: Path, background: str) -> None:
+def refuse_output(kind: JobKind, output: Path, background: str) -> None:
     """Refuse an output name a ``kind`` job cannot write: a preview is a PNG, a video an MP4, or
     WebM / MOV with alpha over ``transparent``. The job checks it, and the ``render`` command
     first, before it queues a job that would only fail (and stay in the jobs list as failed)."""
-    if kind == "preview":
+    if kind == JobKind.PREVIEW:
         if output.suffix.lower() != ".png":
             raise InputError(f"cannot write a preview to {output.name}: use .png")
         return
@@ -194,8 +204,8 @@ def render_video(input: str | os.PathLike[str], output: str | os.PathLike[str],
     ``output``'s folder must exist (the queue makes its staging folder): a job deleted while
     it loads must not have its folder made again."""
     input, output = Path(input), Path(output)
-    refuse_output("video", output, settings.background)
-    info = _probe_input("video", input, 0.0, settings)
+    refuse_output(JobKind.VIDEO, output, settings.background)
+    info = _probe_input(JobKind.VIDEO, input, 0.0, settings)
     assert info.rate is not None  # `probe` gives a video's rate
     size = fit_size(info.width, info.height)
     frame_length = float(1 / info.rate)
@@ -231,12 +241,12 @@ def _refuse_time(info: MediaInfo, at: float) -> None:
         raise InputError(f"cannot preview {info.path} at {at:g} s{length}")
 
 
-def _probe_input(kind: str, input: str | os.PathLike[str], at: float,
+def _probe_input(kind: JobKind, input: str | os.PathLike[str], at: float,
                  settings: RenderSettings) -> MediaInfo:
     """The input of a ``kind`` job, described, or an `InputError` for one the job cannot
     render: not a video (or, for a preview, a picture) it takes, damaged, a preview's time
     outside the clip."""
-    if kind == "preview":
+    if kind == JobKind.PREVIEW:
         info = probe(input, images=True, until=at + 1)
         if info.kind != "image":
             _refuse_time(info, at)
@@ -244,22 +254,22 @@ def _probe_input(kind: str, input: str | os.PathLike[str], at: float,
     return probe(input, until=settings.max_seconds)
 
 
-def refuse_places(kind: str, input: str | os.PathLike[str], output: Path,
+def refuse_places(kind: JobKind, input: str | os.PathLike[str], output: Path,
                   background: str) -> None:
     """Refuse outputs a ``kind`` job cannot write: one that would replace its input or its
     background, one a folder has the name of, one whose folder a file stands in the way of or
     takes no files (a folder this machine does not have is left to the worker that makes it,
     which may run elsewhere)."""
     read = background_file(background)
-    for path in (output, cutout_path(output)) if kind == "preview" else (output,):
+    for path in (output, cutout_path(output)) if kind == JobKind.PREVIEW else (output,):
         refuse_overwrite(path, input=input, background=read)
-        refuse_folder(path, "image" if kind == "preview" else "video")
+        refuse_folder(path, "image" if kind == JobKind.PREVIEW else "video")
     refuse_unmakeable(output.parent)
     if output.parent.is_dir():
         refuse_unwritable(output.parent)
 
 
-def refuse_job(kind: str, input: str | os.PathLike[str], output: Path, at: float,
+def refuse_job(kind: JobKind, input: str | os.PathLike[str], output: Path, at: float,
                settings: RenderSettings) -> None:
     """Refuse a ``kind`` job that would fail on its output, its input, its background or its
     model, as the job itself would: the ``render`` command runs this before it queues a job
@@ -315,8 +325,8 @@ def render_preview(input: str | os.PathLike[str], output: str | os.PathLike[str]
     person over the background, and `cutout_path` (``output``), the person alone with alpha,
     in a folder that exists (as for `render_video`)."""
     input, output = Path(input), Path(output)
-    refuse_output("preview", output, settings.background)
-    info = _probe_input("preview", input, at, settings)
+    refuse_output(JobKind.PREVIEW, output, settings.background)
+    info = _probe_input(JobKind.PREVIEW, input, at, settings)
     frame = (read_image(input, keep_alpha=True) if info.kind == "image"
              else frame_at(info, at, keep_alpha=True))
     size = fit_size(info.width, info.height)

@@ -43,6 +43,7 @@ from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.outputs import output_folder, write_failed
 from obs_bgremover.render.job import (
+    JobKind,
     Progress,
     RenderResult,
     RenderSettings,
@@ -51,8 +52,6 @@ from obs_bgremover.render.job import (
     render_video,
 )
 from obs_bgremover.render.queue import storage_failure, swap_data
-
-KINDS = ("preview", "video")
 
 
 class JobStatus(StrEnum):
@@ -98,7 +97,7 @@ class JobRecord:
     """One job as ``jobs`` lists it and as the worker that runs it sees it."""
 
     id: str
-    kind: str
+    kind: JobKind
     input: str
     output: str
     settings: RenderSettings
@@ -130,6 +129,7 @@ class JobRecord:
     @classmethod
     def from_json(cls, data: bytes) -> JobRecord:
         values = json.loads(data)
+        values["kind"] = JobKind(values["kind"])
         values["status"] = JobStatus(values.get("status", JobStatus.QUEUED))
         settings = values.pop("settings")
         settings["matting"] = MattingSettings(**settings["matting"])
@@ -265,13 +265,16 @@ class RenderQueue:
 
     # -- submitting ---------------------------------------------------------------------------
 
-    def submit(self, kind: str, input: str | os.PathLike[str], output: str | os.PathLike[str],
+    def submit(self, kind: JobKind | str, input: str | os.PathLike[str],
+               output: str | os.PathLike[str],
                settings: RenderSettings, at: float = 0.0, *,
                own_folder: bool = False) -> JobRecord:
         """Queue a job and return its record. Paths are made absolute: a worker runs elsewhere.
         ``own_folder``: see `JobRecord.own_folder`."""
-        if kind not in KINDS:
-            raise InputError(f"job kind {kind!r} is not one of {', '.join(KINDS)}")
+        try:
+            kind = JobKind(kind)
+        except ValueError:
+            raise InputError(f"job kind {kind!r} is not one of {', '.join(JobKind)}") from None
         record = JobRecord(uuid.uuid4().hex[:12], kind, str(Path(input).resolve()),
                            str(Path(output).resolve()), settings.absolute(), at,
                            own_folder=own_folder)
@@ -286,7 +289,7 @@ class RenderQueue:
     def _enqueue(self, record: JobRecord) -> None:
         """Queue the message that runs the record's attempt, a preview's ahead of videos'
         (`PREVIEW_PRIORITY`)."""
-        ahead = record.kind == "preview" and self.huey.storage.priority
+        ahead = record.kind == JobKind.PREVIEW and self.huey.storage.priority
         self._task(record.id, record.attempt, priority=PREVIEW_PRIORITY if ahead else None)
 
     # -- running ------------------------------------------------------------------------------
@@ -372,7 +375,7 @@ class RenderQueue:
         """Run the job's render function into the attempt's staging folder, then move the files
         into place. A job that would replace what it reads, or write where a folder is, fails
         before any work, and folders made for the output go again when the job fails."""
-        final, preview = Path(record.output), record.kind == "preview"
+        final, preview = Path(record.output), record.kind == JobKind.PREVIEW
         refuse_places(record.kind, record.input, final, record.settings.background)
         staging = staging_dir(record)
         with output_folder(final.parent):

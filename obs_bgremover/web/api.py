@@ -18,7 +18,14 @@ from fastapi.responses import FileResponse
 
 from obs_bgremover.backgrounds import is_transparent
 from obs_bgremover.errors import InputError
-from obs_bgremover.render import FINISHED, JobRecord, JobStatus, RenderSettings, cutout_path
+from obs_bgremover.render import (
+    FINISHED,
+    JobKind,
+    JobRecord,
+    JobStatus,
+    RenderSettings,
+    cutout_path,
+)
 from obs_bgremover.web import choices, images
 from obs_bgremover.web.context import Context, builtin_backgrounds
 from obs_bgremover.web.present import job_out, render_seconds, upload_out
@@ -206,12 +213,12 @@ def router(context: Context) -> APIRouter:
         except InputError as err:
             raise HTTPException(422, str(err)) from err
         length = render_seconds(upload) or 0.0
-        if job.kind == "preview" and job.at >= length:
+        if job.kind == JobKind.PREVIEW and job.at >= length:
             raise HTTPException(422, f"a preview's time must be from 0 to under {length:.2f} s, "
                                      "the part of the clip that is rendered")
         folder = store.new_job_folder()
-        name = {"preview": "preview.png", "video": "result.mp4"}[job.kind]
-        if job.kind == "video" and is_transparent(spec):
+        name = {JobKind.PREVIEW: "preview.png", JobKind.VIDEO: "result.mp4"}[job.kind]
+        if job.kind == JobKind.VIDEO and is_transparent(spec):
             name = "result.webm"
         try:
             record = queue.submit(job.kind, store.source(upload.id), folder / name,
@@ -219,7 +226,7 @@ def router(context: Context) -> APIRouter:
         except BaseException:  # a full disk, say (`app`): no folder of a job that is not
             store.delete_job_folder(folder)
             raise
-        if job.kind == "preview":
+        if job.kind == JobKind.PREVIEW:
             forget_old_previews(record.input)
         return job_out(record, store)
 
@@ -228,14 +235,14 @@ def router(context: Context) -> APIRouter:
         one at every pick of a background, a frame or a setting, and shows the newest only:
         a short session left 227 preview folders that no page listed."""
         finished = [record for record, _ in context.jobs()
-                    if record.kind == "preview" and record.input == source
+                    if record.kind == JobKind.PREVIEW and record.input == source
                     and record.status in FINISHED]
         for record in finished[:-KEPT_PREVIEWS]:  # oldest first
             queue.delete(record.id)
 
     @api.get("/jobs", response_model=list[JobOut], responses=MISSING, tags=["jobs"])
     def list_jobs(
-        kind: Literal["preview", "video"] | None = None,
+        kind: JobKind | None = None,
         upload: str | None = Query(None, pattern=ID_PATTERN,
                                    description="only the jobs made from this upload or with it "
                                    "as background"),

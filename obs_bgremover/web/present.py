@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict
-from typing import Literal, cast
 
-from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobRecord, JobStatus, scaling_note
+from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobKind, JobRecord, JobStatus, scaling_note
 from obs_bgremover.web import choices
 from obs_bgremover.web.schemas import JobOut, UploadOut
 from obs_bgremover.web.store import SOURCE, Store, Upload
@@ -101,14 +100,12 @@ def job_out(record: JobRecord, store: Store) -> JobOut:
     upload = store.upload_of(record.input)
     frames = 1
     length = None if upload is None else render_seconds(upload)
-    if record.kind == "video" and upload is not None and upload.rate and length:
+    if record.kind == JobKind.VIDEO and upload is not None and upload.rate and length:
         frames = max(1, round(length * upload.rate))
     done = record.status == JobStatus.DONE
     base = f"/api/jobs/{record.id}"
     return JobOut(
-        # `submit` takes only those kinds (and JobOut checks it again).
-        id=record.id, kind=cast(Literal["preview", "video"], record.kind),
-        status=record.status, progress=record.progress,
+        id=record.id, kind=record.kind, status=record.status, progress=record.progress,
         frames_done=round(record.progress * frames), frames_total=frames,
         seconds_left=_seconds_left(record, time.time()),
         error=explain(record, store) if record.error else "",
@@ -117,6 +114,6 @@ def job_out(record: JobRecord, store: Store) -> JobOut:
         background_label=choices.label(record.settings.background, store),
         at=record.at, attempt=record.attempt, created=record.created,
         result_url=f"{base}/result" if done else None,
-        cutout_url=f"{base}/cutout" if done and record.kind == "preview" else None,
+        cutout_url=f"{base}/cutout" if done and record.kind == JobKind.PREVIEW else None,
         download_url=f"{base}/result?download=1" if done else None,
     )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from obs_bgremover.render import JobStatus
+from obs_bgremover.render import JobKind, JobStatus
 from obs_bgremover.web.choices import FORMS
 from obs_bgremover.web.store import ID_PATTERN
 
@@ -60,9 +60,9 @@ class UploadOut(BaseModel):
 
 class JobIn(BaseModel):
     upload: str = Field(pattern=ID_PATTERN, description="id of a clip upload")
-    kind: Literal["preview", "video"] = Field(
-        "video", description="preview: one frame at `at` as PNG (and its cut-out); video: the "
-        "clip's first max_seconds as MP4 (WebM with alpha for transparent)")
+    kind: JobKind = Field(
+        JobKind.VIDEO, description="preview: one frame at `at` as PNG (and its cut-out); video: "
+        "the clip's first max_seconds as MP4 (WebM with alpha for transparent)")
     background: str = Field(description=FORMS, examples=["studio", "color:#00B140"])
     at: float = Field(0.0, ge=0, allow_inf_nan=False,
                       description="seconds into the clip, for a preview")
@@ -70,7 +70,7 @@ class JobIn(BaseModel):
 
 class JobOut(BaseModel):
     id: str
-    kind: Literal["preview", "video"]
+    kind: JobKind
     status: JobStatus
     progress: float = Field(description="fraction done, 0..1")
     frames_done: int
