@@ -59,10 +59,11 @@ async def _server_fault(request: Request, exc: OSError) -> JSONResponse:
                         status_code=500)
 
 
-async def _queue_fault(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
-    """The queue's database could not be written (SQLite's "database or disk is full", a
-    locked or read-only file), answered as `_server_fault` answers a file error: JSON, 507 for
-    a full disk; it was a plain-text 500 the page could only repeat."""
+async def _queue_fault(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+    """The queue's database could not be used (SQLite's "database or disk is full", a locked
+    or read-only file, a file that is no database or a damaged one), answered as
+    `_server_fault` answers a file error: JSON, 507 for a full disk; it was a plain-text 500
+    the page could only repeat."""
     if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
         return _no_space()
     return JSONResponse({"detail": f"the server could not use its render queue ({exc})"},
@@ -89,7 +90,7 @@ def create_app(context: Context, token: str | None, hosts: frozenset[str] | None
     # Starlette types a handler as one of any Exception, where it is called with its own kind.
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(OSError, _server_fault)  # type: ignore[arg-type]
-    app.add_exception_handler(sqlite3.OperationalError, _queue_fault)  # type: ignore[arg-type]
+    app.add_exception_handler(sqlite3.DatabaseError, _queue_fault)  # type: ignore[arg-type]
     if isinstance(context.queue.huey, RedisHuey):
         import redis  # as `open_huey` does, only for a Redis queue
 

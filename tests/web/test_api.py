@@ -354,6 +354,18 @@ def test_a_redis_queue_that_does_not_answer_is_a_json_503(
     assert refused.status == 503, refused.body
 
 
+def test_a_damaged_sqlite_queue_is_a_json_500_naming_it(serve: Callable[..., Server]) -> None:
+    """queue.db replaced by a file that is no database (a bad copy, a restore gone wrong):
+    SQLite's "database disk image is malformed" came back as a plain-text 500 and a
+    traceback, where its "disk is full" was answered as JSON."""
+    server = serve("--workers", "0")
+    assert server.get("/api/jobs").status == 200
+    (server.data / "queue.db").write_bytes(bytes(range(256)) * 8)  # in place: the same file
+    answer = server.get("/api/jobs")
+    assert answer.status == 500, answer.body
+    assert answer.detail.startswith("the server could not use its render queue ("), answer.body
+
+
 def test_stops_and_a_delete_of_one_job_at_once_answer_what_happened(
     serve: Callable[..., Server], talking_head: Path
 ) -> None:
