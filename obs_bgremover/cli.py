@@ -71,7 +71,7 @@ def _checked(parse: Callable[[str], Any], complaint: Callable[[Any], str | None]
             value = text
         problem = complaint(value)
         if problem:
-            raise argparse.ArgumentTypeError(problem)
+            raise argparse.ArgumentTypeError(problem if text else "an empty value")
         return value
     return convert
 

@@ -119,7 +119,7 @@ async def _receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store:
         size = await _write(chunks, staged, limit)
         if size > limit:
             raise HTTPException(413, f'"{name}" is {size / MB:.1f} MB, more than this server '
-                                     f"takes ({limit / MB:.3g} MB). Only the first "
+                                     f"takes ({round(limit / MB, 2):g} MB). Only the first "
                                      f"{MAX_SECONDS:g} s of a clip are rendered: cut it shorter "
                                      "and upload it again.")
         if size == 0:

@@ -220,3 +220,20 @@ def test_the_time_left_counts_down_from_the_last_report(tmp_path: Path) -> None:
     assert job_out(earlier, store).seconds_left == pytest.approx(12.0, abs=0.5)
     silent = replace(record, lease_until=now + LEASE_S - 20)  # its last report, 20 s ago
     assert job_out(silent, store).seconds_left is None
+
+
+@pytest.mark.parametrize(("megabytes", "said"), [(0.1, "0.1"), (12.34, "12.34"), (2048, "2048")])
+def test_an_upload_over_the_limit_is_told_the_limit_as_given(
+        megabytes: float, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--max-upload-mb 0.1` was said as 0.0999994 MB (a whole number of bytes), and 2048
+    as 2.05e+03 MB after a first mend."""
+    async def one_byte_too_many(chunks: object, path: Path, limit: int) -> int:
+        path.write_bytes(b"x")  # as if the bytes past the limit had arrived
+        return limit + 1
+
+    monkeypatch.setattr(uploads, "_write", one_byte_too_many)
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(uploads.receive(_body(b""), "big.mp4", "clip", Store(tmp_path / "web"),
+                                    int(megabytes * uploads.MB)))
+    assert refused.value.status_code == 413
+    assert f"more than this server takes ({said} MB)" in refused.value.detail
