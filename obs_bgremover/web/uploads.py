@@ -11,6 +11,7 @@ is full) is answered in JSON like any other refusal, naming the file, not the se
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import unicodedata
 from collections.abc import AsyncIterator
@@ -129,6 +130,13 @@ async def _receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store:
     except ClientDisconnect as err:  # cancelled by the user: an answer, not a traceback in the log
         store.discard(staged)
         raise HTTPException(400, f'the upload of "{name}" was cut off') from err
+    except asyncio.CancelledError as err:
+        # The server stopping (Ctrl+C) while the body still comes, once its wait for running
+        # requests is over: a plain-text 500 for the page, and a traceback in the log at a
+        # normal stop. Answered instead, as the request's last act.
+        store.discard(staged)
+        raise HTTPException(503, f'the server stopped while "{name}" was uploading; upload it '
+                                 "again once the server is back") from err
     except BaseException:
         store.discard(staged)
         raise

@@ -5,6 +5,7 @@ Clips are 2 s of a real talking head, so a render takes a few seconds."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -364,6 +365,30 @@ def test_a_damaged_sqlite_queue_is_a_json_500_naming_it(serve: Callable[..., Ser
     answer = server.get("/api/jobs")
     assert answer.status == 500, answer.body
     assert answer.detail.startswith("the server could not use its render queue ("), answer.body
+
+
+def test_a_stop_during_an_upload_answers_it_and_logs_no_traceback(
+    serve: Callable[..., Server]
+) -> None:
+    """Ctrl+C while a clip was uploading: once the server's wait for running requests was
+    over, the upload got a plain-text 500 and the log an "Exception in ASGI application"
+    traceback at a normal stop."""
+    server = serve("--workers", "0")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.putrequest("POST", "/api/uploads?name=long.mp4")
+    connection.putheader("Content-Type", "application/octet-stream")
+    connection.putheader("Content-Length", str(100_000_000))
+    connection.endheaders()
+    connection.send(os.urandom(1_000_000))  # and the rest never comes
+    time.sleep(0.5)
+    log = server.stop()
+    answer = connection.getresponse()
+    body = answer.read()
+    assert answer.status == 503, body
+    assert json.loads(body)["detail"].startswith(
+        'the server stopped while "long.mp4" was uploading; upload it again'), body
+    assert "Traceback" not in log, log
+    assert not list((server.data / "web" / "uploads").iterdir())
 
 
 def test_stops_and_a_delete_of_one_job_at_once_answer_what_happened(
