@@ -59,6 +59,7 @@ MAX_SIZE = (1920, 1080)
 # codec with alpha.
 VIDEO_OUTPUTS = {False: (".mp4",), True: (".webm", ".mov")}
 
+
 class JobKind(StrEnum):
     """What a job renders. Stored and served as the plain words."""
 
