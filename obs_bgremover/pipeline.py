@@ -150,7 +150,6 @@ class Pipeline:
         self.model = model
         self.settings = settings
         self.compositor = compositor
-        self.network_calls = 0
         self._smoother = TemporalSmoother(settings.temporal)
         self._needs_thumbnail = settings.temporal.enabled or settings.skip_static
         self._alpha: np.ndarray | None = None
@@ -216,7 +215,6 @@ class Pipeline:
             )
         if fresh:
             self._alpha = _checked(self.model(seen), seen.shape[:2])
-            self.network_calls += 1
             self._alpha_frame_shape = frame.shape
             if thumb is None and self._needs_thumbnail:
                 reduced = reduce4(frame)
