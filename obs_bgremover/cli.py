@@ -214,20 +214,18 @@ def run_replace(args: argparse.Namespace) -> int:
         raise InputError(f"replace takes one image or one video, not the folder {source_path}")
     with parse_background(args.background, args.fit) as background:
         transparent = isinstance(background, TransparentBackground)
-        is_video = isinstance(source, VideoFile)
         # Refuse a bad output name, or a folder that takes no files, before any work.
-        if is_video:
+        if isinstance(source, VideoFile):
             video_format(args.output, transparent)
         else:
             image_output(args.output, transparent)
-        if args.output.parent.is_dir():  # else `output_folder` makes it, or says why not
-            refuse_unwritable(args.output.parent)
+        refuse_unwritable(args.output.parent)
         settings = CompositeSettings(decontaminate=not args.no_decontaminate)
         model = model_from_args(args)
         pipeline = Pipeline(model, compositor=Compositor(background, settings))
         notes = ""
         with Progress("replace", source.count) as progress:
-            if isinstance(source, VideoFile):  # is_video
+            if isinstance(source, VideoFile):
                 # Decoding, matting and encoding overlap (see `overlap`).
                 with output_folder(args.output.parent), \
                         VideoSink(args.output, source_path, transparent) as sink, \

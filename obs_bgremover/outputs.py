@@ -44,7 +44,10 @@ def refuse_unwritable(folder: Path) -> None:
     """An `InputError` unless a file can be made in ``folder``: tried with a file of its own,
     since permissions alone do not tell (root passes every permission check, and /proc or a
     read-only drive still refuse). Without this a job was queued, and the worker failed it with
-    an "internal error" and a traceback."""
+    an "internal error" and a traceback. A folder not made yet is left to what makes it
+    (`output_folder`, which says why it cannot)."""
+    if not folder.is_dir():
+        return
     try:
         handle, trial = tempfile.mkstemp(prefix=".obs-bgremover-", suffix=".trial", dir=folder)
     except OSError as error:

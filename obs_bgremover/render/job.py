@@ -266,8 +266,7 @@ def refuse_places(kind: JobKind, input: str | os.PathLike[str], output: Path,
         refuse_overwrite(path, input=input, background=read)
         refuse_folder(path, "image" if kind == JobKind.PREVIEW else "video")
     refuse_unmakeable(output.parent)
-    if output.parent.is_dir():
-        refuse_unwritable(output.parent)
+    refuse_unwritable(output.parent)
 
 
 def refuse_job(kind: JobKind, input: str | os.PathLike[str], output: Path, at: float,
