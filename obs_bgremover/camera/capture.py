@@ -203,7 +203,7 @@ class Capture:
         self._pending: np.ndarray | None  # the first frame, until `_next` gives it
         self._capture, self._pending = open_capture(source, size, fps)
         self._first_reads: int | None = 0  # frames read before the first reopen (None after)
-        self._latest: np.ndarray | None = None  # the last frame read
+        self._latest: np.ndarray | None = None  # the last of those
         self._still: np.ndarray | None = None  # the picture of a one-frame file (see `_next`)
         self._backoff = Backoff()
         self._first: float | None = None  # when the source gave its first frame since it opened
@@ -275,11 +275,11 @@ class Capture:
                 if self.source.is_file and self._first_reads == 1:
                     self._still = self._latest
                     return True, self._still
-                self._first_reads = None
+                self._first_reads = self._latest = None
                 return False, None
         if self._first_reads is not None:
             self._first_reads += 1
-        self._latest = frame
+            self._latest = frame
         return True, frame
 
     def _convert(self, bgr: np.ndarray) -> np.ndarray:
