@@ -650,7 +650,16 @@ def test_ffmpeg_s_own_lines_stay_off_the_terminal(tmp_path: Path) -> None:
     assert "@ 0x" not in result.stderr, result.stderr
 
 
-def test_no_webcam_at_that_index(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def model_unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails a test whose camera loads the model: a source or virtual camera it cannot use was
+    refused only after a second or more of loading it."""
+    def load(*args: object) -> None:
+        raise AssertionError("the model was loaded before the devices were checked")
+    monkeypatch.setattr(app, "MattingModel", load)
+
+
+def test_no_webcam_at_that_index(capsys: pytest.CaptureFixture[str], model_unloaded: None) -> None:
     message = _error(capsys, "--input", 7)
     assert "no webcam at index 7" in message and "--input" in message
 
@@ -672,7 +681,7 @@ def test_unsupported_size(capsys: pytest.CaptureFixture[str], lucia: Sequence) -
 
 def test_no_virtual_camera_backend(
     capsys: pytest.CaptureFixture[str], lucia: Sequence, monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    tmp_path: Path, model_unloaded: None,
 ) -> None:
     monkeypatch.setattr(app, "virtual_cameras", lambda: NO_BACKENDS)
     monkeypatch.setattr(sinks, "LOOPBACK_MODULE", tmp_path / "v4l2loopback")  # not loaded
@@ -725,7 +734,8 @@ def test_no_v4l2loopback_with_the_real_virtual_cameras(
     ],
 )
 def test_other_errors_name_their_fix(
-    capsys: pytest.CaptureFixture[str], lucia: Sequence, argv: list[str], expected: str
+    capsys: pytest.CaptureFixture[str], lucia: Sequence, argv: list[str], expected: str,
+    model_unloaded: None,
 ) -> None:
     if argv == ["--preview"] and not re.search(r"GUI: +NONE", cv2.getBuildInformation()):
         pytest.skip("this OpenCV has a GUI")
@@ -799,7 +809,8 @@ def test_a_config_file_that_fails_in_one_part_changes_nothing(
 
 @pytest.mark.parametrize("kind", ["fails", "wrong-size"])
 def test_a_model_that_loads_and_does_not_work_changes_nothing(
-    lucia: Sequence, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+    lucia: Sequence, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A custom graph that loads and fails on frames (one of a fixed input size, say), named
     in the config file, replaced the model that worked and stopped the stream with a
@@ -815,6 +826,7 @@ def test_a_model_that_loads_and_does_not_work_changes_nothing(
 
     _, messages = _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config)
     assert "model graph" not in messages.split("keeping the current settings")[-1], messages
+    monkeypatch.setattr(app, "virtual_cameras", lambda: {"record": RecordingSink})
     message = _error(capsys, "--input", lucia.clip, "--size", SIZE, "--model", graph)
     assert "graph" in message and "Traceback" not in message, message
 
@@ -949,8 +961,8 @@ def test_latency_counts_from_the_read_not_from_after_the_conversion(
         delays.append(time.perf_counter() - captured)
         got.set()
 
-    with Capture(parse_source(str(clip)), (854, 480), FPS, on_frame) as capture:
-        capture.start()
+    with Capture(parse_source(str(clip)), (854, 480), FPS) as capture:
+        capture.start(on_frame)
         assert got.wait(10)
     assert delays[0] >= 0.05, delays
 
@@ -983,8 +995,8 @@ def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
             time.sleep(0.02)
         return False
 
-    with Capture(parse_source(str(looped)), (64, 48), FPS, on_frame) as capture:
-        capture.start()
+    with Capture(parse_source(str(looped)), (64, 48), FPS) as capture:
+        capture.start(on_frame)
         assert got.wait(10) and shows(0)
         os.replace(one_frame, looped)
         assert shows(2), seen[-5:]

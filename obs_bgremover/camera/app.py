@@ -393,29 +393,29 @@ def serve(
     feed: LiveFeed | None = None
     try:
         with ExitStack() as stack:
-            # The background first: one it cannot show was refused after seconds of loading
-            # the model. In the try: a SIGTERM while the model loads ended the camera silently,
-            # with 143.
+            # The background, the preview, the source and the virtual camera first: one that
+            # cannot be used was refused after a second or more of loading the model. In the
+            # try: a SIGTERM while the model loads ended the camera silently, with 143.
             scene = stack.enter_context(Scene(scene_settings.background, settings.size))
-            model = MattingModel(scene_settings.model, settings.device)
-            try_model(model, settings.size)
-            line.note(f"camera: matting with {model.name} on {model.provider}")
             preview = stack.enter_context(Preview()) if settings.preview else None
-            pipeline = LivePipeline(model.with_settings(scene_settings.matting),
-                                    settings.pipeline)
-            feed = stack.enter_context(LiveFeed(pipeline))
             capture = stack.enter_context(
-                Capture(settings.source, settings.size, settings.fps, feed.submit, feed.cut,
-                        line.note)
+                Capture(settings.source, settings.size, settings.fps, line.note)
             )
             sink = stack.enter_context(
                 open_sink(
                     sinks, settings.backend, settings.size, settings.fps, settings.virtual_device
                 )
             )
+            model = MattingModel(scene_settings.model, settings.device)
+            try_model(model, settings.size)
+            line.note(f"camera: matting with {model.name} on {model.provider}")
+            pipeline = LivePipeline(model.with_settings(scene_settings.matting),
+                                    settings.pipeline)
+            feed = stack.enter_context(LiveFeed(pipeline))
+            stack.callback(capture.close)  # its thread stops submitting before the feed closes
             changes = stack.enter_context(Changes(line.note))
             line.note(f"camera: {settings.source} -> {sink.backend} {sink.device}; Ctrl-C stops")
-            capture.start()
+            capture.start(feed.submit, feed.cut)
             running = _Running(settings, model, scene, feed, capture, sink, preview, line,
                                changes, scene_settings, (scene_settings, model))
             _loop(running, meter, watcher)

@@ -172,17 +172,21 @@ class Backoff:
 
 
 class Capture:
-    """Reads a source on a thread of its own and hands each frame (RGB at the output size,
-    with the time it was read) to ``on_frame``; ``on_cut`` is told when the source was reopened
-    (a file looping, a webcam back), so what follows is not smoothed into what came before, and
-    ``on_note`` gets the lines a user must see whether or not a terminal shows the status line
-    (a webcam lost and back, one not responding at the stop), from whichever thread meets them.
+    """Reads a source on a thread of its own and, once started, hands each frame (RGB at the
+    output size, with the time it was read) to ``on_frame``; ``on_cut`` is told when the source
+    was reopened (a file looping, a webcam back), so what follows is not smoothed into what came
+    before, and ``on_note`` gets the lines a user must see whether or not a terminal shows the
+    status line (a webcam lost and back, one not responding at the stop), from whichever thread
+    meets them.
 
     A webcam paces itself (a read waits for its next frame); a file is played at its own frame
     rate and reopened at its end, so it loops. When reading fails (a webcam unplugged, a file
     gone) the source is reopened until it is back: at once if it had given frames for `STEADY`
     seconds, and otherwise, as between failed attempts, after the next `Backoff` wait.
     An exception on the thread is kept and raised by `check` on the caller's thread.
+
+    The source is opened here and read from `start`: a source that gives no frame is refused
+    before the camera spends a second loading the model whose pipeline takes the frames.
     """
 
     def __init__(
@@ -190,15 +194,13 @@ class Capture:
         source: Source,
         size: tuple[int, int],
         fps: float,
-        on_frame: Callable[[np.ndarray, float], None],
-        on_cut: Callable[[], None] = lambda: None,
         on_note: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.source, self.size, self.fps = source, size, fps
         self.waiting: str | None = None
         """Why no frames arrive right now (the source is lost), for the status line."""
-        self._on_frame = on_frame
-        self._on_cut = on_cut
+        self._on_frame: Callable[[np.ndarray, float], None]  # given by `start`
+        self._on_cut: Callable[[], None]
         self._on_note = on_note
         self._pending: np.ndarray | None  # the first frame, until `_next` gives it
         self._capture, self._pending = open_capture(source, size, fps)
@@ -216,7 +218,11 @@ class Capture:
         self._thread = threading.Thread(target=self._read, name="obs-bgremover-capture",
                                         daemon=True)
 
-    def start(self) -> None:
+    def start(
+        self, on_frame: Callable[[np.ndarray, float], None],
+        on_cut: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._on_frame, self._on_cut = on_frame, on_cut
         self._thread.start()
 
     def _frame_rate(self) -> float:
@@ -348,7 +354,9 @@ class Capture:
     def close(self) -> None:
         """Stop reading, waiting at most `CLOSE_WAIT` seconds: a frozen webcam's read blocks
         for 10 s (OpenCV's V4L2 timeout) or for ever, and Ctrl-C must stop the camera anyway.
-        The thread releases the source when its read returns."""
+        The thread releases the source when its read returns. Calling it again does nothing."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread.ident is None:  # never started: nothing else holds the source
             self._capture.release()
