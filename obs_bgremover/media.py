@@ -199,6 +199,21 @@ def _one_field(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+# A video frame whose file names no colour matrix (AVCOL_SPC_UNSPECIFIED).
+_UNTAGGED = 2
+
+
+def _untagged_colours(frame: av.VideoFrame) -> dict[str, Colorspace]:
+    """The matrix a YUV frame without a colour tag of its own is read with, as players read
+    it (mpv, VLC, QuickTime): BT.709 for HD, from 1280 wide or above 576 high, BT.601 below.
+    FFmpeg's converter takes BT.601 for any size: an untagged 720p screen recording came out,
+    tagged BT.709, with its reds 23 levels off and skin tones shifted."""
+    if (frame.colorspace != _UNTAGGED or frame.format.is_rgb
+            or (frame.width < 1280 and frame.height <= 576)):
+        return {}
+    return {"src_colorspace": Colorspace.ITU709}
+
+
 class Shown:
     """Turns the decoded frames of one stream into RGB uint8 pixels as a player shows them on
     an SDR screen, in square pixels. Make one per stream.
@@ -246,7 +261,7 @@ class Shown:
         layout = "rgba" if alpha else "rgb24"
         hdr = {"dst_colorspace": Colorspace.ITU709, "dst_color_range": ColorRange.JPEG,
                "dst_color_trc": ColorTrc.BT709, "dst_color_primaries": ColorPrimaries.BT709,
-               } if frame.color_trc in HDR_TRANSFERS else {}
+               } if frame.color_trc in HDR_TRANSFERS else _untagged_colours(frame)
         if self._upright is None:
             self._upright = _upright(frame)
         interlaced = frame.interlaced_frame

@@ -14,6 +14,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from av.video.reformatter import ColorRange, Colorspace
 from clip_writer import write_alpha_clip, write_clip
 from PIL import Image, ImageCms
 from support import (
@@ -113,6 +114,40 @@ def test_a_photo_in_another_colour_space_is_read_in_srgb(tmp_path: Path) -> None
     assert np.abs(grey.astype(int) - 128).max() <= 3 and len(set(grey)) == 1
     assert np.array_equal(read_image(plain), pixels)
     assert np.array_equal(read_image(srgb), pixels)
+
+
+def untagged_clip(path: Path, rgb: np.ndarray, matrix: Colorspace) -> Path:
+    """Two frames of ``rgb`` in the YUV of ``matrix``, in a file that names no colours, as
+    many screen recorders and encoders write them."""
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=25)
+        stream.height, stream.width = rgb.shape[:2]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"qp": "0"}
+        for _ in range(2):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format="yuv444p", dst_colorspace=matrix, dst_color_range=ColorRange.MPEG)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize(("size", "matrix"), [((720, 1280), Colorspace.ITU709),
+                                              ((480, 640), Colorspace.ITU601)],
+                         ids=["hd-bt709", "sd-bt601"])
+def test_an_untagged_video_is_read_in_the_colours_players_take_for_its_size(
+        tmp_path: Path, size: tuple[int, int], matrix: Colorspace) -> None:
+    """Players read an HD file that names no colour matrix as BT.709, a smaller one as BT.601;
+    FFmpeg's converter alone takes BT.601 for both: an untagged 720p clip's red came out 23
+    levels darker, its skin tones shifted, in an output tagged BT.709."""
+    rgb = np.zeros((*size, 3), np.uint8)
+    rgb[:, : size[1] // 2] = (250, 10, 10)
+    rgb[:, size[1] // 2:] = (200, 150, 100)
+    clip = untagged_clip(tmp_path / "untagged.mp4", rgb, matrix)
+    with av.open(str(clip)) as container:
+        assert next(container.decode(video=0)).colorspace == 2  # unspecified
+    for _, frame in open_frames(clip):
+        assert np.abs(frame.astype(int) - rgb).max() <= 3
 
 
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
