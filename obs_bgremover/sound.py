@@ -35,6 +35,11 @@ COPIED = {
 # encoder does not take.
 STANDARD_LAYOUTS = {3: ("2.1", "3.0"), 4: ("quad", "4.0"), 5: ("5.0", "5.0(side)"),
                     6: ("5.1", "5.1(side)"), 7: ("6.1",), 8: ("7.1",)}
+# Layouts that AAC stores only with a program config element instead of a channel
+# configuration: FFmpeg reads such a track back as channels without positions ("6 channels"),
+# so players cannot place them. A DVD's or Blu-ray's AC3 5.1 is 5.1(side); written as 5.1, its
+# surround pair takes the standard layout's places, as the same track re-encoded to Opus does.
+AAC_STANDARD = {"5.0(side)": "5.0", "5.1(side)": "5.1"}
 # Stream metadata that names a track, in MP4/MOV (handler_name) and Matroska (title) alike.
 NAMING = ("language", "title", "handler_name")
 
@@ -74,7 +79,9 @@ def _layout(context: av.audio.codeccontext.AudioCodecContext, codec: str, rate: 
     stereo). Failing those, mixed down to stereo; a track without a layout (PCM in an AVI) is
     mono or stereo."""
     channels = context.layout.nb_channels
-    names = [context.layout.name, *STANDARD_LAYOUTS.get(channels, ())] if channels else []
+    own = AAC_STANDARD.get(context.layout.name, context.layout.name) if codec == "aac" else (
+        context.layout.name)
+    names = [own, *STANDARD_LAYOUTS.get(channels, ())] if channels else []
     return next((name for name in names if _encodes(codec, name, rate)),
                 "mono" if context.channels == 1 else "stereo")
 

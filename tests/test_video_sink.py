@@ -340,6 +340,29 @@ def test_sound_goes_into_every_output_in_a_form_players_read(
     assert samples >= 0.9 * track["rate"] * 0.9
 
 
+@pytest.mark.parametrize("layout", ["5.1(side)", "5.0(side)"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_side_surround_is_re_encoded_with_its_channels_named(layout: str, suffix: str,
+                                                             tmp_path: Path) -> None:
+    """A DVD's or Blu-ray's AC3 5.1 is 5.1(side), which AAC stores only with a program config
+    element: read back, it was "6 channels" without positions, which players cannot place.
+    In AAC's standard 5.1 (5.0) every channel keeps a position, the surround pair its sound."""
+    clip = _with_sound(tmp_path / "film.mkv", {"codec": "ac3", "layout": layout, "rate": 48000})
+    out = tmp_path / f"result{suffix}"
+    with VideoSink(out, clip) as sink:
+        for picture in synthetic_frames(25):
+            sink.write(picture)
+    with av.open(str(out)) as container:
+        [stream] = container.streams.audio
+        decoded = [frame for frame in container.decode(stream)]
+    assert stream.codec_context.name == "aac"
+    assert decoded[0].layout.name == layout.removesuffix("(side)")
+    sound = np.concatenate([frame.to_ndarray() for frame in decoded], axis=1)
+    for channel, samples in zip(decoded[0].layout.channels, sound, strict=True):
+        if channel.name != "LFE":  # AAC keeps only the low end of the LFE channel
+            assert np.sqrt(np.mean(samples ** 2)) > 0.15, channel.name
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".webm"], ids=["copied", "re-encoded"])
 def test_sound_that_starts_after_the_picture_stays_there(suffix: str, tmp_path: Path) -> None:
     """Re-encoded sound was once timed from 0: it came out half a second early."""
