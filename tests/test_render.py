@@ -701,6 +701,27 @@ def test_jobs_stops_and_deletes_jobs_and_names_what_it_cannot(
     assert [queue.get(job) for job in two] == [None, None]
 
 
+def test_jobs_touches_no_job_when_one_of_its_ids_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``jobs --delete A TYPO B`` deleted A, then failed on TYPO: B stayed, and the same
+    command with TYPO corrected failed on A, deleted already."""
+    queue = RenderQueue(open_huey("sqlite"))
+    jobs = [queue.submit("video", tmp_path / "clip.mp4", tmp_path / f"out{index}.mp4",
+                         RenderSettings("dusk")).id for index in range(3)]
+    assert cli.main(["jobs", "--stop", jobs[0], "0123456789ab", jobs[1]]) == 2
+    assert "there is no job 0123456789ab" in capsys.readouterr().err
+    assert [queue.get(job).status for job in jobs] == ["queued"] * 3
+    assert cli.main(["jobs", "--stop", *jobs[:2]]) == 0
+    assert cli.main(["jobs", "--delete", jobs[0], "0123456789ab", jobs[1]]) == 2
+    assert cli.main(["jobs", "--delete", jobs[0], jobs[2]]) == 2  # the last one is queued
+    assert f"job {jobs[2]} is queued" in capsys.readouterr().err
+    assert [queue.get(job).status for job in jobs] == ["stopped", "stopped", "queued"]
+    # Stopped and deleted in one command, as before.
+    assert cli.main(["jobs", "--stop", jobs[2], "--delete", *jobs]) == 0
+    assert [queue.get(job) for job in jobs] == [None] * 3
+
+
 @pytest.mark.parametrize("lease", ["0", "-5", "nan", "inf", "1e9"])
 def test_a_lease_a_worker_cannot_keep_is_refused(lease: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:

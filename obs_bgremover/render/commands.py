@@ -288,15 +288,23 @@ def run_jobs(args: argparse.Namespace) -> int:
     """List the queue's jobs, oldest first; with ``--stop`` or ``--delete``, first stop or
     forget the jobs they name (`RenderQueue.delete` says which files go with them)."""
     queue = RenderQueue(open_huey(args.queue))
-    for job_id in dict.fromkeys(args.stop):  # an id given twice is stopped once
+    stops = list(dict.fromkeys(args.stop))  # an id given twice is stopped once
+    deletes = list(dict.fromkeys(args.delete))
+    # Every id is checked before any job is touched: a mistyped id among several once left the
+    # jobs named before it stopped or deleted, and the same command again failed on those.
+    for job_id in stops:
         record = queue.get(job_id)
         if record is None:
             raise InputError(f"there is no job {job_id} on the {describe(queue.huey)}")
         if record.status in FINISHED:
             raise InputError(f"job {job_id} has finished ({record.status}); there is nothing "
                              "to stop")
+    for job_id in deletes:
+        if job_id not in stops:  # one stopped first has finished by then
+            queue.deletable(job_id)
+    for job_id in stops:
         queue.stop(job_id, "stopped from the command line")
-    for job_id in dict.fromkeys(args.delete):
+    for job_id in deletes:
         queue.delete(job_id)
     records, unreadable = queue.jobs(), queue.unreadable()
     for job in unreadable:

@@ -478,21 +478,26 @@ class RenderQueue:
 
     # -- deleting -----------------------------------------------------------------------------
 
+    def deletable(self, job_id: str) -> JobRecord | None:
+        """The record of a job `delete` takes (None for an `UnreadableJob`); an `InputError`
+        naming why for one it refuses: no such job, or one that has not finished."""
+        try:
+            record = self.get(job_id)
+        except UnreadableJob:
+            return None
+        if record is None:
+            raise InputError(f"there is no job {job_id}")
+        if record.status not in FINISHED:
+            raise InputError(f"job {job_id} is {record.status}; it can be deleted once it "
+                             "has finished")
+        return record
+
     def delete(self, job_id: str) -> JobRecord | None:
         """Forget a finished job and return its record (None for an `UnreadableJob`, which goes
         whatever it was: nothing can run it). Its output stays where it was written, unless its
         folder is the job's own (`JobRecord.own_folder`): that goes with it, whoever deletes
         it. An unfinished job is refused: its worker would write its record and files again."""
-        try:
-            record = self.get(job_id)
-        except UnreadableJob:
-            record = None
-        else:
-            if record is None:
-                raise InputError(f"there is no job {job_id}")
-            if record.status not in FINISHED:
-                raise InputError(f"job {job_id} is {record.status}; it can be deleted once it "
-                                 "has finished")
+        record = self.deletable(job_id)
         # The record before the done marker: a late attempt that finds the marker gone finds no
         # record to finish either (`_finish`), so nothing of the job stays in the queue; deleted
         # jobs' markers once piled up there, read by every listing.
