@@ -514,12 +514,13 @@ def _image_folder(folder: Path) -> ImageFiles:
     skipped = tuple(path.name for path in files if path.suffix.lower() not in IMAGE_SUFFIXES)
     if not paths:
         raise InputError(f"folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
-    clashes = sorted(stem for stem, count in Counter(path.stem for path in paths).items()
-                     if count > 1)
+    # Case folded: on the disks of Windows and macOS, Photo.png and photo.png are one file.
+    stems = Counter(path.stem.casefold() for path in paths)
+    clashes = [path.name for path in paths if stems[path.stem.casefold()] > 1]
     if clashes:
         raise InputError(
-            f"folder {folder} has several images named {', '.join(clashes)}; "
-            "their outputs would overwrite each other"
+            f"folder {folder} has images of the same name, {', '.join(clashes)}; their PNGs "
+            "would overwrite each other"
         )
     unreadable = [path.name for path in paths if not is_image(path)]
     if unreadable:
