@@ -254,7 +254,7 @@ def run_backgrounds(args: argparse.Namespace) -> int:
           "or PNG, loops)")
     print(f"{'blur[:STRENGTH]':16} the camera's own background, blurred (strength 1-100)")
     print(f"{'color:#RRGGBB':16} a solid colour")
-    print(f"{'transparent':16} no background: PNG or WebM/MOV with alpha")
+    print(f"{'transparent':16} no background: PNG, WebP, WebM or MOV with alpha")
     return 0
 
 
