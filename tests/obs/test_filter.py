@@ -308,10 +308,10 @@ def test_remove_filter_and_quit_cleanly(obs_studio, scene) -> None:
     assert client.get_source_filter_list(SOURCE).filters == []
     log = stop_cleanly(obs_studio)
     assert "Number of memory leaks: 0" in log, log[-3000:]
-    # Removing the last filter ended the network processes it used (`release_unused`); the
-    # unload ends what is left (the script's description may have loaded the default model
-    # since, for Tools > Scripts) and says so. OBS destroys a removed filter on a thread of its
-    # own, later: quitting at once may still find it, and its process, at the unload.
+    # Removing the last filter kept the network process it used, for the next filter
+    # (`Filter.destroy`); the unload ends what is left (the script's description may have
+    # loaded the default model too, for Tools > Scripts) and says so. OBS destroys a removed
+    # filter on a thread of its own, later: quitting at once may still find it at the unload.
     # (The script's earlier reloads in this module said it too: the quit's unload is the last.)
     said = re.findall(r"stopped (\d+) filter\(s\) and (\d+) network process\(es\) in \d", log)
     assert said, [line for line in log.splitlines() if "obs-bgremover" in line][-20:]
