@@ -10,6 +10,7 @@ Real network processes throughout; only OBS's log is replaced by a list, as ther
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from obs_bgremover.errors import ModelError
 from obs_bgremover.model import PROVIDERS, available_devices, select_providers
 from obs_bgremover.model_process import RemoteModel
 from obs_bgremover.obs import filter as obs_filter
-from obs_bgremover.obs import models
+from obs_bgremover.obs import libobs, models
 from obs_bgremover.obs.filter import Filter
 from obs_bgremover.obs.models import end_models, shared_model
 from obs_bgremover.obs.settings import FilterSettings
@@ -199,6 +200,39 @@ def test_the_last_filter_removed_keeps_its_network_for_the_next(logged, monkeypa
     finally:
         for instance in (first, second):
             instance.finish_stopping()
+
+
+class _Target:
+    """libobs for `Filter.take_frame` outside OBS: the filter's target, as an address."""
+
+    def obs_filter_get_target(self, source: int) -> int:
+        return 1
+
+
+def test_a_frame_read_directly_takes_over_from_frames_staged_from_the_gpu(
+        a_filter, monkeypatch) -> None:
+    """A clip that sent no frames for a while (paused, or shown again after its item was hidden)
+    is read back from the GPU through staging surfaces; frames read from memory took over once
+    it played, and two surfaces still staged counted as frames in flight for good: no frame was
+    taken again, and in OBS the source stayed blank (seen for over 6 s after its model was
+    switched while its scene item was hidden)."""
+    a_filter.update(FilterSettings(model="general", device="cpu"))
+    loads_finished()
+    pipeline = a_filter.pipeline
+    assert pipeline is not None
+    a_filter.stages = [11, 12, 13]
+    a_filter.free_stages = [13]
+    a_filter.pending.extend([(11, 0), (12, 1)])  # staged, not yet old enough to map
+    monkeypatch.setattr(obs_filter, "lib", _Target)
+    monkeypatch.setattr(a_filter, "_reads_frames_directly", lambda target: True)
+    bgra = np.full((90, 160, 4), 128, np.uint8)
+    frame = libobs.ObsSourceFrame()
+    frame.format, frame.width, frame.height = libobs.VIDEO_FORMAT_BGRA, 160, 90
+    frame.data[0], frame.linesize[0] = bgra.ctypes.data, 160 * 4
+    a_filter.take_frame(ctypes.addressof(frame))
+    assert pipeline.stats().submitted == 1, "the frame read from memory was not taken"
+    assert not a_filter.pending and sorted(a_filter.free_stages) == [11, 12, 13]
+    _wait_for(pipeline.latest, "the frame read from memory is matted")
 
 
 def test_a_filter_made_closed_keeps_its_settings_until_reopened(logged) -> None:

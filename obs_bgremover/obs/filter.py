@@ -632,11 +632,21 @@ class Filter:
         stands: only the first one, where OBS does not deinterlace, may take them
         (`_reads_frames_directly`). Behind a Colour Correction or with deinterlacing on, the
         raw frames once reached the network beside the input read back from the GPU, and the
-        screen flipped between the two."""
+        screen flipped between the two.
+
+        Surfaces still staged from the GPU (read while the source sent no frames, `_starved`)
+        are given up: this frame is newer, and from now on frames come this way, so nothing
+        would submit or free them. Two left staged counted as frames in flight for good: no
+        frame was taken again, and the source stayed blank (a clip shown again after its
+        settings changed while its scene item was hidden)."""
         self.frame_arrived = time.perf_counter()
         with self.pipeline_lock:
-            if (self.pipeline is None or not self._wants_frame()
+            if (self.pipeline is None
                     or not self._reads_frames_directly(lib().obs_filter_get_target(self.source))):
+                return
+            while self.pending:
+                self.free_stages.append(self.pending.popleft()[0])
+            if not self._wants_frame():
                 return
             start = time.perf_counter()
             raw = copy_frame(libobs.ObsSourceFrame.from_address(frame))
