@@ -352,3 +352,17 @@ def test_a_new_filters_lines_wait_a_while_for_its_sources_name(logged) -> None:
     unnamed.created -= obs_filter.UNNAMED_WAIT_S
     unnamed.say(0, "low latency off")
     assert logged[2:] == ["low latency on", "low latency off"]
+
+
+def test_a_load_says_what_the_source_shows_meanwhile(a_filter, logged) -> None:
+    """A new filter shows nothing until its first matte, not what it showed before: its line
+    said "the filter goes on as it was until then" all the same."""
+    a_filter.update(FilterSettings(model="general", device="cpu"))
+    loads_finished()
+    a_filter.update(FilterSettings(model="landscape", device="cpu"))
+    loads_finished()
+    loading = [line for line in logged if "loading model" in line]
+    assert loading == [
+        "Webcam: loading model general on auto; the source shows nothing until then",
+        "Webcam: loading model landscape on auto; the filter goes on as it was until then",
+    ], logged

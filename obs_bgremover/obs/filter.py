@@ -254,8 +254,9 @@ class Filter:
         if model.done():
             self._start_pipeline(model, new, generation)
             return
-        self.say(libobs.LOG_INFO, "loading model {} on {}; the filter goes on as it was until "
-                                  "then".format(*key))
+        until = ("the filter goes on as it was" if self.pipeline is not None
+                 else "the source shows nothing")
+        self.say(libobs.LOG_INFO, "loading model {} on {}; {} until then".format(*key, until))
         # A thread, not a callback on the shared future, which would keep this filter alive.
         threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
                          name="obs-bgremover-start", daemon=True).start()
