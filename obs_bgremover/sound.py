@@ -42,6 +42,9 @@ STANDARD_LAYOUTS = {3: ("2.1", "3.0"), 4: ("quad", "4.0"), 5: ("5.0", "5.0(side)
 AAC_STANDARD = {"5.0(side)": "5.0", "5.1(side)": "5.1"}
 # Stream metadata that names a track, in MP4/MOV (handler_name) and Matroska (title) alike.
 NAMING = ("language", "title", "handler_name")
+# Outputs that store a track's name as its handler's alone: a Matroska track's title (OBS
+# writes the names given to its recording's tracks, "Mic", "Desktop") is carried over there.
+NAMED_BY_HANDLER = (".mp4", ".mov")
 
 
 @dataclass
@@ -119,6 +122,8 @@ class SoundTracks:
             for key in NAMING:
                 if key in stream.metadata:
                     added.metadata[key] = stream.metadata[key]
+            if suffix in NAMED_BY_HANDLER and "title" in stream.metadata:
+                added.metadata.setdefault("handler_name", stream.metadata["title"])
             self._tracks[stream.index] = _Track(stream, added, not copied,
                                                 round(start / time_base(stream)))
         streams = [track.source for track in self._tracks.values()]

@@ -391,3 +391,22 @@ def test_every_sound_track_is_kept_with_its_language(tmp_path: Path) -> None:
         ("aac", 2, "eng"), ("aac", 1, "fra")]
     with av.open(str(out)) as container:
         assert container.streams[0].type == "video", "the picture is the first stream"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_a_recording_s_track_names_are_kept(tmp_path: Path, suffix: str) -> None:
+    """OBS writes the names given to its recording's tracks as Matroska titles; MP4 and MOV
+    name a track by its handler alone, and the names were dropped there."""
+    clip = _with_sound(
+        tmp_path / "obs-recording.mkv",
+        {"codec": "aac", "layout": "stereo", "rate": 48000, "metadata": {"title": "Mic"}},
+        {"codec": "aac", "layout": "stereo", "rate": 48000, "metadata": {"title": "Desktop"}},
+    )
+    out = tmp_path / f"result{suffix}"
+    with VideoSink(out, clip) as sink:
+        for picture in synthetic_frames(25):
+            sink.write(picture)
+    with av.open(str(out)) as container:
+        names = [stream.metadata.get("title", stream.metadata.get("handler_name"))
+                 for stream in container.streams.audio]
+    assert names == ["Mic", "Desktop"]
