@@ -967,6 +967,40 @@ def test_latency_counts_from_the_read_not_from_after_the_conversion(
     assert delays[0] >= 0.05, delays
 
 
+def test_a_picture_saved_again_is_shown_again(tmp_path: Path) -> None:
+    """A picture as the input was read once: a new one saved over it never showed. It is read
+    again when the file changes, once (a cut, smoothing afresh), and not at every frame."""
+    def picture(name: str, colour: tuple[int, int, int]) -> Path:
+        path = tmp_path / name
+        cv2.imwrite(str(path), np.full((48, 64, 3), colour[::-1], np.uint8))
+        return path
+
+    still = picture("still.png", (200, 0, 0))
+    seen: list[int] = []  # the brightest channel of each frame
+    cuts: list[int] = []
+
+    def shows(channel: int) -> bool:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if seen and seen[-1] == channel:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def on_frame(frame: np.ndarray, captured: float) -> None:
+        seen.append(int(np.argmax(frame.reshape(-1, 3).mean(axis=0))))
+
+    with Capture(parse_source(str(still)), (64, 48), FPS) as capture:
+        capture.start(on_frame, lambda: cuts.append(len(seen)))
+        assert shows(0)
+        time.sleep(0.5)
+        assert cuts == [], "a picture was reopened while it stayed the same"
+        os.replace(picture("new.png", (0, 200, 0)), still)
+        assert shows(1), seen[-5:]
+        time.sleep(0.5)
+        assert len(cuts) == 1 and seen[-1] == 1, (cuts, seen[-5:])
+
+
 def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
     tmp_path: Path
 ) -> None:

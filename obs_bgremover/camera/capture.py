@@ -96,6 +96,18 @@ def _webcam_error(source: Source) -> DeviceError:
     )
 
 
+def _version(source: Source) -> tuple[int, int, int] | None:
+    """What tells one version of a file source from the next (None for a webcam, or a file
+    not there right now): its inode, size and modification time."""
+    if not source.is_file:
+        return None
+    try:
+        info = os.stat(source.target)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def open_capture(
     source: Source, size: tuple[int, int], fps: float
 ) -> tuple[cv2.VideoCapture, np.ndarray]:
@@ -204,6 +216,7 @@ class Capture:
         self._on_note = on_note
         self._pending: np.ndarray | None  # the first frame, until `_next` gives it
         self._capture, self._pending = open_capture(source, size, fps)
+        self._version = _version(source)  # of the file when it was opened
         self._first_reads: int | None = 0  # frames read before the first reopen (None after)
         self._latest: np.ndarray | None = None  # the last of those
         self._still: np.ndarray | None = None  # the picture of a one-frame file (see `_next`)
@@ -267,12 +280,17 @@ class Capture:
     def _next(self) -> tuple[bool, np.ndarray | None]:
         """The frame read when the source was opened, then the source's next ones. A file
         that ends after one frame the first time it is read is a picture, which is then given
-        again for good: reopened at each of its ends, it was a new shot at every frame,
-        smoothed from scratch and matted every time, whatever ``--skip-static`` said. Only the
-        first time: a video caught at a loop point while it is copied over holds one frame for
-        a moment, and must be reopened again."""
+        again until the file is saved again: reopened at each of its ends, it was a new shot
+        at every frame, smoothed from scratch and matted every time, whatever
+        ``--skip-static`` said. Only the first time after an opening: a video caught at a loop
+        point while it is copied over holds one frame for a moment, and must be reopened
+        again (and a picture taken from a file still being written is read again when the
+        writing ends)."""
         if self._still is not None:
-            return True, self._still
+            if _version(self.source) in (self._version, None):  # None: away for a moment
+                return True, self._still
+            self._still, self._first_reads = None, 0  # a new file: decide again
+            return False, None
         if self._pending is not None:
             frame, self._pending = self._pending, None
         else:
@@ -326,6 +344,7 @@ class Capture:
         while not self._stop.wait(delay):
             try:
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
+                self._version = _version(self.source)
             except BgRemoverError as err:
                 delay = self._backoff.next()
                 self._lose(err.args[0].split(";")[0], delay)
