@@ -279,13 +279,13 @@ class Capture:
 
     def _next(self) -> tuple[bool, np.ndarray | None]:
         """The frame read when the source was opened, then the source's next ones. A file
-        that ends after one frame the first time it is read is a picture, which is then given
-        again until the file is saved again: reopened at each of its ends, it was a new shot
-        at every frame, smoothed from scratch and matted every time, whatever
-        ``--skip-static`` said. Only the first time after an opening: a video caught at a loop
-        point while it is copied over holds one frame for a moment, and must be reopened
-        again (and a picture taken from a file still being written is read again when the
-        writing ends)."""
+        that ends after one frame when it is first read (at the start, or once a still's file
+        is saved again) is a picture, which is then given again until its file changes:
+        reopened at each of its ends, it was a new shot at every frame, smoothed from scratch
+        and matted every time, whatever ``--skip-static`` said. Not at a loop's reopening: a
+        video caught at a loop point while it is copied over holds one frame for a moment, and
+        must be reopened again (a still taken from a file still being written is read again
+        when the writing ends, as its file changes)."""
         if self._still is not None:
             if _version(self.source) in (self._version, None):  # None: away for a moment
                 return True, self._still
