@@ -4,6 +4,7 @@ rather than queued for the worker to fail with an "internal error" and a traceba
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def test_a_job_still_queued_when_obs_quits_is_dropped_and_said(button, tmp_path)
     dropped = button.drop_queued()
     assert dropped is not None and dropped.id == record.id
     after = button.queue.get(record.id)
-    assert after.status == "stopped" and "OBS quit before its turn came" in after.error
+    assert after.status == "stopped"
+    assert "OBS quit or unloaded the script before its turn came" in after.error
     assert button.drop_queued() is None, "a finished job is left as it is"
 
 
@@ -87,3 +89,93 @@ def test_a_job_a_worker_renders_is_not_dropped(button, tmp_path) -> None:
     assert button.drop_queued() is None
     assert button.queue.get(record.id).status == "running"
     assert render_clip.Workers().stop() is False, "no worker of ours to stop"
+
+
+def test_two_renders_in_the_same_second_get_files_of_their_own(tmp_path, monkeypatch) -> None:
+    """Two filters' buttons pressed within a second (or a short clip rendered and again) named
+    one file: the second render replaced the first, and both status lines named it."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setattr(render_clip.WORKERS, "ensure", lambda queue: None)
+    monkeypatch.setattr(render_clip.time, "strftime", lambda fmt: "20260101-120000")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    first, second = RenderClip(lambda: None), RenderClip(lambda: None)
+    try:
+        queued = first.start(FilterSettings(), str(CLIP), str(folder))
+        other = second.start(FilterSettings(), str(CLIP), str(folder))
+        assert queued.output != other.output
+        (folder / "sample-bgremover-20260101-120000-3.mp4").write_bytes(b"an earlier file")
+        first.stop()
+        third = first.start(FilterSettings(), str(CLIP), str(folder))
+        assert third.output not in (other.output, str(folder / "sample-bgremover-20260101"
+                                                       "-120000-3.mp4")), third.output
+    finally:
+        first.close()
+        second.close()
+
+
+class _Announced:
+    """A queue that lists ``count`` workers."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def workers(self) -> list[str]:
+        return [f"worker{index}" for index in range(self.count)]
+
+
+class _Process:
+    """A worker process that runs until told otherwise."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.signals: list[int] = []
+
+    def poll(self) -> int | None:
+        return None
+
+    def send_signal(self, signum: int) -> None:
+        self.signals.append(signum)
+
+
+def test_a_worker_of_ours_that_is_stopping_does_not_count(tmp_path, monkeypatch) -> None:
+    """A script reload (or a switch of scene collection) while a clip rendered asked the worker
+    to stop; it stayed announced while it finished that clip, so a clip queued meanwhile
+    started no worker, waited for good, and its line said no worker had started."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    started: list[_Process] = []
+
+    def popen(*args: object, **kwargs: object) -> _Process:
+        started.append(_Process())
+        return started[-1]
+
+    monkeypatch.setattr(render_clip.subprocess, "Popen", popen)
+    workers = render_clip.Workers()
+    workers.ensure(_Announced(0))
+    assert len(started) == 1
+    assert workers.stop() is True  # the unload; the worker finishes its clip, announced
+    workers.ensure(_Announced(1))
+    assert len(started) == 2, "the stopping worker was taken to serve the queue"
+    workers.ensure(_Announced(2))
+    assert len(started) == 2, "ours runs: no third one"
+    assert workers.stop() is True
+    workers.ensure(_Announced(3))  # both of ours stopping, and someone else's worker
+    assert len(started) == 2, "another worker serves the queue: none needed"
+
+
+def test_the_status_line_follows_the_job_again_after_a_reload(button, tmp_path) -> None:
+    """The unload stops following the job (`close`); the load after it (`Filter.reopen`)
+    must follow it again: the line stayed at "Rendering 28%" over a clip long done."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    record = button.start(FilterSettings(), str(CLIP), str(folder))
+    button.close()  # the unload
+    button.queue._update(record.id, lambda current: replace(current, status="running",
+                                                            progress=0.5))
+    button.resume()
+    assert button.status.startswith("Rendering 50%"), button.status
+    button.queue._update(record.id, lambda current: replace(current, status="done"))
+    deadline = time.monotonic() + 5
+    while not button.status.startswith("Done") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert button.status.startswith("Done"), button.status

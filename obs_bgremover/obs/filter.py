@@ -219,11 +219,13 @@ class Filter:
         self._apply(None)
 
     def reopen(self) -> None:
-        """Undo `detach_pipeline` (the script was loaded again) and start a pipeline."""
+        """Undo `detach_pipeline` (the script was loaded again) and start a pipeline; follow
+        the render job the unload stopped following."""
         with self.update_lock:
             self.closed = False
             self.said_unloaded = False
         self.rebuild()
+        self.render_clip.resume()
 
     def _apply(self, settings: FilterSettings | None) -> None:
         """`update` (new ``settings``) or `rebuild` (None: the current ones, read under the

@@ -267,6 +267,7 @@ def shutdown() -> None:
                 dropped = instance.render_clip.drop_queued()
                 if dropped is not None:
                     log(libobs.LOG_WARNING, f"render job {dropped.id} ({dropped.input}) was "
-                                            "not rendered: OBS quit before its turn came")
+                                            "not rendered: OBS quit or unloaded the script "
+                                            "before its turn came")
     log(libobs.LOG_INFO, f"stopped {len(instances)} filter(s) and {processes} network "
                          f"process(es) in {time.perf_counter() - start:.2f} s")

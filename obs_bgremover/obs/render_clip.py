@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from obs_bgremover.errors import InputError
@@ -47,12 +47,21 @@ class Workers:
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        # Workers of ours asked to stop (`stop`) that still finish their running job: they
+        # stay announced on the queue until they exit, yet take no new job.
+        self.retiring: list[subprocess.Popen] = []
         self.lock = threading.Lock()
 
     def ensure(self, queue: RenderQueue) -> None:
-        """Start a worker unless one serves the queue (or ours is still starting)."""
+        """Start a worker unless one serves the queue (or ours is still starting). A worker of
+        ours that is stopping counts for nothing: after a script reload or a switch of scene
+        collection while a clip rendered, a clip queued then waited for good, and the button
+        said no worker had started."""
         with self.lock:
-            if queue.workers() or (self.process is not None and self.process.poll() is None):
+            self.retiring = [process for process in self.retiring if process.poll() is None]
+            if self.process is not None and self.process.poll() is None:
+                return
+            if len(queue.workers()) > len(self.retiring):
                 return
             log = open(data_dir() / "obs-worker.log", "ab")  # noqa: SIM115 - the child owns it
             with log:
@@ -73,6 +82,7 @@ class Workers:
                     self.process.send_signal(signal.CTRL_C_EVENT)
                 else:
                     self.process.send_signal(signal.SIGINT)
+                self.retiring.append(self.process)
             self.process = None
             return running
 
@@ -80,12 +90,21 @@ class Workers:
 WORKERS = Workers()
 
 
-def output_path(clip: Path, folder: Path, transparent: bool) -> Path:
-    """A new file in ``folder`` named after the clip and the time, never an existing one, of
-    the kind a render writes first (MP4, or WebM with alpha)."""
+def output_path(clip: Path, folder: Path, transparent: bool,
+                taken: Collection[str] = ()) -> Path:
+    """A new file in ``folder`` named after the clip and the time, of the kind a render writes
+    first (MP4, or WebM with alpha): never an existing file, nor one of ``taken`` (the outputs
+    of jobs not yet written). Two renders of a clip in the same second (two filters' buttons,
+    or a clip rendered in under a second and again) got one name, and the second file
+    replaced the first."""
     suffix = VIDEO_OUTPUTS[transparent][0]
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return folder / f"{clip.stem}-bgremover-{stamp}{suffix}"
+    stem = f"{clip.stem}-bgremover-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = folder / f"{stem}{suffix}"
+    number = 1
+    while path.exists() or str(path) in taken:
+        number += 1
+        path = folder / f"{stem}-{number}{suffix}"
+    return path
 
 
 def describe(record: JobRecord | None) -> str:
@@ -130,12 +149,13 @@ class RenderClip:
         render = RenderSettings(settings.background_spec(), settings.fit,
                                 model=settings.model_name(), device=settings.device,
                                 matting=settings.matting(), decontaminate=settings.clean_edges)
-        output = output_path(clip_path, folder_path, settings.kind == "transparent")
+        queue = self.queue if self.queue is not None else RenderQueue(open_huey(SQLITE))
+        taken = {job.output for job in queue.jobs() if job.status not in FINISHED}
+        output = output_path(clip_path, folder_path, settings.kind == "transparent", taken)
         # As `render` checks a job (the folder takes files, the clip is a video it can read):
         # a damaged clip was queued and left a failed job.
         refuse_job(JobKind.VIDEO, clip_path, output, 0.0, render)
-        if self.queue is None:
-            self.queue = RenderQueue(open_huey(SQLITE))
+        self.queue = queue
         record = self.queue.submit(JobKind.VIDEO, clip_path, output, render)
         WORKERS.ensure(self.queue)
         self.close()  # the previous job's thread, if it has not noticed its end yet
@@ -156,15 +176,33 @@ class RenderClip:
         return record
 
     def drop_queued(self) -> JobRecord | None:
-        """Stop this filter's job if it is still waiting for its turn, as OBS quits and stops
-        the worker it started: the job stayed queued, unsaid, and ran at the next "Render
-        clip", ahead of what that one asked for. Its record if it was dropped."""
+        """Stop this filter's job if it is still waiting for its turn, as OBS quits (or the
+        script unloads: a reload, a switch of scene collection) and stops the worker it
+        started: the job stayed queued, unsaid, and ran at the next "Render clip", ahead of
+        what that one asked for. Its record if it was dropped."""
         if self.queue is None or self.job_id is None:
             return None
         record = self.queue.get(self.job_id)
         if record is None or record.status != JobStatus.QUEUED:
             return None
-        return self.queue.stop(self.job_id, "not rendered: OBS quit before its turn came")
+        return self.queue.stop(self.job_id, "not rendered: OBS quit or unloaded the script "
+                                            "before its turn came")
+
+    def resume(self) -> None:
+        """Follow this filter's job again after `close` (the script unloaded and loaded again,
+        a reload): its status line stayed as it was then for good, "Rendering 28%" over a
+        clip long done, or "Queued" over one the unload dropped."""
+        if self.queue is None or self.job_id is None or self.thread is not None:
+            return
+        record = self.queue.get(self.job_id)
+        self._show(describe(record) if record is not None
+                   else "Failed: the job disappeared from the render queue")
+        if record is None or record.status in FINISHED:
+            return
+        self.stop_event.clear()
+        self.thread = threading.Thread(target=self._follow, name="obs-bgremover-render-status",
+                                       daemon=True)
+        self.thread.start()
 
     def fail(self, message: str) -> None:
         """Show why the button could not start a job."""
