@@ -179,3 +179,32 @@ def test_the_status_line_follows_the_job_again_after_a_reload(button, tmp_path) 
     while not button.status.startswith("Done") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert button.status.startswith("Done"), button.status
+
+
+def test_the_render_lines_name_the_source(tmp_path, monkeypatch) -> None:
+    """With the filter on several sources, "render clip: ..." lines in OBS's log did not say
+    which filter's button they were about, where every other line of the filter does."""
+    from obs_bgremover.obs import filter as obs_filter
+    from obs_bgremover.obs import registration
+
+    lines: list[str] = []
+    for module in (obs_filter, registration):
+        monkeypatch.setattr(module, "log", lambda level, message: lines.append(message))
+
+    class _Settings:
+        def obs_source_get_settings(self, source: int) -> int:
+            return 0
+
+        def obs_data_release(self, data: int) -> None:
+            pass
+
+    monkeypatch.setattr(registration, "lib", _Settings)
+    monkeypatch.setattr(registration, "read_settings", lambda data: FilterSettings(
+        render_input=str(tmp_path / "missing.mp4"), render_folder=str(tmp_path)))
+    state = registration._Registration()
+    instance = obs_filter.Filter(0)
+    instance.label = "Webcam"
+    state.instances[1] = instance
+    assert state.render_clicked(0, 0, 1) is True
+    assert state.stop_clicked(0, 0, 1) is True
+    assert any(line.startswith("Webcam: render clip: pick the clip") for line in lines), lines

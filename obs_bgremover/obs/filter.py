@@ -206,7 +206,7 @@ class Filter:
         passing its input through, with one line in OBS's log: this runs in OBS's callbacks,
         which must not raise. A value replaced when read (`FilterSettings.notes`) is said once,
         not again at every later change of another setting."""
-        self._read_label()
+        self.read_label()
         said = self.settings.notes
         for note in settings.notes:
             if note not in said:
@@ -224,6 +224,7 @@ class Filter:
         with self.update_lock:
             self.closed = False
             self.said_unloaded = False
+        self.read_label()  # a source not drawn yet had its lines unnamed
         self.rebuild()
         self.render_clip.resume()
 
@@ -684,7 +685,7 @@ class Filter:
         """One frame: see the module's docstring. Draws nothing until a matte is ready."""
         start = time.perf_counter()
         if not self.label:  # OBS sets the filter's source after creating it
-            self._read_label()
+            self.read_label()
         with self.pipeline_lock:
             self._render_frame()
         self.slowest = max(self.slowest, 1000 * (time.perf_counter() - start))
@@ -744,7 +745,7 @@ class Filter:
         """One line in OBS's log, naming the source this filter is on (`label`): with the
         filter on several sources, their lines (the timing line above all) could not be told
         apart. A new filter's lines wait up to `UNNAMED_WAIT_S` for the name (said at the
-        first OBS call that reads it, `_read_label`), and go out without it after that."""
+        first OBS call that reads it, `read_label`), and go out without it after that."""
         with self.say_lock:
             self.unsaid.append((level, message))
             if not self.label and time.monotonic() - self.created < UNNAMED_WAIT_S:
@@ -758,7 +759,7 @@ class Filter:
         for level, message in waiting:
             log(level, f"{self.label}: {message}" if self.label else message)
 
-    def _read_label(self) -> None:
+    def read_label(self) -> None:
         """Read `label` afresh (the source may have been renamed): at a settings change, at
         the first draw and with each timing line, not at every frame. Only on OBS's own calls,
         where the filter's source is alive: `say` also runs on our threads, which may outlive
@@ -831,7 +832,7 @@ class Filter:
         self.timed_frames += 1
         if self.timed_frames < TIMING_EVERY:
             return
-        self._read_label()  # the source may have been renamed since
+        self.read_label()  # the source may have been renamed since
         means = ", ".join(f"{k} {v / self.timed_frames:.2f}" for k, v in self.timings.items())
         worst = ", ".join(f"{k} {v:.1f}" for k, v in self.worst.items() if v)
         live, pipeline = "", self.pipeline

@@ -189,6 +189,7 @@ class _Registration:
         instance = self.instances.get(key or 0)
         if instance is None:
             return False
+        instance.read_label()  # its lines name the source, as the filter's own do
         data = lib().obs_source_get_settings(instance.source)
         try:
             settings = read_settings(data)
@@ -197,10 +198,11 @@ class _Registration:
         try:
             record = instance.render_clip.start(settings, settings.render_input,
                                                 settings.render_folder)
-            log(libobs.LOG_INFO, f"render clip: job {record.id} queued -> {record.output}")
+            instance.say(libobs.LOG_INFO, f"render clip: job {record.id} queued -> "
+                                          f"{record.output}")
         except BgRemoverError as error:
             instance.render_clip.fail(str(error))
-            log(libobs.LOG_WARNING, f"render clip: {error}")
+            instance.say(libobs.LOG_WARNING, f"render clip: {error}")
         return True
 
     def stop_clicked(self, props: int, prop: int, key: int | None) -> bool:
@@ -209,9 +211,11 @@ class _Registration:
         instance = self.instances.get(key or 0)
         if instance is None:
             return False
+        instance.read_label()
         record = instance.render_clip.stop()
         if record is not None:
-            log(libobs.LOG_INFO, f"render clip: job {record.id}: {instance.render_clip.status}")
+            instance.say(libobs.LOG_INFO,
+                         f"render clip: job {record.id}: {instance.render_clip.status}")
         return True
 
 
@@ -266,8 +270,8 @@ def shutdown() -> None:
             with suppress(Exception):  # the queue may be gone; OBS is quitting anyway
                 dropped = instance.render_clip.drop_queued()
                 if dropped is not None:
-                    log(libobs.LOG_WARNING, f"render job {dropped.id} ({dropped.input}) was "
-                                            "not rendered: OBS quit or unloaded the script "
-                                            "before its turn came")
+                    instance.say(libobs.LOG_WARNING,
+                                 f"render job {dropped.id} ({dropped.input}) was not rendered: "
+                                 "OBS quit or unloaded the script before its turn came")
     log(libobs.LOG_INFO, f"stopped {len(instances)} filter(s) and {processes} network "
                          f"process(es) in {time.perf_counter() - start:.2f} s")
