@@ -967,6 +967,25 @@ def test_latency_counts_from_the_read_not_from_after_the_conversion(
     assert delays[0] >= 0.05, delays
 
 
+class Colours:
+    """A capture's frames of one flat colour each, as the channel brightest in each."""
+
+    def __init__(self) -> None:
+        self.channels: list[int] = []
+
+    def on_frame(self, frame: np.ndarray, captured: float) -> None:
+        self.channels.append(int(np.argmax(frame.reshape(-1, 3).mean(axis=0))))
+
+    def shows(self, channel: int, within: float = 5) -> bool:
+        """Whether the newest frame is brightest in ``channel`` within ``within`` seconds."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.channels and self.channels[-1] == channel:
+                return True
+            time.sleep(0.02)
+        return False
+
+
 def test_a_picture_saved_again_is_shown_again(tmp_path: Path) -> None:
     """A picture as the input was read once: a new one saved over it never showed. It is read
     again when the file changes, once (a cut, smoothing afresh), and not at every frame."""
@@ -976,29 +995,17 @@ def test_a_picture_saved_again_is_shown_again(tmp_path: Path) -> None:
         return path
 
     still = picture("still.png", (200, 0, 0))
-    seen: list[int] = []  # the brightest channel of each frame
+    seen = Colours()
     cuts: list[int] = []
-
-    def shows(channel: int) -> bool:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if seen and seen[-1] == channel:
-                return True
-            time.sleep(0.02)
-        return False
-
-    def on_frame(frame: np.ndarray, captured: float) -> None:
-        seen.append(int(np.argmax(frame.reshape(-1, 3).mean(axis=0))))
-
     with Capture(parse_source(str(still)), (64, 48), FPS) as capture:
-        capture.start(on_frame, lambda: cuts.append(len(seen)))
-        assert shows(0)
+        capture.start(seen.on_frame, lambda: cuts.append(len(seen.channels)))
+        assert seen.shows(0)
         time.sleep(0.5)
         assert cuts == [], "a picture was reopened while it stayed the same"
         os.replace(picture("new.png", (0, 200, 0)), still)
-        assert shows(1), seen[-5:]
+        assert seen.shows(1), seen.channels[-5:]
         time.sleep(0.5)
-        assert len(cuts) == 1 and seen[-1] == 1, (cuts, seen[-5:])
+        assert len(cuts) == 1 and seen.channels[-1] == 1, (cuts, seen.channels[-5:])
 
 
 def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
@@ -1014,25 +1021,11 @@ def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
 
     looped = clip("looped.mp4", (200, 0, 0), 8)
     one_frame, longer = clip("one.mp4", (0, 0, 200), 1), clip("longer.mp4", (0, 200, 0), 8)
-    seen: list[int] = []  # the brightest channel of each frame
-    got = threading.Event()
-
-    def on_frame(frame: np.ndarray, captured: float) -> None:
-        seen.append(int(np.argmax(frame.reshape(-1, 3).mean(axis=0))))
-        got.set()
-
-    def shows(channel: int) -> bool:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if seen and seen[-1] == channel:
-                return True
-            time.sleep(0.02)
-        return False
-
+    seen = Colours()
     with Capture(parse_source(str(looped)), (64, 48), FPS) as capture:
-        capture.start(on_frame)
-        assert got.wait(10) and shows(0)
+        capture.start(seen.on_frame)
+        assert seen.shows(0, within=10)
         os.replace(one_frame, looped)
-        assert shows(2), seen[-5:]
+        assert seen.shows(2), seen.channels[-5:]
         os.replace(longer, looped)
-        assert shows(1), f"stuck on the one frame: {seen[-5:]}"
+        assert seen.shows(1), f"stuck on the one frame: {seen.channels[-5:]}"
