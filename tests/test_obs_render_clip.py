@@ -51,6 +51,26 @@ def test_a_clip_a_render_would_fail_on_is_refused_before_queueing(button, tmp_pa
     assert button.queue is None and button.job_id is None, "a job was queued"
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (FilterSettings(model="custom"), "pick the custom ONNX file first"),
+        (FilterSettings(kind="image"), "pick the background's image file first"),
+        (FilterSettings(kind="video"), "pick the background's video file first"),
+    ],
+    ids=["model", "image", "video"],
+)
+def test_a_file_not_picked_yet_is_named_in_the_properties_words(
+    button, tmp_path, settings: FilterSettings, expected: str
+) -> None:
+    """The line under the button said "model path . is not a file", or "the background is
+    empty; expected NAME (studio, ...), FILE, blur[:STRENGTH], ...", the command line's words
+    for what a user of OBS has simply not picked yet."""
+    with pytest.raises(InputError, match=expected):
+        button.start(settings, str(CLIP), str(tmp_path))
+    assert button.job_id is None, "a job was queued"
+
+
 def test_a_writable_folder_is_left_as_it_was(button, tmp_path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()

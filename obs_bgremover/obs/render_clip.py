@@ -146,6 +146,13 @@ class RenderClip:
             raise InputError(f"pick the clip to render (got {clip!r}, which is not a file)")
         if not folder or not folder_path.is_dir():
             raise InputError(f"pick an existing output folder (got {folder!r})")
+        # What the filter waits for without a failure (a file not picked yet) is named in the
+        # properties' words: the render's own checks said "model path . is not a file" and
+        # "the background is empty; expected NAME (...), FILE, blur[:STRENGTH], ...".
+        if settings.model == "custom" and not settings.model_path:
+            raise InputError("pick the custom ONNX file first (Model: Custom ONNX file)")
+        if settings.kind in ("image", "video") and not settings.background_file():
+            raise InputError(f"pick the background's {settings.kind} file first")
         render = RenderSettings(settings.background_spec(), settings.fit,
                                 model=settings.model_name(), device=settings.device,
                                 matting=settings.matting(), decontaminate=settings.clean_edges)
