@@ -150,8 +150,9 @@ class Filter:
         # results from 0 again, and until its first one the previous matte stays on screen
         # rather than the unfiltered input flashing up at every settings change.
         self.shown: tuple[LivePipeline, int] | None = None
-        # `pipeline_since` of the pipeline whose first matte on screen was logged ("new
-        # settings shown after"): once per pipeline, not again after a resize.
+        # `pipeline_since` of the pipeline whose first matte was logged ("new settings
+        # matted after"; not "shown": a background that fails is said after it), once per
+        # pipeline, not again after a resize.
         self.announced = 0.0
         self.failed = False  # set after a render error, so one bad frame is logged once
         # False once an async frame turns out unreadable (see take_frame), until the size
@@ -558,7 +559,7 @@ class Filter:
         if self.shown is None or self.shown[0] is not pipeline:
             if self.announced != self.pipeline_since:  # not after a resize: nothing was set
                 shown_after = 1000 * (time.perf_counter() - self.pipeline_since)
-                self.say(libobs.LOG_INFO, f"new settings shown after {shown_after:.0f} ms")
+                self.say(libobs.LOG_INFO, f"new settings matted after {shown_after:.0f} ms")
                 self.announced = self.pipeline_since
             self.shown = None
         if self.shown is None or result.index != self.shown[1]:

@@ -142,7 +142,7 @@ def shown_since(log: str, marker: str) -> bool:
     count of "shown" lines taken before could also grow by an earlier change still on its way
     to the screen."""
     start = log.rfind(marker)
-    return start >= 0 and "new settings shown after" in log[start:]
+    return start >= 0 and "new settings matted after" in log[start:]
 
 
 def test_switching_model_keeps_working(obs_studio, scene, portrait) -> None:

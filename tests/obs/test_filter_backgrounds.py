@@ -419,9 +419,9 @@ def test_disable_enable_and_a_new_resolution(obs_studio, scene, sure, shared_dat
                  lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
     assert close_share(image, background, np.array(RED)) >= SHARE_REQUIRED, "not back on"
 
-    # A new size is no new setting: "new settings shown after" (timed from the pipeline's
+    # A new size is no new setting: "new settings matted after" (timed from the pipeline's
     # start) once said so at every resize, e.g. "after 29192 ms".
-    shown = log_count(obs_studio, "new settings shown after")
+    shown = log_count(obs_studio, "new settings matted after")
     folder = shared_data / "davis-person" / "lucia"
     frame, mask = labelled(folder / "frames" / "00040.jpg", folder / "masks" / "00040.png")
     client.set_input_settings(SOURCE, {"file": str(frame)}, True)
@@ -436,7 +436,7 @@ def test_disable_enable_and_a_new_resolution(obs_studio, scene, sure, shared_dat
     poll(partial(shot, obs_studio), lambda s: s.shape == scene.shape)
     poll(partial(shot, obs_studio),
          lambda s: close_share(s, background, np.array(RED)) >= SHARE_REQUIRED)
-    assert log_count(obs_studio, "new settings shown after") == shown, "said at a resize"
+    assert log_count(obs_studio, "new settings matted after") == shown, "said at a resize"
 
 
 def network_processes(obs_studio) -> list[int]:

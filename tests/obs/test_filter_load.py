@@ -114,10 +114,10 @@ def test_720p30_video_keeps_full_frame_rate(obs_studio, talking_head) -> None:
                         {"local_file": str(talking_head), "looping": True}, True)
     client.set_current_program_scene(SCENE)
     _, own_lagged, _, own_ms = measure(obs_studio, "without the filter")
-    shown = log_count(obs_studio, "new settings shown after")
+    shown = log_count(obs_studio, "new settings matted after")
     add_filter(obs_studio)
-    poll(lambda: log_count(obs_studio, "new settings shown after"), lambda n: n > shown)
-    assert log_count(obs_studio, "new settings shown after") > shown, "no matte within 20 s"
+    poll(lambda: log_count(obs_studio, "new settings matted after"), lambda n: n > shown)
+    assert log_count(obs_studio, "new settings matted after") > shown, "no matte within 20 s"
 
     rendered, lagged, skipped, _ = measure(obs_studio, "with the filter")
     lines = timing_lines(obs_studio, 0)
