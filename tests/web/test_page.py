@@ -538,6 +538,31 @@ def test_the_slider_and_the_backgrounds_say_what_they_are(
     assert colour.accessible_name == "Colour (selected)"
 
 
+
+def test_the_colour_tile_picks_the_colour_it_shows(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A colour was picked only by a change in the colour picker: a click on the tile, its
+    picker closed on the green it showed, picked nothing, and Render stayed off."""
+    server = serve("--workers", "0")
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    colour = browser.find_element(By.ID, "colour")
+    browser.find_element(By.ID, "colour-tile").click()
+    ActionChains(browser).send_keys(Keys.ENTER).perform()  # the picker closed as it opened
+    assert address(browser).get("background") == "color:#00b140"
+    assert colour.accessible_name == "Colour (selected)"
+    assert browser.find_element(By.ID, "render").is_enabled()
+    # By keyboard too, after another pick.
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    assert colour.accessible_name == "Colour"
+    browser.execute_script("document.getElementById('colour').focus();")
+    ActionChains(browser).send_keys(Keys.SPACE).pause(0.3).send_keys(Keys.ESCAPE).perform()
+    assert address(browser).get("background") == "color:#00b140"
+    assert colour.accessible_name == "Colour (selected)"
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 

@@ -312,6 +312,13 @@ $("own-file").addEventListener("change", (event) => {
   if (event.target.files.length) uploadBackground(event.target.files[0]);
   event.target.value = "";
 });
+// A click on the colour tile (or Enter or Space on it) picks the colour it shows: a picker
+// closed on that same colour fires no change, so the tile's own green could not be picked
+// without changing it first.
+$("colour").addEventListener("click", (event) => {
+  const background = `color:${event.target.value}`;
+  if (state.background !== background) select(background, $("colour-tile"));
+});
 $("colour").addEventListener("change", (event) =>
   select(`color:${event.target.value}`, $("colour-tile")));
 $("at").addEventListener("input", showAt);
