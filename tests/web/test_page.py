@@ -324,6 +324,32 @@ def test_a_render_survives_a_restart_of_the_server(
     assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."
 
 
+
+def test_a_render_says_its_own_background_after_another_pick(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A background picked during a render (or after it) put "with dusk" beside the render of
+    studio under way, its progress and its result: nothing on the page said it was studio."""
+    server = serve("--workers", "0")  # the render stays queued
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, '[data-background="studio"]').click()
+    browser.find_element(By.ID, "render").click()
+    wait.until(lambda _: text(browser, "render-status") == "Waiting for a render worker…")
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    assert address(browser)["background"] == "dusk"
+    assert text(browser, "render-job") == f"Render of {talking_head.name} with studio"
+    browser.refresh()  # the address has dusk, and the render of studio
+    wait.until(lambda _: text(browser, "render-status") == "Waiting for a render worker…")
+    assert text(browser, "render-job") == f"Render of {talking_head.name} with studio"
+    (video,) = server.get("/api/jobs?kind=video").json()
+    server.request("POST", f"/api/jobs/{video['id']}/stop")
+    wait.until(lambda _: "Stopped from the web page" in text(browser, "render-status"))
+    drop(browser, talking_head)  # a new clip: no render followed, nothing said of one
+    wait.until(lambda _: not browser.find_element(By.ID, "render-job").is_displayed())
+
 def address(browser: WebDriver) -> dict[str, str]:
     """What the page keeps in its address, after the ``#``."""
     return dict(urllib.parse.parse_qsl(browser.execute_script("return location.hash.slice(1)")))

@@ -188,6 +188,7 @@ function leaveRender() {
   ++state.render;
   state.rendering = false;
   $("render-progress").hidden = true;
+  show("render-job", "");
   show("render-status", "");
   $("result-step").hidden = true;
   $("result").removeAttribute("src");
@@ -202,6 +203,7 @@ async function render() {
   $("render").disabled = true;
   $("result-step").hidden = true;
   setProgress($("render-progress"), 0);
+  show("render-job", "");
   show("render-status", "Queuing the render…");
   let job;
   try {
@@ -217,6 +219,9 @@ async function render() {
 
 async function follow(job, mine = ++state.render) {
   const current = () => mine === state.render;
+  // Which render this is: a background picked meanwhile ("with dusk" beside Render) is for the
+  // next one, and this one's progress and result are still of its own background.
+  if (job.id) show("render-job", `Render of ${job.clip} with ${job.background_label}`);
   state.rendering = true;
   $("render").disabled = true;
   setProgress($("render-progress"), job.progress || 0);
