@@ -589,6 +589,30 @@ def test_the_colour_tile_picks_the_colour_it_shows(
     assert address(browser).get("background") == "color:#00b140"
     assert colour.accessible_name == "Colour (selected)"
 
+
+def test_the_pages_fit_a_phone(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """At a phone's 390 px the clip, the preview and the cut-out were three pictures 92 px wide
+    side by side, and the jobs page scrolled sideways, its Stop and Delete buttons out of sight."""
+    server = serve("--workers", "0")
+    server.job(server.upload(talking_head, talking_head.name).json()["id"], "dusk")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    widths = browser.execute_script("return [...document.querySelectorAll('.picture')]"
+                                    ".map((picture) => picture.getBoundingClientRect().width)")
+    assert min(widths) >= 300, widths
+    page_width = "return [innerWidth, document.documentElement.scrollWidth]"
+    width, scrolled = browser.execute_script(page_width)
+    assert (width, scrolled) == (390, 390)
+    browser.get(server.url + "/jobs")
+    wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr button.stop"))
+    assert browser.execute_script(page_width) == [390, 390]
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 
