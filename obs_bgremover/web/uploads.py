@@ -119,10 +119,13 @@ async def _receive(chunks: AsyncIterator[bytes], name: str, purpose: str, store:
     try:
         size = await _write(chunks, staged, limit)
         if size > limit:
+            # A background was told that only the first 10 s of a clip are rendered, and a
+            # picture to cut it shorter.
+            advice = (f"Only the first {MAX_SECONDS:g} s of a clip are rendered: cut it shorter "
+                      "and upload it again." if purpose == "clip" else
+                      "Use a smaller picture or a shorter video.")
             raise HTTPException(413, f'"{name}" is {size / MB:.1f} MB, more than this server '
-                                     f"takes ({round(limit / MB, 2):g} MB). Only the first "
-                                     f"{MAX_SECONDS:g} s of a clip are rendered: cut it shorter "
-                                     "and upload it again.")
+                                     f"takes ({round(limit / MB, 2):g} MB). {advice}")
         if size == 0:
             raise HTTPException(422, f'"{name}" is empty; accepted: {ACCEPTED_AS[purpose]}')
         return store.keep(staged, await run_in_threadpool(_probe, upload_id, staged, name,

@@ -114,6 +114,15 @@ def test_a_refused_upload_says_why_and_leaves_nothing(
     assert not list((server.data / "web" / "tmp").iterdir())
 
 
+
+def test_a_background_too_large_is_not_told_to_cut_a_clip_shorter(server: Server) -> None:
+    """A picture too large to upload as background was told that only the first 10 s of a clip
+    are rendered, and to cut it shorter."""
+    answer = server.upload(os.urandom(1536 * 1024), "wall.png", purpose="background")
+    assert answer.status == 413, answer.body
+    assert answer.detail == ('"wall.png" is 1.5 MB, more than this server takes (1 MB). '
+                             "Use a smaller picture or a shorter video.")
+
 def test_the_content_decides_not_the_name(server: Server, talking_head: Path) -> None:
     answer = server.upload(talking_head, "holiday notes.txt")
     assert answer.status == 201, answer.body

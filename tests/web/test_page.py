@@ -613,6 +613,32 @@ def test_the_pages_fit_a_phone(
     wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr button.stop"))
     assert browser.execute_script(page_width) == [390, 390]
 
+
+def test_a_background_too_large_is_refused_before_it_is_sent(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path, tmp_path: Path,
+) -> None:
+    """A clip too large was refused at once, but a background was sent whole (500 MB, by
+    default) for the server to refuse."""
+    server = serve("--workers", "0", "--max-upload-mb", "1")
+    big = tmp_path / "wall.png"
+    big.write_bytes(os.urandom(1536 * 1024))
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    browser.find_element(By.ID, "own-file").send_keys(str(big))
+    wait.until(lambda _: "wall.png" in text(browser, "preview-status"))
+    assert text(browser, "preview-status") == (
+        '"wall.png" is 1.5 MB, more than this server takes (1.0 MB). '
+        "Use a smaller picture or a shorter video.")
+    assert "error" in browser.find_element(By.ID, "preview-status").get_attribute("class")
+    time.sleep(0.5)  # an upload under way would have shown by now
+    sent = browser.execute_script("return performance.getEntriesByType('resource')"
+                                  ".map((entry) => entry.name)"
+                                  ".filter((name) => name.includes('purpose=background'))")
+    assert sent == []
+    assert [upload["purpose"] for upload in server.get("/api/uploads").json()] == ["clip"]
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 

@@ -37,14 +37,21 @@ function show(id, text, isError = false) {
 
 // -- 1. upload ----------------------------------------------------------------------------
 
+// Why a file is too large to send, or "" if it is not: said before sending any of it.
+function tooLarge(file, advice) {
+  const limit = Number($("dropzone").dataset.maxBytes);
+  if (file.size <= limit) return "";
+  return `"${file.name}" is ${megabytes(file.size)}, more than this server takes ` +
+    `(${megabytes(limit)}). ${advice}`;
+}
+
 async function uploadClip(file) {
   const mine = ++state.uploads;  // a clip dropped during another one's upload replaces it
   const current = () => mine === state.uploads;
   show("upload-error", "");
-  const limit = Number($("dropzone").dataset.maxBytes);
-  if (file.size > limit) {
-    show("upload-error", `"${file.name}" is ${megabytes(file.size)}, more than this server ` +
-      `takes (${megabytes(limit)}). Cut it shorter and try again.`, true);
+  const refused = tooLarge(file, "Cut it shorter and try again.");
+  if (refused) {
+    show("upload-error", refused, true);
     return;
   }
   setProgress($("upload-progress"), 0);
@@ -166,6 +173,12 @@ async function preview() {
 
 async function uploadBackground(file) {
   const picks = state.preview;  // each pick asks for a preview
+  // Refused before sending, as a clip is: all of it went first, for the server to refuse.
+  const refused = tooLarge(file, "Use a smaller picture or a shorter video.");
+  if (refused) {
+    show("preview-status", refused, true);
+    return;
+  }
   show("preview-status", `Uploading ${file.name}…`);
   try {
     const upload = await api.upload(file, "background", (fraction) => {
