@@ -52,6 +52,7 @@ def browser(tmp_path: Path, downloads: Path) -> Iterator[webdriver.Chrome]:
                  "--disable-dev-shm-usage", "--window-size=1280,800",
                  f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # its console, for the tests
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

@@ -639,6 +639,21 @@ def test_a_background_too_large_is_refused_before_it_is_sent(
     assert sent == []
     assert [upload["purpose"] for upload in server.get("/api/uploads").json()] == ["clip"]
 
+
+def test_the_pages_leave_no_error_in_the_console(
+    serve: Callable[..., Server], browser: WebDriver,
+) -> None:
+    """Every page opened left "favicon.ico: 404 (Not Found)" in the browser's console."""
+    server = serve("--workers", "0")
+    for page in ("/", "/jobs"):
+        browser.get(server.url + page)
+        WebDriverWait(browser, 30).until(lambda _: browser.execute_script(
+            "return document.readyState === 'complete'"))
+        time.sleep(0.5)
+        errors = [entry["message"] for entry in browser.get_log("browser")
+                  if entry["level"] == "SEVERE"]
+        assert errors == [], page
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 
