@@ -262,6 +262,9 @@ def test_a_queued_job_is_stopped_from_the_jobs_page(
     wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, row)
                .get_attribute("data-status") == "stopped")
     assert "Stopped from the web page" in browser.find_element(By.CSS_SELECTOR, row).text
+    # Not in red, as a failure is: the user stopped it.
+    reason = browser.find_element(By.CSS_SELECTOR, f"{row} p")
+    assert reason.get_attribute("class") == "note"
     wait.until(lambda _: click(f"{row} button.delete"))
     wait.until(lambda _: not browser.find_elements(By.CSS_SELECTOR, row))
     assert server.get("/api/jobs").json() == []
@@ -296,6 +299,7 @@ def test_a_reload_comes_back_to_the_clip_the_background_and_the_render(
     (video,) = server.get("/api/jobs?kind=video").json()  # the same render, not a second one
     server.request("POST", f"/api/jobs/{video['id']}/stop")
     wait.until(lambda _: "Stopped from the web page" in text(browser, "render-status"))
+    assert "error" not in browser.find_element(By.ID, "render-status").get_attribute("class")
 
 
 def test_a_render_survives_a_restart_of_the_server(

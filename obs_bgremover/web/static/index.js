@@ -253,8 +253,8 @@ async function follow(job, mine = ++state.render) {
   if (!current()) return;
   state.rendering = false;
   $("render").disabled = false;
-  if (job.status !== "done") {  // failed, or stopped from the jobs page
-    show("render-status", job.error, true);
+  if (job.status !== "done") {  // failed, or stopped from the jobs page (not an error)
+    show("render-status", job.error, job.status !== "stopped");
     return;
   }
   show("render-status", `Done: ${describeProgress(job)}.`);

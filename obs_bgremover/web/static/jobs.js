@@ -22,7 +22,8 @@ function statusOf(job) {
   if (job.status === "running") parts.push(` ${describeProgress(job)}`);
   if (job.error) {
     const error = document.createElement("p");
-    error.className = "error";
+    // A stop is the user's own doing, in grey as its status is: only a failure is in red.
+    error.className = job.status === "failed" ? "error" : "note";
     error.textContent = job.error;
     parts.push(error);
   }
