@@ -436,6 +436,39 @@ def test_a_clip_dropped_during_an_upload_stops_that_upload(
     assert list((server.data / "web" / "tmp").iterdir()) == []
 
 
+
+def test_an_upload_is_cancelled_from_the_page(
+    serve: Callable[..., Server], browser: WebDriver, shared_data: Path, tmp_path: Path,
+) -> None:
+    """A clip uploading (hundreds of MB on a slow line) had no way to stop it but leaving the
+    page; a bar full at 100 % stayed once it was up."""
+    server = serve("--workers", "0", "--max-upload-mb", "1")
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom(2 * 1024 * 1024))
+    browser.get(server.url)
+    cancel = browser.find_element(By.ID, "cancel-upload")
+    assert not cancel.is_displayed()
+    browser.set_network_conditions(offline=False, latency=0, download_throughput=-1,
+                                   upload_throughput=64 * 1024)  # bytes a second: 10 s
+    try:
+        drop(browser, shared_data / "talking-heads" / "speaker1.mp4")
+        WebDriverWait(browser, 10).until(
+            lambda _: re.search(r"speaker1.mp4… [1-9]\d? %", text(browser, "upload-status")))
+        drop(browser, big)  # too large: refused at once, and the upload goes on
+        assert "more than this server takes" in text(browser, "upload-error")
+        assert "speaker1.mp4…" in text(browser, "upload-status")
+        assert cancel.is_displayed() and cancel.accessible_name == "Cancel the upload"
+        cancel.click()
+        WebDriverWait(browser, 10).until(lambda _: not cancel.is_displayed())
+    finally:
+        browser.delete_network_conditions()
+    assert text(browser, "upload-error") == "The upload of speaker1.mp4 was cancelled."
+    assert not browser.find_element(By.ID, "upload-progress").is_displayed()
+    assert not browser.find_element(By.ID, "background-step").is_displayed()
+    time.sleep(1)
+    assert server.get("/api/uploads").json() == []
+    assert list((server.data / "web" / "tmp").iterdir()) == []
+
 def test_a_newer_pick_stops_the_preview_it_replaces(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:

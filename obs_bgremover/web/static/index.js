@@ -46,19 +46,23 @@ function tooLarge(file, advice) {
 }
 
 async function uploadClip(file) {
-  const mine = ++state.uploads;  // a clip dropped during another one's upload replaces it
-  const current = () => mine === state.uploads;
-  show("upload-error", "");
+  // Refused before it replaces anything: an upload under way goes on (it went on unseen, with
+  // nothing left to stop it).
   const refused = tooLarge(file, "Cut it shorter and try again.");
   if (refused) {
     show("upload-error", refused, true);
     return;
   }
+  const mine = ++state.uploads;  // a clip dropped during another one's upload replaces it
+  const current = () => mine === state.uploads;
+  show("upload-error", "");
   setProgress($("upload-progress"), 0);
   show("upload-status", `Uploading ${file.name}…`);
   // The clip it replaces stops uploading: it went on, and stayed on the server unseen.
   state.uploading?.abort();
   const uploading = state.uploading = new AbortController();
+  // A clip of hundreds of MB on a slow line could only be stopped by leaving the page.
+  $("cancel-upload").hidden = false;
   let upload;
   try {
     upload = await api.upload(file, "clip", (fraction) => {
@@ -68,15 +72,29 @@ async function uploadClip(file) {
     }, uploading.signal);
   } catch (error) {
     if (!current()) return;
-    $("upload-progress").hidden = true;
+    finishUpload();
     show("upload-status", state.upload ? describeClip(state.upload) : "");
-    show("upload-error", error.message, true);
+    if (uploading.signal.aborted) {  // cancelled: the server keeps nothing of it
+      show("upload-error", `The upload of ${file.name} was cancelled.`);
+    } else {
+      show("upload-error", error.message, true);
+    }
     return;
   }
   if (!current()) return;
+  finishUpload();
   remember({ upload: upload.id, at: null, render: null });
   showClip(upload, 0);
   if (state.background) preview();
+}
+
+// The upload has ended, one way or another: its bar and its Cancel button go.
+function finishUpload() {
+  state.uploading = null;
+  $("upload-progress").hidden = true;
+  const cancel = $("cancel-upload");
+  if (cancel.contains(document.activeElement)) $("choose").focus();  // not lost with it
+  cancel.hidden = true;
 }
 
 function describeClip(upload) {
@@ -306,6 +324,7 @@ async function restore() {
 // -- wiring -------------------------------------------------------------------------------
 
 $("choose").addEventListener("click", () => $("clip-file").click());
+$("cancel-upload").addEventListener("click", () => state.uploading?.abort());
 $("clip-file").addEventListener("change", (event) => {
   if (event.target.files.length) uploadClip(event.target.files[0]);
   event.target.value = "";  // so that choosing the same file again counts
