@@ -691,6 +691,38 @@ def test_the_pages_leave_no_error_in_the_console(
                   if entry["level"] == "SEVERE"]
         assert errors == [], page
 
+
+def test_the_blur_has_a_strength(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """The page offered the blur at its default strength alone, where OBS and the command line
+    take 1 to 100."""
+    server = serve()
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    strength = browser.find_element(By.ID, "blur-strength")
+    assert not strength.is_displayed()
+    browser.find_element(By.CSS_SELECTOR, '[data-background="blur"]').click()
+    assert (strength.aria_role, strength.accessible_name) == ("slider", "Blur strength")
+    assert address(browser)["background"] == "blur"  # the default, as before
+    wait_for_preview(browser, "")
+    previous = browser.find_element(By.ID, "preview").get_attribute("src")
+    strength.send_keys(Keys.END)  # 100
+    assert text(browser, "blur-label") == "100"
+    assert address(browser)["background"] == "blur:100"
+    wait_for_preview(browser, previous)
+    assert text(browser, "preview-caption") == "With blur 100"
+    assert server.get("/api/jobs?kind=preview").json()[-1]["background"] == "blur:100"
+    browser.refresh()  # comes back with its strength
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    strength = browser.find_element(By.ID, "blur-strength")
+    assert strength.get_attribute("value") == "100" and strength.is_displayed()
+    assert browser.find_element(By.ID, "blur-tile").get_attribute("aria-pressed") == "true"
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    assert not strength.is_displayed()
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 

@@ -144,6 +144,7 @@ function select(background, tile) {
   }
   $("colour").setAttribute("aria-label",
     tile === $("colour-tile") ? "Colour (selected)" : "Colour");
+  $("blur-options").hidden = tile !== $("blur-tile");
   // Not during a render: a pick turned Render back on, and a second render began beside the
   // first, which the page then no longer followed.
   $("render").disabled = state.rendering;
@@ -284,6 +285,11 @@ async function follow(job, mine = ++state.render) {
 // -- coming back: a reload, or the address opened again ------------------------------------
 
 function tileFor(background) {
+  if (background === "blur" || background.startsWith("blur:")) {
+    $("blur-strength").value = background.slice("blur:".length) || BLUR_STRENGTH;
+    $("blur-label").textContent = $("blur-strength").value;
+    return $("blur-tile");
+  }
   if (background.startsWith("color:")) {
     $("colour").value = background.slice("color:".length);
     return $("colour-tile");
@@ -342,8 +348,22 @@ dropzone.addEventListener("drop", (event) => {
 });
 
 for (const tile of document.querySelectorAll("button.tile[data-background]")) {
-  if (tile.id !== "own") tile.addEventListener("click", () => select(tile.dataset.background, tile));
+  if (tile.id !== "own" && tile.id !== "blur-tile") {
+    tile.addEventListener("click", () => select(tile.dataset.background, tile));
+  }
 }
+// The blur's strength, as OBS and the command line take it (1-100); the page had none but the
+// default. The default is plain "blur", as before.
+const BLUR_STRENGTH = "50";
+function pickBlur() {
+  const strength = $("blur-strength").value;
+  select(strength === BLUR_STRENGTH ? "blur" : `blur:${strength}`, $("blur-tile"));
+}
+$("blur-tile").addEventListener("click", pickBlur);
+$("blur-strength").addEventListener("input", () => {
+  $("blur-label").textContent = $("blur-strength").value;
+});
+$("blur-strength").addEventListener("change", pickBlur);
 $("own").addEventListener("click", () => $("own-file").click());
 $("own-file").addEventListener("change", (event) => {
   if (event.target.files.length) uploadBackground(event.target.files[0]);
