@@ -354,6 +354,29 @@ def test_a_render_says_its_own_background_after_another_pick(
     drop(browser, talking_head)  # a new clip: no render followed, nothing said of one
     wait.until(lambda _: not browser.find_element(By.ID, "render-job").is_displayed())
 
+
+def test_a_pick_while_the_server_restarts_shows_once_it_is_back(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A background picked while the server was away failed for good ("the server cannot be
+    reached"), and still had to be picked again once it was back."""
+    server = serve()
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, '[data-background="studio"]').click()
+    wait_for_preview(browser, "")
+    previous = browser.find_element(By.ID, "preview").get_attribute("src")
+    server.stop()
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    wait.until(lambda _: text(browser, "preview-status")
+               == "The server cannot be reached; asking again…")
+    assert "error" not in browser.find_element(By.ID, "preview-status").get_attribute("class")
+    server.start()
+    wait_for_preview(browser, previous)
+    assert text(browser, "preview-caption") == "With dusk"
+
 def address(browser: WebDriver) -> dict[str, str]:
     """What the page keeps in its address, after the ``#``."""
     return dict(urllib.parse.parse_qsl(browser.execute_script("return location.hash.slice(1)")))

@@ -161,10 +161,23 @@ async function preview() {
   $("background-step").dataset.preview = "running";
   let job;
   try {
-    job = await api.request("POST", "/api/jobs", {
-      upload: state.upload.id, kind: "preview", background: state.background,
-      at: Number($("at").value),
-    });
+    // A server away for a moment (restarting) is asked again, as a render's progress is: the
+    // pick made meanwhile failed for good, and showed once the server was back.
+    for (;;) {
+      try {
+        job = await api.request("POST", "/api/jobs", {
+          upload: state.upload.id, kind: "preview", background: state.background,
+          at: Number($("at").value),
+        });
+        break;
+      } catch (error) {
+        if (!(error instanceof Unreachable)) throw error;
+        if (!current()) return;
+        show("preview-status", "The server cannot be reached; asking again…");
+        await new Promise((wake) => setTimeout(wake, LOST_POLL_MS));
+        if (!current()) return;
+      }
+    }
     if (!current()) {  // replaced while it was being queued
       api.stopJob(job.id);
       return;
