@@ -302,6 +302,33 @@ def test_a_reload_comes_back_to_the_clip_the_background_and_the_render(
     assert "error" not in browser.find_element(By.ID, "render-status").get_attribute("class")
 
 
+
+def test_a_render_is_stopped_from_the_page_that_follows_it(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A render could be stopped from the jobs page alone; and Render, pressed from the
+    keyboard, turned off under the focus, which went back to the top of the page."""
+    server = serve("--workers", "0")  # the render stays queued
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    drop(browser, talking_head)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    stop = browser.find_element(By.ID, "stop-render")
+    assert not stop.is_displayed()
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    browser.execute_script("document.getElementById('render').focus();")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait.until(lambda _: text(browser, "render-status") == "Waiting for a render worker…")
+    assert stop.is_displayed() and stop.accessible_name == "Stop the render"
+    assert browser.switch_to.active_element == stop
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait.until(lambda _: text(browser, "render-status") == "Stopped from the web page")
+    assert not stop.is_displayed()
+    render = browser.find_element(By.ID, "render")
+    assert render.is_enabled() and browser.switch_to.active_element == render
+    (video,) = server.get("/api/jobs?kind=video").json()
+    assert video["status"] == "stopped"
+
 def test_a_render_survives_a_restart_of_the_server(
     serve: Callable[..., Server], browser: WebDriver, shared_data: Path,
 ) -> None:

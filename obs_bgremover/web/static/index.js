@@ -18,6 +18,7 @@ const state = {
   previewJob: null,   // the id of the preview job under way, stopped when a newer one replaces it
   render: 0,          // renders followed: a new render or a new clip ends following the last one
   rendering: false,   // whether the render followed is unfinished: Render stays off meanwhile
+  keyboard: false,    // whether Render was pressed from the keyboard: its focus goes to Stop
 };
 
 function remember(changes) {
@@ -232,9 +233,11 @@ async function uploadBackground(file) {
 function leaveRender() {
   ++state.render;
   state.rendering = false;
+  state.keyboard = false;
   $("render-progress").hidden = true;
   show("render-job", "");
   show("render-status", "");
+  $("stop-render").hidden = true;
   $("result-step").hidden = true;
   $("result").removeAttribute("src");
   $("result").load();  // stops playing and loading the old video
@@ -244,6 +247,8 @@ function leaveRender() {
 
 async function render() {
   const mine = ++state.render;
+  // Render, turned off, loses the keyboard's focus: Stop takes it once it shows.
+  state.keyboard = document.activeElement === $("render");
   state.rendering = true;
   $("render").disabled = true;
   $("result-step").hidden = true;
@@ -270,6 +275,16 @@ async function follow(job, mine = ++state.render) {
   state.rendering = true;
   $("render").disabled = true;
   setProgress($("render-progress"), job.progress || 0);
+  // Stopped here, not only from the jobs page.
+  const stop = $("stop-render");
+  if (job.id && !FINISHED.includes(job.status)) {
+    stop.hidden = false;
+    // Not turned off once clicked, which would lose the focus: a second stop does nothing.
+    const id = job.id;
+    stop.onclick = () => api.stopJob(id);  // the job, asked for next, is stopped
+    if (state.keyboard) stop.focus();
+  }
+  state.keyboard = false;
   try {
     if (job.status !== "failed") job = await api.waitForJob(job.id, (update) => {
       if (update === null) {
@@ -285,6 +300,8 @@ async function follow(job, mine = ++state.render) {
   if (!current()) return;
   state.rendering = false;
   $("render").disabled = false;
+  if (stop.contains(document.activeElement)) $("render").focus();  // not lost with Stop
+  stop.hidden = true;
   if (job.status !== "done") {  // failed, or stopped from the jobs page (not an error)
     show("render-status", job.error, job.status !== "stopped");
     return;
