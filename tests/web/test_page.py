@@ -773,6 +773,23 @@ def test_the_blur_has_a_strength(
     browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
     assert not strength.is_displayed()
 
+
+def test_a_long_file_name_stays_in_the_page(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path, tmp_path: Path,
+) -> None:
+    """A clip named without spaces ("aaaa…_final_FINAL_v2.mp4") ran out of its step, and the
+    page scrolled sideways."""
+    server = serve("--workers", "0")
+    clip = tmp_path / ("a" * 150 + "_final_FINAL_v2.mp4")
+    clip.write_bytes(talking_head.read_bytes())
+    browser.get(server.url)
+    drop(browser, clip)
+    WebDriverWait(browser, 30).until(
+        lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    assert clip.name in text(browser, "upload-status")
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= innerWidth")
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 
