@@ -30,7 +30,11 @@ def to_spec(choice: str, store: Store) -> str:
         return choice
     if choice.startswith(UPLOAD):
         upload = store.upload(value)
-        if upload is None or upload.purpose != "background":
+        if upload is None:  # deleted (from the jobs page), in words for the page that used it
+            raise InputError(f"your background {value!r} is no longer on the server (it was "
+                             "deleted): upload your image or video again, or pick another "
+                             "background")
+        if upload.purpose != "background":
             raise InputError(f"there is no background upload {value!r}: upload your image or "
                              "video with purpose=background first")
         return str(store.source(upload.id))

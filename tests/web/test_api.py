@@ -148,6 +148,12 @@ def test_jobs_refuse_what_they_cannot_render(server: Server, talking_head: Path)
     assert "blur strength '500' is not a whole number in 1..100" in refused(background="blur:500")
     assert "colour '#12' is not of the form #RRGGBB" in refused(background="color:#12")
     assert f"there is no background upload '{clip}'" in refused(background=f"upload:{clip}")
+    # A background deleted, as the page that picked it still names it: not in the API's terms.
+    gone = server.upload(talking_head, "gone.mp4", purpose="background").json()["id"]
+    assert server.request("DELETE", f"/api/uploads/{gone}").status == 204
+    assert refused(background=f"upload:{gone}") == (
+        f"your background '{gone}' is no longer on the server (it was deleted): upload your "
+        "image or video again, or pick another background")
     assert "a preview's time must be from 0 to under 2.00 s" in refused(kind="preview", at=2.5)
     assert '"bg.mp4" was uploaded as a background' in refused(upload=background)
     assert f"there is no upload {ELSEWHERE_ID}" in refused(upload=ELSEWHERE_ID)
