@@ -15,7 +15,8 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -93,6 +94,17 @@ def screenshot(browser: WebDriver, tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return take
+
+
+def open_with_clip(browser: WebDriver, server: Server, clip: Path,
+                   timeout: float = 30) -> WebDriverWait:
+    """Open the page and drop ``clip`` on it; the wait (of ``timeout`` seconds) for what the
+    test does next, once the backgrounds are offered."""
+    wait = WebDriverWait(browser, timeout)
+    browser.get(server.url)
+    drop(browser, clip)
+    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    return wait
 
 
 def drop(browser: WebDriver, path: Path) -> None:
@@ -276,10 +288,7 @@ def test_a_reload_comes_back_to_the_clip_the_background_and_the_render(
     """The page kept its steps in memory only: a reload (or the address opened again) went back
     to an empty first step, and a render under way was left to the jobs page."""
     server = serve("--workers", "0")  # the render stays queued: the page waits for it
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, clip)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, clip)
     browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
     browser.execute_script("const slider = document.getElementById('at'); slider.value = 2;"
                            "slider.dispatchEvent(new Event('change'));")
@@ -302,17 +311,13 @@ def test_a_reload_comes_back_to_the_clip_the_background_and_the_render(
     assert "error" not in browser.find_element(By.ID, "render-status").get_attribute("class")
 
 
-
 def test_a_render_is_stopped_from_the_page_that_follows_it(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:
     """A render could be stopped from the jobs page alone; and Render, pressed from the
     keyboard, turned off under the focus, which went back to the top of the page."""
     server = serve("--workers", "0")  # the render stays queued
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head)
     stop = browser.find_element(By.ID, "stop-render")
     assert not stop.is_displayed()
     browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
@@ -355,17 +360,13 @@ def test_a_render_survives_a_restart_of_the_server(
     assert text(browser, "render-status") == f"Done: 100 % · {count} of {count} frames."
 
 
-
 def test_a_render_says_its_own_background_after_another_pick(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:
     """A background picked during a render (or after it) put "with dusk" beside the render of
     studio under way, its progress and its result: nothing on the page said it was studio."""
     server = serve("--workers", "0")  # the render stays queued
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head)
     browser.find_element(By.CSS_SELECTOR, '[data-background="studio"]').click()
     browser.find_element(By.ID, "render").click()
     wait.until(lambda _: text(browser, "render-status") == "Waiting for a render worker…")
@@ -388,10 +389,7 @@ def test_a_pick_while_the_server_restarts_shows_once_it_is_back(
     """A background picked while the server was away failed for good ("the server cannot be
     reached"), and still had to be picked again once it was back."""
     server = serve()
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head)
     browser.find_element(By.CSS_SELECTOR, '[data-background="studio"]').click()
     wait_for_preview(browser, "")
     previous = browser.find_element(By.ID, "preview").get_attribute("src")
@@ -419,10 +417,7 @@ def test_a_new_clip_during_a_render_is_not_mixed_with_that_render(
     first = shared_data / "talking-heads" / "speaker5.mp4"
     _, _, count, seconds = describe(talking_head)
     server = serve()
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, first)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, first)
     browser.find_element(By.CSS_SELECTOR, '[data-background="blur"]').click()
     browser.find_element(By.ID, "render").click()
     wait.until(lambda _: re.match(r"^\d+ % ", text(browser, "render-status")))
@@ -462,6 +457,21 @@ def test_a_new_clip_during_a_render_is_not_mixed_with_that_render(
     assert duration == pytest.approx(seconds, abs=0.1)
 
 
+@contextmanager
+def uploading_slowly(browser: WebDriver, clip: Path) -> Iterator[None]:
+    """Drop ``clip`` on a line of 64 kB a second (10 s for a talking head), and wait until its
+    upload is under way; the line is fast again afterwards."""
+    browser.set_network_conditions(offline=False, latency=0, download_throughput=-1,
+                                   upload_throughput=64 * 1024)  # bytes a second
+    try:
+        drop(browser, clip)
+        WebDriverWait(browser, 10).until(lambda _: re.search(
+            rf"{re.escape(clip.name)}… [1-9]\d? %", text(browser, "upload-status")))
+        yield
+    finally:
+        browser.delete_network_conditions()
+
+
 def test_a_clip_dropped_during_an_upload_stops_that_upload(
     serve: Callable[..., Server], browser: WebDriver, shared_data: Path, talking_head: Path,
 ) -> None:
@@ -469,22 +479,14 @@ def test_a_clip_dropped_during_an_upload_stops_that_upload(
     on uploading and stayed on the server, in no page (500 MB clips, for nothing)."""
     server = serve("--workers", "0")
     browser.get(server.url)
-    browser.set_network_conditions(offline=False, latency=0, download_throughput=-1,
-                                   upload_throughput=64 * 1024)  # bytes a second: 10 s
-    try:
-        drop(browser, shared_data / "talking-heads" / "speaker1.mp4")
-        WebDriverWait(browser, 10).until(
-            lambda _: re.search(r"speaker1.mp4… [1-9]\d? %", text(browser, "upload-status")))
+    with uploading_slowly(browser, shared_data / "talking-heads" / "speaker1.mp4"):
         drop(browser, talking_head)
         WebDriverWait(browser, 60).until(
             lambda _: text(browser, "upload-status").startswith(f"{talking_head.name}: "))
-    finally:
-        browser.delete_network_conditions()
     time.sleep(1)
     assert [upload["name"] for upload in server.get("/api/uploads").json()] == [
         talking_head.name]
     assert list((server.data / "web" / "tmp").iterdir()) == []
-
 
 
 def test_an_upload_is_cancelled_from_the_page(
@@ -498,20 +500,13 @@ def test_an_upload_is_cancelled_from_the_page(
     browser.get(server.url)
     cancel = browser.find_element(By.ID, "cancel-upload")
     assert not cancel.is_displayed()
-    browser.set_network_conditions(offline=False, latency=0, download_throughput=-1,
-                                   upload_throughput=64 * 1024)  # bytes a second: 10 s
-    try:
-        drop(browser, shared_data / "talking-heads" / "speaker1.mp4")
-        WebDriverWait(browser, 10).until(
-            lambda _: re.search(r"speaker1.mp4… [1-9]\d? %", text(browser, "upload-status")))
+    with uploading_slowly(browser, shared_data / "talking-heads" / "speaker1.mp4"):
         drop(browser, big)  # too large: refused at once, and the upload goes on
         assert "more than this server takes" in text(browser, "upload-error")
         assert "speaker1.mp4…" in text(browser, "upload-status")
         assert cancel.is_displayed() and cancel.accessible_name == "Cancel the upload"
         cancel.click()
         WebDriverWait(browser, 10).until(lambda _: not cancel.is_displayed())
-    finally:
-        browser.delete_network_conditions()
     assert text(browser, "upload-error") == "The upload of speaker1.mp4 was cancelled."
     assert not browser.find_element(By.ID, "upload-progress").is_displayed()
     assert not browser.find_element(By.ID, "background-step").is_displayed()
@@ -525,10 +520,7 @@ def test_a_newer_pick_stops_the_preview_it_replaces(
     """Previews replaced by a newer pick were left to render: nine tiles clicked in a row
     rendered nine previews, and the one wanted came last."""
     server = serve("--workers", "0")  # the previews stay queued, unless stopped
-    wait = WebDriverWait(browser, 15)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head, timeout=15)
 
     def previews() -> dict[str, str]:
         """The status of each preview, by its background."""
@@ -651,17 +643,13 @@ def test_the_slider_and_the_backgrounds_say_what_they_are(
     assert colour.accessible_name == "Colour (selected)"
 
 
-
 def test_the_colour_tile_picks_the_colour_it_shows(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:
     """A colour was picked only by a change in the colour picker: a click on the tile, its
     picker closed on the green it showed, picked nothing, and Render stayed off."""
     server = serve("--workers", "0")
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    open_with_clip(browser, server, talking_head)
     colour = browser.find_element(By.ID, "colour")
     browser.find_element(By.ID, "colour-tile").click()
     ActionChains(browser).send_keys(Keys.ENTER).perform()  # the picker closed as it opened
@@ -686,10 +674,7 @@ def test_the_pages_fit_a_phone(
     server.job(server.upload(talking_head, talking_head.name).json()["id"], "dusk")
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                             {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head)
     widths = browser.execute_script("return [...document.querySelectorAll('.picture')]"
                                     ".map((picture) => picture.getBoundingClientRect().width)")
     assert min(widths) >= 300, widths
@@ -709,10 +694,7 @@ def test_a_background_too_large_is_refused_before_it_is_sent(
     server = serve("--workers", "0", "--max-upload-mb", "1")
     big = tmp_path / "wall.png"
     big.write_bytes(os.urandom(1536 * 1024))
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head)
     browser.find_element(By.ID, "own-file").send_keys(str(big))
     wait.until(lambda _: "wall.png" in text(browser, "preview-status"))
     assert text(browser, "preview-status") == (
@@ -748,10 +730,7 @@ def test_the_blur_has_a_strength(
     """The page offered the blur at its default strength alone, where OBS and the command line
     take 1 to 100."""
     server = serve()
-    wait = WebDriverWait(browser, 30)
-    browser.get(server.url)
-    drop(browser, talking_head)
-    wait.until(lambda _: browser.find_element(By.ID, "background-step").is_displayed())
+    wait = open_with_clip(browser, server, talking_head)
     strength = browser.find_element(By.ID, "blur-strength")
     assert not strength.is_displayed()
     browser.find_element(By.CSS_SELECTOR, '[data-background="blur"]').click()
