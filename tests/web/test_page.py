@@ -808,7 +808,8 @@ def test_the_jobs_page_lists_the_uploads_and_deletes_one_with_its_jobs(
     assert [row.get_attribute("data-upload") for row in rows] == [wall["id"], clip["id"]]
     cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
     megabytes = f"{clip['bytes'] / 1048576:.1f} MB"
-    assert cells[0][1:] == ["wall.png", "image background", "0.0 MB", "", "Delete"]
+    kilobytes = f"{max(1, int(wall['bytes'] / 1024 + 0.5))} KB"  # not "0.0 MB"
+    assert cells[0][1:] == ["wall.png", "image background", kilobytes, "", "Delete"]
     assert cells[1][1:] == ["talk.mp4", "video clip", megabytes, f"{clip['duration']:.1f} s",
                             "Delete"]
     delete = browser.find_element(By.CSS_SELECTOR, f"{upload_row(wall['id'])} button")
