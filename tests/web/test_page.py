@@ -773,6 +773,34 @@ def test_a_long_file_name_stays_in_the_page(
     assert browser.execute_script(
         "return document.documentElement.scrollWidth <= innerWidth")
 
+
+def test_a_render_is_deleted_from_the_jobs_page_once_asked(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A finished render and its video went at one click, where an upload asks first."""
+    server = serve()
+    upload = server.upload(talking_head, "talk.mp4").json()["id"]
+    job = server.wait(server.job(upload, "dusk")["id"])
+    assert job["status"] == "done", job
+    browser.get(server.url + "/jobs")
+    row = f'tr[data-job="{job["id"]}"]'
+    delete = WebDriverWait(browser, 30).until(
+        lambda _: browser.find_element(By.CSS_SELECTOR, f"{row} button.delete"))
+    for accept in (False, True):
+        delete.click()
+        alert = WebDriverWait(browser, 10).until(expected_conditions.alert_is_present())
+        assert alert.text == ('Delete the render of "talk.mp4" with dusk? Its video is deleted '
+                              "with it.")
+        if accept:
+            alert.accept()
+        else:
+            alert.dismiss()
+            time.sleep(0.5)
+            assert server.get(f"/api/jobs/{job['id']}").status == 200, "deleted unasked"
+    WebDriverWait(browser, 10).until(lambda _: not browser.find_elements(By.CSS_SELECTOR, row))
+    assert server.get("/api/jobs?kind=video").json() == []
+
+
 def upload_row(upload: str) -> str:
     return f'#uploads tr[data-upload="{upload}"]'
 

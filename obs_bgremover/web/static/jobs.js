@@ -64,7 +64,13 @@ function actionsOf(job) {
   }
   const path = `/api/jobs/${encodeURIComponent(job.id)}`;
   if (FINISHED.includes(job.status)) {
-    parts.push(button("Delete", "delete", `Delete ${which}`, "DELETE", path));
+    // A render's video goes with it, minutes of work: asked first, as an upload is. A
+    // preview, failed or stopped job loses nothing the page cannot make again in a second.
+    const question = job.kind === "video" && job.result_url
+      ? async () => `Delete the render of "${job.clip}" with ${job.background_label}? ` +
+        "Its video is deleted with it."
+      : null;
+    parts.push(button("Delete", "delete", `Delete ${which}`, "DELETE", path, question));
   } else {
     parts.push(button("Stop", "stop", `Stop ${which}`, "POST", `${path}/stop`));
   }
