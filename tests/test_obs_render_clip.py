@@ -228,3 +228,23 @@ def test_the_render_lines_name_the_source(tmp_path, monkeypatch) -> None:
     assert state.render_clicked(0, 0, 1) is True
     assert state.stop_clicked(0, 0, 1) is True
     assert any(line.startswith("Webcam: render clip: pick the clip") for line in lines), lines
+
+
+def test_two_renders_in_the_same_second_into_a_linked_folder(tmp_path, monkeypatch) -> None:
+    """The outputs of the jobs queued are stored resolved: a folder picked through a link
+    (~/Videos on another disk) never matched them, and the second render replaced the first."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setattr(render_clip.WORKERS, "ensure", lambda queue: None)
+    monkeypatch.setattr(render_clip.time, "strftime", lambda fmt: "20260101-120000")
+    real = tmp_path / "disk"
+    real.mkdir()
+    linked = tmp_path / "Videos"
+    linked.symlink_to(real, target_is_directory=True)
+    first, second = RenderClip(lambda: None), RenderClip(lambda: None)
+    try:
+        queued = first.start(FilterSettings(), str(CLIP), str(linked))
+        other = second.start(FilterSettings(), str(CLIP), str(linked))
+        assert queued.output != other.output
+    finally:
+        first.close()
+        second.close()

@@ -158,7 +158,11 @@ class RenderClip:
                                 matting=settings.matting(), decontaminate=settings.clean_edges)
         queue = self.queue if self.queue is not None else RenderQueue(open_huey(SQLITE))
         taken = {job.output for job in queue.jobs() if job.status not in FINISHED}
-        output = output_path(clip_path, folder_path, settings.kind == "transparent", taken)
+        # Resolved, as `RenderQueue.submit` stores ``taken``: a folder reached through a link
+        # (~/Videos on another disk) named its jobs' outputs otherwise, and two renders in
+        # one second got one file again.
+        output = output_path(clip_path, folder_path.resolve(), settings.kind == "transparent",
+                             taken)
         # As `render` checks a job (the folder takes files, the clip is a video it can read):
         # a damaged clip was queued and left a failed job.
         refuse_job(JobKind.VIDEO, clip_path, output, 0.0, render)
