@@ -33,6 +33,7 @@ from support import broken_graph
 
 from obs_bgremover import camera
 from obs_bgremover.camera import app, sinks
+from obs_bgremover.camera import capture as capture_module
 from obs_bgremover.camera.capture import Capture, parse_source
 from obs_bgremover.camera.scene import SceneSettings, read_config
 from obs_bgremover.cli import build_parser, main
@@ -1006,6 +1007,31 @@ def test_a_picture_saved_again_is_shown_again(tmp_path: Path) -> None:
         assert seen.shows(1), seen.channels[-5:]
         time.sleep(0.5)
         assert len(cuts) == 1 and seen.channels[-1] == 1, (cuts, seen.channels[-5:])
+
+
+def test_a_picture_saved_while_it_is_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's version was taken after it was read: a picture whose saving ended between
+    the read and that look (an editor writing it in place) was taken as read, and the
+    half-written one it had read stayed on the camera for good."""
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((48, 64, 3), (0, 0, 200), np.uint8))
+    new = tmp_path / "new.png"
+    cv2.imwrite(str(new), np.full((48, 64, 3), (0, 200, 0), np.uint8))
+    real_open = capture_module.open_capture
+
+    def saved_meanwhile(*args: object) -> tuple[cv2.VideoCapture, np.ndarray]:
+        opened = real_open(*args)
+        if new.exists():
+            os.replace(new, still)  # the saving ends just after the read
+        return opened
+
+    monkeypatch.setattr(capture_module, "open_capture", saved_meanwhile)
+    seen = Colours()
+    with Capture(parse_source(str(still)), (64, 48), FPS) as capture:
+        capture.start(seen.on_frame)
+        assert seen.shows(1), f"the picture read while it was saved stayed: {seen.channels[-5:]}"
 
 
 def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(

@@ -215,8 +215,10 @@ class Capture:
         self._on_cut: Callable[[], None]
         self._on_note = on_note
         self._pending: np.ndarray | None  # the first frame, until `_next` gives it
+        # Of the file when it was opened: taken before, so that one saved over it while it is
+        # read (a picture written in place) counts as changed and is read again.
+        self._version = _version(source)
         self._capture, self._pending = open_capture(source, size, fps)
-        self._version = _version(source)  # of the file when it was opened
         self._first_reads: int | None = 0  # frames read before the first reopen (None after)
         self._latest: np.ndarray | None = None  # the last of those
         self._still: np.ndarray | None = None  # the picture of a one-frame file (see `_next`)
@@ -343,8 +345,9 @@ class Capture:
             self._lose(f"{self.source} stopped giving frames soon after it opened", delay)
         while not self._stop.wait(delay):
             try:
+                version = _version(self.source)  # before the read, as in `__init__`
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
-                self._version = _version(self.source)
+                self._version = version
             except BgRemoverError as err:
                 delay = self._backoff.next()
                 self._lose(err.args[0].split(";")[0], delay)
