@@ -8,9 +8,11 @@ upload, named by its id: ``upload:ID`` becomes that upload's stored file, and ba
 
 from __future__ import annotations
 
+import re
+
 from obs_bgremover.backgrounds import BUILTIN, parse_color, parse_strength
 from obs_bgremover.errors import InputError
-from obs_bgremover.web.store import Store
+from obs_bgremover.web.store import ID_PATTERN, Store
 
 FORMS = (f"a built-in name ({', '.join(BUILTIN)}), blur[:STRENGTH], color:#RRGGBB, transparent "
          "or upload:ID (an upload made with purpose=background)")
@@ -30,11 +32,13 @@ def to_spec(choice: str, store: Store) -> str:
         return choice
     if choice.startswith(UPLOAD):
         upload = store.upload(value)
-        if upload is None:  # deleted (from the jobs page), in words for the page that used it
+        # Deleted (from the jobs page), in words for the page that used it; not a name that
+        # was never an upload's id (a script's upload:beach.jpg), which was said to be deleted.
+        if upload is None and re.fullmatch(ID_PATTERN, value):
             raise InputError(f"your background {value!r} is no longer on the server (it was "
                              "deleted): upload your image or video again, or pick another "
                              "background")
-        if upload.purpose != "background":
+        if upload is None or upload.purpose != "background":
             raise InputError(f"there is no background upload {value!r}: upload your image or "
                              "video with purpose=background first")
         return str(store.source(upload.id))

@@ -18,11 +18,13 @@ import pytest
 from fastapi import HTTPException
 from PIL import Image
 
+from obs_bgremover.errors import InputError
 from obs_bgremover.outputs import write_failed
 from obs_bgremover.render import JobRecord, RenderQueue, RenderSettings, open_huey
 from obs_bgremover.render.queue import DATA_ENV
 from obs_bgremover.render.tasks import LEASE_S, staging_dir
 from obs_bgremover.web import api, app, uploads
+from obs_bgremover.web.choices import to_spec
 from obs_bgremover.web.context import Context
 from obs_bgremover.web.present import job_out, limit_notes
 from obs_bgremover.web.schemas import JobIn
@@ -237,3 +239,13 @@ def test_an_upload_over_the_limit_is_told_the_limit_as_given(
                                     int(megabytes * uploads.MB)))
     assert refused.value.status_code == 413
     assert f"more than this server takes ({said} MB)" in refused.value.detail
+
+
+def test_a_background_upload_id_that_never_was_is_not_said_deleted(tmp_path: Path) -> None:
+    """``upload:beach.jpg`` (a script naming its file) was "no longer on the server (it was
+    deleted)"; only an id an upload could have had is said to be deleted."""
+    store = Store(tmp_path / "web")
+    with pytest.raises(InputError, match=r"there is no background upload 'beach.jpg': upload "):
+        to_spec("upload:beach.jpg", store)
+    with pytest.raises(InputError, match="'0123456789ab' is no longer on the server"):
+        to_spec("upload:0123456789ab", store)
