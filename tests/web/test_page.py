@@ -728,6 +728,23 @@ def test_the_pages_leave_no_error_in_the_console(
         assert errors == [], page
 
 
+def test_a_new_clip_takes_the_focus_off_stop_to_render(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A clip dropped while Stop had the focus hid Stop under it, and the focus went back to
+    the top of the page."""
+    server = serve("--workers", "0")  # the render stays queued
+    wait = open_with_clip(browser, server, talking_head)
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    browser.execute_script("document.getElementById('render').focus();")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    stop = browser.find_element(By.ID, "stop-render")
+    wait.until(lambda _: browser.switch_to.active_element == stop)
+    drop(browser, talking_head)  # with the mouse: the focus stays where it was
+    wait.until(lambda _: not stop.is_displayed())
+    assert browser.switch_to.active_element == browser.find_element(By.ID, "render")
+
+
 def test_the_blur_has_a_strength(
     serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
 ) -> None:

@@ -237,12 +237,16 @@ function leaveRender() {
   $("render-progress").hidden = true;
   show("render-job", "");
   show("render-status", "");
+  // Not lost with Stop (a new clip dropped while Stop had the focus): Render takes it, or the
+  // upload button while there is nothing to render.
+  const focused = $("stop-render").contains(document.activeElement);
   $("stop-render").hidden = true;
   $("result-step").hidden = true;
   $("result").removeAttribute("src");
   $("result").load();  // stops playing and loading the old video
   $("download").href = "#";
   $("render").disabled = !state.background;
+  if (focused) ($("render").disabled ? $("choose") : $("render")).focus();
 }
 
 async function render() {
