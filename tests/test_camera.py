@@ -1055,3 +1055,29 @@ def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
         assert seen.shows(2), seen.channels[-5:]
         os.replace(longer, looped)
         assert seen.shows(1), f"stuck on the one frame: {seen.channels[-5:]}"
+
+
+def test_a_frame_the_network_fails_on_does_not_stop_the_camera(
+    lucia: Sequence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live pipeline goes on after a frame it failed on (a GPU out of memory for a moment),
+    and hands the error over once; the camera raised it, and ended mid-call with a traceback."""
+    from obs_bgremover import pipeline
+
+    run = pipeline.Pipeline.run
+    calls = [0]
+
+    def fails_once(self: pipeline.Pipeline, frame: np.ndarray) -> object:
+        calls[0] += 1
+        if calls[0] == 20:
+            raise RuntimeError("CUDA failure 2: out of memory")
+        return run(self, frame)
+
+    monkeypatch.setattr(pipeline.Pipeline, "run", fails_once)
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        _wait_for(messages, "camera: the network works again")
+        _sending(sink)
+
+    _, messages = _drive(steps, "--input", lucia.clip, "--size", SIZE)
+    assert "failed on a frame (RuntimeError: CUDA failure 2: out of memory)" in messages

@@ -342,6 +342,14 @@ def _handle_key(running: _Running, key: int) -> bool:
     return True
 
 
+def _frame_failed(error: Exception) -> str:
+    """What the camera says when the network fails on a frame (a GPU that ran out of memory, a
+    driver reset): the live pipeline goes on with the next frame, and so does the camera, with
+    the last picture meanwhile. It ended the camera mid-call with a traceback."""
+    return (f"camera: the network failed on a frame ({type(error).__name__}: {error}); the "
+            "virtual camera shows the last picture until it works again")
+
+
 def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
     """Composite the newest matte (or repeat the last composite) and send it, once per frame
     period, until the duration is over or the preview asks to stop."""
@@ -349,6 +357,7 @@ def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
     started = time.perf_counter()
     shown: LiveResult | None = None
     composite: np.ndarray | None = None
+    failing = False  # whether the network's last result was an error (said once per spell)
     scene = running.scene
     while duration is None or time.perf_counter() - started < duration:
         running.capture.check()
@@ -357,9 +366,18 @@ def _loop(running: _Running, meter: Meter, watcher: FileWatch | None) -> None:
         if scene.saved_again():
             running.changes.ask("background", partial(_reload, scene, scene.spec), "background")
         running.changes.apply_ready()
-        latest = running.feed.latest()
+        try:
+            latest = running.feed.latest()
+        except Exception as error:  # one frame's, on the pipeline's thread, which goes on
+            latest = None
+            if not failing:
+                failing = True
+                running.status.note(_frame_failed(error))
         captured = None
         if latest is not None and latest[0] is not shown:
+            if failing:
+                failing = False
+                running.status.note("camera: the network works again")
             shown, captured = latest
             composite = running.scene.composite(shown.frame, shown.alpha, captured - started)
         if composite is None:
