@@ -22,3 +22,13 @@ def test_the_95th_percentile_is_never_below_the_median() -> None:
         summary = sent_with_latencies(latencies).summary()
         assert summary.latency_p95_ms >= summary.latency_ms
         assert summary.latency_p95_ms <= max(latencies) + 5  # it is one of theirs, give or take
+
+
+def test_a_stop_before_two_frames_claims_no_figures() -> None:
+    """A stop while the model loaded printed "sent 0 frames in 0.0 s: 0.00 fps ... latency 0 ms
+    median, 0 ms 95th percentile; CPU 0% of one core", figures nothing was measured for."""
+    assert str(Meter().summary()) == (
+        "sent 0 frames, too few to measure a rate or a latency; the network ran on 0 of 0 "
+        "frames matted")
+    assert "latency 0 ms" not in str(sent_with_latencies([30.0]).summary((1, 1)))
+    assert "35 ms median" in str(sent_with_latencies([35.0, 35.0]).summary())

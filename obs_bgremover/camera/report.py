@@ -41,6 +41,12 @@ class Summary:
     reused its last matte (``--every-n``, ``--skip-static``)."""
 
     def __str__(self) -> str:
+        if self.frames < 2:  # stopped while the model loaded, or right after the first frame
+            return (
+                f"sent {self.frames} frame{'' if self.frames == 1 else 's'}, too few to measure a "
+                f"rate or a latency; the network ran on {self.network_runs} of {self.matted} "
+                "frames matted"
+            )
         return (
             f"sent {self.frames} frames in {self.seconds:.1f} s: {self.fps:.2f} fps "
             f"({self.new_fps:.1f} with a new matte); camera -> virtual camera latency "
