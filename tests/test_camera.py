@@ -772,7 +772,8 @@ def test_numbers_that_are_no_numbers_are_refused(
     [
         (None, "cannot read config file {path}: No such file or directory"),
         ("{not json", "cannot read config file {path}: Expecting property name"),
-        ('{"threshold": 2}', "threshold must be a number above 0 and below 1, got 2.0"),
+        ('{"threshold": 2}',
+         "config file {path}: threshold must be a number above 0 and below 1, got 2.0"),
         ('{"band": "wide"}', "config file {path}: band must be a number, got 'wide'"),
         ('{"band": 1%s}' % ("0" * 400),
          "config file {path}: band must be a number, got one of 401 digits"),

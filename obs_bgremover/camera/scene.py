@@ -14,7 +14,7 @@ import numpy as np
 
 from obs_bgremover.backgrounds import BUILTIN, LoopingVideo, background_file, parse_background
 from obs_bgremover.composite import Background, Compositor, TransparentBackground
-from obs_bgremover.errors import InputError
+from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.watch import BACKGROUND_EVERY_S, FileWatch
 
@@ -152,7 +152,10 @@ def read_config(path: Path, base: SceneSettings) -> SceneSettings:
         if not isinstance(values[name], str):
             raise InputError(f"config file {path}: {name} must be a string, got {values[name]!r}")
     numbers = {name: _number(path, name, values[name]) for name in knobs & set(values)}
-    matting = replace(base.matting, **numbers)
+    try:
+        matting = replace(base.matting, **numbers)
+    except BgRemoverError as err:  # a knob out of range: said with the file, as the rest is
+        raise InputError(f"config file {path}: {err}") from None
     return SceneSettings(
         values.get("background", base.background), matting, values.get("model", base.model)
     )
