@@ -270,8 +270,7 @@ def shutdown() -> None:
             with suppress(Exception):  # the queue may be gone; OBS is quitting anyway
                 dropped = instance.render_clip.drop_queued()
                 if dropped is not None:
-                    instance.say(libobs.LOG_WARNING,
-                                 f"render job {dropped.id} ({dropped.input}) was not rendered: "
-                                 "OBS quit or unloaded the script before its turn came")
+                    instance.say(libobs.LOG_WARNING,  # the reason: "not rendered: OBS quit..."
+                                 f"render job {dropped.id} ({dropped.input}) was {dropped.error}")
     log(libobs.LOG_INFO, f"stopped {len(instances)} filter(s) and {processes} network "
                          f"process(es) in {time.perf_counter() - start:.2f} s")

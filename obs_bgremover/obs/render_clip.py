@@ -172,10 +172,7 @@ class RenderClip:
         self.close()  # the previous job's thread, if it has not noticed its end yet
         self.job_id = record.id
         self._show(describe(record))
-        self.stop_event.clear()
-        self.thread = threading.Thread(target=self._follow, name="obs-bgremover-render-status",
-                                       daemon=True)
-        self.thread.start()
+        self._start_following()
         return record
 
     def stop(self) -> JobRecord | None:
@@ -210,6 +207,10 @@ class RenderClip:
                    else "Failed: the job disappeared from the render queue")
         if record is None or record.status in FINISHED:
             return
+        self._start_following()
+
+    def _start_following(self) -> None:
+        """Follow `job_id` on a thread of its own, which updates the status line."""
         self.stop_event.clear()
         self.thread = threading.Thread(target=self._follow, name="obs-bgremover-render-status",
                                        daemon=True)
