@@ -113,6 +113,6 @@ function setProgress(element, fraction) {
 // A size in MB (of 1,048,576 bytes, as the server's limit), or in KB below 0.1 MB: a picture
 // of a few KB read "0.0 MB".
 function megabytes(bytes) {
-  if (bytes < 104858) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+  if (bytes < 1048576 / 10) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
   return `${(bytes / 1048576).toFixed(1)} MB`;
 }

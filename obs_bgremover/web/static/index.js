@@ -93,9 +93,14 @@ async function uploadClip(file) {
 function finishUpload() {
   state.uploading = null;
   $("upload-progress").hidden = true;
-  const cancel = $("cancel-upload");
-  if (cancel.contains(document.activeElement)) $("choose").focus();  // not lost with it
-  cancel.hidden = true;
+  hideKeepingFocus($("cancel-upload"), $("choose"));
+}
+
+// Hide a control, handing the keyboard's focus to ``next`` if the control had it: a hidden
+// control's focus went back to the top of the page.
+function hideKeepingFocus(control, next) {
+  if (control.contains(document.activeElement)) next.focus();
+  control.hidden = true;
 }
 
 function describeClip(upload) {
@@ -237,16 +242,14 @@ function leaveRender() {
   $("render-progress").hidden = true;
   show("render-job", "");
   show("render-status", "");
-  // Not lost with Stop (a new clip dropped while Stop had the focus): Render takes it, or the
-  // upload button while there is nothing to render.
-  const focused = $("stop-render").contains(document.activeElement);
-  $("stop-render").hidden = true;
+  $("render").disabled = !state.background;
+  // A new clip dropped while Stop had the focus: Render takes it, or the upload button while
+  // there is nothing to render.
+  hideKeepingFocus($("stop-render"), $("render").disabled ? $("choose") : $("render"));
   $("result-step").hidden = true;
   $("result").removeAttribute("src");
   $("result").load();  // stops playing and loading the old video
   $("download").href = "#";
-  $("render").disabled = !state.background;
-  if (focused) ($("render").disabled ? $("choose") : $("render")).focus();
 }
 
 async function render() {
@@ -304,8 +307,7 @@ async function follow(job, mine = ++state.render) {
   if (!current()) return;
   state.rendering = false;
   $("render").disabled = false;
-  if (stop.contains(document.activeElement)) $("render").focus();  // not lost with Stop
-  stop.hidden = true;
+  hideKeepingFocus(stop, $("render"));
   if (job.status !== "done") {  // failed, or stopped from the jobs page (not an error)
     show("render-status", job.error, job.status !== "stopped");
     return;
