@@ -185,6 +185,11 @@ NO_BACKGROUND = 655
 MIXED = 25
 
 
+# A blur background's strength (1-100) where none is given: `blur`, OBS's default, the web
+# page's.
+DEFAULT_BLUR = 50
+
+
 class BlurBackground(Background):
     """The camera's own background, blurred, with no halo of the person around them.
 
@@ -195,7 +200,7 @@ class BlurBackground(Background):
     at a resolution where the blur is a few pixels wide and is scaled up, which a blur survives.
     """
 
-    def __init__(self, strength: int = 50) -> None:
+    def __init__(self, strength: int = DEFAULT_BLUR) -> None:
         if not 1 <= strength <= 100:
             raise InputError(f"blur strength {strength} is not in 1..100")
         self.strength = strength

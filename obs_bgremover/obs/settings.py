@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obs_bgremover.backgrounds import ASSETS, BUILTIN
-from obs_bgremover.composite import FIT_MODES
+from obs_bgremover.composite import DEFAULT_BLUR, FIT_MODES
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.obs.libobs import lib
 from obs_bgremover.pipeline import PipelineSettings
@@ -42,7 +42,6 @@ DEFAULT_COLOR = 0xFF40B100  # OBS stores colours as 0xAABBGGRR: this is #00B140,
 DEFAULT_FIT = "cover"
 DEFAULT_MODEL = "general"
 DEFAULT_DEVICE = "auto"
-DEFAULT_BLUR = 50
 
 # The matting knobs' defaults are the values stored in both graphs (scripts/
 # build_matting_model.py, KNOBS; a test compares them with the .onnx files), so the filter's

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from obs_bgremover.composite import DEFAULT_BLUR
 from obs_bgremover.web.context import Context, builtin_backgrounds
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,7 +23,8 @@ def router(context: Context) -> APIRouter:
     @pages.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "index.html", {
-            "limits": context.limits(), "backgrounds": builtin_backgrounds()})
+            "limits": context.limits(), "backgrounds": builtin_backgrounds(),
+            "blur": DEFAULT_BLUR})
 
     @pages.get("/jobs", response_class=HTMLResponse)
     def jobs(request: Request) -> HTMLResponse:

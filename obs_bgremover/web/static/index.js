@@ -389,8 +389,8 @@ for (const tile of document.querySelectorAll("button.tile[data-background]")) {
   }
 }
 // The blur's strength, as OBS and the command line take it (1-100); the page had none but the
-// default. The default is plain "blur", as before.
-const BLUR_STRENGTH = "50";
+// default. The default (the slider's own, from the server) is plain "blur", as before.
+const BLUR_STRENGTH = $("blur-strength").defaultValue;
 function pickBlur() {
   const strength = $("blur-strength").value;
   select(strength === BLUR_STRENGTH ? "blur" : `blur:${strength}`, $("blur-tile"));
