@@ -914,3 +914,37 @@ def test_an_upload_in_use_is_not_deleted_from_the_jobs_page(
     assert browser.find_elements(By.CSS_SELECTOR, upload_row(upload))
     assert [kept["id"] for kept in server.get("/api/uploads").json()] == [upload]
     assert [kept["id"] for kept in server.get("/api/jobs").json()] == [job]
+
+
+def test_a_clip_deleted_from_the_jobs_page_sends_the_page_back_to_its_first_step(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+) -> None:
+    """A clip deleted on the jobs page while the page showed it left the page on it: every
+    pick and Render failed in the server's words, "there is no upload 3f9c…", an id the page
+    never shows, with no way on but dropping a clip."""
+    server = serve("--workers", "0")
+    wait = open_with_clip(browser, server, talking_head)
+    name = talking_head.name
+    (upload,) = server.get("/api/uploads").json()
+    assert server.request("DELETE", f"/api/uploads/{upload['id']}").status == 204
+    for control in ('[data-background="dusk"]', "#render"):  # a pick, then Render
+        browser.find_element(By.CSS_SELECTOR, control).click()
+        wait.until(lambda _: not browser.find_element(By.ID, "background-step").is_displayed())
+        assert not browser.find_element(By.ID, "render-step").is_displayed()
+        assert text(browser, "upload-error") == (
+            f"The clip {name} is no longer on the server: it was deleted on the jobs page. "
+            "Drop it here again.")
+        assert text(browser, "drop-prompt") == "Drop a video here"
+        assert "upload" not in address(browser)
+        assert browser.switch_to.active_element == browser.find_element(By.ID, "choose")
+        if control == "#render":
+            break
+        # Dropped again, the clip is back; and deleted again before Render.
+        drop(browser, talking_head)
+        wait.until(lambda _: browser.find_element(By.ID, "render-step").is_displayed())
+        assert not browser.find_element(By.ID, "upload-error").is_displayed()
+        (upload,) = server.get("/api/uploads").json()
+        wait.until(lambda _: server.get("/api/jobs").json())  # the preview of the pick kept
+        for job in server.get("/api/jobs").json():
+            server.request("POST", f"/api/jobs/{job['id']}/stop")
+        assert server.request("DELETE", f"/api/uploads/{upload['id']}").status == 204

@@ -14,6 +14,15 @@ class Unreachable extends Error {
   }
 }
 
+// The API's answer to a request it refused: its sentence, and its HTTP status for the pages to
+// tell one refusal from another.
+class Refused extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
 async function problem(response) {
   // Every error of the API answers {"detail": "what is wrong"}.
   try {
@@ -37,7 +46,7 @@ const api = {
       throw new Unreachable();
     }
     if ([502, 503, 504].includes(response.status)) throw new Unreachable();
-    if (!response.ok) throw new Error(await problem(response));
+    if (!response.ok) throw new Refused(await problem(response), response.status);
     return response.status === 204 ? null : response.json();
   },
 

@@ -38,6 +38,8 @@ function show(id, text, isError = false) {
 
 // -- 1. upload ----------------------------------------------------------------------------
 
+const FIRST_PROMPT = $("drop-prompt").textContent;  // before a clip: "Drop another" after
+
 // Why a file is too large to send, or "" if it is not: said before sending any of it.
 function tooLarge(file, advice) {
   const limit = Number($("dropzone").dataset.maxBytes);
@@ -101,6 +103,33 @@ function finishUpload() {
 function hideKeepingFocus(control, next) {
   if (control.contains(document.activeElement)) next.focus();
   control.hidden = true;
+}
+
+// Whether a preview or a render was refused because the page's clip is no longer on the server:
+// deleted from the jobs page, in this tab or another, while this page showed it. A job is only
+// ever refused a 404 for its clip; a background upload deleted is refused as a bad pick (422).
+function isClipGone(error) {
+  return error instanceof Refused && error.status === 404;
+}
+
+// The page's clip was deleted: the page goes back to its first step and says so, where every
+// pick failed in the server's words ("there is no upload 3f9c…", an id the page never shows).
+function clipGone() {
+  const name = state.upload.name;
+  state.upload = null;
+  ++state.preview;
+  state.previewJob = null;
+  leaveRender();
+  remember({ upload: null, at: null, render: null });
+  $("background-step").hidden = true;
+  $("render-step").hidden = true;
+  $("dropzone").classList.remove("compact");
+  $("drop-prompt").textContent = FIRST_PROMPT;
+  show("upload-status", "");
+  show("clip-notes", "");
+  show("upload-error", `The clip ${name} is no longer on the server: it was deleted on the ` +
+    "jobs page. Drop it here again.", true);
+  $("choose").focus();
 }
 
 function describeClip(upload) {
@@ -191,6 +220,8 @@ async function preview() {
     state.previewJob = job.id;
     job = await api.waitForJob(job.id, undefined, current);
   } catch (error) {
+    if (!current()) return;
+    if (isClipGone(error)) return clipGone();
     job = { status: "failed", error: error.message };
   }
   if (!current()) return;
@@ -267,6 +298,8 @@ async function render() {
     job = await api.request("POST", "/api/jobs", {
       upload: state.upload.id, kind: "video", background: state.background });
   } catch (error) {
+    if (mine !== state.render) return;
+    if (isClipGone(error)) return clipGone();
     job = { status: "failed", error: error.message };
   }
   if (mine !== state.render) return;  // another clip meanwhile: this render is left to the jobs page
