@@ -26,7 +26,13 @@ from obs_bgremover.backgrounds import (
     list_backgrounds,
     parse_background,
 )
-from obs_bgremover.composite import FIT_MODES, CompositeSettings, Compositor, TransparentBackground
+from obs_bgremover.composite import (
+    DEFAULT_BLUR,
+    FIT_MODES,
+    CompositeSettings,
+    Compositor,
+    TransparentBackground,
+)
 from obs_bgremover.errors import BgRemoverError, InputError
 from obs_bgremover.media import ImageFiles, VideoFile, open_frames
 from obs_bgremover.model import (
@@ -252,7 +258,8 @@ def run_backgrounds(args: argparse.Namespace) -> int:
         print(f"{name:16} built-in {kind}")
     print(f"{'FILE':16} an image or a video file of your own (a video, or an animated GIF "
           "or PNG, loops)")
-    print(f"{'blur[:STRENGTH]':16} the camera's own background, blurred (strength 1-100)")
+    print(f"{'blur[:STRENGTH]':16} the camera's own background, blurred (strength 1-100, "
+          f"{DEFAULT_BLUR} when left out)")
     print(f"{'color:#RRGGBB':16} a solid colour")
     print(f"{'transparent':16} no background: PNG, WebP, WebM or MOV with alpha")
     return 0

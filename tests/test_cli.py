@@ -15,6 +15,7 @@ import pytest
 
 from obs_bgremover import __version__
 from obs_bgremover.cli import main
+from obs_bgremover.composite import DEFAULT_BLUR
 
 
 def read_alpha(path: Path) -> np.ndarray:
@@ -32,6 +33,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert caught.value.code == 0
     assert capsys.readouterr().out.strip() == f"obs-bgremover {__version__}"
+
+
+def test_backgrounds_says_what_a_bare_blur_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """``blur[:STRENGTH]`` with the strength left out: the listing says what it gets."""
+    assert main(["backgrounds"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("blur")]
+    assert listed and f"{DEFAULT_BLUR} when left out" in listed[0], listed
 
 
 def test_python_dash_m_runs_the_command(repo_root: Path) -> None:
