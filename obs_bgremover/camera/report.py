@@ -4,7 +4,9 @@ CPU) at every stop.
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import threading
 import time
 from collections import deque
@@ -112,11 +114,32 @@ class Meter:
         )
 
 
+def _room(stream: TextIO) -> int:
+    """The characters a line written to ``stream`` may take: the width of its terminal less the
+    last column (some terminals wrap as soon as it is written), or no bound where the width
+    cannot be told."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):  # no file descriptor, or not a terminal
+        return sys.maxsize
+    return columns - 1 if columns else sys.maxsize
+
+
+def _cut(text: str, room: int) -> str:
+    """``text``, or its start and "..." where it is longer than ``room``."""
+    return text if len(text) <= room else text[: max(0, room - 3)] + "..."
+
+
 class StatusLine:
     """One self-rewriting line on a terminal, redrawn at most every `STATUS_EVERY` seconds;
     notes (a lost webcam, a bad config file) go on lines of their own, terminal or not. Notes
     come from the capture thread too, so every write holds a lock: a note must not land in the
-    middle of a redrawn line."""
+    middle of a redrawn line.
+
+    The line is cut to the terminal's width (looked up at each redraw, as a window may be
+    resized): "\\r" goes back to the start of the last row only, so a line that wrapped (the
+    status line is over 100 characters, a terminal 80 by default) left a new row at every
+    redraw, two a second."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -131,7 +154,9 @@ class StatusLine:
             if not self.enabled or now - self._drawn < STATUS_EVERY:
                 return
             self._drawn = now
-            print(f"\r{text.ljust(self._width)}", end="", file=self.stream, flush=True)
+            room = _room(self.stream)
+            text = _cut(text, room)
+            print(f"\r{text.ljust(min(self._width, room))}", end="", file=self.stream, flush=True)
             self._width = len(text)
 
     def note(self, text: str) -> None:
