@@ -1082,3 +1082,33 @@ def test_a_frame_the_network_fails_on_does_not_stop_the_camera(
 
     _, messages = _drive(steps, "--input", lucia.clip, "--size", SIZE)
     assert "failed on a frame (RuntimeError: CUDA failure 2: out of memory)" in messages
+
+
+def test_a_file_saved_over_a_looping_one_is_taken_as_what_it_is(tmp_path: Path) -> None:
+    """A file saved over a looping video was played as the loop had been: a 10 fps clip at the
+    30 fps of the one it replaced, three times too fast, and a picture reopened at every
+    frame, a cut (smoothing afresh, the network run) 30 times a second."""
+    def clip(name: str, colour: tuple[int, int, int], count: int, fps: int) -> Path:
+        return write_clip(tmp_path / name, [np.full((48, 64, 3), colour, np.uint8)] * count, fps)
+
+    looped = clip("looped.mp4", (200, 0, 0), 15, FPS)
+    slow = clip("slow.mp4", (0, 200, 0), 30, 10)
+    picture = tmp_path / "picture.png"
+    cv2.imwrite(str(picture), np.full((48, 64, 3), (200, 0, 0), np.uint8))  # blue, as BGR
+    seen = Colours()
+    cuts: list[int] = []
+    with Capture(parse_source(str(looped)), (64, 48), FPS) as capture:
+        capture.start(seen.on_frame, lambda: cuts.append(len(seen.channels)))
+        assert seen.shows(0, within=10)
+        os.replace(slow, looped)
+        assert seen.shows(1), seen.channels[-5:]
+        before, started = len(seen.channels), time.monotonic()
+        time.sleep(1.5)
+        rate = (len(seen.channels) - before) / (time.monotonic() - started)
+        assert rate < 15, f"a 10 fps clip gave {rate:.0f} frames a second"
+        os.replace(picture, looped)
+        assert seen.shows(2, within=10), seen.channels[-5:]
+        time.sleep(0.2)
+        reopened = len(cuts)
+        time.sleep(1)
+        assert len(cuts) == reopened, f"a picture was reopened {len(cuts) - reopened} times in 1 s"

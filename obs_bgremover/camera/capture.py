@@ -222,6 +222,7 @@ class Capture:
         self._first_reads: int | None = 0  # frames read before the first reopen (None after)
         self._latest: np.ndarray | None = None  # the last of those
         self._still: np.ndarray | None = None  # the picture of a one-frame file (see `_next`)
+        self._clock: FrameClock | None = None  # a file's, at its own rate (see `_read`)
         self._backoff = Backoff()
         self._first: float | None = None  # when the source gave its first frame since it opened
         self._last = 0.0  # and its latest one
@@ -245,7 +246,7 @@ class Capture:
 
     def _read(self) -> None:
         try:
-            clock = FrameClock(self._frame_rate()) if self.source.is_file else None
+            self._clock = FrameClock(self._frame_rate()) if self.source.is_file else None
             while not self._stop.is_set():
                 ok, bgr = self._next()
                 if self._stop.is_set():
@@ -253,7 +254,7 @@ class Capture:
                 if not ok:
                     self._reopen()
                     continue
-                if clock is not None and not clock.wait(self._stop):
+                if self._clock is not None and not self._clock.wait(self._stop):
                     return
                 self._delivered()
                 if self._due_now():
@@ -284,15 +285,14 @@ class Capture:
         that ends after one frame when it is first read (at the start, or once a still's file
         is saved again) is a picture, which is then given again until its file changes:
         reopened at each of its ends, it was a new shot at every frame, smoothed from scratch
-        and matted every time, whatever ``--skip-static`` said. Not at a loop's reopening: a
-        video caught at a loop point while it is copied over holds one frame for a moment, and
-        must be reopened again (a still taken from a file still being written is read again
-        when the writing ends, as its file changes)."""
+        and matted every time, whatever ``--skip-static`` said. Not at a loop's reopening of
+        the same file, only once a new one is there (`_new_version`): a still taken from a
+        file still being written, a video caught half copied over, is read again when the
+        writing ends, as its file changes."""
         if self._still is not None:
             if _version(self.source) in (self._version, None):  # None: away for a moment
                 return True, self._still
-            self._still, self._first_reads = None, 0  # a new file: decide again
-            return False, None
+            return False, None  # a new file: reopened, and decided on again (`_new_version`)
         if self._pending is not None:
             frame, self._pending = self._pending, None
         else:
@@ -347,15 +347,27 @@ class Capture:
             try:
                 version = _version(self.source)  # before the read, as in `__init__`
                 self._capture, self._pending = open_capture(self.source, self.size, self.fps)
-                self._version = version
             except BgRemoverError as err:
                 delay = self._backoff.next()
                 self._lose(err.args[0].split(";")[0], delay)
                 continue
+            self._new_version(version)
             self._first = None
             self.waiting = None
             self._on_cut()
             return
+
+    def _new_version(self, version: tuple[int, int, int] | None) -> None:
+        """After a reopening: a file saved over the one that looped is a new file, a picture or
+        a video, at a rate of its own. Taken at the loop's rate, a 10 fps clip saved over a 30
+        fps one played three times too fast; and a picture, never decided on, was reopened at
+        every frame, a new shot each time, matted whatever ``--skip-static`` said. (A video
+        caught half copied, holding one frame for a moment, is a still only until its file
+        changes again.) ``version``: the file's, taken before it was opened."""
+        if version != self._version:
+            self._still, self._first_reads = None, 0
+            self._clock = FrameClock(self._frame_rate())
+        self._version = version
 
     def _lose(self, reason: str, delay: float) -> None:
         """Say why no frames come: on the status line, with the next try, and once per loss on
