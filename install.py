@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import contextlib
 import hashlib
 import json
 import os
@@ -653,6 +654,30 @@ def collection_scripts(data: object, path: Path) -> list:
     return scripts
 
 
+def write_collection(path: Path, data: object) -> Path:
+    """Write ``data`` over the scene collection ``path``, after a timestamped backup of it, which
+    is returned. A folder or file that cannot be written (OBS once run with sudo leaves them
+    root's) is said in one line, with the file as it was and nothing left behind; it was a
+    traceback, with the backup or a ``.partial`` file beside the collection."""
+    backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+    partial = path.with_name(f"{path.name}.partial")
+    try:
+        shutil.copy2(path, backup)
+        partial.write_text(json.dumps(data, indent=4, ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        for leftover in (partial, backup):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        where = exc.filename or path
+        raise InstallError(
+            f"cannot change OBS's scene collection {path} ({where}: {exc.strerror or exc}); "
+            "it was left as it was. Make its folder and file writable for you (on Linux or "
+            f"macOS, where OBS once ran with sudo: sudo chown -R $USER {path.parent}), or add "
+            f"the script in OBS under Tools > Scripts instead:\n    {OBS_SCRIPT}") from exc
+    return backup
+
+
 def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
     """Add the script to OBS's current scene collection, as Tools > Scripts > + does.
 
@@ -685,8 +710,7 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
     if [Path(str(entry["path"])).resolve() for entry in ours] == [script]:
         print(f"    {script} is already in the scene collection {name!r}; nothing changed.")
         return
-    backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
-    shutil.copy2(path, backup)
+    said = ""
     if ours:  # this checkout's entry, else the first, keeps its place and its settings
         kept = next((entry for entry in ours if Path(str(entry["path"])).resolve() == script),
                     ours[0])
@@ -695,15 +719,15 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
         kept["path"] = script.as_posix()
         scripts[:] = [entry for entry in scripts if entry is kept or entry not in ours]
         if replaced:
-            print(f"    Replaced the script of another checkout, or its old name "
-                  f"({', '.join(replaced)}).")
+            said = (f"    Replaced the script of another checkout, or its old name "
+                    f"({', '.join(replaced)}).")
         else:  # this checkout's, listed twice
-            print(f"    Removed {len(ours) - 1} more entries of this script.")
+            said = f"    Removed {len(ours) - 1} more entries of this script."
     else:
         scripts.append({"path": script.as_posix(), "settings": {}})
-    partial = path.with_name(f"{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=4, ensure_ascii=False), encoding="utf-8")
-    os.replace(partial, path)
+    backup = write_collection(path, data)
+    if said:
+        print(said)
     print(f"    Added {script}\n    to the scene collection {name!r} ({path}).\n"
           f"    The file as it was: {backup}\n"
           "    Start OBS: the script loads with this collection (scripts belong to a scene "

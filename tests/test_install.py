@@ -589,6 +589,27 @@ def test_add_to_obs_refuses_what_it_cannot_read(installer, tmp_path, prepare, me
         installer.add_to_obs(config)
 
 
+@pytest.mark.parametrize("fails", ["shutil.copy2", "os.replace"])
+def test_add_to_obs_says_what_it_cannot_write(installer, tmp_path, monkeypatch, fails) -> None:
+    """A scenes folder that is not the user's (OBS once run with sudo) ended the command with a
+    PermissionError's traceback, and a failure after the backup left it, or the .partial file,
+    beside the collection."""
+    config = obs_settings(tmp_path, COLLECTION)
+    before = collection_file(config).read_text()
+    module, name = fails.split(".")
+
+    def refuse(source: object, target: object) -> None:
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(getattr(installer, module), name, refuse)
+    with pytest.raises(installer.InstallError, match="Permission denied.*left as it was"):
+        installer.add_to_obs(config)
+    monkeypatch.undo()
+    assert collection_file(config).read_text() == before
+    assert sorted(path.name for path in collection_file(config).parent.iterdir()) == [
+        "Stream.json"]
+
+
 def test_add_to_obs_refuses_while_obs_runs(installer, tmp_path, monkeypatch) -> None:
     config = obs_settings(tmp_path, COLLECTION)
     before = collection_file(config).read_text()
