@@ -1112,3 +1112,52 @@ def test_a_file_saved_over_a_looping_one_is_taken_as_what_it_is(tmp_path: Path) 
         reopened = len(cuts)
         time.sleep(1)
         assert len(cuts) == reopened, f"a picture was reopened {len(cuts) - reopened} times in 1 s"
+
+
+class KeyedPreview:
+    """A preview window (none opens here: OpenCV is headless) whose user presses ``keys``, one
+    for each frame shown, as they are added."""
+
+    def __init__(self, keys: list[int]) -> None:
+        self.keys = keys
+
+    def show(self, frame: np.ndarray) -> int:
+        return self.keys.pop(0) if self.keys else -1
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> KeyedPreview:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_a_config_file_saved_after_the_preview_s_key_is_applied(
+    lucia: Sequence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview's b key changed the background behind the config file's back: a file saved
+    afterwards with the background it had was taken for no change, said "applied (background
+    color:#00B140...)" and left the picked one on."""
+    keys: list[int] = []
+    monkeypatch.setattr(app, "Preview", lambda: KeyedPreview(keys))
+    config = tmp_path / "camera.json"
+    config.write_text(json.dumps({"background": "color:#00B140"}))
+
+    def green(sink: RecordingSink) -> bool:
+        corner = sink.frames[max(sink.frames)][:8, :8].reshape(-1, 3).mean(axis=0)
+        return bool(np.all(np.abs(corner - GREEN) <= 8))
+
+    def steps(sink: RecordingSink, messages: io.StringIO) -> None:
+        _wait_until(lambda: bool(sink.frames) and green(sink), "the config's green shows")
+        keys.extend([ord("b")] * 2)
+        _wait_until(lambda: not green(sink), "the key changes the background")
+        _sending(sink)
+        time.sleep(1.1)  # a new modification time, whatever the file system's resolution
+        config.write_text(json.dumps({"background": "color:#00B140", "threshold": 0.6}))
+        _wait_for(messages, "camera: applied")
+        _sending(sink)
+        assert green(sink), messages.getvalue()
+
+    _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config, "--preview")

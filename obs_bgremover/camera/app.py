@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TextIO
@@ -242,6 +242,8 @@ class _Running:
     planned: tuple[SceneSettings, MattingModel]
     """What runs once every change made ready so far is applied: the thread that makes config
     changes ready compares the next file with it, and is the only one to use it."""
+    picked: str | None = None
+    """The built-in background the preview's key asked for last, until it shows."""
 
 
 @dataclass
@@ -316,6 +318,36 @@ class _Reloaded:
         self.background.close()
 
 
+@dataclass
+class _Picked:
+    """A built-in background picked with the preview's key, opened."""
+
+    running: _Running
+    spec: str
+    background: Background
+
+    def apply(self) -> str:
+        self.running.scene.show(self.spec, self.background)
+        if self.running.picked == self.spec:
+            self.running.picked = None
+        return f"camera: background {self.spec}"
+
+    def discard(self) -> None:
+        self.background.close()
+
+
+def _pick(running: _Running, spec: str) -> _Picked:
+    """Open the background the preview's key picked, on the changes' thread as a config file's
+    (a video's first frame held the frames up on the sending thread), and make it what the
+    config file's next version is compared with: a file saved after the key with the
+    background it had was taken for no change of background, said "applied" and left the
+    picked one on."""
+    background = open_background(spec, running.settings.size)
+    planned, model = running.planned
+    running.planned = (replace(planned, background=spec), model)
+    return _Picked(running, spec, background)
+
+
 def _reload(scene: Scene, spec: str) -> _Reloaded:
     return _Reloaded(scene, spec, open_background(spec, scene.size))
 
@@ -338,7 +370,8 @@ def _handle_key(running: _Running, key: int) -> bool:
     if key in QUIT_KEYS:
         return False
     if key == NEXT_BACKGROUND_KEY:
-        running.scene.change(next_builtin(running.scene.spec))
+        running.picked = next_builtin(running.picked or running.scene.spec)
+        running.changes.ask("preview", partial(_pick, running, running.picked), "background")
     return True
 
 

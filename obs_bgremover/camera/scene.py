@@ -81,10 +81,6 @@ class Scene:
             self._since = t
         return self._compositor(frame, alpha, t - self._since)
 
-    def change(self, spec: str) -> None:
-        """Show ``spec`` from the next composite on; the old background stays if it fails."""
-        self.show(spec, open_background(spec, self.size))
-
     def show(self, spec: str, background: Background) -> None:
         """Show ``background``, already opened from ``spec``, from the next composite on: the
         config file opens it before it swaps anything, so that a file that fails elsewhere
