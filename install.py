@@ -654,6 +654,14 @@ def collection_scripts(data: object, path: Path) -> list:
     return scripts
 
 
+def our_scripts(scripts: list) -> list[dict]:
+    """The entries of a scene collection's scripts that are obs-bgremover's script: any
+    checkout's, this one's or one moved, cloned again or beside it, under its name or its old
+    one."""
+    return [entry for entry in scripts if isinstance(entry, dict) and Path(
+        str(entry.get("path", ""))).as_posix().endswith(OBS_SCRIPT_TAILS)]
+
+
 def write_collection(path: Path, data: object) -> Path:
     """Write ``data`` over the scene collection ``path``, after a timestamped backup of it, which
     is returned. A folder or file that cannot be written (OBS once run with sudo leaves them
@@ -702,11 +710,9 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
         raise InstallError(f"cannot read OBS's scene collection {path}: {exc}") from exc
     scripts = collection_scripts(data, path)
     name = data.get("name", path.stem)
-    # Any checkout's script, this one's or one moved, cloned again or beside it, under its
-    # name or its old one: two would register one filter twice, and one whose checkout is gone
+    # Only one may stay: two would register one filter twice, and one whose checkout is gone
     # fails at every start.
-    ours = [entry for entry in scripts if isinstance(entry, dict) and Path(
-        str(entry.get("path", ""))).as_posix().endswith(OBS_SCRIPT_TAILS)]
+    ours = our_scripts(scripts)
     if [Path(str(entry["path"])).resolve() for entry in ours] == [script]:
         print(f"    {script} is already in the scene collection {name!r}; nothing changed.")
         return
@@ -792,6 +798,20 @@ def run_demo() -> None:
     print(f"\nDemo output (the sample with its background replaced): {REPO_ROOT / DEMO_OUTPUT}")
 
 
+def scripts_elsewhere(config: Path, script: Path = OBS_SCRIPT) -> list[str]:
+    """The paths of obs-bgremover's script that OBS's current scene collection loads from
+    another place than this checkout (one moved or renamed since it was added, or another
+    clone); none where the collection cannot be read. A moved checkout's venv is made again,
+    but OBS went on loading the script from where it was, which then failed at every start."""
+    try:
+        path = current_collection(config)
+        scripts = collection_scripts(json.loads(path.read_text(encoding="utf-8")), path)
+    except (InstallError, OSError, ValueError):
+        return []
+    paths = [str(entry["path"]) for entry in our_scripts(scripts)]
+    return [found for found in paths if Path(found).resolve() != script.resolve()]
+
+
 def print_next_steps(added_to_obs: bool) -> None:
     """Tell the user how to use what was installed, without needing to activate anything."""
     rel_bin = venv_bin("obs-bgremover").relative_to(REPO_ROOT)
@@ -804,6 +824,11 @@ def print_next_steps(added_to_obs: bool) -> None:
         f"    {OBS_SCRIPT}\n"
         "or, with OBS closed, let this script add it: python3 install.py --add-to-obs --no-install"
     )
+    elsewhere = [] if added_to_obs else scripts_elsewhere(obs_config_dir(os.environ))
+    if elsewhere:
+        obs += (f"\nOBS's current scene collection loads the script from {', '.join(elsewhere)} "
+                "(a checkout moved, renamed or cloned again since): with OBS closed, run  "
+                "python3 install.py --add-to-obs --no-install  to load this checkout's instead.")
     print(
         "\nDone. From the project root:\n"
         f"    {rel_bin} --help\n"

@@ -682,3 +682,25 @@ def test_main_reports_add_to_obs_errors_without_traceback(installer, tmp_path, m
     assert installer.main(["--add-to-obs", "--no-install"]) == 1
     err = capsys.readouterr().err
     assert "error: OBS Studio has not run on this account yet" in err and "Traceback" not in err
+
+
+def test_next_steps_name_the_script_obs_loads_from_elsewhere(installer, tmp_path, monkeypatch,
+                                                             capsys) -> None:
+    """A checkout moved after --add-to-obs had its venv made again, and was told to add the
+    script as if OBS had none: OBS went on loading it from the old place, failing at every
+    start, and nothing said so."""
+    old = "/home/me/old-place/obs_bgremover/obs/obs_bgremover_filter.py"
+    config = obs_settings(tmp_path, {**COLLECTION, "modules": {"scripts-tool": [
+        {"path": old, "settings": {}}, {"path": "/x/other.py", "settings": {}}]}})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    installer.print_next_steps(added_to_obs=False)
+    out = capsys.readouterr().out
+    assert f"loads the script from {old} (a checkout moved" in out, out
+    collection_file(config).write_text(json.dumps(
+        {**COLLECTION, "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}]}}))
+    installer.print_next_steps(added_to_obs=False)
+    assert "loads the script from" not in capsys.readouterr().out
+    collection_file(config).write_text("{not json")
+    installer.print_next_steps(added_to_obs=False)
+    assert "loads the script from" not in capsys.readouterr().out
