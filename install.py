@@ -780,6 +780,14 @@ def run_tests(pytest_args: Sequence[str]) -> int:
     """Run the whole suite and return pytest's exit code; "no tests collected" counts as failure."""
     step("Running the test suite")
     code = call([venv_bin("python"), "-m", "pytest", *pytest_args])
+    if code < 0:  # killed by signal -code: exits 128+N as a shell would (-9 was read as 247)
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:  # a number with no name on this system
+            name = ""
+        print(f"error: pytest was killed by signal {-code}{name}, before the suite ended (the "
+              "out-of-memory killer sends SIGKILL).", file=sys.stderr)
+        return 128 - code
     if code == PYTEST_NO_TESTS:
         print("error: pytest collected no tests; treating that as a failure.", file=sys.stderr)
     elif code != 0:

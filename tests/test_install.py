@@ -704,3 +704,11 @@ def test_next_steps_name_the_script_obs_loads_from_elsewhere(installer, tmp_path
     collection_file(config).write_text("{not json")
     installer.print_next_steps(added_to_obs=False)
     assert "loads the script from" not in capsys.readouterr().out
+
+
+def test_pytest_killed_by_a_signal_is_said_so(installer, monkeypatch, capsys) -> None:
+    """pytest killed by the out-of-memory killer was "tests failed (pytest exit code -9)", and
+    install.py exited 247 (-9 as an exit status) rather than 137, as a shell says."""
+    monkeypatch.setattr(installer, "call", lambda cmd: -9)
+    assert installer.run_tests([]) == 137
+    assert "pytest was killed by signal 9 (SIGKILL)" in capsys.readouterr().err
