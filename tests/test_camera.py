@@ -1161,3 +1161,30 @@ def test_a_config_file_saved_after_the_preview_s_key_is_applied(
         assert green(sink), messages.getvalue()
 
     _drive(steps, "--input", lucia.clip, "--size", SIZE, "--config", config, "--preview")
+
+
+def test_latency_is_measured_through_a_network_slower_than_a_second() -> None:
+    """Capture times were kept for the last 64 frames submitted: a network slower than two
+    seconds at 30 fps (one at a 60 fps webcam) had its frame's forgotten by the time its matte
+    was ready, and the camera reported a latency of a few milliseconds."""
+
+    class SlowPipeline:
+        def __init__(self) -> None:
+            self.submitted = 0
+            self.result: object = None
+
+        def submit(self, frame: np.ndarray) -> None:
+            self.submitted += 1
+
+        def latest(self) -> object:
+            return self.result
+
+    pipeline = SlowPipeline()
+    feed = app.LiveFeed(pipeline)  # type: ignore[arg-type]
+    start = time.perf_counter() - 5.0
+    frame = np.zeros((2, 2, 3), np.uint8)
+    for index in range(150):  # five seconds of a 30 fps source, matted 3 s later
+        feed.submit(frame, start + index / 30)
+    pipeline.result = app.LiveResult(frame, frame[..., 0], 60, True, 3000.0)
+    latest = feed.latest()
+    assert latest is not None and latest[1] == start + 60 / 30

@@ -78,8 +78,10 @@ STARTUP_POLL = 0.01
 
 # FFmpeg's log level "quiet" (AV_LOG_QUIET), for OpenCV's FFmpeg backend.
 FFMPEG_QUIET = "-8"
-# Capture times kept to measure latency: a few frames more than the pipeline can hold back.
-CAPTURE_MEMORY = 64
+# Capture times kept to measure latency: those of the last frames submitted, a minute of a 60
+# fps webcam. 64 were kept, and a network slower than a second or two had its results' times
+# forgotten, so that the slowest camera reported a latency of a few milliseconds.
+CAPTURE_MEMORY = 3600
 
 
 QUIT_KEYS = (ord("q"), 27)  # q and Esc
@@ -111,7 +113,10 @@ class LiveFeed:
             result = self._pipeline.latest()
             if result is None:
                 return None
-            return result, self._captured.get(result.index, time.perf_counter())
+            # Beyond the memory (a network slower than a minute): from the frame's submission.
+            captured = self._captured.get(result.index,
+                                          time.perf_counter() - result.latency_ms / 1000)
+            return result, captured
 
     def stats(self) -> LiveStats:
         with self._lock:
