@@ -1188,3 +1188,21 @@ def test_latency_is_measured_through_a_network_slower_than_a_second() -> None:
     pipeline.result = app.LiveResult(frame, frame[..., 0], 60, True, 3000.0)
     latest = feed.latest()
     assert latest is not None and latest[1] == start + 60 / 30
+
+
+def test_the_model_s_loading_is_said_before_it_starts(
+    lucia: Sequence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the model takes seconds, and the terminal stayed silent meanwhile: the first
+    line came once it had loaded."""
+    printed: list[str] = []
+    load = app.MattingModel
+
+    def loading(*args: object) -> object:
+        assert isinstance(sys.stderr, io.StringIO)  # as `_drive` redirects it
+        printed.append(sys.stderr.getvalue())
+        return load(*args)
+
+    monkeypatch.setattr(app, "MattingModel", loading)
+    _drive(lambda sink, messages: _sending(sink), "--input", lucia.clip, "--size", SIZE)
+    assert printed == ["camera: loading the general model...\n"], printed

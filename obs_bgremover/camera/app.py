@@ -462,6 +462,8 @@ def serve(
                     sinks, settings.backend, settings.size, settings.fps, settings.virtual_device
                 )
             )
+            # Seconds (more with a GPU's provider): said, where the terminal stayed silent.
+            line.note(f"camera: loading the {scene_settings.model} model...")
             model = MattingModel(scene_settings.model, settings.device)
             try_model(model, settings.size)
             line.note(f"camera: matting with {model.name} on {model.provider}")
