@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -1206,3 +1207,23 @@ def test_the_model_s_loading_is_said_before_it_starts(
     monkeypatch.setattr(app, "MattingModel", loading)
     _drive(lambda sink, messages: _sending(sink), "--input", lucia.clip, "--size", SIZE)
     assert printed == ["camera: loading the general model...\n"], printed
+
+
+def test_the_status_line_gives_no_rate_before_one_is_measured() -> None:
+    """The first redraws read "camera  0.0 fps ... network  0.0 fps" until two frames were sent
+    and five mattes were ready: rates not measured yet, which look like a camera or a network
+    that does not work."""
+    stats = SimpleNamespace(processed=1, network_fps=0.0)
+    running = SimpleNamespace(
+        sink=SimpleNamespace(backend="record", device="recorder"),
+        capture=SimpleNamespace(waiting=None), feed=SimpleNamespace(stats=lambda: stats),
+        model=SimpleNamespace(provider="CPUExecutionProvider"), scene=SimpleNamespace(spec="blur"))
+    meter = app.Meter()
+    meter.sent(time.perf_counter())
+    text = app._status_text(running, meter)  # type: ignore[arg-type]
+    assert text.startswith("camera    - fps") and "network    - fps" in text, text
+    time.sleep(0.01)
+    meter.sent(time.perf_counter())
+    stats.processed, stats.network_fps = 5, 20.0
+    text = app._status_text(running, meter)  # type: ignore[arg-type]
+    assert re.match(r"camera +\d+\.\d fps", text) and "network 20.0 fps" in text, text

@@ -65,6 +65,7 @@ from obs_bgremover.composite import Background
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingModel, MattingSettings
 from obs_bgremover.pipeline import (
+    MIN_RATE_RESULTS,
     LivePipeline,
     LiveResult,
     LiveStats,
@@ -359,12 +360,16 @@ def _reload(scene: Scene, spec: str) -> _Reloaded:
 
 def _status_text(running: _Running, meter: Meter) -> str:
     """The status line; while the source is lost, latency and the network's rate are shown
-    as "-", since the last figures measured describe frames from before the loss."""
-    sink, waiting = running.sink, running.capture.waiting
+    as "-", since the last figures measured describe frames from before the loss. So are rates
+    before there is one (two frames sent, `MIN_RATE_RESULTS` mattes ready): the first redraws
+    read "0.0 fps", which looks like a camera or a network that does not work."""
+    sink, waiting, stats = running.sink, running.capture.waiting, running.feed.stats()
     latency = "  -" if waiting else f"{meter.latency_ms():3.0f}"
-    network = "   -" if waiting else f"{running.feed.stats().network_fps:4.1f}"
+    sent = "   -" if meter.frames < 2 else f"{meter.fps():4.1f}"
+    network = ("   -" if waiting or stats.processed < MIN_RATE_RESULTS
+               else f"{stats.network_fps:4.1f}")
     text = (
-        f"camera {meter.fps():4.1f} fps -> {sink.backend} {sink.device} | latency {latency} ms "
+        f"camera {sent} fps -> {sink.backend} {sink.device} | latency {latency} ms "
         f"| network {network} fps ({running.model.provider}) | {running.scene.spec}"
     )
     return text + (f" | {waiting}" if waiting else "")
