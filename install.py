@@ -634,13 +634,17 @@ def obs_is_running(config: Path, system: str = sys.platform) -> bool:
 
 def current_collection(config: Path) -> Path:
     """The file of OBS's current scene collection: [Basic] SceneCollectionFile in the settings
-    ini, or OBS's default "Untitled" where it is unset."""
+    ini, or OBS's default "Untitled" where it is unset. A file not there is said to be named
+    in the ini only where it is: it was "named in" a global.ini that did not exist."""
     ini = settings_ini(config)
-    name = read_ini(ini).get("Basic", "SceneCollectionFile", fallback="") or "Untitled"
-    path = config / "basic" / "scenes" / f"{name}.json"
+    name = read_ini(ini).get("Basic", "SceneCollectionFile", fallback="")
+    path = config / "basic" / "scenes" / f"{name or 'Untitled'}.json"
     if not path.is_file():
-        raise InstallError(f"OBS's current scene collection {path} (named in {ini}) does not "
-                           "exist: start OBS once, quit it, then run this again.")
+        where = (f"named in {ini}" if name
+                 else f"OBS's default, as {ini} names none" if ini.is_file()
+                 else f"OBS's default, as there is no {ini}")
+        raise InstallError(f"OBS's current scene collection {path} ({where}) does not exist: "
+                           "start OBS once, quit it, then run this again.")
     return path
 
 

@@ -577,6 +577,10 @@ def test_add_to_obs_uses_untitled_when_no_collection_is_named(installer, tmp_pat
     [
         (lambda config: shutil.rmtree(config), "has not run on this account yet"),
         (lambda config: collection_file(config).unlink(), r"Stream\.json \(named in"),
+        (lambda config: (config / "global.ini").unlink(),
+         r"Untitled\.json \(OBS's default, as there is no \S+global\.ini\) does not exist"),
+        (lambda config: (config / "global.ini").write_text("[General]\nFirstRun=true\n"),
+         r"Untitled\.json \(OBS's default, as \S+global\.ini names none\)"),
         (lambda config: collection_file(config).write_text("{not json"), "cannot read OBS's"),
         (lambda config: collection_file(config).write_text('{"modules": {"scripts-tool": {}}}'),
          "is not laid out as an OBS scene collection"),
