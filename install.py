@@ -711,7 +711,8 @@ def add_to_obs(config: Path, script: Path = OBS_SCRIPT) -> None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InstallError(f"cannot read OBS's scene collection {path}: {exc}") from exc
+        raise InstallError(f"cannot read OBS's scene collection {path} ({exc}); add the script "
+                           f"in OBS under Tools > Scripts instead:\n    {OBS_SCRIPT}") from exc
     scripts = collection_scripts(data, path)
     name = data.get("name", path.stem)
     # Only one may stay: two would register one filter twice, and one whose checkout is gone
