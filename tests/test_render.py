@@ -844,6 +844,35 @@ def test_a_redis_restart_is_said_once_by_a_worker_that_serves_on(
     assert said.count("cannot keep the Redis queue") == 1 and said.count("answers again") == 1
 
 
+def test_a_render_in_its_own_process_whose_redis_stops_ends_cleanly(
+    redis_url: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """A Redis server stopped while ``render`` rendered its job itself: the command said so,
+    then aborted ("FATAL: exception not rethrown", status 134) with its render thread still
+    inside the network, leaving its staging folder beside the output for good."""
+    source = write_clip(tmp_path / "clip.mp4",
+                        talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
+    output = tmp_path / "out" / "result.mp4"
+    output.parent.mkdir()
+    process = command("render", source, "-b", "dusk", "-o", output, "--queue", redis_url,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        queue = RenderQueue(open_huey(redis_url))
+        deadline = time.monotonic() + 60
+        while not any(record.status == "running" and record.progress > 0
+                      for record in queue.jobs()):
+            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
+            time.sleep(0.05)
+        queue.huey.storage.conn.shutdown(nosave=True)
+        err = process.communicate(timeout=30)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 2, err
+    assert f"error: the render queue {redis_url} failed" in err
+    assert "Traceback" not in err and "FATAL" not in err
+    assert_no_leftovers(output.parent, set())
+
+
 def test_a_redis_queue_swaps_records_and_queues_previews_in_order(redis_url: str,
                                                                    tmp_path: Path) -> None:
     """A record is written only over the version read, on Redis as on SQLite. Huey's Redis

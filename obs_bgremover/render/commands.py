@@ -168,15 +168,18 @@ def abandon(consumer: Consumer, queue: RenderQueue, wait_s: float) -> list[JobRe
     given ``wait_s`` to get there, so that none is still inside the network when the process
     exits (which aborts it, leaving the attempt's staging folder behind)."""
     consumer.stop(graceful=False)
-    released = queue.release()
-    # Not `Thread.join`: after a join that a second Ctrl-C interrupted (huey's graceful stop
-    # waits in one), Python 3.11 reports the thread as ended while it still renders, and the
-    # process exited under it (aborted, its staging folder left). A running thread is listed.
-    threads = [thread for _, thread in consumer.worker_threads]
-    deadline = time.monotonic() + wait_s
-    while (any(thread in threading.enumerate() for thread in threads)
-           and time.monotonic() < deadline):
-        time.sleep(POLL_S)
+    try:
+        released = queue.release()
+    finally:  # a queue that fails (a Redis restart) still lets this process's renders stop
+        # Not `Thread.join`: after a join that a second Ctrl-C interrupted (huey's graceful
+        # stop waits in one), Python 3.11 reports the thread as ended while it still renders,
+        # and the process exited under it (aborted, its staging folder left). A running thread
+        # is listed.
+        threads = [thread for _, thread in consumer.worker_threads]
+        deadline = time.monotonic() + wait_s
+        while (any(thread in threading.enumerate() for thread in threads)
+               and time.monotonic() < deadline):
+            time.sleep(POLL_S)
     if released:
         print(f"stopped {len(released)} running job(s); they start over with the next worker",
               flush=True)
@@ -247,8 +250,10 @@ def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
             if record is not None and record.status in FINISHED:
                 consumer.stop(graceful=True)
             else:
-                queue.stop(job_id, "stopped with the render command that was running it")
-                abandon(consumer, queue, STOP_WAIT_S)
+                try:  # (it fails with the queue: a Redis server stopped while it renders)
+                    queue.stop(job_id, "stopped with the render command that was running it")
+                finally:
+                    abandon(consumer, queue, STOP_WAIT_S)
     return record
 
 

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -206,6 +207,11 @@ class RenderQueue:
         self._task = huey.task(name="render")(self.run)
         # The records of the last listing, by key, with the bytes they were read from.
         self._known: dict[str, tuple[bytes, JobRecord | UnreadableJob]] = {}
+        # The attempts running in this process, and those of them `release` let go: they stop
+        # at their next progress report whether or not the queue took the release.
+        self._lock = threading.Lock()
+        self._running: set[tuple[str, int]] = set()
+        self._released: set[tuple[str, int]] = set()
 
     # -- records ------------------------------------------------------------------------------
 
@@ -305,6 +311,8 @@ class RenderQueue:
         record = self._update(job_id, lambda current: self._started(current, attempt))
         if record is None:
             return
+        with self._lock:
+            self._running.add((job_id, attempt))
         try:
             try:
                 result = self._render(record)
@@ -322,6 +330,9 @@ class RenderQueue:
                 self._end(replace(record, status=JobStatus.DONE, progress=1.0,
                                   result=result.summary))
         finally:
+            with self._lock:
+                self._running.discard((job_id, attempt))
+                self._released.discard((job_id, attempt))
             heap.trim()  # a worker waits between jobs: hand back what this one freed
 
     def _started(self, record: JobRecord, attempt: int) -> JobRecord | None:
@@ -399,6 +410,8 @@ class RenderQueue:
 
         def report(fraction: float) -> None:
             nonlocal last
+            if (record.id, record.attempt) in self._released:
+                raise Superseded(record.id)
             if time.monotonic() - last < min(REPORT_S, self.lease_s / 4) and fraction < 1:
                 return
             last = time.monotonic()
@@ -457,7 +470,11 @@ class RenderQueue:
         """Queue again the jobs this process is running, for a process that stops its workers
         without waiting for them (``serve`` on Ctrl+C): they restart at once on another worker,
         or at the next start, instead of after their lease. The abandoned attempts stop at their
-        next progress report, as superseded, and clear their own staging folders."""
+        next progress report, as superseded, and clear their own staging folders, even where
+        the queue fails meanwhile (a Redis restart): a process stopping then exited under them,
+        aborted, and left their staging folders behind."""
+        with self._lock:
+            self._released |= self._running
         mine = [record for record in self.jobs()
                 if record.status == JobStatus.RUNNING and record.worker == self.name]
         return [retry for retry in map(self._requeue, mine) if retry is not None]
