@@ -322,6 +322,29 @@ def test_a_worker_keeps_its_queue_through_a_failure_of_it(
                     "trying again every 0.05 s", f"the {describe(queue.huey)} answers again"]
 
 
+def test_a_job_slower_than_its_lease_before_a_report_is_kept_by_its_live_worker(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease was renewed only by progress reports, which come after frames: a model that
+    took longer than a lease to load (or a frame longer than a lease to render) had the job
+    queued again by its own worker's keeper, and every attempt started over from the start."""
+    queue.lease_s = 0.2
+    fake_renders(monkeypatch, lambda: time.sleep(1.0))
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          RenderSettings("studio"))
+    stop = threading.Event()
+    keeper = threading.Thread(target=commands._keep,
+                              args=(queue, stop, True, commands.Outage(queue)))
+    keeper.start()
+    try:
+        queue.run(record.id, record.attempt)
+    finally:
+        stop.set()
+        keeper.join(5)
+    assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 1)
+    assert (tmp_path / "out.mp4").read_bytes() == b"a video"
+
+
 @pytest.mark.parametrize("stored", [False, True])
 def test_a_finished_render_waits_out_a_failure_of_its_queue(
     queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: bool

@@ -100,15 +100,17 @@ class Outage(logging.Filter):
 
 
 def _keep(queue: RenderQueue, stop: threading.Event, announce: bool, outage: Outage) -> None:
-    """Reclaim dead workers' jobs (and, for a ``worker``, announce it), a few times per lease,
-    until stopped. A queue that fails meanwhile (a Redis restart, a full disk) is said once and
-    tried again: the keeper once died of it, and its worker went on rendering unannounced while
-    dead workers' jobs stayed "running" for good."""
+    """Renew this process's jobs' leases and reclaim dead workers' jobs (and, for a
+    ``worker``, announce it), a few times per lease, until stopped. A queue that fails
+    meanwhile (a Redis restart, a full disk) is said once and tried again: the keeper once died
+    of it, and its worker went on rendering unannounced while dead workers' jobs stayed
+    "running" for good."""
     log = logging.getLogger(__name__)
     while True:
         try:
             if announce:
                 queue.announce()
+            queue.renew()
             for record in queue.reclaim():
                 log.warning("job %s: its worker stopped reporting; queued again as attempt %d",
                             record.id, record.attempt)

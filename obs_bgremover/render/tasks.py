@@ -24,6 +24,7 @@ need clocks that agree to well within the lease (NTP does that).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -451,6 +452,22 @@ class RenderQueue:
         if retry is not None:
             self._enqueue(retry)
         return retry
+
+    def renew(self) -> None:
+        """Renew the leases of the attempts running in this process (its keeper does, a few
+        times per lease): progress reports come only after frames, so a model that took longer
+        than a lease to load, or a frame longer than a lease to render, had its job taken for
+        a dead worker's, by its own worker's keeper too, and every attempt started over."""
+        with self._lock:
+            running = self._running - self._released
+
+        def renewed(current: JobRecord, attempt: int) -> JobRecord | None:
+            if current.attempt != attempt or current.status != JobStatus.RUNNING:
+                return None
+            return replace(current, lease_until=time.time() + self.lease_s)
+
+        for job_id, attempt in running:
+            self._update(job_id, functools.partial(renewed, attempt=attempt))
 
     def reclaim(self) -> list[JobRecord]:
         """Queue again every running job whose lease ran out (its worker died) as its next
