@@ -128,7 +128,7 @@ def test_sqlite_render_of_a_talking_head(shared_data: Path, tmp_path: Path,
     # The status outlives the process that rendered: a new queue on the same file lists it.
     assert cli.main(["jobs"]) == 0
     listing = capsys.readouterr().out
-    assert "done" in listing and "100%" in listing and str(source) in listing
+    assert "done" in listing and "100%" in listing and str(source.resolve()) in listing
 
 
 def test_preview_gives_a_composite_and_a_cutout(shared_data: Path, tmp_path: Path) -> None:
