@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 from support import poll
 
 from obs_bgremover.errors import InputError
@@ -373,6 +374,41 @@ def test_a_finished_render_waits_out_a_failure_of_its_queue(
     assert not failures and renders == ["render"]
     assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 1)
     assert (tmp_path / "out.mp4").read_bytes() == b"a video"
+
+
+def test_a_render_waiting_for_its_job_waits_out_a_short_failure_of_its_queue(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis restart while ``render`` waited for its job ended the command ("the render
+    queue ... failed", status 2), though its worker waited the restart out and rendered the
+    job. A failure for longer than a lease is said, as before."""
+    monkeypatch.setattr(commands, "POLL_S", 0.01)
+    queue.lease_s = 0.3
+    fake_renders(monkeypatch)
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          RenderSettings("studio"))
+    queue.run(record.id, record.attempt)
+    failures = [redis.ConnectionError("Connection refused")] * 5
+    get = queue.get
+
+    def failing(job_id: str) -> tasks.JobRecord | None:
+        if failures:
+            raise failures.pop()
+        return get(job_id)
+
+    monkeypatch.setattr(queue, "get", failing)
+    assert commands._wait(queue, record.id, served=True).status == "done"
+    assert not failures
+    failures.extend([redis.ConnectionError("Connection refused")] * 1000)
+    start = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        commands._wait(queue, record.id, served=True)
+    assert 0.3 <= time.monotonic() - start < 1.5
+    # A job rendered in the command's own process stops with it at once.
+    start = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        commands._wait(queue, record.id)
+    assert time.monotonic() - start < 0.2
 
 
 def test_a_queue_failing_for_longer_than_the_lease_leaves_the_job_to_the_next_attempt(

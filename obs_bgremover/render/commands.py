@@ -217,20 +217,35 @@ def _progress_line(record: JobRecord) -> str:
 def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
     """Poll the job's record until it is finished, keeping a progress line on a terminal. With
     ``served``, also return the unfinished job once no worker serves the queue any more (its
-    last worker stopped or died), for the caller to render it rather than wait forever."""
+    last worker stopped or died), for the caller to render it rather than wait forever, and
+    wait out a failure of the queue shorter than a lease."""
     tty = sys.stderr.isatty()
     next_look = time.monotonic() + WORKERS_POLL_S
+    failing_since = None
     while True:
-        record = queue.get(job_id)
+        try:
+            record = queue.get(job_id)
+            over = record is not None and record.status in FINISHED
+            if record is not None and served and not over and time.monotonic() >= next_look:
+                next_look = time.monotonic() + WORKERS_POLL_S
+                over = not queue.workers()  # nobody left to finish it: the caller will
+        except Exception as err:
+            # Waiting for a worker, a queue that fails for less than a lease (a Redis restart)
+            # is waited out, as the worker waits it out: the command failed while its job
+            # rendered on. (A job rendered here stops with the command, as on Ctrl+C.)
+            now = time.monotonic()
+            failing_since = now if failing_since is None else failing_since
+            if (not served or not storage_failure(err)
+                    or now - failing_since >= queue.lease_s):
+                raise
+            time.sleep(POLL_S)
+            continue
+        failing_since = None
         if record is None:  # a Redis FLUSHALL, queue.db replaced
             raise InputError(f"job {job_id} is no longer on the {describe(queue.huey)}: its "
                              "record was removed")
         if tty:
             print(_progress_line(record), end="", file=sys.stderr, flush=True)
-        over = record.status in FINISHED
-        if served and not over and time.monotonic() >= next_look:
-            next_look = time.monotonic() + WORKERS_POLL_S
-            over = not queue.workers()  # nobody left to finish it: the caller will
         if over:
             if tty:
                 print(file=sys.stderr)
