@@ -21,6 +21,7 @@ import pytest
 import redis
 from support import poll
 
+from obs_bgremover import cli
 from obs_bgremover.errors import InputError
 from obs_bgremover.outputs import write_failed
 from obs_bgremover.render import (
@@ -147,6 +148,57 @@ def test_stopping_a_job_whose_worker_died_clears_its_staging_folder(
     staged.write_bytes(b"half a render")
     assert queue.stop(record.id, "stopped from the web page").status == "stopped"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_job_stopped_within_its_dead_workers_lease_has_its_staging_folder_cleared(
+    queue: RenderQueue, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``render`` killed outright, its job stopped at once with ``jobs --stop``: within its
+    lease the attempt may live (it clears its own folder when it sees the stop), so the stop
+    left the folder, and nothing ever removed it once the lease ran out."""
+    record = queue.submit("video", tmp_path / "clip.mp4", tmp_path / "out" / "out.mp4",
+                          RenderSettings("studio"))
+    queue._put(replace(record, status="running", worker="gone", lease_until=time.time() + 30))
+    staged = staging_dir(record) / ".out.part.mp4"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"half a render")
+    assert queue.stop(record.id, "stopped from the command line").status == "stopped"
+    queue.reclaim()  # a live attempt's folder is its own while its lease lasts
+    assert staged.exists()
+    # The lease runs out: a worker's keeper, or a listing, clears what the dead attempt left.
+    queue._update(record.id, lambda current: replace(current, lease_until=time.time() - 1))
+    queue.reclaim()
+    assert list((tmp_path / "out").iterdir()) == []
+    assert queue.get(record.id).lease_until == 0  # once: not looked for at every pass
+    staged.parent.mkdir()
+    queue._update(record.id, lambda current: replace(current, lease_until=time.time() - 1))
+    assert cli.main(["jobs"]) == 0  # nobody runs a worker any more
+    assert "stopped from the command line" in capsys.readouterr().out
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_live_attempt_stopped_and_swept_under_it_keeps_its_stop(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame slower than a lease: the attempt sees the stop only after its lease ran out, its
+    folder cleared under it by then; it stops quietly, the job stopped and no file left."""
+    output = tmp_path / "out" / "out.mp4"
+    record = queue.submit("video", tmp_path / "clip.mp4", output, RenderSettings("studio"))
+
+    swept = []
+
+    def stopped_and_swept() -> None:
+        queue.stop(record.id, "stopped from OBS")
+        queue._update(record.id, lambda current: replace(current, lease_until=time.time() - 1))
+        queue.reclaim()
+        swept.append(not staging_dir(record).exists())
+
+    fake_renders(monkeypatch, stopped_and_swept)
+    queue.run(record.id, 1)
+    assert swept == [True]
+    assert (queue.get(record.id).status, queue.get(record.id).error) == (
+        "stopped", "stopped from OBS")
+    assert not output.parent.exists()  # made for the job, it went with its end
 
 
 def fake_renders(monkeypatch: pytest.MonkeyPatch, *before_report: Callable[[], None]) -> None:

@@ -329,6 +329,11 @@ def run_jobs(args: argparse.Namespace) -> int:
     for job_id in deletes:
         queue.delete(job_id)
     records, unreadable = queue.jobs(), queue.unreadable()
+    try:  # what a render killed outright left of a job stopped within its lease
+        queue.sweep(records)
+    except Exception as err:  # a full Redis still lists its jobs
+        if not storage_failure(err):
+            raise
     for job in unreadable:
         print(job, file=sys.stderr)
     if not records:

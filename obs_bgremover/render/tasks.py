@@ -471,10 +471,12 @@ class RenderQueue:
 
     def reclaim(self) -> list[JobRecord]:
         """Queue again every running job whose lease ran out (its worker died) as its next
-        attempt, and return them."""
+        attempt, and return them; and `sweep` the stopped jobs."""
         now = time.time()
         reclaimed = []
-        for record in self.jobs():
+        records = self.jobs()
+        self.sweep(records)
+        for record in records:
             if not record.orphaned(now):
                 continue
             retry = self._requeue(record)
@@ -482,6 +484,25 @@ class RenderQueue:
                 shutil.rmtree(staging_dir(record), ignore_errors=True)
                 reclaimed.append(retry)
         return reclaimed
+
+    def sweep(self, records: list[JobRecord]) -> None:
+        """Remove the staging folder of each of ``records`` stopped while it ran, once the lease
+        its attempt held at the stop ran out, and mark it so (a lease of 0), to be done once. A
+        live attempt sees the stop within its lease and clears its own folder; a dead one (a
+        `render` killed outright, then stopped within its lease, when `stop` cannot tell it from
+        a live one) left it beside the output for good."""
+        now = time.time()
+
+        def swept(current: JobRecord, record: JobRecord) -> JobRecord | None:
+            if (current.status != JobStatus.STOPPED or current.attempt != record.attempt
+                    or current.lease_until != record.lease_until):
+                return None
+            return replace(current, lease_until=0.0)
+
+        for record in records:
+            if record.status == JobStatus.STOPPED and 0 < record.lease_until <= now:
+                shutil.rmtree(staging_dir(record), ignore_errors=True)
+                self._update(record.id, functools.partial(swept, record=record))
 
     def release(self) -> list[JobRecord]:
         """Queue again the jobs this process is running, for a process that stops its workers
@@ -501,7 +522,8 @@ class RenderQueue:
         id; a job that finished meanwhile keeps its own). Its running attempt stops at its next
         progress report and clears its staging folder; a queued one never starts. An attempt
         whose lease ran out (its worker died) will not come back to clear its folder: that is
-        done here."""
+        done here; one whose worker died within its lease has it cleared by `sweep` once the
+        lease ran out."""
         record = self.get(job_id)
         if record is None or record.status in FINISHED:
             return record
