@@ -8,9 +8,11 @@ SQLite queue; the jobs fail at once (their input is missing) or render without a
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -396,6 +398,55 @@ def test_a_job_slower_than_its_lease_before_a_report_is_kept_by_its_live_worker(
         keeper.join(5)
     assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 1)
     assert (tmp_path / "out.mp4").read_bytes() == b"a video"
+
+
+def test_jobs_says_when_a_running_jobs_worker_stopped_reporting(
+    queue: RenderQueue, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``render`` killed outright with no worker left its job "running 13%" in the listing
+    for good, with nothing saying that nothing worked on it, nor what would."""
+    dead, live = (queue.submit("video", tmp_path / "clip.mp4", tmp_path / f"{name}.mp4",
+                               RenderSettings("studio")) for name in ("dead", "live"))
+    ran_out = time.time() - 150
+    queue._put(replace(dead, status="running", worker="box:123", progress=0.13,
+                       lease_until=ran_out))
+    queue._put(replace(live, status="running", worker="box:456", progress=0.5,
+                       lease_until=time.time() + 30))
+    assert cli.main(["jobs"]) == 0
+    out = capsys.readouterr().out
+    assert f"{dead.id}  video    running   13%" in out
+    assert (f"its worker box:123 stopped reporting (its lease ran out at "
+            f"{time.strftime('%H:%M:%S', time.localtime(ran_out))}, 2 min ago): the next "
+            f"worker or render command starts it over; 'obs-bgremover jobs --stop {dead.id}' "
+            "drops it") in out
+    assert "box:456" not in out and out.count("stopped reporting") == 1
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_waiting_render_says_what_its_job_waits_behind(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its line said "queued 0%" while another job (one a killed render left) was rendered
+    first, for as long as that took."""
+    monkeypatch.setattr(commands, "POLL_S", 0.01)
+    other, dead, mine = (queue.submit("video", tmp_path / "clip.mp4", tmp_path / f"{name}.mp4",
+                                      RenderSettings("studio"))
+                         for name in ("other", "dead", "mine"))
+    queue._put(replace(other, status="running", progress=0.45, lease_until=time.time() + 30))
+    queue._put(replace(dead, status="running", progress=0.13, lease_until=time.time() - 1))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    threading.Timer(0.3, queue.stop, (mine.id, "stopped from OBS")).start()
+    assert commands._wait(queue, mine.id).status == "stopped"
+    lines = terminal.getvalue().split("\r")
+    waiting = f"job {mine.id} (video): queued behind job {other.id} (running 45%)"
+    assert lines[1] == waiting  # not the dead job's: nothing renders it
+    # The line that follows writes over all of it.
+    assert lines[-1] == f"job {mine.id} (video): stopped   0%".ljust(len(waiting)) + "\n"
 
 
 @pytest.mark.parametrize("stored", [False, True])

@@ -210,8 +210,24 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_line(record: JobRecord) -> str:
-    return f"\rjob {record.id} ({record.kind}): {record.status} {100 * record.progress:3.0f}%"
+def _progress_line(record: JobRecord, ahead: list[JobRecord]) -> str:
+    """``render``'s line for its job; a queued one says what it waits behind (``ahead``, the
+    other jobs being rendered): it said "queued 0%" while the job a killed render left was
+    rendered first, for as long as that took."""
+    if record.status == JobStatus.QUEUED and ahead:
+        first = ahead[0]
+        behind = (f"job {first.id} ({first.status} {100 * first.progress:.0f}%)"
+                  if len(ahead) == 1 else f"{len(ahead)} jobs being rendered")
+        return f"job {record.id} ({record.kind}): queued behind {behind}"
+    return f"job {record.id} ({record.kind}): {record.status} {100 * record.progress:3.0f}%"
+
+
+def _ahead(queue: RenderQueue, record: JobRecord) -> list[JobRecord]:
+    """The other jobs of the queue being rendered while ``record`` waits (`_progress_line`);
+    not those whose worker died: nothing renders them."""
+    now = time.time()
+    return [other for other in queue.jobs() if other.id != record.id
+            and other.status == JobStatus.RUNNING and not other.orphaned(now)]
 
 
 def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
@@ -222,6 +238,10 @@ def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
     tty = sys.stderr.isatty()
     next_look = time.monotonic() + WORKERS_POLL_S
     failing_since = None
+    # What a queued job waits behind, looked at as seldom as the workers (it reads every
+    # record), and the width of the last line, which a shorter one writes over.
+    ahead: list[JobRecord] = []
+    next_ahead, width = time.monotonic(), 0
     while True:
         try:
             record = queue.get(job_id)
@@ -229,6 +249,11 @@ def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
             if record is not None and served and not over and time.monotonic() >= next_look:
                 next_look = time.monotonic() + WORKERS_POLL_S
                 over = not queue.workers()  # nobody left to finish it: the caller will
+            if record is None or record.status != JobStatus.QUEUED:
+                ahead = []
+            elif tty and time.monotonic() >= next_ahead:
+                next_ahead = time.monotonic() + WORKERS_POLL_S
+                ahead = _ahead(queue, record)
         except Exception as err:
             # Waiting for a worker, a queue that fails for less than a lease (a Redis restart)
             # is waited out, as the worker waits it out: the command failed while its job
@@ -245,7 +270,9 @@ def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
             raise InputError(f"job {job_id} is no longer on the {describe(queue.huey)}: its "
                              "record was removed")
         if tty:
-            print(_progress_line(record), end="", file=sys.stderr, flush=True)
+            line = _progress_line(record, ahead)
+            print(f"\r{line.ljust(width)}", end="", file=sys.stderr, flush=True)
+            width = len(line)
         if over:
             if tty:
                 print(file=sys.stderr)
@@ -340,9 +367,31 @@ def run_jobs(args: argparse.Namespace) -> int:
         print(f"no {'other ' if unreadable else ''}jobs on the {describe(queue.huey)}")
         return 0
     print(f"{'ID':12}  {'KIND':7}  {'STATUS':7}  {'DONE':>4}  INPUT / ERROR")
+    now = time.time()
     for record in records:
         print(f"{record.id:12}  {record.kind:7}  {record.status:7}  "
               f"{100 * record.progress:3.0f}%  {record.input}")
         if record.error:
             print(f"{'':37}{record.error}")
+        if record.orphaned(now):
+            print(f"{'':37}{_silent(record, now)}")
     return 0
+
+
+def _ago(seconds: float) -> str:
+    """A time past, as a person says it: ``40 s``, ``12 min``, ``3 h``, ``2 days``."""
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}"
+    return f"{max(0, int(seconds))} s"
+
+
+def _silent(record: JobRecord, now: float) -> str:
+    """What ``jobs`` says of a running job whose lease ran out: it showed "running 13%" for
+    good, a render killed outright, with nothing working on it and nothing saying so."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S" if now - record.lease_until >= 86400
+                          else "%H:%M:%S", time.localtime(record.lease_until))
+    return (f"its worker {record.worker} stopped reporting (its lease ran out at {since}, "
+            f"{_ago(now - record.lease_until)} ago): the next worker or render command starts "
+            f"it over; 'obs-bgremover jobs --stop {record.id}' drops it")
