@@ -619,6 +619,36 @@ def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
     assert_no_leftovers(output.parent, set())
 
 
+def test_a_render_in_its_own_process_leaves_the_next_job_to_the_queue(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """A ``render`` with no worker renders its job in its own process; its worker thread then
+    took the next job of the queue, which the command rendered too, unasked, before it exited:
+    a 2 s render waited for minutes after saying "done". That job stays queued, for a worker."""
+    frames = talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360))
+    mine, other = (write_clip(tmp_path / name, frames[:count], 10)
+                   for name, count in (("mine.mp4", 20), ("other.mp4", KILL_TEST_FRAMES)))
+    output = tmp_path / "out" / "mine.mp4"
+    output.parent.mkdir()
+    process = command("render", mine, "-b", "dusk", "-o", output,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        queue = RenderQueue(open_huey("sqlite"))
+        deadline = time.monotonic() + 60
+        while not any(record.status == "running" for record in queue.jobs()):
+            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
+            time.sleep(0.05)
+        queued = queue.submit("video", other, output.parent / "other.mp4",
+                              RenderSettings("dusk"))
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert f"wrote {output}" in out
+    assert queue.get(queued.id).status == "queued"
+    assert_no_leftovers(output.parent, {"mine.mp4"})
+
+
 @pytest.mark.parametrize("stop", ["sigterm", "ctrl-c-twice"])
 def test_a_stopped_worker_hands_its_job_to_the_waiting_render(
     stop: str, shared_data: Path, tmp_path: Path

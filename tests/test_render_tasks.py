@@ -257,9 +257,33 @@ def test_a_progress_report_does_not_undo_a_release_or_a_stop(
         assert queue.get(record.id).error == "stopped from the web page"
         return
     assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("queued", 2)
-    queue.run(record.id, 2)  # the message release queued, on the next worker
+    RenderQueue(open_huey()).run(record.id, 2)  # the message release queued, on the next worker
     assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("done", 2)
     assert output.read_bytes() == b"a video"
+
+
+def test_a_job_taken_after_a_release_is_handed_back_to_the_queue(
+    queue: RenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process letting its jobs go (a ``render`` whose own job is done, ``serve`` or a worker
+    stopping) has a worker thread that may take one more message: it rendered that job, unasked,
+    while the process waited for it. Taken before or just as it starts, the job goes back."""
+    fake_renders(monkeypatch)
+    before, during = (queue.submit("video", tmp_path / f"{name}.mp4", tmp_path / f"{name}-out.mp4",
+                                   RenderSettings("studio")) for name in ("before", "during"))
+    while queue.huey.dequeue() is not None:  # the messages submit queued: taken, as by a thread
+        pass
+    after_next_read(monkeypatch, queue, f"job:{during.id}", queue.release)
+    queue.run(during.id, 1)  # released as the attempt marks its job running
+    queue.run(before.id, 1)  # taken once released
+    # Started, then let go: its next attempt. Never started: the same attempt, its message back.
+    for record, attempt in ((during, 2), (before, 1)):
+        assert (queue.get(record.id).status, queue.get(record.id).attempt) == ("queued", attempt)
+        assert not (tmp_path / f"{Path(record.input).stem}-out.mp4").exists()
+    assert queue.huey.pending_count() == 2  # one message each, for the next worker
+    for record in (before, during):
+        RenderQueue(open_huey()).run(record.id, queue.get(record.id).attempt)
+        assert queue.get(record.id).status == "done"
 
 
 def test_a_stop_landing_as_an_attempt_starts_is_not_undone(

@@ -290,14 +290,14 @@ def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
             record = _wait(queue, job_id)
         finally:
             # None: the record was removed (a Redis FLUSHALL, queue.db replaced), which
-            # `_wait` says; its worker is stopped as for a job left unfinished.
-            if record is not None and record.status in FINISHED:
-                consumer.stop(graceful=True)
-            else:
-                try:  # (it fails with the queue: a Redis server stopped while it renders)
+            # `_wait` says; its worker is stopped as for a job left unfinished. Finished, the
+            # worker is not waited for either: it may have taken the next job of the queue,
+            # which the command then rendered too, unasked, before it exited.
+            try:  # (it fails with the queue: a Redis server stopped while it renders)
+                if record is None or record.status not in FINISHED:
                     queue.stop(job_id, "stopped with the render command that was running it")
-                finally:
-                    abandon(consumer, queue, STOP_WAIT_S)
+            finally:
+                abandon(consumer, queue, STOP_WAIT_S)
     return record
 
 

@@ -213,6 +213,7 @@ class RenderQueue:
         self._lock = threading.Lock()
         self._running: set[tuple[str, int]] = set()
         self._released: set[tuple[str, int]] = set()
+        self._leaving = False  # since `release`: this process takes no new attempt
 
     # -- records ------------------------------------------------------------------------------
 
@@ -309,11 +310,19 @@ class RenderQueue:
         if done is not EmptyData:
             self._update(job_id, lambda _: _load(job_id, done))
             return
+        if self._leaving:
+            self._hand_back(job_id, attempt)
+            return
         record = self._update(job_id, lambda current: self._started(current, attempt))
         if record is None:
             return
         with self._lock:
-            self._running.add((job_id, attempt))
+            leaving = self._leaving
+            if not leaving:
+                self._running.add((job_id, attempt))
+        if leaving:  # `release` came meanwhile, and may have listed the job before it started
+            self._requeue(record)  # nothing where `release` queued it again first
+            return
         try:
             try:
                 result = self._render(record)
@@ -512,10 +521,21 @@ class RenderQueue:
         the queue fails meanwhile (a Redis restart): a process stopping then exited under them,
         aborted, and left their staging folders behind."""
         with self._lock:
+            self._leaving = True
             self._released |= self._running
         mine = [record for record in self.jobs()
                 if record.status == JobStatus.RUNNING and record.worker == self.name]
         return [retry for retry in map(self._requeue, mine) if retry is not None]
+
+    def _hand_back(self, job_id: str, attempt: int) -> None:
+        """Queue again the message of a queued attempt that this process took after `release`:
+        a worker thread that takes its next message as the process stops (a `render` rendering
+        its own job, done, with another job queued behind it) would otherwise render that job
+        unasked while the command waited for it, or lose its message."""
+        record = self.get(job_id)
+        if (record is not None and record.attempt == attempt
+                and record.status == JobStatus.QUEUED):
+            self._enqueue(record)
 
     def stop(self, job_id: str, reason: str) -> JobRecord | None:
         """Stop an unfinished job, saying ``reason``, and return its record (None for an unknown
