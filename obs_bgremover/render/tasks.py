@@ -116,6 +116,9 @@ class JobRecord:
     created: float = field(default_factory=time.time)
     started: float = 0.0
     """When the current attempt started running (0 before), so front ends can tell time left."""
+    reported: float = 0.0
+    """When the current attempt last reported its progress (0 before), for the time left too:
+    its worker's keeper renews the lease between reports, so the lease's end does not tell."""
     own_folder: bool = False
     """Whether the output's folder is the job's own, to be removed with it (the web app gives
     each job one); otherwise the output stays where it was written when the job is deleted."""
@@ -429,7 +432,9 @@ class RenderQueue:
             def renewed(current: JobRecord) -> JobRecord | None:
                 if current.attempt != record.attempt or current.status in FINISHED:
                     return None
-                return replace(current, progress=fraction, lease_until=time.time() + self.lease_s)
+                now = time.time()
+                return replace(current, progress=fraction, reported=now,
+                               lease_until=now + self.lease_s)
 
             try:
                 updated = self._update(record.id, renewed)

@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import asdict
 
-from obs_bgremover.render import LEASE_S, MAX_SECONDS, JobKind, JobRecord, JobStatus, scaling_note
+from obs_bgremover.render import MAX_SECONDS, JobKind, JobRecord, JobStatus, scaling_note
 from obs_bgremover.web import choices
 from obs_bgremover.web.schemas import JobOut, UploadOut
 from obs_bgremover.web.store import SOURCE, Store, Upload
@@ -88,7 +88,7 @@ def _seconds_left(record: JobRecord, now: float) -> float | None:
     since the report counted as time spent on the fraction it reported."""
     if record.status != JobStatus.RUNNING or not record.started or not 0 < record.progress < 1:
         return None
-    reported = record.lease_until - LEASE_S  # a report renews the lease
+    reported = record.reported  # not the lease's renewal: the keeper renews it between reports
     if now - reported > SILENT_S:
         return None
     elapsed = reported - record.started

@@ -20,7 +20,7 @@ from PIL import Image
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.outputs import write_failed
-from obs_bgremover.render import JobRecord, RenderQueue, RenderSettings, open_huey
+from obs_bgremover.render import JobRecord, RenderQueue, RenderSettings, open_huey, tasks
 from obs_bgremover.render.queue import DATA_ENV
 from obs_bgremover.render.tasks import LEASE_S, staging_dir
 from obs_bgremover.web import api, app, uploads
@@ -214,14 +214,37 @@ def test_the_time_left_counts_down_from_the_last_report(tmp_path: Path) -> None:
     now = time.time()
     record = JobRecord(JOB_ID, "video", str(store.source("ba9876543210")),
                        str(store.new_job_folder() / "result.mp4"), RenderSettings("studio"),
-                       status="running", progress=0.3, started=now - 6,
+                       status="running", progress=0.3, started=now - 6, reported=now,
                        lease_until=now + LEASE_S)
     assert job_out(record, store).seconds_left == pytest.approx(14.0, abs=0.5)
     # The same report 2 s ago: 2 s less, where the time since counted as spent on its 30%.
-    earlier = replace(record, started=now - 8, lease_until=now - 2 + LEASE_S)
+    earlier = replace(record, started=now - 8, reported=now - 2)
     assert job_out(earlier, store).seconds_left == pytest.approx(12.0, abs=0.5)
-    silent = replace(record, lease_until=now + LEASE_S - 20)  # its last report, 20 s ago
+    silent = replace(record, reported=now - 20)  # its last report, 20 s ago
     assert job_out(silent, store).seconds_left is None
+
+
+def test_the_time_left_is_not_moved_by_a_lease_renewed_between_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's keeper renews its running jobs' leases between their progress reports, and
+    the time left took each renewal for a report: it jumped up, by the time since the report
+    over the fraction done (at 10%, ten times that), every few seconds."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setattr(tasks, "REPORT_S", 0.0)  # every call reports
+    store, queue = Store(tmp_path / "web"), RenderQueue(open_huey())
+    record = queue.submit("video", store.source("ba9876543210"),
+                          store.new_job_folder() / "result.mp4", RenderSettings("studio"))
+    running = queue._update(record.id, lambda current: replace(
+        queue._started(current, 1), started=time.time() - 9))  # 9 s for the first 10%
+    assert running is not None
+    queue._running.add((record.id, 1))
+    queue._reporter(running)(0.1)
+    left = job_out(queue.get(record.id), store).seconds_left
+    assert left == pytest.approx(81.0, abs=0.5)
+    time.sleep(0.5)
+    queue.renew()
+    assert job_out(queue.get(record.id), store).seconds_left == pytest.approx(left - 0.5, abs=0.2)
 
 
 @pytest.mark.parametrize(("megabytes", "said"), [(0.1, "0.1"), (12.34, "12.34"), (2048, "2048")])
