@@ -5,7 +5,8 @@ starts, so a worker killed mid-task (SIGKILL, a power cut) would lose the job. H
 beside the message, kept in the queue's own storage (so status survives restarts and is shared by
 every machine on a Redis queue):
 
-* the worker running a job renews a lease in the record as it reports progress; a worker
+* the worker running a job renews a lease in the record, at each progress report and from its
+  keeper a few times per lease (`RenderQueue.renew`), however slow a frame; a worker
   (`RenderQueue.reclaim`, run by every worker every few seconds) that finds a running job whose
   lease ran out queues it again as the next attempt, the first one to claim that attempt only;
 * a record is changed only over the version that was read (`RenderQueue._update`, a
