@@ -33,6 +33,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from webserver import Server
 
 from obs_bgremover.backgrounds import parse_background, picture
+from obs_bgremover.render import open_huey
+from obs_bgremover.render.queue import DATA_ENV
 
 # A preview is meant to show "within a few seconds"; this allows for a busy test machine.
 PREVIEW_LIMIT_S = 10.0
@@ -948,3 +950,23 @@ def test_a_clip_deleted_from_the_jobs_page_sends_the_page_back_to_its_first_step
         for job in server.get("/api/jobs").json():
             server.request("POST", f"/api/jobs/{job['id']}/stop")
         assert server.request("DELETE", f"/api/uploads/{upload['id']}").status == 204
+
+
+def test_a_preview_whose_job_is_gone_is_not_taken_for_a_deleted_clip(
+    serve: Callable[..., Server], browser: WebDriver, talking_head: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any 404 while the page waited for its preview was taken for its clip deleted: a preview
+    job gone from the queue (deleted on the jobs page as it finished, a queue replaced) sent the
+    page back to its first step, saying that a clip still on the server had been deleted."""
+    server = serve("--workers", "0")
+    wait = open_with_clip(browser, server, talking_head)
+    browser.find_element(By.CSS_SELECTOR, '[data-background="dusk"]').click()
+    wait.until(lambda _: server.get("/api/jobs").json())
+    (job,) = server.get("/api/jobs").json()
+    monkeypatch.setenv(DATA_ENV, str(server.data))
+    open_huey().storage.delete_data(f"job:{job['id']}")  # its record gone, as with its Delete
+    wait.until(lambda _: text(browser, "preview-status") == f"there is no job {job['id']}")
+    assert browser.find_element(By.ID, "background-step").is_displayed()
+    assert not browser.find_element(By.ID, "upload-error").is_displayed()
+    assert len(server.get("/api/uploads").json()) == 1

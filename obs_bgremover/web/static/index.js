@@ -105,9 +105,10 @@ function hideKeepingFocus(control, next) {
   control.hidden = true;
 }
 
-// Whether a preview or a render was refused because the page's clip is no longer on the server:
-// deleted from the jobs page, in this tab or another, while this page showed it. A job is only
-// ever refused a 404 for its clip; a background upload deleted is refused as a bad pick (422).
+// Whether a new preview or render was refused because the page's clip is no longer on the
+// server: deleted from the jobs page, in this tab or another, while this page showed it. A new
+// job is only ever refused a 404 for its clip; a background upload deleted is refused as a bad
+// pick (422). (A job's own poll answers 404 for the job gone, which says nothing of its clip.)
 function isClipGone(error) {
   return error instanceof Refused && error.status === 404;
 }
@@ -206,8 +207,9 @@ async function preview() {
         });
         break;
       } catch (error) {
-        if (!(error instanceof Unreachable)) throw error;
         if (!current()) return;
+        if (isClipGone(error)) return clipGone();
+        if (!(error instanceof Unreachable)) throw error;
         show("preview-status", "The server cannot be reached; asking again…");
         await new Promise((wake) => setTimeout(wake, LOST_POLL_MS));
         if (!current()) return;
@@ -220,8 +222,6 @@ async function preview() {
     state.previewJob = job.id;
     job = await api.waitForJob(job.id, undefined, current);
   } catch (error) {
-    if (!current()) return;
-    if (isClipGone(error)) return clipGone();
     job = { status: "failed", error: error.message };
   }
   if (!current()) return;
