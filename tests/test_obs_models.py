@@ -366,3 +366,34 @@ def test_a_load_says_what_the_source_shows_meanwhile(a_filter, logged) -> None:
         "Webcam: loading model general on auto; the source shows nothing until then",
         "Webcam: loading model landscape on auto; the filter goes on as it was until then",
     ], logged
+
+
+def test_a_dragged_slider_lets_each_new_pipeline_show_its_first_matte(a_filter, logged) -> None:
+    """A slider dragged in the properties sends a change at every frame. Each one replaced the
+    pipeline before its first matte, so the composite from before the drag stayed on screen
+    and the person stood frozen for the whole drag (5 s of threshold moves in OBS: 3 s without
+    a new picture). A change waits for the first matte of the one before instead, and the
+    newest settings follow it."""
+    a_filter.update(FilterSettings(model="general", device="cpu"))
+    loads_finished()
+    before = a_filter.pipeline
+    assert before is not None
+    a_filter.shown = (before, 0)  # its matte on screen, as `_upload_result` leaves it
+    a_filter.update(FilterSettings(model="general", device="cpu", threshold=0.6))
+    first = a_filter.pipeline
+    assert first is not None and first is not before
+    for threshold in (0.65, 0.7):  # the drag goes on before that pipeline's first matte
+        a_filter.update(FilterSettings(model="general", device="cpu", threshold=threshold))
+    assert a_filter.pipeline is first, "replaced before it showed anything"
+    a_filter.apply_deferred()
+    assert a_filter.pipeline is first, "the wait ended before that first matte"
+    a_filter.shown = (first, 0)  # it is shown: the newest settings start
+    a_filter.apply_deferred()
+    assert a_filter.pipeline is not first
+    started = [line for line in logged if " runs on " in line]
+    assert len(started) == 3 and "threshold 0.70" in started[-1], logged
+    # A pipeline that shows nothing for DEFER_MAX_S (its source hidden) holds no change up.
+    newest = a_filter.pipeline
+    a_filter.pipeline_since -= obs_filter.DEFER_MAX_S
+    a_filter.update(FilterSettings(model="general", device="cpu", threshold=0.4))
+    assert a_filter.pipeline is not newest

@@ -77,6 +77,10 @@ UNNAMED_WAIT_S = 2.0
 # How long a filter passes its input through for want of the script (unloaded) before it says
 # so: a reload unloads it for a moment only.
 UNLOADED_SAY_S = 2.0
+# How long a settings change waits for the first matte of the one before it (see `_apply`):
+# longer than a first matte takes on a busy CPU (0.2-0.75 s seen on 2 cores), short enough that
+# a pipeline that never shows one (a hidden source, a failing model) holds nothing up for long.
+DEFER_MAX_S = 1.0
 
 
 # Every filter instance not destroyed, for `models.release_unused` to ask which models they use.
@@ -154,6 +158,8 @@ class Filter:
         # matted after"; not "shown": a background that fails is said after it), once per
         # pipeline, not again after a resize.
         self.announced = 0.0
+        # A settings change left for the current pipeline's first matte (see `_apply`).
+        self.deferred = False
         self.failed = False  # set after a render error, so one bad frame is logged once
         # False once an async frame turns out unreadable (see take_frame), until the size
         # changes.
@@ -247,6 +253,10 @@ class Filter:
                 new.engine(), new.matting(), new.pipeline(), new.edge_colours())
             if settings is not None and unchanged and self.pipeline is not None:
                 return
+            if settings is not None and old.engine() == new.engine() and self._first_matte_due():
+                self.deferred = True
+                return
+            self.deferred = False
             self.generation += 1
             generation = self.generation
             if new.model == "custom" and not new.model_path:
@@ -264,6 +274,27 @@ class Filter:
         # A thread, not a callback on the shared future, which would keep this filter alive.
         threading.Thread(target=self._start_pipeline, args=(model, new, generation, True),
                          name="obs-bgremover-start", daemon=True).start()
+
+    def _first_matte_due(self) -> bool:
+        """Whether the current pipeline has not shown its first matte yet, with the previous
+        settings' composite on screen meanwhile, for less than `DEFER_MAX_S`. A slider dragged
+        in the properties sends a change every frame: each one replaced a pipeline before its
+        first matte, and the composite from before the drag stayed on screen, the person frozen,
+        for as long as the drag lasted. Such a change waits for that first matte instead
+        (`apply_deferred`), so the picture moves on at the pace of a first matte."""
+        shown, pipeline = self.shown, self.pipeline
+        return (pipeline is not None and not self.failed and shown is not None
+                and shown[0] is not pipeline
+                and time.perf_counter() - self.pipeline_since < DEFER_MAX_S)
+
+    def apply_deferred(self) -> None:
+        """Start the pipeline of a settings change `_apply` left waiting, once its wait is over:
+        from `render`, outside `pipeline_lock` (the swap takes it)."""
+        if self.deferred and not self._first_matte_due():
+            with self.update_lock:
+                if not self.deferred:
+                    return
+            self.rebuild()
 
     def _no_model_yet(self, say: bool) -> None:
         """"Custom ONNX file" chosen and no file picked yet: nothing to load, and no failure
@@ -370,6 +401,7 @@ class Filter:
         with self.update_lock:
             self.closed = True
             self.closed_since = time.monotonic()
+            self.deferred = False  # `reopen` starts the newest settings anyway
             self.generation += 1
             self.running_engine = None
             return self._swap_pipeline(None)
@@ -689,6 +721,7 @@ class Filter:
             self.read_label()
         with self.pipeline_lock:
             self._render_frame()
+        self.apply_deferred()
         self.slowest = max(self.slowest, 1000 * (time.perf_counter() - start))
 
     def _render_frame(self) -> None:
