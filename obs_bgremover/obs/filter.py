@@ -164,6 +164,7 @@ class Filter:
         # False once an async frame turns out unreadable (see take_frame), until the size
         # changes.
         self.direct_frames = True
+        self.said_behind: int | None = None  # the filter `_say_behind` last named
         self.recovering: threading.Thread | None = None  # see _recover
         self.recovered = 0.0  # `pipeline_since` of the pipeline `_recover` last replaced
         # Counts `update`s (and detaches): a model that finishes loading for settings a newer
@@ -650,6 +651,29 @@ class Filter:
                 and obs.obs_source_get_deinterlace_mode(target)
                 == libobs.OBS_DEINTERLACE_MODE_DISABLE)
 
+    def _say_behind(self, target: int) -> None:
+        """Say once, naming it, when another filter comes before this one on a webcam or a media
+        source: the picture is then drawn and read back from the GPU at every frame, which
+        under software rendering costs tens of milliseconds of OBS's frame (the frames read
+        from memory, with this filter first, cost well under one), and nothing told a user
+        who had put a Color Correction first why OBS lagged. Said again if the order changes
+        and another filter comes before it."""
+        obs = lib()
+        parent = obs.obs_filter_get_parent(self.source)
+        behind = (target if parent and target and target != parent
+                  and obs.obs_source_get_output_flags(parent) & libobs.OBS_SOURCE_ASYNC
+                  else None)
+        if behind == self.said_behind:
+            return
+        self.said_behind = behind
+        if behind:
+            name = (obs.obs_source_get_name(behind) or b"another filter").decode("utf-8",
+                                                                                  "replace")
+            self.say(libobs.LOG_INFO, f"\"{name}\" comes before this filter, so the source's "
+                     "picture is read back from the GPU at every frame; with Background Remover "
+                     "first in the list, its frames are read from memory, at a fraction of the "
+                     "cost")
+
     def _starved(self) -> bool:
         """Whether the current settings have no matte on screen and the source has sent no
         frame for `STARVED_S`. A paused or ended media source sends none, so a filter added to
@@ -741,6 +765,10 @@ class Filter:
             self.pass_through()
             return
         direct = self._reads_frames_directly(target) and not self._starved()
+        if not direct:
+            self._say_behind(target)
+        else:
+            self.said_behind = None
         frame = obs.obs_get_video_frame_time()
         if self.drawn_at is not None and frame - self.drawn_at > UNSEEN_NS:
             self._unseen()
