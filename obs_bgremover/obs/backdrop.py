@@ -40,6 +40,10 @@ BLUR_SIGMA_TEXELS = 2.0
 # Strength 100 is a Gaussian whose sigma is this share of the frame height, as on the CPU.
 BLUR_SIGMA_AT_100 = 1 / 25
 BLUR_MIN_LINES = 8
+# The blur works at half the frame's height at most, as on the CPU (`BlurBackground`): a light
+# blur (strength 1-13 at 720p) worked at full size, where its three passes cost llvmpipe 100-250
+# ms of OBS's frame at 720p (OBS late on 70-85% of its frames, against none at strength 25-100).
+BLUR_MAX_SHARE = 0.5
 
 PARAMS = ("image", "mask", "background", "color", "blur_step", "image_alpha", "coverage")
 
@@ -110,8 +114,18 @@ def blur_size(size: tuple[int, int], strength: int) -> tuple[int, int]:
     """The reduced (width, height) the blur works at: where its sigma is `BLUR_SIGMA_TEXELS`."""
     width, height = size
     sigma = strength / 100 * height * BLUR_SIGMA_AT_100
-    lines = max(BLUR_MIN_LINES, min(height, round(height * BLUR_SIGMA_TEXELS / sigma)))
+    most = min(height, max(BLUR_MIN_LINES, round(height * BLUR_MAX_SHARE)))
+    lines = max(BLUR_MIN_LINES, min(most, round(height * BLUR_SIGMA_TEXELS / sigma)))
     return max(1, round(width * lines / height)), lines
+
+
+def blur_spacing(size: tuple[int, int], strength: int) -> float:
+    """The blur passes' tap spacing, in texels of the reduced frame (`blur_size`): 1 where the
+    Gaussian's sigma is `BLUR_SIGMA_TEXELS` there, less for a blur lighter than that at the
+    size `BLUR_MAX_SHARE` caps, so that its sigma stays the one the strength asks for."""
+    height = size[1]
+    sigma = strength / 100 * height * BLUR_SIGMA_AT_100
+    return min(1.0, sigma * blur_size(size, strength)[1] / height / BLUR_SIGMA_TEXELS)
 
 
 class Backdrop:
@@ -292,15 +306,16 @@ class Backdrop:
             self.blur_targets = [obs.gs_texrender_create(libobs.GS_RGBA16F, libobs.GS_ZS_NONE)
                                  for _ in range(2)]
         reduce_to, across = self.blur_targets
+        spacing = blur_spacing(size, strength)
         footprint = vec4(1 / small[0], 1 / small[1], 0.0, 0.0)
         self._pass(effect, b"BlurReduceCut" if cut else b"BlurReduce", reduce_to, small, image,
                    params, footprint, mask=mask)
         source = obs.gs_texrender_get_texture(reduce_to)
         self._pass(effect, b"BlurPass", across, small, source, params,
-                   vec4(1 / small[0], 0.0, 0.0, 0.0))
+                   vec4(spacing / small[0], 0.0, 0.0, 0.0))
         source = obs.gs_texrender_get_texture(across)
         self._pass(effect, b"BlurPass", reduce_to, small, source, params,
-                   vec4(0.0, 1 / small[1], 0.0, 0.0))
+                   vec4(0.0, spacing / small[1], 0.0, 0.0))
         return obs.gs_texrender_get_texture(reduce_to)
 
     def _point_sampler(self) -> int:
