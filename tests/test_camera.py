@@ -32,7 +32,7 @@ import pytest
 from clip_writer import write_clip
 from support import broken_graph
 
-from obs_bgremover import camera
+from obs_bgremover import camera, media
 from obs_bgremover.camera import app, sinks
 from obs_bgremover.camera import capture as capture_module
 from obs_bgremover.camera.capture import Capture, parse_source
@@ -1057,6 +1057,60 @@ def test_a_video_holding_one_frame_for_a_moment_is_not_taken_for_a_picture(
         assert seen.shows(2), seen.channels[-5:]
         os.replace(longer, looped)
         assert seen.shows(1), f"stuck on the one frame: {seen.channels[-5:]}"
+
+
+# How x264 tags a clip's colours as BT.709 (every HD camera, phone and screen recorder's).
+BT709_TAGS = {"x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709"}
+
+
+@pytest.mark.parametrize("tags", [BT709_TAGS, None], ids=["bt709", "untagged"])
+def test_a_file_s_colours_are_shown_as_players_and_replace_show_them(
+    tmp_path: Path, tags: dict[str, str] | None
+) -> None:
+    """An HD file played as the camera was converted to RGB by OpenCV's reader, which took an
+    untagged one as BT.601: a saturated red came out about 20 levels off, skin tones shifted,
+    where players, `replace` and the render worker (all reading through `media`) took it as
+    BT.709. A tagged one is read by its tags in each."""
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[:, :640] = (220, 30, 40)  # a saturated red, and a skin tone
+    frame[:, 640:] = (224, 172, 140)
+    clip = write_clip(tmp_path / "hd.mp4", [frame] * 5, FPS, encoder=tags)
+    _, expected = next(iter(media.open_frames(clip)))
+    shown: list[np.ndarray] = []
+    got = threading.Event()
+
+    def on_frame(rgb: np.ndarray, captured: float) -> None:
+        shown.append(rgb)
+        got.set()
+
+    with Capture(parse_source(str(clip)), (1280, 720), FPS) as capture:
+        capture.start(on_frame)
+        assert got.wait(10), "no frame from the file"
+    capture.check()
+    difference = np.abs(shown[0].astype(int) - expected.astype(int))
+    assert difference.max() <= 2, (shown[0][360, [320, 960]], expected[360, [320, 960]])
+
+
+def test_a_looping_file_keeps_its_converter_until_it_is_saved_over(tmp_path: Path) -> None:
+    """A file's frames are converted as `media.Shown` does, whose converter builds an HDR
+    file's tone-mapping tables at its first frame, in seconds: made anew at each loop, a phone's
+    HDR clip stalled there every time. One saved over (another size, another colour matrix)
+    gets its own."""
+    def clip(name: str, colour: tuple[int, int, int]) -> Path:
+        return write_clip(tmp_path / name, [np.full((48, 64, 3), colour, np.uint8)] * 4, FPS)
+
+    looped, other = clip("looped.mp4", (200, 0, 0)), clip("other.mp4", (0, 200, 0))
+    cuts = threading.Semaphore(0)
+    seen = Colours()
+    with Capture(parse_source(str(looped)), (64, 48), FPS) as capture:
+        first = capture._capture
+        capture.start(seen.on_frame, cuts.release)
+        assert cuts.acquire(timeout=10) and cuts.acquire(timeout=10), "the file did not loop"
+        assert isinstance(first, capture_module.FileFrames)
+        assert getattr(capture._capture, "shown", None) is first.shown
+        os.replace(other, looped)
+        assert seen.shows(1), seen.channels[-5:]
+        assert getattr(capture._capture, "shown", first.shown) is not first.shown
 
 
 def test_a_frame_the_network_fails_on_does_not_stop_the_camera(

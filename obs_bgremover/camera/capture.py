@@ -1,5 +1,6 @@
-"""The camera's source: a webcam (OpenCV) or a video file played in a loop as if it were one,
-read on a thread of its own, paced, and reopened with backoff when it disappears.
+"""The camera's source: a webcam (OpenCV) or a video file played in a loop as if it were one
+(PyAV, as `obs_bgremover.media` reads video), read on a thread of its own, paced, and reopened
+with backoff when it disappears.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ import platform
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import av
 import cv2
 import numpy as np
 
+from obs_bgremover import media
 from obs_bgremover.camera.sinks import DeviceError
 from obs_bgremover.composite import fit
 from obs_bgremover.errors import BgRemoverError, InputError
@@ -40,7 +44,7 @@ class Source:
     played in a loop as if it were a camera."""
 
     target: int | str
-    """What `cv2.VideoCapture` opens."""
+    """What `cv2.VideoCapture` opens (a webcam) or `FileFrames` plays (a file)."""
     is_file: bool
 
     def __str__(self) -> str:
@@ -108,26 +112,81 @@ def _version(source: Source) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
+class Reader(Protocol):
+    """What `Capture` reads a source with: the few methods of `cv2.VideoCapture` it uses."""
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def get(self, prop: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+class FileFrames:
+    """A video file's frames as `obs_bgremover.media` reads them (PyAV, `media.Shown`): RGB,
+    in the file's colour matrix and range (an untagged HD one as BT.709, as players read it),
+    HDR tone-mapped, in square pixels and upright; behind the methods of `cv2.VideoCapture`
+    that `Capture` reads with. OpenCV's FFmpeg reader took an untagged HD file (a screen
+    recorder's) as BT.601: the camera showed its reds about 20 levels off, skin tones shifted,
+    where `replace`, the render worker and players agreed.
+
+    ``previous``: the reader of the same version of the file, released at its end (a loop),
+    whose converter is kept: an HDR file's tone-mapping tables take seconds to build."""
+
+    def __init__(self, path: str, previous: FileFrames | None = None) -> None:
+        self._container = media.open_container(path)
+        self._rate = 0.0
+        self._frames: Iterator[av.VideoFrame] = iter(())  # none without video, as OpenCV's
+        stream = media.video_stream(self._container)
+        if stream is not None:
+            stream.thread_type = "AUTO"
+            self._rate = float(media.frame_rate(stream))
+            self.shown: media.Shown = media.Shown(stream) if previous is None else previous.shown
+            self._frames = media.decode(self._container, stream)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        """The next frame (RGB); (False, None) at the file's end, or where it stops decoding."""
+        try:
+            frame = next(self._frames, None)
+        except av.FFmpegError:
+            frame = None
+        return (False, None) if frame is None else (True, self.shown(frame))
+
+    def get(self, prop: int) -> float:
+        """The file's frame rate (`media.frame_rate`) for ``cv2.CAP_PROP_FPS``; 0 otherwise."""
+        return self._rate if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        self._container.close()
+
+
 def open_capture(
-    source: Source, size: tuple[int, int], fps: float
-) -> tuple[cv2.VideoCapture, np.ndarray]:
-    """An OpenCV capture of ``source`` and its first frame (BGR), or a `DeviceError` /
-    `InputError` saying why there is none. A webcam is asked for ``size`` and ``fps`` (MJPG
-    above 640x480, the only format in which most USB webcams reach 30 fps at 720p); it may
-    answer with other values, which `Capture` then fits to ``size``. The first frame is kept
-    rather than seeked back to: OpenCV's seek in a compressed file can land between key frames
-    and decode a damaged picture."""
+    source: Source, size: tuple[int, int], fps: float, previous: Reader | None = None
+) -> tuple[Reader, np.ndarray]:
+    """A reader of ``source`` and its first frame, or a `DeviceError` / `InputError` saying
+    why there is none: a file's, `FileFrames` (RGB frames; ``previous``: its reader before a
+    loop, see there); a webcam's, OpenCV's (BGR). A webcam is asked for ``size`` and ``fps``
+    (MJPG above 640x480, the only format in which most USB webcams reach 30 fps at 720p); it
+    may answer with other values, which `Capture` then fits to ``size``. A file's first frame
+    is kept rather than seeked back to: a seek in a compressed file can land between key
+    frames and decode a damaged picture."""
     if source.is_file:
-        capture = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG)
-        ok, frame = capture.read()
-        if not ok:
-            capture.release()
-            # A file gone while it loops (moved, being replaced) is said as gone, not as
-            # one FFmpeg cannot decode. (A FIFO is played too.)
-            gone = not os.path.exists(source.target)  # a link left dangling too
-            problem = "it does not exist" if gone else "FFmpeg cannot open or decode it"
-            raise InputError(f"cannot play {source}: {problem}")
-        return capture, frame
+        try:
+            reader = FileFrames(str(source.target),
+                                previous if isinstance(previous, FileFrames) else None)
+            ok, frame = reader.read()
+        except (av.FFmpegError, OSError):
+            ok = False
+        else:
+            if ok:
+                assert frame is not None  # read, as ``ok`` says
+                return reader, frame
+            reader.release()
+        # A file gone while it loops (moved, being replaced) is said as gone, not as one
+        # FFmpeg cannot decode. (A FIFO is played too.)
+        gone = not os.path.exists(source.target)  # a link left dangling too
+        problem = "it does not exist" if gone else "FFmpeg cannot open or decode it"
+        raise InputError(f"cannot play {source}: {problem}")
     backend = cv2.CAP_V4L2 if platform.system() == "Linux" else cv2.CAP_ANY
     capture = cv2.VideoCapture(source.target, backend)
     if capture.isOpened():
@@ -248,7 +307,7 @@ class Capture:
         try:
             self._clock = FrameClock(self._frame_rate()) if self.source.is_file else None
             while not self._stop.is_set():
-                ok, bgr = self._next()
+                ok, frame = self._next()
                 if self._stop.is_set():
                     return  # a read that returns after `close` gave up on it
                 if not ok:
@@ -258,9 +317,9 @@ class Capture:
                     return
                 self._delivered()
                 if self._due_now():
-                    assert bgr is not None  # read, as ``ok`` says
+                    assert frame is not None  # read, as ``ok`` says
                     captured = time.perf_counter()  # before the conversion, which is latency too
-                    self._on_frame(self._convert(bgr), captured)
+                    self._on_frame(self._convert(frame), captured)
         except Exception as err:  # raised on the main thread by check()
             self._error = err
         finally:
@@ -293,6 +352,7 @@ class Capture:
             if _version(self.source) in (self._version, None):  # None: away for a moment
                 return True, self._still
             return False, None  # a new file: reopened, and decided on again (`_new_version`)
+        frame: np.ndarray | None
         if self._pending is not None:
             frame, self._pending = self._pending, None
         else:
@@ -308,8 +368,9 @@ class Capture:
             self._latest = frame
         return True, frame
 
-    def _convert(self, bgr: np.ndarray) -> np.ndarray:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    def _convert(self, frame: np.ndarray) -> np.ndarray:
+        """A frame read (RGB from a file, BGR from a webcam) as RGB at the output size."""
+        rgb = frame if self.source.is_file else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         if rgb.shape[:2] != (self.size[1], self.size[0]):
             rgb = fit(rgb, self.size, "cover")
         return rgb
@@ -346,7 +407,10 @@ class Capture:
         while not self._stop.wait(delay):
             try:
                 version = _version(self.source)  # before the read, as in `__init__`
-                self._capture, self._pending = open_capture(self.source, self.size, self.fps)
+                # The same version's reader keeps its converter (see `FileFrames`).
+                same = version is not None and version == self._version
+                self._capture, self._pending = open_capture(
+                    self.source, self.size, self.fps, self._capture if same else None)
             except BgRemoverError as err:
                 delay = self._backoff.next()
                 self._lose(err.args[0].split(";")[0], delay)
