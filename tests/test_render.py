@@ -624,7 +624,9 @@ def test_a_render_in_its_own_process_leaves_the_next_job_to_the_queue(
 ) -> None:
     """A ``render`` with no worker renders its job in its own process; its worker thread then
     took the next job of the queue, which the command rendered too, unasked, before it exited:
-    a 2 s render waited for minutes after saying "done". That job stays queued, for a worker."""
+    a 2 s render waited for minutes after saying "done". That job stays queued, for a worker,
+    untouched: huey's thread takes the next message the moment a task returns, and the job was
+    started, then let go as the command saw its own done ("stopped 1 running job(s)")."""
     frames = talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360))
     mine, other = (write_clip(tmp_path / name, frames[:count], 10)
                    for name, count in (("mine.mp4", 20), ("other.mp4", KILL_TEST_FRAMES)))
@@ -644,8 +646,9 @@ def test_a_render_in_its_own_process_leaves_the_next_job_to_the_queue(
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert f"wrote {output}" in out
-    assert queue.get(queued.id).status == "queued"
+    assert f"wrote {output}" in out and "stopped" not in out, out
+    left = queue.get(queued.id)
+    assert (left.status, left.attempt, left.worker) == ("queued", 1, ""), left
     assert_no_leftovers(output.parent, {"mine.mp4"})
 
 

@@ -19,13 +19,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from huey.api import Task
 from huey.consumer import Consumer
+from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR
 
 from obs_bgremover.errors import InputError
 from obs_bgremover.model import MattingSettings
 from obs_bgremover.render.job import LONGEST_LIMIT_S, JobKind, RenderSettings, refuse_job
 from obs_bgremover.render.queue import describe, open_huey, queue_errors, storage_failure
-from obs_bgremover.render.tasks import FINISHED, JobRecord, JobStatus, RenderQueue
+from obs_bgremover.render.tasks import (
+    FINISHED,
+    JobRecord,
+    JobStatus,
+    RenderQueue,
+    UnreadableJob,
+)
 
 # How often ``render`` looks at its job's record, and whether any worker still serves the queue
 # (which reads every record of the queue).
@@ -280,10 +288,39 @@ def _wait(queue: RenderQueue, job_id: str, served: bool = False) -> JobRecord:
         time.sleep(POLL_S)
 
 
+@contextmanager
+def _last_job(consumer: Consumer, queue: RenderQueue, job_id: str) -> Iterator[None]:
+    """Within the block, ``consumer``'s worker takes no message once its run of ``job_id``
+    returns with that job finished: huey's worker takes the next message the moment a task
+    returns, and so started the next job of the queue before the command, looking every
+    `POLL_S`, saw its own done and let it go, queued again as a new attempt and said as
+    "stopped 1 running job(s)" by a command that had not asked for it. (The run of a job
+    that goes on, queued again after its lease was lost, takes the next message as before.)"""
+
+    def ended(signal: str, task: Task, *args: object) -> None:
+        if task.args[:1] != (job_id,):
+            return
+        try:
+            record = queue.get(job_id)
+        except Exception as err:  # the queue failing (a Redis restart): `_wait` sees to it
+            if isinstance(err, UnreadableJob) or storage_failure(err):
+                return
+            raise
+        if record is None or record.status in FINISHED:
+            consumer.stop_flag.set()  # read by the worker before it takes another message
+
+    queue.huey.signal(SIGNAL_COMPLETE, SIGNAL_ERROR)(ended)
+    try:
+        yield
+    finally:
+        queue.huey.disconnect_signal(ended, SIGNAL_COMPLETE, SIGNAL_ERROR)
+
+
 def _render_here(queue: RenderQueue, job_id: str) -> JobRecord:
     """Serve the queue in this process until the job is finished. Stopped before that (Ctrl+C,
     SIGTERM), the job stops too, rather than waiting for the next worker to render it unasked."""
-    with serving(queue, workers=1, announce=False) as consumer:
+    with (serving(queue, workers=1, announce=False) as consumer,
+          _last_job(consumer, queue, job_id)):
         start_beside(consumer)
         record = queue.get(job_id)
         try:
