@@ -441,8 +441,8 @@ def test_jobs_says_when_a_running_jobs_worker_stopped_reporting(
     assert f"{dead.id}  video    running   13%" in out
     assert (f"its worker box:123 stopped reporting (its lease ran out at "
             f"{time.strftime('%H:%M:%S', time.localtime(ran_out))}, 2 min ago): the next "
-            f"worker or render command starts it over; 'obs-bgremover jobs --stop {dead.id}' "
-            "drops it") in out
+            f"worker starts it over (a render command only queues it again); 'obs-bgremover "
+            f"jobs --stop {dead.id}' drops it") in out
     assert "box:456" not in out and out.count("stopped reporting") == 1
 
 

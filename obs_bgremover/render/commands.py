@@ -426,9 +426,10 @@ def _ago(seconds: float) -> str:
 
 def _silent(record: JobRecord, now: float) -> str:
     """What ``jobs`` says of a running job whose lease ran out: it showed "running 13%" for
-    good, a render killed outright, with nothing working on it and nothing saying so."""
+    good, a render killed outright, with nothing working on it and nothing saying so. A
+    ``render`` command's keeper queues it again, but the command renders its own job only."""
     since = time.strftime("%Y-%m-%d %H:%M:%S" if now - record.lease_until >= 86400
                           else "%H:%M:%S", time.localtime(record.lease_until))
     return (f"its worker {record.worker} stopped reporting (its lease ran out at {since}, "
-            f"{_ago(now - record.lease_until)} ago): the next worker or render command starts "
-            f"it over; 'obs-bgremover jobs --stop {record.id}' drops it")
+            f"{_ago(now - record.lease_until)} ago): the next worker starts it over (a render "
+            f"command only queues it again); 'obs-bgremover jobs --stop {record.id}' drops it")
