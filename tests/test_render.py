@@ -15,6 +15,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -585,6 +587,28 @@ def test_a_heic_photo_is_refused_by_name(tmp_path: Path,
     assert_no_leftovers(output.parent, set())
 
 
+@contextmanager
+def _rendering(source: Path, output: Path, queue: str = "sqlite", reported: bool = False,
+               stdout: int = subprocess.DEVNULL) -> Iterator[tuple[subprocess.Popen[str],
+                                                                    RenderQueue]]:
+    """A ``render`` command of ``source`` into ``output`` (its folder made) on ``queue`` with
+    no worker, once its job runs (with ``reported``, has reported progress), for the block to
+    stop; killed after the block. Fails if the command ends first or a minute goes by."""
+    output.parent.mkdir()
+    process = command("render", source, "-b", "dusk", "-o", output, "--queue", queue,
+                      stdout=stdout, stderr=subprocess.PIPE, text=True)
+    try:
+        jobs = RenderQueue(open_huey(queue))
+        deadline = time.monotonic() + 60
+        while not any(record.status == "running" and (record.progress > 0 or not reported)
+                      for record in jobs.jobs()):
+            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
+            time.sleep(0.05)
+        yield process, jobs
+    finally:
+        process.kill()
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=["ctrl-c", "sigterm", "terminal-closed"])
 def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
@@ -597,20 +621,9 @@ def test_a_render_stopped_in_its_own_process_ends_its_job_cleanly(
     source = write_clip(tmp_path / "clip.mp4",
                         talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
     output = tmp_path / "out" / "result.mp4"
-    output.parent.mkdir()
-    process = command("render", source, "-b", "dusk", "-o", output,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        queue = RenderQueue(open_huey("sqlite"))
-        deadline = time.monotonic() + 60
-        while not any(record.status == "running" and record.progress > 0
-                      for record in queue.jobs()):
-            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
-            time.sleep(0.05)
+    with _rendering(source, output, reported=True) as (process, queue):
         process.send_signal(stop)
         err = process.communicate(timeout=30)[1]
-    finally:
-        process.kill()
     assert process.returncode == 128 + stop, err
     assert "Traceback" not in err and "FATAL" not in err
     [record] = queue.jobs()
@@ -631,20 +644,10 @@ def test_a_render_in_its_own_process_leaves_the_next_job_to_the_queue(
     mine, other = (write_clip(tmp_path / name, frames[:count], 10)
                    for name, count in (("mine.mp4", 20), ("other.mp4", KILL_TEST_FRAMES)))
     output = tmp_path / "out" / "mine.mp4"
-    output.parent.mkdir()
-    process = command("render", mine, "-b", "dusk", "-o", output,
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        queue = RenderQueue(open_huey("sqlite"))
-        deadline = time.monotonic() + 60
-        while not any(record.status == "running" for record in queue.jobs()):
-            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
-            time.sleep(0.05)
+    with _rendering(mine, output, stdout=subprocess.PIPE) as (process, queue):
         queued = queue.submit("video", other, output.parent / "other.mp4",
                               RenderSettings("dusk"))
         out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
     assert process.returncode == 0, err
     assert f"wrote {output}" in out and "stopped" not in out, out
     left = queue.get(queued.id)
@@ -886,20 +889,9 @@ def test_a_render_in_its_own_process_whose_redis_stops_ends_cleanly(
     source = write_clip(tmp_path / "clip.mp4",
                         talking_frames(shared_data, KILL_TEST_FRAMES, (640, 360)), 10)
     output = tmp_path / "out" / "result.mp4"
-    output.parent.mkdir()
-    process = command("render", source, "-b", "dusk", "-o", output, "--queue", redis_url,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        queue = RenderQueue(open_huey(redis_url))
-        deadline = time.monotonic() + 60
-        while not any(record.status == "running" and record.progress > 0
-                      for record in queue.jobs()):
-            assert process.poll() is None and time.monotonic() < deadline, "never caught running"
-            time.sleep(0.05)
+    with _rendering(source, output, redis_url, reported=True) as (process, queue):
         queue.huey.storage.conn.shutdown(nosave=True)
         err = process.communicate(timeout=30)[1]
-    finally:
-        process.kill()
     assert process.returncode == 2, err
     assert f"error: the render queue {redis_url} failed" in err
     assert "Traceback" not in err and "FATAL" not in err
