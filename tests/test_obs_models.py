@@ -368,12 +368,26 @@ def test_a_load_says_what_the_source_shows_meanwhile(a_filter, logged) -> None:
     ], logged
 
 
-def test_a_dragged_slider_lets_each_new_pipeline_show_its_first_matte(a_filter, logged) -> None:
+class _Sizeless:
+    """libobs for `Filter.render` outside OBS: a source with no size yet, so that a frame draws
+    nothing and asks OBS nothing more."""
+
+    def obs_filter_get_target(self, source: int) -> int:
+        return 0
+
+    def obs_filter_get_parent(self, source: int) -> int:
+        return 0
+
+
+def test_a_dragged_slider_lets_each_new_pipeline_show_its_first_matte(
+    a_filter, logged, monkeypatch
+) -> None:
     """A slider dragged in the properties sends a change at every frame. Each one replaced the
     pipeline before its first matte, so the composite from before the drag stayed on screen
     and the person stood frozen for the whole drag (5 s of threshold moves in OBS: 3 s without
     a new picture). A change waits for the first matte of the one before instead, and the
-    newest settings follow it."""
+    newest settings follow it, started by the next frame drawn."""
+    monkeypatch.setattr(obs_filter, "lib", _Sizeless)
     a_filter.update(FilterSettings(model="general", device="cpu"))
     loads_finished()
     before = a_filter.pipeline
@@ -385,10 +399,10 @@ def test_a_dragged_slider_lets_each_new_pipeline_show_its_first_matte(a_filter, 
     for threshold in (0.65, 0.7):  # the drag goes on before that pipeline's first matte
         a_filter.update(FilterSettings(model="general", device="cpu", threshold=threshold))
     assert a_filter.pipeline is first, "replaced before it showed anything"
-    a_filter.apply_deferred()
+    a_filter.render()
     assert a_filter.pipeline is first, "the wait ended before that first matte"
-    a_filter.shown = (first, 0)  # it is shown: the newest settings start
-    a_filter.apply_deferred()
+    a_filter.shown = (first, 0)  # it is shown: the newest settings start at the next frame
+    a_filter.render()
     assert a_filter.pipeline is not first
     started = [line for line in logged if " runs on " in line]
     assert len(started) == 3 and "threshold 0.70" in started[-1], logged
