@@ -1113,6 +1113,27 @@ def test_a_looping_file_keeps_its_converter_until_it_is_saved_over(tmp_path: Pat
         assert getattr(capture._capture, "shown", first.shown) is not first.shown
 
 
+@pytest.mark.parametrize("fails", ["making the converter", "converting a frame"])
+def test_a_file_the_camera_cannot_convert_is_closed_at_once(
+    fails: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose converter could not be made, or whose first frame failed to convert (a
+    pixel format with no converter), was left open until the garbage collector came by, and
+    the error that said so held it open; a camera reopening it with backoff held one more
+    each time."""
+    clip = write_clip(tmp_path / "clip.mp4", [np.zeros((48, 64, 3), np.uint8)] * 4, FPS)
+
+    def failing(*args: object) -> None:
+        raise BgRemoverError("no converter for this pixel format")
+
+    monkeypatch.setattr(media, "Shown", failing if fails == "making the converter"
+                        else lambda stream: failing)
+    opened = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(BgRemoverError, match="no converter"):
+        capture_module.open_capture(parse_source(str(clip)), (64, 48), FPS)
+    assert len(os.listdir("/proc/self/fd")) == opened
+
+
 def test_a_frame_the_network_fails_on_does_not_stop_the_camera(
     lucia: Sequence, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -137,12 +137,17 @@ class FileFrames:
         self._container = media.open_container(path)
         self._rate = 0.0
         self._frames: Iterator[av.VideoFrame] = iter(())  # none without video, as OpenCV's
-        stream = media.video_stream(self._container)
-        if stream is not None:
-            stream.thread_type = "AUTO"
-            self._rate = float(media.frame_rate(stream))
-            self.shown: media.Shown = media.Shown(stream) if previous is None else previous.shown
-            self._frames = media.decode(self._container, stream)
+        try:
+            stream = media.video_stream(self._container)
+            if stream is not None:
+                stream.thread_type = "AUTO"
+                self._rate = float(media.frame_rate(stream))
+                self.shown: media.Shown = (media.Shown(stream) if previous is None
+                                           else previous.shown)
+                self._frames = media.decode(self._container, stream)
+        except BaseException:
+            self._container.close()  # at once, not whenever the garbage collector runs
+            raise
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         """The next frame (RGB); (False, None) at the file's end, or where it stops decoding."""
@@ -174,14 +179,18 @@ def open_capture(
         try:
             reader = FileFrames(str(source.target),
                                 previous if isinstance(previous, FileFrames) else None)
-            ok, frame = reader.read()
         except (av.FFmpegError, OSError):
-            ok = False
-        else:
-            if ok:
-                assert frame is not None  # read, as ``ok`` says
-                return reader, frame
-            reader.release()
+            reader = None
+        ok, frame = False, None
+        if reader is not None:
+            try:
+                ok, frame = reader.read()
+            finally:  # a frame it cannot convert raises: closed all the same
+                if not ok:
+                    reader.release()
+        if ok:
+            assert reader is not None and frame is not None  # read, as ``ok`` says
+            return reader, frame
         # A file gone while it loops (moved, being replaced) is said as gone, not as one
         # FFmpeg cannot decode. (A FIFO is played too.)
         gone = not os.path.exists(source.target)  # a link left dangling too
