@@ -461,7 +461,7 @@ class RenderQueue:
             if current.status != JobStatus.RUNNING or current.attempt != record.attempt:
                 return None
             return replace(current, status=JobStatus.QUEUED, progress=0.0, worker="", started=0.0,
-                           attempt=current.attempt + 1)
+                           reported=0.0, attempt=current.attempt + 1)
 
         retry = self._update(record.id, next_attempt)
         if retry is not None:
