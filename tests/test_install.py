@@ -711,6 +711,24 @@ def test_next_steps_name_the_script_obs_loads_from_elsewhere(installer, tmp_path
     assert "loads the script from" not in capsys.readouterr().out
 
 
+def test_next_steps_say_a_script_already_added_needs_a_reload(installer, tmp_path, monkeypatch,
+                                                             capsys) -> None:
+    """The script added under Tools > Scripts before install.py had finished failed to load;
+    the install then said to add it again, where OBS needs to reload it."""
+    config = obs_settings(tmp_path, {**COLLECTION, "modules": {"scripts-tool": [
+        {"path": str(SCRIPT), "settings": {}}]}})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    installer.print_next_steps(added_to_obs=False)
+    out = capsys.readouterr().out
+    assert "the script is in the current scene collection already" in out, out
+    assert "press Reload (or restart OBS)" in out and "Add Scripts" not in out, out
+    collection_file(config).write_text(json.dumps(COLLECTION))
+    installer.print_next_steps(added_to_obs=False)
+    out = capsys.readouterr().out
+    assert "Add Scripts" in out and "already" not in out, out
+
+
 def test_pytest_killed_by_a_signal_is_said_so(installer, monkeypatch, capsys) -> None:
     """pytest killed by the out-of-memory killer was "tests failed (pytest exit code -9)", and
     install.py exited 247 (-9 as an exit status) rather than 137, as a shell says."""
