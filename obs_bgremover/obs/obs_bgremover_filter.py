@@ -9,6 +9,7 @@ no virtual environment, so the project's environment is put on ``sys.path`` firs
 
 from __future__ import annotations
 
+import html
 import sys
 from pathlib import Path
 
@@ -41,23 +42,54 @@ def _hide_redis_without_ssl() -> None:
         sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
 
 
+def _environment_problem(error: ImportError) -> str:
+    """Why the project's packages do not import into OBS's Python, and what to run about it:
+    no ``.venv`` yet (the script added before the install finished), one made with another
+    Python version, or one left half made. It was a bare ``No module named 'numpy'`` traceback
+    in OBS's log, and the script's description in Tools > Scripts stayed empty."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    venv = REPO_ROOT / ".venv"
+    then = ("; then select the script in Tools > Scripts and press Reload (the circular arrow), "
+            f"or restart OBS ({error})")
+    if not (venv / "pyvenv.cfg").is_file():
+        return f"no environment in {venv}: run  python3 install.py  in {REPO_ROOT}{then}"
+    made = ""
+    for line in (venv / "pyvenv.cfg").read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() in ("version", "version_info"):
+            made = ".".join(value.strip().split(".")[:2])
+    if made and made != running:
+        return (f"{venv} was made with Python {made}, but OBS runs Python {running}: run  "
+                f"rm -rf .venv && python3 install.py  in {REPO_ROOT}{then}")
+    return f"{venv} is incomplete: run  python3 install.py  in {REPO_ROOT}{then}"
+
+
 _add_environment()
 _hide_redis_without_ssl()
 
 import obspython as obs  # noqa: E402  (only exists inside OBS)
 
 from obs_bgremover import __version__  # noqa: E402
-from obs_bgremover.obs import registration  # noqa: E402
-from obs_bgremover.obs.models import shared_model  # noqa: E402
+
+try:
+    from obs_bgremover.obs import registration
+    from obs_bgremover.obs.models import shared_model
+except ImportError as missing:
+    _setup_error: str | None = _environment_problem(missing)
+    obs.script_log(obs.LOG_ERROR, f"obs-bgremover: cannot load the filter: {_setup_error}")
+else:
+    _setup_error = None
 
 # How long the script's description waits for the model to say where it runs.
 DESCRIPTION_WAIT_S = 10.0
 
-_error: str | None = None
+_error: str | None = _setup_error
 
 
 def _register() -> None:
     global _error
+    if _setup_error is not None:
+        return
     try:
         registration.register()
     except Exception as exc:  # shown in the description instead of failing the whole script
@@ -92,7 +124,7 @@ def _engine() -> str:
 
 def script_description() -> str:
     """Shown in Tools > Scripts: version, model and execution provider, or what went wrong."""
-    status = f"<b>Error:</b> {_error}" if _error else _engine()
+    status = f"<b>Error:</b> {html.escape(_error)}" if _error else _engine()
     return (
         f"<h3>obs-bgremover {__version__}</h3>"
         "<p>Adds the <b>Background Remover</b> video filter: right-click a source, Filters, +.</p>"
@@ -102,4 +134,5 @@ def script_description() -> str:
 
 def script_unload() -> None:
     """Stop the filters' worker threads before OBS finalises Python."""
-    registration.shutdown()
+    if _setup_error is None:
+        registration.shutdown()
