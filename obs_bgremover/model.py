@@ -20,6 +20,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+# onnxruntime 1.29 and later send Microsoft telemetry from Linux and macOS as well (a device id
+# kept under ~/.cache, a process event, session and model events), unless this is set before it
+# is imported: read later, it changes nothing. A camera pipeline has no business reporting on
+# its user; one who wants it sets the variable to 0.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 try:
     import onnxruntime as ort
 except ImportError as err:
@@ -40,6 +46,8 @@ if not hasattr(ort, "InferenceSession"):  # a module folder left behind, usually
         f"the onnxruntime found ({_where}) is incomplete. Reinstall it: pip uninstall -y "
         "onnxruntime onnxruntime-gpu, then run `python3 install.py` in the project folder."
     )
+if os.environ["ORT_DISABLE_TELEMETRY"] != "0":
+    ort.disable_telemetry_events()  # Windows' own (ETW) events, which the variable leaves on
 
 from obs_bgremover.errors import BgRemoverError, InputError, ModelError  # noqa: E402
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +204,28 @@ def test_unavailable_device_names_the_available_ones() -> None:
 def test_unknown_device_lists_the_devices(model_path: Path) -> None:
     with pytest.raises(ModelError, match="unknown device 'tpu': expected one of auto, tensorrt"):
         MattingModel(model_path, device="tpu")
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_onnxruntime_keeps_no_telemetry_unless_asked(setting: str | None, tmp_path: Path) -> None:
+    """onnxruntime 1.29 and later send Microsoft telemetry from Linux too: a model loaded and
+    run left a device id and an event store under ~/.cache/Microsoft and a session file in the
+    temporary folder, without a word to the user. A user who sets ORT_DISABLE_TELEMETRY=0
+    gets onnxruntime's own behaviour back."""
+    home, temporary = tmp_path / "home", tmp_path / "tmp"
+    temporary.mkdir(parents=True)
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), TMPDIR=str(temporary), XDG_CACHE_HOME=str(home / ".cache"))
+    if setting is not None:
+        env["ORT_DISABLE_TELEMETRY"] = setting
+    subprocess.run([sys.executable, "-c", "import numpy as np\n"
+                    "from obs_bgremover.model import MattingModel\n"
+                    "MattingModel('general', 'cpu')(np.zeros((64, 64, 3), np.uint8))"],
+                   env=env, check=True, timeout=120)
+    left = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")
+                  if path.is_file())
+    if setting is None:
+        assert left == []
+    else:  # the other case shows that this onnxruntime keeps them where it does
+        assert any("onnxruntime" in path for path in left), left
