@@ -822,25 +822,20 @@ def scripts_in_obs(config: Path) -> list[str]:
     return [str(entry["path"]) for entry in our_scripts(scripts)]
 
 
-def scripts_elsewhere(config: Path, script: Path = OBS_SCRIPT) -> list[str]:
-    """The paths of obs-bgremover's script that OBS's current scene collection loads from
-    another place than this checkout (one moved or renamed since it was added, or another
-    clone). A moved checkout's venv is made again, but OBS went on loading the script from
-    where it was, which then failed at every start."""
-    return [found for found in scripts_in_obs(config)
-            if Path(found).resolve() != script.resolve()]
-
-
 def print_next_steps(added_to_obs: bool) -> None:
     """Tell the user how to use what was installed, without needing to activate anything."""
     rel_bin = venv_bin("obs-bgremover").relative_to(REPO_ROOT)
     activate = "Scripts\\activate" if os.name == "nt" else "source .venv/bin/activate"
-    config = obs_config_dir(os.environ)
-    # A script added before .venv was complete (OBS started before the install finished) is
-    # listed already, and failed to load: adding it again was the advice, where it needs a
-    # reload.
-    listed = not added_to_obs and any(Path(found).resolve() == OBS_SCRIPT.resolve()
-                                      for found in scripts_in_obs(config))
+    # The collection is read once for both: this checkout's script listed already (added
+    # before .venv was complete, OBS started before the install finished, it failed to load:
+    # adding it again was the advice, where it needs a reload), and the script loaded from
+    # another place (a checkout moved or renamed since it was added, or another clone: its
+    # venv is made again here, but OBS went on loading the script from where it was, which
+    # then failed at every start).
+    found = [] if added_to_obs else scripts_in_obs(obs_config_dir(os.environ))
+    here = OBS_SCRIPT.resolve()
+    listed = any(Path(path).resolve() == here for path in found)
+    elsewhere = [path for path in found if Path(path).resolve() != here]
     obs = (
         "In OBS Studio the script is added (above); add the filter to a source: right-click it > "
         "Filters > + > Background Remover."
@@ -853,7 +848,6 @@ def print_next_steps(added_to_obs: bool) -> None:
         f"    {OBS_SCRIPT}\n"
         "or, with OBS closed, let this script add it: python3 install.py --add-to-obs --no-install"
     )
-    elsewhere = [] if added_to_obs else scripts_elsewhere(config)
     if elsewhere:
         obs += (f"\nOBS's current scene collection loads the script from {', '.join(elsewhere)} "
                 "(a checkout moved, renamed or cloned again since): with OBS closed, run  "
